@@ -1,0 +1,1 @@
+"""The bexsync daemon: state, scheduling, sync engine and the JSON-RPC server."""

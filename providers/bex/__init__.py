@@ -1,0 +1,1 @@
+"""The Booking Experts PMS: the source of journal transactions."""
