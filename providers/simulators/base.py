@@ -1,0 +1,89 @@
+"""Serve a simulator's ASGI app over real HTTP on 127.0.0.1, inside the caller's event loop.
+
+The demo and the tests reach every simulated API exactly as they would reach the real one: through
+a base URL. Binding to port 0 lets many simulators run side by side without clashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+
+class SimulatorServer:
+    """A uvicorn server for one ASGI app, bound to 127.0.0.1 on a free (or given) port."""
+
+    def __init__(self, app: Any, *, port: int = 0, name: str = "simulator") -> None:
+        self.app = app
+        self.name = name
+        self._requested_port = port
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        if self._sock is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._requested_port))
+        sock.listen(128)
+        sock.setblocking(False)
+        self._sock = sock
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        # uvicorn installs signal handlers in serve(); the host process (daemon, tests) owns them.
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=self.name)
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.005)
+        return self.url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._task = self._sock = None
+
+    async def __aenter__(self) -> SimulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, *, name: str = "simulator") -> AsyncIterator[str]:
+    """Serve ``app`` for the duration of the block and yield its base URL."""
+    server = SimulatorServer(app, name=name)
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
