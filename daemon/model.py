@@ -1,0 +1,124 @@
+"""Domain rules, pure: each returns field-level errors instead of raising, so one call reports all.
+
+The RPC layer turns a non-empty list into a ValidationFailed error; the same rules guard the
+demo seeding and the store, so there is one definition of a valid configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+AUTHORISATION_STATUSES = ("inactive", "active", "error")
+FREQUENCIES = ("daily", "monthly")
+RUN_STATES = (
+    "queued",
+    "fetching",
+    "building",
+    "posting",
+    "posted",
+    "failed",
+    "cancelled",
+    "needs_review",
+)
+ACTIVE_RUN_STATES = frozenset({"queued", "fetching", "building", "posting"})
+FINAL_RUN_STATES = frozenset({"posted", "failed", "cancelled", "needs_review"})
+NOTIFICATION_LEVELS = ("info", "success", "warning", "error")
+MAX_DELAY_DAYS = 14
+MAX_NAME_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ConfigurationFields:
+    """The user-editable fields of a configuration, as the rules see them."""
+
+    administration_id: str
+    frequency: Literal["daily", "monthly"] | str
+    ledger_id: str
+    start_date: date
+    end_date: date | None
+    delay_days: int
+    automatic: bool
+    no_vat_code: str | None = None
+
+
+def validate_authorisation_name(name: str) -> list[FieldProblem]:
+    stripped = name.strip()
+    if not stripped:
+        return [FieldProblem("name", "a name is required")]
+    if len(stripped) > MAX_NAME_LENGTH:
+        return [FieldProblem("name", f"at most {MAX_NAME_LENGTH} characters")]
+    if any(ord(ch) < 32 for ch in stripped):
+        return [FieldProblem("name", "control characters are not allowed")]
+    return []
+
+
+def validate_configuration(
+    fields: ConfigurationFields,
+    *,
+    administration_access: bool | None,
+    known_provider_ledgers: Iterable[str] | None = None,
+) -> list[FieldProblem]:
+    """Every rule of a configuration; ``administration_access`` None: unknown administration."""
+    problems: list[FieldProblem] = []
+    if administration_access is None:
+        problems.append(
+            FieldProblem(
+                "administration_id", f"unknown administration {fields.administration_id!r}"
+            )
+        )
+    elif not administration_access:
+        problems.append(
+            FieldProblem(
+                "administration_id",
+                "bexsync has no access to this administration; tick its access first",
+            )
+        )
+    if fields.frequency not in FREQUENCIES:
+        problems.append(FieldProblem("frequency", "must be daily or monthly"))
+    if not fields.ledger_id.strip():
+        problems.append(FieldProblem("ledger_id", "choose the ledger (journal) to post into"))
+    elif known_provider_ledgers is not None and fields.ledger_id not in set(known_provider_ledgers):
+        problems.append(
+            FieldProblem("ledger_id", f"the provider has no ledger {fields.ledger_id!r}")
+        )
+    if fields.end_date is not None and fields.end_date <= fields.start_date:
+        problems.append(FieldProblem("end_date", "the end date must be after the start date"))
+    if not 0 <= fields.delay_days <= MAX_DELAY_DAYS:
+        problems.append(FieldProblem("delay_days", f"must be between 0 and {MAX_DELAY_DAYS} days"))
+    if fields.no_vat_code is not None and len(fields.no_vat_code) > 32:
+        problems.append(FieldProblem("no_vat_code", "at most 32 characters"))
+    return problems
+
+
+def configuration_state(
+    *, active: bool, authorisation_status: str, finished: bool, running: bool
+) -> str:
+    """A single word for the configuration list: what a user should know first."""
+    if running:
+        return "running"
+    if finished:
+        return "finished"
+    if not active:
+        return "inactive"
+    if authorisation_status != "active":
+        return "authorisation_" + authorisation_status
+    return "active"
+
+
+def money(value: Any) -> str:
+    """Decimal -> the wire form, a string with two places."""
+
+    return f"{Decimal(value).quantize(Decimal('0.01')):f}"

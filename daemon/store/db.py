@@ -1,0 +1,159 @@
+"""The SQLite connection pair: one writer serialised by a lock, one reader for committed data.
+
+WAL lets the reader see only committed state while the writer holds a transaction, so RPC reads
+never observe a half-finished write of another coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import stat
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from daemon.store.migrations import LATEST_VERSION, MIGRATIONS
+
+DB_NAME = "bexsync.sqlite3"
+
+
+class StateDirError(Exception):
+    """The state directory or database cannot be used safely (wrong owner, a symlink, ...)."""
+
+
+def prepare_state_dir(state_dir: Path) -> Path:
+    """Create the state dir 0700 (never following a planted symlink) and return it resolved."""
+    if state_dir.is_symlink():
+        raise StateDirError(f"state dir {state_dir} is a symbolic link; refusing to follow it")
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = state_dir.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateDirError(f"state dir {state_dir} is not a directory")
+    if st.st_uid != os.geteuid() and os.geteuid() != 0:
+        raise StateDirError(f"state dir {state_dir} belongs to another user (uid {st.st_uid})")
+    os.chmod(state_dir, 0o700)
+    return state_dir
+
+
+def _create_file_0600(path: Path) -> None:
+    if path.is_symlink():
+        raise StateDirError(f"{path} is a symbolic link; refusing to follow it")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Database:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """All writes that belong together go through one of these: BEGIN IMMEDIATE ... COMMIT."""
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            else:
+                await self._writer.commit()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reader.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own transaction; returns lastrowid."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(sql, params)
+            return int(cur.lastrowid or 0)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
+    async def version(self) -> int:
+        return int(await self.fetchval("PRAGMA user_version"))
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> int:
+    """Apply every migration above the database's version, each in one transaction."""
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    if current > LATEST_VERSION:
+        raise StateDirError(
+            f"the database is at schema version {current}, newer than this bexsync "
+            f"understands ({LATEST_VERSION}); upgrade bexsync or restore a backup"
+        )
+    for version in range(current + 1, target + 1):
+        # executescript would COMMIT implicitly; run statement by statement inside BEGIN.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split_sql(MIGRATIONS[version - 1]):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+    return target
+
+
+def _split_sql(script: str) -> list[str]:
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+async def open_database(state_dir: Path, *, target_version: int = LATEST_VERSION) -> Database:
+    prepare_state_dir(state_dir)
+    path = state_dir / DB_NAME
+    _create_file_0600(path)
+    writer = await _connect(path)
+    await writer.execute("PRAGMA journal_mode = WAL")
+    await writer.execute("PRAGMA synchronous = NORMAL")
+    await migrate(writer, target_version)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and not side.is_symlink():
+            os.chmod(side, 0o600)
+    reader = await _connect(path)
+    return Database(path, writer, reader)

@@ -1,0 +1,26 @@
+"""What an adapter is given to talk to one authorised account: settings, secrets, HTTP plumbing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class ProviderContext:
+    provider_id: str
+    authorisation_id: int
+    settings: Any  # providers.settings.ProviderSettings
+    state_dir: Path
+    # Non-secret choices made at login or activation (tenant id, firm host, environment...).
+    options: Mapping[str, Any] = field(default_factory=dict)
+    # Secrets from a credentials-form login (API keys); never logged, never returned over RPC.
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    # For OAuth providers: a providers.oauth.TokenManager bound to this authorisation.
+    token_manager: Any = None
+    transport: httpx.AsyncBaseTransport | None = None
+    on_auth_lost: Callable[[str], Awaitable[None]] | None = None

@@ -1,0 +1,91 @@
+"""The state store: permissions, migrations by version, transactions."""
+
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from daemon.store.db import DB_NAME, StateDirError, open_database
+from daemon.store.migrations import LATEST_VERSION
+
+
+async def test_new_database_is_private_and_at_latest_version(tmp_path):
+    state = tmp_path / "state"
+    db = await open_database(state)
+    try:
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        assert stat.S_IMODE((state / DB_NAME).stat().st_mode) == 0o600
+        assert await db.version() == LATEST_VERSION
+        assert await db.fetchval("PRAGMA journal_mode") == "wal"
+        assert await db.fetchval("PRAGMA foreign_keys") == 1
+    finally:
+        await db.close()
+
+
+async def test_upgrade_from_version_1_keeps_data(tmp_path):
+    db = await open_database(tmp_path, target_version=1)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO administrations VALUES ('a1', '101', 'Park', 'EUR', 'Europe/Amsterdam', 1)"
+        )
+        await conn.execute(
+            "INSERT INTO authorisations (id, name, provider, status, created_at, updated_at) "
+            "VALUES (1, 'Books', 'sandbox', 'active', 'now', 'now')"
+        )
+        await conn.execute(
+            "INSERT INTO configurations (id, authorisation_id, administration_id, frequency, "
+            "ledger_id, start_date, delay_days, automatic, active, created_at, updated_at) "
+            "VALUES (1, 1, 'a1', 'monthly', 'MEM', '2026-01-01', 3, 0, 1, 'now', 'now')"
+        )
+        await conn.execute(
+            "INSERT INTO entries (configuration_id, administration_number, period, reference, "
+            "date, provider, external_id, total, line_count, lines, posted_at) VALUES "
+            "(1, '101', '2026-01', 'bexsync:1:2026-01', '2026-01-31', 'sandbox', '7', '10.00', "
+            "2, '[]', 'now')"
+        )
+    await db.close()
+
+    db = await open_database(tmp_path)
+    try:
+        assert await db.version() == LATEST_VERSION
+        row = await db.fetchone("SELECT * FROM configurations WHERE id = 1")
+        assert row["delay_days"] == 3 and row["account_map"] == "{}"
+        status = await db.fetchone("SELECT * FROM period_status")
+        assert (status["period"], status["status"]) == ("2026-01", "posted")
+        assert await db.fetchval("SELECT count(*) FROM entries") == 1
+    finally:
+        await db.close()
+
+
+async def test_a_failed_transaction_changes_nothing(tmp_path):
+    db = await open_database(tmp_path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO administrations VALUES ('a1', '1', 'P', 'EUR', 'UTC', 1)"
+                )
+                await conn.execute(
+                    "INSERT INTO administrations VALUES ('a1', '1', 'P', 'EUR', 'UTC', 1)"
+                )
+        assert await db.fetchval("SELECT count(*) FROM administrations") == 0
+    finally:
+        await db.close()
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    db = await open_database(tmp_path)
+    await db.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    await db.close()
+    with pytest.raises(StateDirError, match="newer than this bexsync"):
+        await open_database(tmp_path)
+
+
+async def test_symlinked_state_dir_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    os.symlink(real, link)
+    with pytest.raises(StateDirError, match="symbolic link"):
+        await open_database(link)
