@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TextIO
@@ -150,9 +150,11 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
 class DaemonFormatter(logging.Formatter):
     """One record -> `logger: message key=value ...`, redacted, with a journal or time prefix."""
 
-    def __init__(self, *, journald: bool):
+    def __init__(self, *, journald: bool, redactor: Callable[[str], str] | None = None):
         super().__init__()
         self.journald = journald
+        # providers.redact.redact also masks registered secrets (exact strings), incl. in fields.
+        self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "bexsync_fields", None)
@@ -162,10 +164,14 @@ class DaemonFormatter(logging.Formatter):
         extra = format_fields(fields)
         if extra:
             text = f"{text} {extra}"
-        if record.exc_info:
-            text = f"{text}\n{self.formatException(record.exc_info)}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text = f"{text}\n{record.exc_text}"
         if record.stack_info:
             text = f"{text}\n{self.formatStack(record.stack_info)}"
+        if self.redactor is not None:
+            text = self.redactor(text)
         text = redact(text)
         if self.journald:
             # Every physical line needs the prefix, or traceback lines land at the default level.
@@ -194,14 +200,21 @@ def parse_level(level: str | int) -> int:
 
 
 def _install_provider_redaction(root: logging.Logger, handler: logging.Handler) -> bool:
-    """Use `providers.redact.install_log_redaction` when that module exists (lazy, optional)."""
+    """Use `providers.redact` when that module exists (imported lazily, optional).
+
+    Its `install_log_redaction` rewrites records (message, args, traceback); its `redact` is
+    also applied to the finished line so that `key=value` fields are covered.
+    """
     try:
         from providers import redact as provider_redact
     except ImportError:
         return False
+    text_redactor = getattr(provider_redact, "redact", None)
+    if callable(text_redactor) and isinstance(handler.formatter, DaemonFormatter):
+        handler.formatter.redactor = lambda text: str(text_redactor(text))
     install = getattr(provider_redact, "install_log_redaction", None)
     if install is None:
-        return False
+        return callable(text_redactor)
     result = install(root)
     # A filter on the root *logger* misses records propagated from child loggers; a filter on
     # the handler sees them all, so attach it there too if one is returned.

@@ -195,6 +195,26 @@ def test_provider_redaction_hook_is_used_when_present(monkeypatch: pytest.Monkey
     assert lines(buf) == ["<6>providers.bex: pms key [redacted]"]
 
 
+def test_registered_secrets_are_masked_in_messages_fields_and_tracebacks() -> None:
+    redact = pytest.importorskip("providers.redact")
+    redact.register_secret("pms-key-0123456789")
+    try:
+        buf = io.StringIO()
+        setup_logging("info", journald=True, stream=buf)
+        log = bind(logging.getLogger("providers.bex"), note="pms-key-0123456789")
+        log.info("connecting with %s", "pms-key-0123456789")
+        try:
+            raise ValueError("bad key pms-key-0123456789")
+        except ValueError:
+            log.exception("connect failed")
+    finally:
+        redact.forget_secrets()
+    out = buf.getvalue()
+    assert "0123456789" not in out
+    assert "<6>providers.bex: connecting with *** note=***" in out
+    assert "<3>ValueError: bad key ***" in out
+
+
 def test_setup_is_idempotent() -> None:
     buf1, buf2 = io.StringIO(), io.StringIO()
     setup_logging("info", journald=True, stream=buf1)
