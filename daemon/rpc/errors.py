@@ -1,0 +1,171 @@
+"""JSON-RPC errors as exceptions: handlers raise them, the server turns them into error objects.
+
+Every error carries ``data.name`` (CONTRACT.md section 2) so clients switch on a stable string,
+not on a number or on the wording of ``message``. ``message`` is a sentence for a sysadmin and
+must never contain a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from providers.errors import ProviderError
+
+FieldErrors = list[dict[str, str]]
+
+
+def normalise_field_errors(errors: Iterable[Any] | None) -> FieldErrors:
+    """Accept dicts, ``FieldError``/``FieldProblem``-like objects or ``(field, message)`` pairs."""
+    result: FieldErrors = []
+    for item in errors or ():
+        if isinstance(item, Mapping):
+            field, message = item.get("field", ""), item.get("message", "")
+        elif hasattr(item, "field") and hasattr(item, "message"):
+            field, message = item.field, item.message
+        else:
+            field, message = item
+        result.append({"field": str(field), "message": str(message)})
+    return result
+
+
+class RpcError(Exception):
+    """Base of every error a client may see; ``code`` and ``name`` are fixed per subclass."""
+
+    code: int = -32603
+    name: str = "InternalError"
+    default_message: str = "The daemon hit an internal error."
+
+    def __init__(self, message: str | None = None, *, data: Mapping[str, Any] | None = None):
+        self.message = message or self.default_message
+        self.data: dict[str, Any] = dict(data or {})
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-RPC ``error`` member; ``data.name`` is always present."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "data": {**self.data, "name": self.name},
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, data={self.data!r})"
+
+
+class _WithFieldErrors(RpcError):
+    """An error listing the offending fields in ``data.errors``."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: Iterable[Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ):
+        self.errors = normalise_field_errors(errors)
+        super().__init__(message, data={**(data or {}), "errors": self.errors})
+
+
+class ParseError(RpcError):
+    code = -32700
+    name = "ParseError"
+    default_message = "The message is not valid UTF-8 JSON."
+
+
+class InvalidRequest(RpcError):
+    code = -32600
+    name = "InvalidRequest"
+    default_message = "The message is not a valid JSON-RPC 2.0 request."
+
+
+class MessageTooLarge(InvalidRequest):
+    name = "MessageTooLarge"
+    default_message = "The message is larger than the daemon accepts."
+
+
+class MethodNotFound(RpcError):
+    code = -32601
+    name = "MethodNotFound"
+    default_message = "No such method."
+
+
+class InvalidParams(_WithFieldErrors):
+    code = -32602
+    name = "InvalidParams"
+    default_message = "The parameters are not valid."
+
+
+class InternalError(RpcError):
+    code = -32603
+    name = "InternalError"
+
+
+class NotFound(RpcError):
+    code = -32001
+    name = "NotFound"
+    default_message = "Not found."
+
+
+class ValidationFailed(_WithFieldErrors):
+    code = -32002
+    name = "ValidationFailed"
+    default_message = "Some values break a rule."
+
+
+class Conflict(RpcError):
+    code = -32003
+    name = "Conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class ProviderFailure(RpcError):
+    """The accounting provider or the PMS refused or failed; ``data.name`` is ``ProviderError``."""
+
+    code = -32004
+    name = "ProviderError"
+    default_message = "The provider refused or failed."
+
+    @classmethod
+    def from_provider_error(cls, error: ProviderError) -> ProviderFailure:
+        return cls(
+            error.message,
+            data={
+                "provider": error.provider,
+                "kind": error.kind,
+                "retryable": error.retryable,
+                "retry_after": error.retry_after,
+                "errors": normalise_field_errors(error.field_errors),
+            },
+        )
+
+
+class AuthorisationRequired(RpcError):
+    code = -32005
+    name = "AuthorisationRequired"
+    default_message = "The authorisation is not active."
+
+
+class PermissionDenied(RpcError):
+    code = -32006
+    name = "PermissionDenied"
+    default_message = "Permission denied."
+
+
+__all__ = [
+    "AuthorisationRequired",
+    "Conflict",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "MessageTooLarge",
+    "MethodNotFound",
+    "NotFound",
+    "ParseError",
+    "PermissionDenied",
+    "ProviderFailure",
+    "RpcError",
+    "ValidationFailed",
+    "normalise_field_errors",
+]
