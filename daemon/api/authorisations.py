@@ -1,0 +1,84 @@
+"""authorisations.*: a named login at a provider, verified by activate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from daemon.api.schemas import AUTHORISATION, DELETED, array, obj
+from daemon.rpc.params import MaxLen
+from daemon.rpc.registry import CallContext, Registry
+
+registry = Registry()
+
+
+@dataclass
+class ById:
+    id: int
+
+
+@dataclass
+class Create:
+    name: Annotated[str, MaxLen(200)]
+    provider: Annotated[str, MaxLen(50)]
+    settings: dict[str, Any] | None = None
+
+
+@dataclass
+class Complete:
+    id: int
+    redirect_url: Annotated[str, MaxLen(8000)] | None = None
+    code: Annotated[str, MaxLen(4000)] | None = None
+    credentials: dict[str, Any] | None = None
+
+
+@dataclass
+class Activate:
+    id: int
+    tenant_id: Annotated[str, MaxLen(200)] | None = None
+
+
+@registry.method("authorisations.list", summary="Every authorisation", result=array(AUTHORISATION))
+async def list_(ctx: CallContext) -> list[dict[str, Any]]:
+    return await ctx.app.authorisations.list()
+
+
+@registry.method("authorisations.get", summary="One authorisation", result=AUTHORISATION)
+async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
+    return await ctx.app.authorisations.get(p.id)
+
+
+@registry.method(
+    "authorisations.create",
+    summary="Create an authorisation and get the provider's login step",
+    result=obj({"authorisation": AUTHORISATION, "next_step": obj({})}),
+)
+async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
+    return await ctx.app.authorisations.create(p.name, p.provider, p.settings)
+
+
+@registry.method(
+    "authorisations.complete",
+    summary="Finish the login: the pasted redirect URL, a code, or the credentials form",
+    result=AUTHORISATION,
+)
+async def complete(ctx: CallContext, p: Complete) -> dict[str, Any]:
+    return await ctx.app.authorisations.complete(p.id, p.redirect_url, p.code, p.credentials)
+
+
+@registry.method(
+    "authorisations.activate",
+    summary="Verify the login against the provider now; active or error with the reason",
+    result=AUTHORISATION,
+)
+async def activate(ctx: CallContext, p: Activate) -> dict[str, Any]:
+    return await ctx.app.authorisations.activate(p.id, p.tenant_id)
+
+
+@registry.method(
+    "authorisations.delete",
+    summary="Delete an authorisation without configurations",
+    result=DELETED,
+)
+async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
+    return await ctx.app.authorisations.delete(p.id)

@@ -1,0 +1,44 @@
+"""notifications.*: what happened, with a link to the entries overview."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.api.schemas import INT, NOTIFICATION, array, obj
+from daemon.rpc.errors import ValidationFailed
+from daemon.rpc.registry import CallContext, Registry
+
+registry = Registry()
+
+
+@dataclass
+class ListParams:
+    unread_only: bool = False
+
+
+@dataclass
+class MarkRead:
+    id: int | None = None
+    all: bool = False
+
+
+@registry.method(
+    "notifications.list", summary="Notifications, newest first", result=array(NOTIFICATION)
+)
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
+    return await ctx.app.notifications.list(p.unread_only)
+
+
+@registry.method(
+    "notifications.mark_read",
+    summary="Mark one notification (id) or all of them read",
+    result=obj({"updated": INT}),
+)
+async def mark_read(ctx: CallContext, p: MarkRead) -> dict[str, Any]:
+    if (p.id is None) == (not p.all):
+        raise ValidationFailed(
+            "Say which notification to mark read: an id, or all=true.",
+            errors=[{"field": "id", "message": "give either id or all=true"}],
+        )
+    return {"updated": await ctx.app.notifications.mark_read(p.id, p.all)}

@@ -1,0 +1,846 @@
+"""The sync engine: PMS transactions -> a draft -> exactly one posted entry per period.
+
+Exactly once, across crashes (DESIGN.md): intent is committed before the provider call (run ->
+``posting`` with its idempotency key and payload), the result right after (entry, period status,
+run ``posted`` and notification in one transaction). On start-up a run left in ``posting`` is
+resolved by looking its reference up, replaying with the same key, or handing it to a human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from daemon.entry_builder import (
+    BuildContext,
+    Draft,
+    DraftLine,
+    EntryAccumulator,
+    LinesInputError,
+    parse_lines,
+    reference_for,
+)
+from daemon.model import ACTIVE_RUN_STATES
+from daemon.periods import Period
+from daemon.rpc.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
+from daemon.services.common import dumps, iso, loads
+from daemon.services.configurations import schedule_of
+from providers.base import EntryLine, JournalEntry, PostedEntry, Provider
+from providers.errors import ProviderError
+
+log = logging.getLogger("bexsync.engine")
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+POST_ATTEMPTS = 4
+MAX_INLINE_WAIT = 60.0
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class SyncEngine:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._slots = asyncio.Semaphore(app.config.max_concurrent_syncs)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._progress: dict[int, dict[str, Any]] = {}
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    # -- live progress ---------------------------------------------------------------------
+    def live_progress(self, run_id: int) -> dict[str, Any] | None:
+        return self._progress.get(run_id)
+
+    def _report(self, run: dict[str, Any], stage: str, done: int, total: int | None) -> None:
+        progress = {"stage": stage, "done": done, "total": total}
+        self._progress[run["id"]] = progress
+        self.app.bus.publish(
+            "sync.progress",
+            {
+                "run_id": run["id"],
+                "configuration_id": run["configuration_id"],
+                "period": run["period"],
+                "state": run["state"],
+                **progress,
+            },
+        )
+
+    async def _set_state(self, run: dict[str, Any], state: str, stage: str | None = None) -> None:
+        run["state"] = state
+        await self.app.db.execute(
+            "UPDATE runs SET state = ?, stage = COALESCE(?, stage), "
+            "started_at = COALESCE(started_at, ?) WHERE id = ?",
+            (state, stage, iso(self.app.clock()), run["id"]),
+        )
+        progress = self._progress.get(run["id"], {"done": 0, "total": None})
+        self._report(run, stage or state, progress["done"], progress["total"])
+
+    # -- choosing the period ---------------------------------------------------------------
+    async def _period(self, cfg: sqlite3.Row, key: str | None, *, for_run: bool) -> Period:
+        schedule = schedule_of(cfg)
+        now = self.app.clock()
+        if key is None:
+            done = await self.app.configurations.done_periods(cfg["id"])
+            due = next(iter(schedule.due_periods(now, done)), None)
+            if due is not None:
+                return due
+            if for_run:
+                nxt = schedule.next_due(now, done)
+                when = f" The next one, {nxt[0].key}, is due at {iso(nxt[1])}." if nxt else ""
+                raise ValidationFailed(
+                    "No period of this configuration is due for a sync." + when,
+                    errors=[{"field": "period", "message": "nothing is due; name a period"}],
+                )
+            last = schedule.last_due_period(now)
+            if last is not None:
+                return last
+            return schedule.first_period()
+        try:
+            period = Period.parse(cfg["frequency"], key)
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"{key!r} is not a period of this configuration.",
+                errors=[{"field": "period", "message": str(exc)}],
+            ) from None
+        if not schedule.is_in_range(period):
+            raise ValidationFailed(
+                f"Period {key} is outside this configuration's start and end dates.",
+                errors=[{"field": "period", "message": "outside the configuration's dates"}],
+            )
+        if for_run and schedule.due_at(period) > now:
+            raise ValidationFailed(
+                f"Period {key} is not due until {iso(schedule.due_at(period))}; "
+                "a period is synced only after it ends (plus the delay).",
+                errors=[{"field": "period", "message": "not due yet"}],
+            )
+        return period
+
+    # -- building --------------------------------------------------------------------------
+    async def _provider_chart(
+        self, provider: Provider, tenant: str | None
+    ) -> tuple[dict[str, str], set[str]]:
+        accounts = await provider.list_accounts(tenant)
+        taxes = await provider.list_tax_codes(tenant)
+        return {a.code: a.name for a in accounts}, {t.code for t in taxes}
+
+    async def build(
+        self,
+        cfg: sqlite3.Row,
+        period: Period,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Draft:
+        """Fetch the period's transactions page by page and build the draft."""
+        provider = await self.app.provider_for(cfg["authorisation_id"])
+        tenant = cfg["tenant_id"]
+        known_accounts, known_taxes = await self._provider_chart(provider, tenant)
+        pms = await self.app.administrations.pms_client()
+        try:
+            admin_id = cfg["administration_id"]
+            accounts = {a.id: a for a in await pms.list_ledger_accounts(admin_id)}
+            vat_codes = {v.id: v for v in await pms.list_vat_codes(admin_id)}
+            ctx = BuildContext(
+                configuration_id=cfg["id"],
+                period=period,
+                administration_name=cfg["administration_name"],
+                currency=cfg["currency"],
+                ledger_id=cfg["ledger_id"],
+                tenant_id=tenant,
+                accounts=accounts,
+                vat_codes=vat_codes,
+                account_map=loads(cfg["account_map"], {}),
+                vat_map=loads(cfg["vat_map"], {}),
+                no_vat_code=cfg["no_vat_code"],
+                known_accounts=known_accounts,
+                known_tax_codes=known_taxes,
+            )
+            acc = EntryAccumulator(ctx)
+            seen = 0
+            async for page in pms.iter_journal_transactions(admin_id, period.start, period.end):
+                acc.add_many(page)
+                seen += len(page)
+                if on_progress is not None:
+                    on_progress(seen)
+            return acc.finish()
+        finally:
+            await pms.aclose()
+
+    async def preview(self, config_id: int, key: str | None) -> dict[str, Any]:
+        cfg = await self.app.configurations.row(config_id)
+        await self.app.authorisations.require_active(cfg["authorisation_id"])
+        period = await self._period(cfg, key, for_run=False)
+        try:
+            draft = await self.build(cfg, period)
+        except ProviderError as exc:
+            raise ProviderFailure.from_provider_error(exc) from None
+        data = draft.as_dict()
+        schedule = schedule_of(cfg)
+        due = schedule.due_at(period)
+        if due > self.app.clock():
+            data["warnings"].append(
+                {
+                    "code": "not_due",
+                    "message": f"Period {period.key} is not due until {iso(due)}: "
+                    "the PMS may still add transactions to it.",
+                    "details": {"due_at": iso(due)},
+                }
+            )
+        posted = await self._posted_lines(config_id, period.key)
+        if posted is not None:
+            data["warnings"].append(
+                {
+                    "code": "already_posted",
+                    "message": f"Period {period.key} is already posted; running it again "
+                    "with force posts a correcting entry for the difference only.",
+                    "details": {},
+                }
+            )
+        now = iso(self.app.clock())
+        draft_id = await self.app.db.execute(
+            "INSERT INTO drafts (configuration_id, period, data, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (config_id, period.key, dumps(data), now, now),
+        )
+        return {"id": draft_id, **data}
+
+    async def draft_row(self, draft_id: int) -> sqlite3.Row:
+        row = await self.app.db.fetchone("SELECT * FROM drafts WHERE id = ?", (draft_id,))
+        if row is None:
+            raise NotFound(f"No draft with id {draft_id}.")
+        return row
+
+    async def get_draft(self, draft_id: int) -> dict[str, Any]:
+        row = await self.draft_row(draft_id)
+        return {"id": row["id"], "status": row["status"], **loads(row["data"])}
+
+    async def update_draft(self, draft_id: int, raw_lines: Any) -> dict[str, Any]:
+        row = await self.draft_row(draft_id)
+        if row["status"] != "open":
+            raise Conflict(f"Draft {draft_id} was already {row['status']}; preview again.")
+        try:
+            lines = parse_lines(raw_lines)
+        except LinesInputError as exc:
+            raise ValidationFailed("Some lines cannot be read.", errors=exc.errors) from None
+        cfg = await self.app.configurations.row(row["configuration_id"])
+        provider = await self.app.provider_for(cfg["authorisation_id"])
+        try:
+            known_accounts, known_taxes = await self._provider_chart(provider, cfg["tenant_id"])
+        except ProviderError as exc:
+            raise ProviderFailure.from_provider_error(exc) from None
+        data = loads(row["data"])
+        extra = [w for w in data["warnings"] if w["code"] in ("not_due", "already_posted")]
+        draft = Draft.from_dict(data).with_lines(
+            _named(lines, known_accounts),
+            known_accounts=known_accounts,
+            known_tax_codes=known_taxes,
+        )
+        new = draft.as_dict()
+        new["warnings"] += [w for w in extra if w not in new["warnings"]]
+        await self.app.db.execute(
+            "UPDATE drafts SET data = ?, updated_at = ? WHERE id = ?",
+            (dumps(new), iso(self.app.clock()), draft_id),
+        )
+        return {"id": draft_id, "status": "open", **new}
+
+    # -- starting and cancelling runs ------------------------------------------------------
+    async def start(
+        self,
+        config_id: int,
+        key: str | None,
+        *,
+        draft_id: int | None = None,
+        trigger: str = "manual",
+        force: bool = False,
+    ) -> int:
+        cfg = await self.app.configurations.row(config_id)
+        await self.app.authorisations.require_active(cfg["authorisation_id"])
+        if draft_id is not None:
+            draft = await self.draft_row(draft_id)
+            if draft["configuration_id"] != config_id:
+                raise ValidationFailed(
+                    f"Draft {draft_id} belongs to another configuration.",
+                    errors=[{"field": "draft_id", "message": "not a draft of this configuration"}],
+                )
+            if draft["status"] != "open":
+                raise Conflict(f"Draft {draft_id} was already {draft['status']}; preview again.")
+            if key is not None and key != draft["period"]:
+                raise ValidationFailed(
+                    "The draft is for another period.",
+                    errors=[{"field": "period", "message": f"the draft is for {draft['period']}"}],
+                )
+            key = draft["period"]
+        period = await self._period(cfg, key, for_run=True)
+        posted = await self._posted_lines(config_id, period.key)
+        empty = await self.app.db.fetchval(
+            "SELECT status FROM period_status WHERE configuration_id = ? AND period = ?",
+            (config_id, period.key),
+        )
+        if (posted is not None or empty) and not force:
+            raise Conflict(
+                f"Period {period.key} is already synced. To post a correcting entry for what "
+                "changed since, run it again with force=true.",
+                data={"period": period.key},
+            )
+        kind = "correction" if (posted is not None or empty) else "entry"
+        now = iso(self.app.clock())
+        try:
+            run_id = await self.app.db.execute(
+                "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
+                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (config_id, period.key, trigger, kind, draft_id, now),
+            )
+        except sqlite3.IntegrityError:
+            active = await self.app.runs.active_run(config_id)
+            raise Conflict(
+                "A sync of this configuration is already running"
+                + (f" (run {active['id']}, period {active['period']})." if active else "."),
+                data={"run_id": active["id"] if active else None},
+            ) from None
+        self._spawn(run_id)
+        return run_id
+
+    def _spawn(self, run_id: int) -> None:
+        task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
+
+    def running_count(self) -> int:
+        return len(self._tasks)
+
+    async def cancel(self, run_id: int) -> dict[str, Any]:
+        row = await self.app.runs.row(run_id)
+        if row["state"] not in ACTIVE_RUN_STATES:
+            raise Conflict(f"Run {run_id} is already {row['state']}.")
+        if row["state"] == "posting":
+            raise Conflict(
+                f"Run {run_id} is posting to the provider; it cannot be cancelled safely now."
+            )
+        task = self._tasks.get(run_id)
+        if task is not None:
+            task.cancel(RunCancelled("cancelled by the user"))
+            with contextlib.suppress(asyncio.CancelledError, RunCancelled):
+                await task
+        else:
+            await self._finish_failed(run_id, "cancelled", "cancelled by the user", None)
+        return await self.app.runs.get(run_id)
+
+    # -- executing -------------------------------------------------------------------------
+    async def _execute(self, run_id: int) -> None:
+        row = await self.app.runs.row(run_id)
+        run = dict(self.app.runs.shape(row))
+        try:
+            async with self._slots:
+                await self._run(run, row)
+        except asyncio.CancelledError:
+            state = run.get("state")
+            if state == "posting":
+                raise
+            reason = "cancelled by the user" if self._cancel_reason(run_id) else "interrupted"
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._finish_failed(run_id, "cancelled", reason, None))
+            raise
+        except ProviderError as exc:
+            await self._finish_failed(run_id, "failed", exc.message, exc)
+        except Exception as exc:  # a bug must not kill the daemon; the run says what happened
+            log.exception("run %s failed unexpectedly", run_id)
+            await self._finish_failed(
+                run_id, "failed", f"internal error: {type(exc).__name__}", None
+            )
+        finally:
+            self._progress.pop(run_id, None)
+
+    def _cancel_reason(self, run_id: int) -> bool:
+        task = self._tasks.get(run_id)
+        return task is not None and task.cancelling() > 0
+
+    async def _run(self, run: dict[str, Any], row: sqlite3.Row) -> None:
+        cfg = await self.app.configurations.row(row["configuration_id"])
+        period = Period.parse(cfg["frequency"], row["period"])
+        if row["draft_id"] is not None:
+            await self._set_state(run, "building", "checking draft")
+            draft = await self._draft_for_run(row["draft_id"])
+        else:
+            await self._set_state(run, "fetching", "fetching transactions")
+            draft = await self.build(
+                cfg, period, lambda n: self._report(run, "fetching transactions", n, None)
+            )
+            await self._set_state(run, "building", "building entry")
+        if row["kind"] == "correction":
+            draft = await self._correction(cfg, period, draft, run)
+            if draft is None:
+                return
+        if draft.errors or not draft.balanced:
+            await self._needs_fix(run, cfg, draft)
+            return
+        if draft.is_empty:
+            await self._finish_empty(run, cfg, period)
+            return
+        entry = draft.to_journal_entry()
+        await self._post(run, cfg, entry, draft)
+
+    async def _draft_for_run(self, draft_id: int) -> Draft:
+        row = await self.draft_row(draft_id)
+        return Draft.from_dict(loads(row["data"]))
+
+    async def _needs_fix(self, run: dict[str, Any], cfg: sqlite3.Row, draft: Draft) -> None:
+        reasons = [e.message for e in draft.errors] or ["the entry does not balance"]
+        message = "The entry cannot be posted: " + " ".join(reasons)
+        await self._finish_failed(run["id"], "failed", message, None, kind="rejected")
+
+    async def _finish_empty(self, run: dict[str, Any], cfg: sqlite3.Row, period: Period) -> None:
+        now = iso(self.app.clock())
+        async with self.app.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR REPLACE INTO period_status (configuration_id, period, status, "
+                "updated_at) VALUES (?, ?, 'empty', ?)",
+                (cfg["id"], period.key, now),
+            )
+            await conn.execute(
+                "UPDATE runs SET state = 'posted', stage = 'no transactions', finished_at = ? "
+                "WHERE id = ?",
+                (now, run["id"]),
+            )
+        run["state"] = "posted"
+        await self._finished(run["id"])
+
+    # -- posting, exactly once -------------------------------------------------------------
+    async def _post(
+        self, run: dict[str, Any], cfg: sqlite3.Row, entry: JournalEntry, draft: Draft | None
+    ) -> None:
+        payload = _entry_to_json(entry)
+        payload_text = dumps(payload)
+        payload_hash = hashlib.sha256(payload_text.encode()).hexdigest()
+        key = (
+            "bexsync-"
+            + hashlib.sha256(
+                f"{cfg['id']}:{run['period']}:{entry.reference}:{payload_hash}".encode()
+            ).hexdigest()[:40]
+        )
+        async with self.app.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE runs SET state = 'posting', stage = 'posting', idempotency_key = ?, "
+                "payload_hash = ?, payload = ? WHERE id = ?",
+                (key, payload_hash, payload_text, run["id"]),
+            )
+            if run.get("draft_id"):
+                await conn.execute(
+                    "UPDATE drafts SET status = 'posting' WHERE id = ?", (run["draft_id"],)
+                )
+        run["state"] = "posting"
+        self._report(run, "posting", 0, 1)
+        provider = await self.app.provider_for(cfg["authorisation_id"])
+        posted = await self._post_with_retries(provider, entry, key, lookup_first=True)
+        await self._record_posted(run["id"], cfg, entry, posted)
+
+    async def _post_with_retries(
+        self, provider: Provider, entry: JournalEntry, key: str, *, lookup_first: bool
+    ) -> PostedEntry:
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                if lookup_first:
+                    found = await provider.find_entry(
+                        entry.reference, entry.tenant_id, entry.ledger_id
+                    )
+                    if found is not None:
+                        return found
+                return await provider.post_entry(entry, key)
+            except ProviderError as exc:
+                if not exc.retryable or attempt == POST_ATTEMPTS:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else 2.0**attempt
+                if wait > MAX_INLINE_WAIT:
+                    raise
+                log.info("provider %s: %s; retrying in %.1fs", exc.provider, exc.kind, wait)
+                await self.sleep(wait)
+                # After an ambiguous failure the entry may exist: always look before re-posting.
+                lookup_first = True
+        raise AssertionError("unreachable")
+
+    async def _record_posted(
+        self, run_id: int, cfg: sqlite3.Row, entry: JournalEntry, posted: PostedEntry
+    ) -> None:
+        row = await self.app.runs.row(run_id)
+        now = iso(self.app.clock())
+        lines = [
+            {
+                "account": line.account,
+                "account_name": line.account_name,
+                "description": line.description,
+                "vat_code": line.vat_code,
+                "debit": f"{line.debit:.2f}",
+                "credit": f"{line.credit:.2f}",
+            }
+            for line in entry.lines
+        ]
+        kind = row["kind"]
+        title = (
+            f"Posted {cfg['administration_number']} {row['period']}"
+            if kind == "entry"
+            else f"Correction posted {cfg['administration_number']} {row['period']}"
+        )
+        async with self.app.db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO entries (configuration_id, administration_number, period, kind, "
+                "reference, date, provider, external_id, total, line_count, lines, posted_at, "
+                "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    cfg["id"],
+                    cfg["administration_number"],
+                    row["period"],
+                    kind,
+                    entry.reference,
+                    entry.date.isoformat(),
+                    cfg["provider"],
+                    posted.external_id,
+                    f"{entry.total_debit:.2f}",
+                    len(lines),
+                    dumps(lines),
+                    now,
+                    run_id,
+                ),
+            )
+            entry_id = int(cur.lastrowid or 0)
+            await conn.execute(
+                "INSERT INTO period_status (configuration_id, period, status, entry_id, "
+                "updated_at) VALUES (?, ?, 'posted', ?, ?) ON CONFLICT DO UPDATE SET "
+                "status = 'posted', updated_at = excluded.updated_at",
+                (cfg["id"], row["period"], entry_id, now),
+            )
+            await conn.execute(
+                "UPDATE runs SET state = 'posted', stage = 'posted', entry_id = ?, "
+                "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
+                (entry_id, now, run_id),
+            )
+            if row["draft_id"]:
+                await conn.execute(
+                    "UPDATE drafts SET status = 'posted' WHERE id = ?", (row["draft_id"],)
+                )
+            note = await self.app.notifications.add(
+                conn,
+                "success",
+                title,
+                f"{entry.reference}: {len(lines)} lines, total {entry.total_debit:.2f} "
+                f"{entry.currency}, posted to {cfg['provider']} as {posted.external_id}.",
+                {"kind": "entries", "configuration_id": cfg["id"], "entry_id": entry_id},
+            )
+        self.app.notifications.publish(note)
+        await self._finished(run_id)
+
+    async def _finish_failed(
+        self,
+        run_id: int,
+        state: str,
+        message: str,
+        error: ProviderError | None,
+        *,
+        kind: str | None = None,
+    ) -> None:
+        row = await self.app.runs.row(run_id)
+        cfg = await self.app.db.fetchone(
+            "SELECT c.id, ad.number FROM configurations c JOIN administrations ad "
+            "ON ad.id = c.administration_id WHERE c.id = ?",
+            (row["configuration_id"],),
+        )
+        now = iso(self.app.clock())
+        error_kind = kind or (error.kind if error else None)
+        async with self.app.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE runs SET state = ?, stage = ?, error = ?, error_kind = ?, "
+                "attempts = attempts + 1, finished_at = ? WHERE id = ?",
+                (state, state, message, error_kind, now, run_id),
+            )
+            if row["draft_id"]:
+                await conn.execute(
+                    "UPDATE drafts SET status = 'open' WHERE id = ? AND status = 'posting'",
+                    (row["draft_id"],),
+                )
+            note = None
+            if state in ("failed", "needs_review") and cfg is not None:
+                note = await self.app.notifications.add(
+                    conn,
+                    "error" if state == "failed" else "warning",
+                    f"Sync {'failed' if state == 'failed' else 'needs review'}: "
+                    f"{cfg['number']} {row['period']}",
+                    message,
+                    {"kind": "entries", "configuration_id": cfg["id"], "entry_id": None},
+                )
+        if note is not None:
+            self.app.notifications.publish(note)
+        if error is not None and error.kind == "auth_expired":
+            cfg_row = await self.app.configurations.row(row["configuration_id"])
+            await self.app.authorisations.auth_lost(cfg_row["authorisation_id"], error.message)
+        await self._finished(run_id)
+
+    async def _finished(self, run_id: int) -> None:
+        run = await self.app.runs.get(run_id)
+        self._progress.pop(run_id, None)
+        self.app.bus.publish(
+            "sync.finished",
+            {
+                "run_id": run_id,
+                "configuration_id": run["configuration_id"],
+                "period": run["period"],
+                "state": run["state"],
+                "entry_id": run["entry_id"],
+                "error": run["error"],
+            },
+        )
+        self.app.on_run_finished(run)
+
+    # -- corrections and drift -------------------------------------------------------------
+    async def _posted_lines(
+        self, config_id: int, key: str
+    ) -> dict[tuple[str, str | None], Decimal] | None:
+        rows = await self.app.db.fetchall(
+            "SELECT lines FROM entries WHERE configuration_id = ? AND period = ?",
+            (config_id, key),
+        )
+        if not rows:
+            return None
+        totals: dict[tuple[str, str | None], Decimal] = defaultdict(lambda: ZERO)
+        for r in rows:
+            for line in loads(r["lines"], []):
+                net = Decimal(line["debit"]) - Decimal(line["credit"])
+                totals[(line["account"], line["vat_code"])] += net
+        return dict(totals)
+
+    def _difference(
+        self, draft: Draft, posted: dict[tuple[str, str | None], Decimal]
+    ) -> list[DraftLine]:
+        names: dict[str, str] = {}
+        target: dict[tuple[str, str | None], Decimal] = defaultdict(lambda: ZERO)
+        for line in draft.lines:
+            target[(line.account, line.vat_code)] += line.debit - line.credit
+            names[line.account] = line.account_name
+        diff: list[DraftLine] = []
+        for account, vat in sorted(set(target) | set(posted), key=lambda k: (k[0], k[1] or "")):
+            net = target.get((account, vat), ZERO) - posted.get((account, vat), ZERO)
+            if net == 0:
+                continue
+            diff.append(
+                DraftLine(
+                    account=account,
+                    account_name=names.get(account, ""),
+                    description=f"Correction {draft.period} {account}" + (f" {vat}" if vat else ""),
+                    vat_code=vat,
+                    debit=net if net > 0 else ZERO,
+                    credit=-net if net < 0 else ZERO,
+                )
+            )
+        return diff
+
+    async def _correction(
+        self, cfg: sqlite3.Row, period: Period, draft: Draft, run: dict[str, Any]
+    ) -> Draft | None:
+        posted = await self._posted_lines(cfg["id"], period.key) or {}
+        if draft.errors:
+            return draft
+        diff = self._difference(draft, posted)
+        if not diff:
+            now = iso(self.app.clock())
+            await self.app.db.execute(
+                "UPDATE runs SET state = 'posted', stage = 'no difference', finished_at = ? "
+                "WHERE id = ?",
+                (now, run["id"]),
+            )
+            await self.app.notifications.create(
+                "info",
+                f"Nothing to correct: {cfg['administration_number']} {period.key}",
+                f"The PMS still shows what was posted for {period.key}; no correction is needed.",
+                {"kind": "entries", "configuration_id": cfg["id"], "entry_id": None},
+            )
+            await self._finished(run["id"])
+            return None
+        count = await self.app.db.fetchval(
+            "SELECT count(*) FROM entries WHERE configuration_id = ? AND period = ? "
+            "AND kind = 'correction'",
+            (cfg["id"], period.key),
+        )
+        reference = f"{reference_for(cfg['id'], period.key)}:c{int(count) + 1}"
+        return Draft(
+            configuration_id=cfg["id"],
+            reference=reference,
+            narration=f"Correction of {draft.narration} ({reference})",
+            date=draft.date,
+            period=draft.period,
+            currency=draft.currency,
+            ledger_id=draft.ledger_id,
+            tenant_id=draft.tenant_id,
+            lines=diff,
+            totals=draft.totals.__class__(
+                sum((d.debit for d in diff), ZERO), sum((d.credit for d in diff), ZERO)
+            ),
+            balanced=sum((d.debit - d.credit for d in diff), ZERO) == 0,
+            warnings=draft.warnings,
+            errors=[],
+            sources=draft.sources,
+        )
+
+    async def check_drift(self, config_id: int, key: str) -> dict[str, Any] | None:
+        """Has a posted, still-open period changed in the PMS? Notify once per new difference."""
+        cfg = await self.app.configurations.row(config_id)
+        posted = await self._posted_lines(config_id, key)
+        if posted is None:
+            return None
+        period = Period.parse(cfg["frequency"], key)
+        draft = await self.build(cfg, period)
+        diff = self._difference(draft, posted)
+        if not diff:
+            return None
+        digest = hashlib.sha256(dumps([d.__dict__ for d in diff]).encode()).hexdigest()[:16]
+        seen = await self.app.db.fetchval(
+            "SELECT source_hash FROM period_status WHERE configuration_id = ? AND period = ?",
+            (config_id, key),
+        )
+        total = sum((d.debit for d in diff), ZERO)
+        result = {"period": key, "lines": len(diff), "difference": f"{total:.2f}"}
+        if seen == digest:
+            return result
+        async with self.app.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE period_status SET source_hash = ? WHERE configuration_id = ? "
+                "AND period = ?",
+                (digest, config_id, key),
+            )
+            note = await self.app.notifications.add(
+                conn,
+                "warning",
+                f"PMS changed after posting: {cfg['administration_number']} {key}",
+                f"Back-dated bookings changed {key} after it was posted: {len(diff)} line(s), "
+                f"{total:.2f} {cfg['currency']} in total. Preview the period and run it again "
+                "with force to post a correcting entry.",
+                {
+                    "kind": "entries",
+                    "configuration_id": config_id,
+                    "entry_id": None,
+                    "period": key,
+                    "action": "correction",
+                },
+            )
+        self.app.notifications.publish(note)
+        return result
+
+    # -- start-up and shutdown -------------------------------------------------------------
+    async def recover(self) -> None:
+        """Resolve runs a crash or restart left behind, before any new run starts."""
+        rows = await self.app.db.fetchall(
+            f"SELECT * FROM runs WHERE state IN {self.app.runs_active_sql} ORDER BY id"
+        )
+        for row in rows:
+            if row["state"] == "posting":
+                await self._recover_posting(row)
+            else:
+                await self._finish_failed(
+                    row["id"],
+                    "failed",
+                    "interrupted by a daemon restart before posting; nothing was posted",
+                    None,
+                    kind="unavailable",
+                )
+
+    async def _recover_posting(self, row: sqlite3.Row) -> None:
+        cfg = await self.app.configurations.row(row["configuration_id"])
+        entry = _entry_from_json(loads(row["payload"]))
+        try:
+            provider = await self.app.provider_for(cfg["authorisation_id"])
+            found = await provider.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
+            if found is None and provider.info.capabilities.idempotency == "none":
+                await self._finish_failed(
+                    row["id"],
+                    "needs_review",
+                    f"The daemon stopped while posting {entry.reference}, and "
+                    f"{cfg['provider']} offers no way to check whether it arrived. Check the "
+                    "ledger: if the entry is missing, run the period again.",
+                    None,
+                    kind="unknown",
+                )
+                return
+            if found is None:
+                found = await provider.post_entry(entry, row["idempotency_key"])
+        except ProviderError as exc:
+            log.warning("run %s: recovery deferred: %s", row["id"], exc.message)
+            self.app.retry_recovery_later(row["id"])
+            return
+        await self._record_posted(row["id"], cfg, entry, found)
+
+    async def recover_one(self, run_id: int) -> None:
+        row = await self.app.runs.row(run_id)
+        if row["state"] == "posting":
+            await self._recover_posting(row)
+
+    async def shutdown(self, timeout: float = 20.0) -> None:
+        """Let posting runs finish; cancel the rest (they are recorded as interrupted)."""
+        deadline = time.monotonic() + timeout
+        for run_id, task in list(self._tasks.items()):
+            row = await self.app.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
+            if row is not None and row["state"] != "posting":
+                task.cancel()
+        pending = [t for t in self._tasks.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.1, deadline - time.monotonic()))
+
+
+def _named(lines: list[DraftLine], known: dict[str, str]) -> list[DraftLine]:
+    """Fill in account names the user did not type, from the provider's chart."""
+    out = []
+    for line in lines:
+        if not line.account_name and line.account in known:
+            line = DraftLine(**{**line.__dict__, "account_name": known[line.account]})
+        out.append(line)
+    return out
+
+
+def _entry_to_json(entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "reference": entry.reference,
+        "date": entry.date.isoformat(),
+        "narration": entry.narration,
+        "currency": entry.currency,
+        "ledger_id": entry.ledger_id,
+        "tenant_id": entry.tenant_id,
+        "lines": [
+            {
+                "account": line.account,
+                "account_name": line.account_name,
+                "description": line.description,
+                "vat_code": line.vat_code,
+                "debit": f"{line.debit:.2f}",
+                "credit": f"{line.credit:.2f}",
+            }
+            for line in entry.lines
+        ],
+    }
+
+
+def _entry_from_json(data: dict[str, Any]) -> JournalEntry:
+    return JournalEntry(
+        reference=data["reference"],
+        date=date.fromisoformat(data["date"]),
+        narration=data["narration"],
+        currency=data["currency"],
+        ledger_id=data["ledger_id"],
+        tenant_id=data.get("tenant_id"),
+        lines=tuple(
+            EntryLine(
+                account=line["account"],
+                description=line["description"],
+                debit=Decimal(line["debit"]),
+                credit=Decimal(line["credit"]),
+                vat_code=line.get("vat_code"),
+                account_name=line.get("account_name", ""),
+            )
+            for line in data["lines"]
+        ),
+    )
+
+
+__all__ = ["SyncEngine"]

@@ -1,0 +1,1 @@
+"""Use cases behind the RPC methods; each module owns the queries of its tables."""
