@@ -301,7 +301,7 @@ def test_transactions_outside_the_period_are_refused_and_left_out() -> None:
     txns = [
         *guest_invoice("1", "100.00", "21.00"),
         txn("a1300", debit="5.00", day=date(2026, 11, 1), id="T-late"),
-        txn("a8000", credit="5.00", day=date(2026, 9, 30), id="T-early"),
+        txn("a8000", credit="5.00", vat="vh", day=date(2026, 9, 30), id="T-early"),
     ]
     draft = build_draft(ctx(), txns)
     assert codes(draft.errors) == ["outside_period"]
@@ -428,6 +428,21 @@ def test_invoices_are_all_counted_but_at_most_200_listed() -> None:
     # The listed ones are the earliest by invoice date, then number.
     listed = [(i.date, i.number) for i in draft.sources.invoices]
     assert listed == sorted(listed)
+
+
+def test_a_split_is_caught_whichever_line_of_the_invoice_comes_first() -> None:
+    # Turnover lines may carry no invoice date while the VAT line carries September's.
+    undated = JournalTransaction(
+        "T1", date(2026, 10, 2), "a8000", "vh", D("0"), D("10"), "", "9", "F9", None
+    )
+    dated = JournalTransaction(
+        "T2", date(2026, 10, 2), "a1300", None, D("10"), D("0"), "", "9", "F9", date(2026, 9, 9)
+    )
+    opener = txn("a8000", credit="1", vat="vh"), txn("a1300", debit="1")  # the groups exist
+    for order in ([undated, dated], [dated, undated]):
+        draft = build_draft(ctx(), [*opener, *order])
+        assert codes(draft.warnings) == ["date_split"]
+        assert draft.sources.invoice_count == 1
 
 
 def test_invoice_numbers_without_ids_still_count() -> None:
