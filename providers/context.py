@@ -24,3 +24,5 @@ class ProviderContext:
     token_manager: Any = None
     transport: httpx.AsyncBaseTransport | None = None
     on_auth_lost: Callable[[str], Awaitable[None]] | None = None
+    # Persists new credentials (a rotated token) in one transaction before they are used.
+    save_credentials: Callable[[dict[str, Any]], Awaitable[None]] | None = None

@@ -6,6 +6,7 @@ Adapters register here and nowhere else; the daemon looks providers up by id onl
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,7 +46,22 @@ def all_specs() -> list[ProviderSpec]:
     return [_SPECS[k] for k in sorted(_SPECS)]
 
 
-_BUILTIN = ("providers.sandbox",)
+# CONTRACT.md section 4. Each id is served by the module ``providers.<id>`` exporting ``SPEC``.
+PROVIDER_IDS = (
+    "acd",
+    "business_central",
+    "cegid_loop",
+    "chift",
+    "inqom",
+    "minox",
+    "myunisoft",
+    "odoo",
+    "pennylane",
+    "sage100fr",
+    "sandbox",
+    "tiime",
+    "xero",
+)
 _loaded = False
 
 
@@ -54,7 +70,10 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    for name in _BUILTIN:
+    for provider_id in PROVIDER_IDS:
+        name = f"providers.{provider_id}"
+        if importlib.util.find_spec(name) is None:
+            continue  # not implemented yet
         module = importlib.import_module(name)
         spec = getattr(module, "SPEC", None)
         if spec is not None:

@@ -1,0 +1,434 @@
+"""The daemon application: wires store, services, engine, scheduler and the RPC server together.
+
+This is the composition root; everything else receives ``app`` and asks it for collaborators,
+so tests can swap the clock or the HTTP transports without touching production paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from daemon import metrics
+from daemon.api import build_registry
+from daemon.config import DaemonConfig
+from daemon.engine import SyncEngine
+from daemon.events import EventBus, register_event_methods
+from daemon.rpc.errors import AuthorisationRequired, NotFound
+from daemon.rpc.server import Server
+from daemon.scheduler import Scheduler
+from daemon.sdnotify import Notifier, start_watchdog, status_line, stop_task
+from daemon.services.administrations import Administrations
+from daemon.services.authorisations import Authorisations
+from daemon.services.common import iso, loads
+from daemon.services.configurations import Configurations
+from daemon.services.entries import Entries
+from daemon.services.notifications import Notifications
+from daemon.services.runs import ACTIVE_SQL, Runs
+from daemon.store import Database, open_database
+from daemon.store.db import prepare_state_dir
+from providers import registry as provider_registry
+from providers.base import Provider
+from providers.context import ProviderContext
+from providers.redact import register_secret
+
+log = logging.getLogger("bexsync.daemon")
+
+API_VERSION = "1.0"
+LOCK_NAME = "bexsyncd.lock"
+
+
+def server_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bexsync")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class AlreadyRunning(Exception):
+    """Another daemon holds this state dir."""
+
+
+class DaemonApp:
+    runs_active_sql = ACTIVE_SQL
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        socket_path: Path,
+        config: DaemonConfig,
+        clock: Callable[[], datetime] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.socket_path = socket_path
+        self.config = config
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.notifier = notifier or Notifier()
+        # Production leaves these None; the demo points them at nothing special either: the
+        # simulators are real HTTP servers on 127.0.0.1 reached through configured URLs.
+        self.pms_transport: httpx.AsyncBaseTransport | None = None
+        self.provider_transport: httpx.AsyncBaseTransport | None = None
+        self.bus = EventBus(snapshot_provider=self.snapshot)
+        self.administrations = Administrations(self)
+        self.authorisations = Authorisations(self)
+        self.configurations = Configurations(self)
+        self.notifications = Notifications(self)
+        self.entries = Entries(self)
+        self.runs = Runs(self)
+        self.engine = SyncEngine(self)
+        self.scheduler = Scheduler(self)
+        self.db: Database
+        self.server: Server | None = None
+        self.instance_id = uuid.uuid4().hex
+        self.started_at = self.clock()
+        self._lock_fd: int | None = None
+        self._providers: dict[int, Provider] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self.on_started: list[Callable[[], Any]] = []
+        self.extra_stop: list[Callable[[], Any]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        prepare_state_dir(self.state_dir)
+        path = self.state_dir / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another bexsyncd is already running on state dir {self.state_dir}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    async def open(self) -> None:
+        self.acquire_lock()
+        self.db = await open_database(self.state_dir)
+
+    async def start(self, *, serve: bool = True) -> None:
+        """Open state, recover interrupted runs, then serve and schedule."""
+        if self._lock_fd is None:
+            await self.open()
+        await self.engine.recover()
+        if serve:
+            registry = build_registry()
+            register_event_methods(registry, self.bus)
+            self.server = Server(
+                registry,
+                app=self,
+                socket_path=self.socket_path,
+                socket_mode=self.config.socket_mode,
+                allowed_gid=self.config.admin_gid(),
+                version=server_version(),
+            )
+            await self.server.start()
+        self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="scheduler")
+        self._watchdog_task = start_watchdog(self.notifier)
+        for hook in self.on_started:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                await result
+        self.notifier.ready()
+        self.scheduler_status_changed()
+        log.info("bexsyncd ready: state dir %s, socket %s", self.state_dir, self.socket_path)
+
+    async def stop(self) -> None:
+        self.notifier.stopping()
+        log.info("bexsyncd stopping")
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler_task
+        await self.engine.shutdown()
+        if self.server is not None:
+            await self.server.stop()
+        for task in list(self._background):
+            task.cancel()
+        for hook in self.extra_stop:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                with contextlib.suppress(Exception):
+                    await result
+        for provider in self._providers.values():
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        self._providers.clear()
+        if self._watchdog_task is not None:
+            await stop_task(self._watchdog_task)
+        await self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # -- hooks the services call -----------------------------------------------------------
+    def wake_scheduler(self) -> None:
+        self.scheduler.wake()
+
+    def on_run_finished(self, run: dict[str, Any]) -> None:
+        self.scheduler.wake()
+        log.info(
+            "sync %s configuration=%s period=%s run=%s%s",
+            run["state"],
+            run["configuration_id"],
+            run["period"],
+            run["id"],
+            f" error={run['error']!r}" if run.get("error") else "",
+        )
+        if self.config.metrics_file is not None:
+            self.spawn(self.write_metrics(), "metrics")
+        if run["state"] == "posted" and run.get("kind") == "entry" and run["trigger"] == "schedule":
+            self.spawn(self._drift_after(run), f"drift-{run['id']}")
+
+    async def _drift_after(self, run: dict[str, Any]) -> None:
+        """After posting a period, look whether the one before changed in the PMS since."""
+        cfg = await self.configurations.row(run["configuration_id"])
+        from daemon.periods import Period
+
+        previous = Period.parse(cfg["frequency"], run["period"]).prev().key
+        with contextlib.suppress(Exception):
+            await self.engine.check_drift(cfg["id"], previous)
+
+    def retry_recovery_later(self, run_id: int, delay: float = 60.0) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self.engine.recover_one(run_id)
+
+        self.spawn(later(), f"recover-{run_id}")
+
+    def scheduler_status_changed(self) -> None:
+        if not self.notifier.enabled:
+            return
+        nxt = self.scheduler.next_wake
+        runs = [] if nxt is None else [{"configuration_id": "-", "period": "-", "due_at": iso(nxt)}]
+        self.notifier.status(status_line(runs))
+
+    # -- providers -------------------------------------------------------------------------
+    def oauth_redirect_uri(self) -> str:
+        if self.config.oauth_redirect_uri:
+            return self.config.oauth_redirect_uri
+        port = self.config.oauth_loopback_port or 8765
+        return f"http://127.0.0.1:{port}/callback"
+
+    def seal(self, data: Any) -> str:
+        import json
+
+        return json.dumps(data)
+
+    def unseal(self, text: str) -> Any:
+        import json
+
+        value = json.loads(text)
+        if isinstance(value, dict):
+            for v in value.values():
+                if isinstance(v, str):
+                    register_secret(v)
+        return value
+
+    def expect_redirect(self, auth_id: int, pending: Any) -> None:
+        """Hook for the loopback listener (OAuth code flow); nothing to do without one."""
+
+    def poll_device_login(self, auth_id: int) -> None:
+        """Hook for background device-code polling."""
+
+    def forget_provider(self, auth_id: int) -> None:
+        provider = self._providers.pop(auth_id, None)
+        if provider is not None:
+            self.spawn(provider.aclose(), f"close-provider-{auth_id}")
+
+    async def provider_for(self, auth_id: int) -> Provider:
+        if auth_id in self._providers:
+            return self._providers[auth_id]
+        row = await self.db.fetchone("SELECT * FROM authorisations WHERE id = ?", (auth_id,))
+        if row is None:
+            raise NotFound(f"No authorisation with id {auth_id}.")
+        spec = provider_registry.get(row["provider"])
+        if spec is None:
+            raise AuthorisationRequired(f"Provider {row['provider']!r} is not known.")
+        cred = await self.db.fetchone(
+            "SELECT data FROM credentials WHERE authorisation_id = ?", (auth_id,)
+        )
+        credentials = self.unseal(cred["data"]) if cred else {}
+
+        async def lost(message: str) -> None:
+            await self.authorisations.auth_lost(auth_id, message)
+
+        async def save_credentials(creds: dict[str, Any]) -> None:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE credentials SET data = ?, updated_at = ? WHERE authorisation_id = ?",
+                    (self.seal(creds), iso(self.clock()), auth_id),
+                )
+
+        ctx = ProviderContext(
+            provider_id=row["provider"],
+            authorisation_id=auth_id,
+            settings=self.config.provider(row["provider"]),
+            state_dir=self.state_dir,
+            options=loads(row["settings"], {}),
+            credentials=credentials,
+            transport=self.provider_transport,
+            on_auth_lost=lost,
+            save_credentials=save_credentials,
+        )
+        provider = spec.create(ctx)
+        self._providers[auth_id] = provider
+        return provider
+
+    def providers_list(self) -> list[dict[str, Any]]:
+        out = []
+        for spec in provider_registry.all_specs():
+            item = spec.info.as_dict()
+            item["login"] = spec.login.kind
+            item["registered"] = (
+                not spec.needs_app_registration or self.config.provider(spec.info.id).registered
+            )
+            out.append(item)
+        return out
+
+    # -- daemon.* --------------------------------------------------------------------------
+    def hello(self) -> dict[str, Any]:
+        return {
+            "api_version": API_VERSION,
+            "server_version": server_version(),
+            "instance_id": self.instance_id,
+        }
+
+    async def next_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        configs = await self.configurations.list()
+        upcoming = [
+            {
+                "configuration_id": c["id"],
+                "administration_number": c["administration_number"],
+                "period": c["next_due"]["period"],
+                "due_at": c["next_due"]["due_at"],
+                "automatic": c["automatic"],
+            }
+            for c in configs
+            if c["active"] and c["next_due"]
+        ]
+        upcoming.sort(key=lambda r: r["due_at"])
+        return upcoming[:limit]
+
+    async def attention(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for auth in await self.authorisations.list():
+            if auth["status"] == "error":
+                items.append(
+                    {
+                        "kind": "authorisation",
+                        "id": auth["id"],
+                        "message": f"Authorisation {auth['name']!r}: {auth['status_message']}",
+                    }
+                )
+        rows = await self.db.fetchall(
+            "SELECT r.* FROM runs r WHERE r.id IN (SELECT max(id) FROM runs GROUP BY "
+            "configuration_id, period) AND r.state IN ('failed', 'needs_review') "
+            "AND NOT EXISTS (SELECT 1 FROM period_status s WHERE s.configuration_id = "
+            "r.configuration_id AND s.period = r.period) ORDER BY r.id DESC LIMIT 50"
+        )
+        for r in rows:
+            items.append(
+                {
+                    "kind": "run",
+                    "id": r["id"],
+                    "configuration_id": r["configuration_id"],
+                    "period": r["period"],
+                    "state": r["state"],
+                    "message": r["error"] or r["state"],
+                }
+            )
+        return items
+
+    async def status(self) -> dict[str, Any]:
+        now = self.clock()
+        counts = {}
+        for table in ("administrations", "authorisations", "configurations", "entries"):
+            counts[table] = int(await self.db.fetchval(f"SELECT count(*) FROM {table}"))
+        counts["running"] = int(
+            await self.db.fetchval(f"SELECT count(*) FROM runs WHERE state IN {ACTIVE_SQL}")
+        )
+        counts["unread_notifications"] = await self.notifications.unread_count()
+        return {
+            "version": server_version(),
+            "api_version": API_VERSION,
+            "instance_id": self.instance_id,
+            "started_at": iso(self.started_at),
+            "uptime_s": int((now - self.started_at).total_seconds()),
+            "state_dir": str(self.state_dir),
+            "socket": str(self.socket_path),
+            "pms": await self.administrations.pms_get(),
+            "counts": counts,
+            "clients": self.server.clients if self.server else 0,
+            "next_runs": await self.next_runs(),
+            "attention": await self.attention(),
+        }
+
+    async def snapshot(self, topics: list[str]) -> dict[str, Any]:
+        """What a new subscriber needs first so it misses no run."""
+        snap: dict[str, Any] = {}
+        if "sync.progress" in topics or "sync.finished" in topics:
+            snap["running"] = await self.runs.running()
+        if "notification.created" in topics:
+            snap["unread_notifications"] = await self.notifications.unread_count()
+        return snap
+
+    async def write_metrics(self) -> None:
+        path = self.config.metrics_file
+        if path is None:
+            return
+        runs = {
+            r[0]: r[1]
+            for r in await self.db.fetchall("SELECT state, count(*) FROM runs GROUP BY state")
+        }
+        auths = {
+            r[0]: r[1]
+            for r in await self.db.fetchall(
+                "SELECT status, count(*) FROM authorisations GROUP BY status"
+            )
+        }
+        errors = {
+            (r[0], r[1]): r[2]
+            for r in await self.db.fetchall(
+                "SELECT au.provider, r.error_kind, count(*) FROM runs r JOIN configurations c "
+                "ON c.id = r.configuration_id JOIN authorisations au ON au.id = "
+                "c.authorisation_id WHERE r.error_kind IS NOT NULL GROUP BY 1, 2"
+            )
+        }
+        last = [
+            metrics.LastSuccess(
+                r[0], r[1], datetime.fromisoformat(r[2].replace("Z", "+00:00")).timestamp()
+            )
+            for r in await self.db.fetchall(
+                "SELECT c.id, ad.number, max(r.finished_at) FROM runs r JOIN configurations c "
+                "ON c.id = r.configuration_id JOIN administrations ad ON ad.id = "
+                "c.administration_id WHERE r.state = 'posted' GROUP BY c.id"
+            )
+        ]
+        snapshot = metrics.MetricsSnapshot(
+            runs_by_state=runs, last_success=last, provider_errors=errors, authorisations=auths
+        )
+        await asyncio.to_thread(metrics.write_metrics, path, snapshot)

@@ -1,0 +1,110 @@
+"""``bexsyncd``: the daemon's command line (CONTRACT.md section 1). systemd runs exactly this."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from daemon.app import AlreadyRunning, DaemonApp
+from daemon.config import (
+    ConfigError,
+    default_config_path,
+    default_socket_path,
+    default_state_dir,
+    load_config,
+)
+from daemon.logsetup import setup_logging
+from daemon.store.db import StateDirError
+
+log = logging.getLogger("bexsync.daemon")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bexsyncd",
+        description="The bexsync daemon: keeps the state, runs scheduled syncs from the BEX PMS "
+        "to accounting providers, and serves the JSON-RPC API the bexsync TUI and CLI use.",
+        epilog="Environment: BEXSYNC_STATE_DIR, BEXSYNC_SOCKET, BEXSYNC_CONFIG override the "
+        "defaults; under systemd, STATE_DIRECTORY, RUNTIME_DIRECTORY and CREDENTIALS_DIRECTORY "
+        "are used.",
+    )
+    parser.add_argument("--state-dir", type=Path, help=f"default: {default_state_dir()}")
+    parser.add_argument("--socket", type=Path, help=f"default: {default_socket_path()}")
+    parser.add_argument("--config", type=Path, help=f"default: {default_config_path()}")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the embedded demo (simulated PMS, sandbox ledger) into an empty state dir",
+    )
+    parser.add_argument(
+        "--demo-providers",
+        metavar="IDS",
+        help="with --demo: also start simulators of these accounting providers "
+        "('all' or a comma-separated list) and seed an authorisation for each",
+    )
+    parser.add_argument(
+        "--metrics-file", type=Path, help="write Prometheus metrics here after every run"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"],
+    )
+    return parser
+
+
+async def run_daemon(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir or default_state_dir()
+    socket_path = args.socket or default_socket_path()
+    config_path = args.config or default_config_path()
+    try:
+        config = load_config(config_path, required=args.config is not None)
+    except ConfigError as exc:
+        log.error("config: %s", exc)
+        return 2
+    if args.metrics_file is not None:
+        from dataclasses import replace
+
+        config = replace(config, metrics_file=args.metrics_file)
+    app = DaemonApp(state_dir=state_dir, socket_path=socket_path, config=config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.open()
+        if args.demo:
+            from daemon.demo import seed_demo
+
+            await seed_demo(app, providers=args.demo_providers)
+        await app.start()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 3
+    except (StateDirError, ConfigError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        with contextlib.suppress(Exception):
+            await app.db.close()
+        return 2
+    await stop.wait()
+    await app.stop()
+    log.info("bexsyncd stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level.upper())
+    if args.demo_providers and not args.demo:
+        print("bexsyncd: --demo-providers goes with --demo", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(asyncio.run(run_daemon(args)))
+
+
+if __name__ == "__main__":
+    main()

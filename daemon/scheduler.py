@@ -1,0 +1,103 @@
+"""The scheduler: sleeps until the next due period, then starts its sync; catches up after downtime.
+
+No polling loop: each pass computes the earliest future due time and sleeps until then or until
+something changes (a configuration edit, a run finishing), whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from daemon.rpc.errors import RpcError
+from daemon.services.configurations import SELECT, schedule_of
+
+log = logging.getLogger("bexsync.scheduler")
+
+RETRY_BACKOFF = (60, 300, 900, 3600)  # seconds after a retryable failure, then hourly
+MAX_SLEEP = 6 * 3600.0  # re-plan at least this often (clock jumps, long DST gaps)
+
+
+class Scheduler:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._wake = asyncio.Event()
+        self.next_wake: datetime | None = None
+        self.passes = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                delay = await self.plan()
+            except Exception:
+                log.exception("scheduling pass failed; retrying in a minute")
+                delay = 60.0
+            self.app.scheduler_status_changed()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def plan(self) -> float:
+        """Start what is due now; return seconds until the next thing becomes due."""
+        self.passes += 1
+        now = self.app.clock()
+        rows = await self.app.db.fetchall(
+            SELECT + " WHERE c.active = 1 AND c.automatic = 1 AND au.status = 'active' "
+            "ORDER BY c.id"
+        )
+        earliest: datetime | None = None
+        for cfg in rows:
+            when = await self._consider(cfg, now)
+            if when is not None and (earliest is None or when < earliest):
+                earliest = when
+        self.next_wake = earliest
+        if earliest is None:
+            return MAX_SLEEP
+        return max(0.0, min(MAX_SLEEP, (earliest - now).total_seconds()))
+
+    async def _consider(self, cfg: Any, now: datetime) -> datetime | None:
+        """Start the oldest due period of one configuration; say when to look again."""
+        if await self.app.runs.active_run(cfg["id"]) is not None:
+            return None  # its finish wakes us
+        done = await self.app.configurations.done_periods(cfg["id"])
+        nxt = schedule_of(cfg).next_due(now, done)
+        if nxt is None:
+            return None
+        period, due_at = nxt
+        if due_at > now:
+            return due_at
+        last = await self.app.db.fetchone(
+            "SELECT * FROM runs WHERE configuration_id = ? AND period = ? ORDER BY id DESC LIMIT 1",
+            (cfg["id"], period.key),
+        )
+        if last is not None and last["state"] in ("failed", "needs_review", "cancelled"):
+            retry_at = self._retry_at(last, cfg)
+            if retry_at is None:
+                return None  # waits for a human: a new config edit or a manual run
+            if retry_at > now:
+                return retry_at
+        try:
+            await self.app.engine.start(cfg["id"], period.key, trigger="schedule")
+        except RpcError as exc:
+            log.warning("configuration %s period %s not started: %s", cfg["id"], period.key, exc)
+            return now + timedelta(seconds=RETRY_BACKOFF[-1])
+        return None
+
+    def _retry_at(self, run: Any, cfg: Any) -> datetime | None:
+        finished = datetime.fromisoformat(run["finished_at"].replace("Z", "+00:00"))
+        edited = datetime.fromisoformat(cfg["updated_at"].replace("Z", "+00:00"))
+        if edited > finished:
+            return edited  # the user changed something: try again now
+        if run["state"] == "needs_review" or run["error_kind"] not in (
+            "rate_limited",
+            "unavailable",
+        ):
+            return None
+        step = RETRY_BACKOFF[min(run["attempts"], len(RETRY_BACKOFF)) - 1]
+        return finished + timedelta(seconds=step)
