@@ -333,7 +333,11 @@ def _union_converter(tp: Any, constraints: tuple[Constraint, ...]) -> Converter:
             if result is not _INVALID:
                 return result
             messages.extend(e["message"] for e in attempt if e["field"] == (path or "params"))
-        return _fail(errors, path, " or ".join(dict.fromkeys(messages)) or "has the wrong type")
+        unique = list(dict.fromkeys(messages))
+        if not unique:
+            return _fail(errors, path, "has the wrong type")
+        rest = [m.removeprefix("must be ") for m in unique[1:]]
+        return _fail(errors, path, " or ".join([unique[0], *rest]))
 
     return convert
 

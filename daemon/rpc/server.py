@@ -231,6 +231,14 @@ class Connection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._closing
 
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet taken by the client (bounded by flow control)."""
+        transport = self._transport
+        return (
+            0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
+        )
+
     def is_writable(self) -> bool:
         """False while the client is not reading fast enough: queue or coalesce, don't write."""
         return not self._write_paused and not self._closing
@@ -568,6 +576,11 @@ class Server:
     def clients(self) -> int:
         """Connected, authorised clients."""
         return len(self._connections)
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connected, authorised clients (each has ``peer`` and ``write_buffer_size``)."""
+        return list(self._connections)
 
     def openrpc_document(self) -> dict[str, Any]:
         if self._openrpc is None or self._openrpc_size != len(self.registry):
