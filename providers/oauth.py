@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
@@ -57,6 +57,7 @@ __all__ = [
     "poll_device_flow",
     "poll_once",
     "refresh_grant",
+    "token_from_response",
 ]
 
 log = logging.getLogger(__name__)
@@ -290,7 +291,7 @@ async def _token_request(
     if not raw.get("access_token"):
         raise _fail(app, "unavailable", f"{app.provider} sent no access token", "bad_response")
     token = token_from_response(raw, time.time() if now is None else now)
-    log.info("%s: obtained an access token (%s grant)", app.provider, _grant_label(grant_type))
+    log.debug("%s: obtained an access token (%s grant)", app.provider, _grant_label(grant_type))
     return token
 
 
@@ -960,7 +961,9 @@ class BearerAuth(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("BearerAuth is async-only: use it with httpx.AsyncClient")
 
-    async def async_auth_flow(self, request: httpx.Request) -> Any:
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self.manager.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request

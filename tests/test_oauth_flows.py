@@ -132,6 +132,11 @@ async def test_code_flow_pasted_redirect_url_gives_a_working_token(env: Env) -> 
     assert token.expires_at == env.clock() + 1800
     assert token.scope == "openid offline_access accounting.manualjournals"
     assert Token.from_json(token.to_json()) == token
+    async with httpx.AsyncClient() as client:
+        introspected = await client.post(
+            f"{env.url}/introspect", data={"token": token.access_token}
+        )
+    assert introspected.json()["active"] is True and introspected.json()["sub"] == "demo"
 
 
 async def test_code_flow_with_just_the_code_and_extra_authorize_params(env: Env) -> None:
@@ -161,9 +166,7 @@ async def test_public_client_without_pkce_is_refused_by_the_server(env: Env) -> 
     pending = begin_code_flow(app, now=env.clock())
     assert "code_challenge" not in pending.url
     with pytest.raises(OAuthFlowError) as caught:
-        await complete_code_flow(
-            app, pending, redirect_url=await consent(pending), now=env.clock()
-        )
+        await complete_code_flow(app, pending, redirect_url=await consent(pending), now=env.clock())
     assert caught.value.reason == "invalid_request"
 
 

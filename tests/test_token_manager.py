@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,8 +21,10 @@ from providers.oauth import (
     OAuthApp,
     OAuthFlowError,
     TokenManager,
+    begin_device_flow,
     client_credentials,
     password_grant,
+    poll_once,
 )
 from providers.simulators.base import serve
 from providers.simulators.oauth_server import (
@@ -30,7 +34,7 @@ from providers.simulators.oauth_server import (
     create_oauth_app,
     oauth_state,
 )
-from providers.tokens import MemoryTokenStore, Token
+from providers.tokens import MemoryTokenStore, SecretBox, SecretBoxError, Token
 
 TTL = 1800
 
@@ -435,3 +439,51 @@ async def test_bearer_auth_is_async_only(env: Env) -> None:
     manager = TokenManager(env.app, MemoryTokenStore(), clock=env.clock)
     with httpx.Client(auth=BearerAuth(manager)) as client, pytest.raises(RuntimeError):
         client.get(f"{env.url}/api/me")
+
+
+async def test_simulator_mounted_under_a_prefix_serves_device_logins(env: Env) -> None:
+    app = replace(env.app, device_authorization_url=f"{env.url}/identity/devicecode")
+    flow = await begin_device_flow(app, now=env.clock())
+    assert flow.verification_uri == f"{env.url}/identity/device/approve"
+    async with httpx.AsyncClient() as browser:
+        approved = await browser.get(flow.verification_uri, params={"user_code": flow.user_code})
+    assert approved.status_code == 200
+    token = await poll_once(app, flow, now=env.clock())
+    assert token is not None and env.state.check_bearer(token.access_token) is not None
+
+
+# --- Token and SecretBox ---------------------------------------------------------------------
+
+
+def test_token_repr_hides_secrets_and_json_round_trips() -> None:
+    token = Token(
+        "access-abcdef123", "Bearer", 1000.0, "refresh-abcdef123", "a b", {"tenant": "t1"}
+    )
+    assert "abcdef123" not in repr(token) and "abcdef123" not in str(token)
+    assert Token.from_json(token.to_json()) == token
+    assert token.is_expiring(now=941, margin=60) and not token.is_expiring(now=939, margin=60)
+    assert not replace(token, expires_at=None).is_expiring(now=10**12)
+
+
+def test_secret_box_from_credentials_directory_and_wrong_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "token-key").write_bytes(SecretBox.generate_key())
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    box = SecretBox.from_file("token-key")
+    sealed = box.encrypt(b'{"refresh_token": "r-123456"}')
+    assert "r-123456" not in sealed
+    assert box.decrypt(sealed) == b'{"refresh_token": "r-123456"}'
+
+    (tmp_path / "random-key").write_bytes(os.urandom(32))  # e.g. systemd-creds output
+    other = SecretBox.from_file(tmp_path / "random-key")
+    assert other.decrypt(other.encrypt(b"x")) == b"x"
+    with pytest.raises(SecretBoxError) as caught:
+        other.decrypt(sealed)
+    assert "cannot be decrypted with this key" in str(caught.value)
+
+    (tmp_path / "short").write_bytes(b"tiny")
+    with pytest.raises(SecretBoxError, match="too short"):
+        SecretBox.from_file(tmp_path / "short")
+    with pytest.raises(SecretBoxError, match="cannot be read"):
+        SecretBox.from_file(tmp_path / "missing")
