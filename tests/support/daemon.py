@@ -1,0 +1,126 @@
+"""Real daemons for tests: in-process (fast, injectable clock) or as a child process (signals)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bexsync_tui.client import Client
+from daemon.app import DaemonApp
+from daemon.config import parse_config
+from daemon.demo import seed_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.asynccontextmanager
+async def demo_daemon(
+    tmp: Path,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    providers: str | None = None,
+    config: dict[str, Any] | None = None,
+    seed: bool = True,
+) -> AsyncIterator[tuple[DaemonApp, Client]]:
+    """A demo daemon in this event loop, with a connected client."""
+    app = DaemonApp(
+        state_dir=tmp / "state",
+        socket_path=tmp / "bexsyncd.sock",
+        config=parse_config(config or {}),
+        clock=clock,
+    )
+    await app.open()
+    if seed:
+        await seed_demo(app, providers=providers)
+    await app.start()
+    client = Client()
+    await client.connect(str(app.socket_path))
+    try:
+        yield app, client
+    finally:
+        await client.aclose()
+        await app.stop()
+
+
+async def wait_run(client: Client, run_id: int, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = await client.call("syncs.get", {"run_id": run_id})
+        if run["state"] not in ("queued", "fetching", "building", "posting"):
+            return run
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"run {run_id} did not finish")
+
+
+class DaemonProcess:
+    """``bexsyncd`` as systemd would run it: a child process we can signal."""
+
+    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        self.state_dir = tmp / "state"
+        self.socket = tmp / "bexsyncd.sock"
+        self.log = tmp / "bexsyncd.log"
+        self.args = args
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "daemon.main",
+            "--state-dir",
+            str(self.state_dir),
+            "--socket",
+            str(self.socket),
+            "--config",
+            os.devnull,
+            *self.args,
+        ]
+
+    def start(self, wait: bool = True, timeout: float = 30) -> DaemonProcess:
+        with contextlib.suppress(FileNotFoundError):
+            if wait:
+                self.socket.unlink()
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, env=self.env)
+        log.close()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bexsyncd exited {self.proc.returncode}:\n{self.output()}")
+            if self.socket.exists():
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"bexsyncd did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def send(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
