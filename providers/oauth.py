@@ -259,13 +259,19 @@ async def _token_request(
         ) from None
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
-        kind: ErrorKind = "unavailable" if status >= 500 or status == 429 else "rejected"
+        retry_after = exc.response.headers.get("retry-after", "")
+        kind: ErrorKind = "rejected"
+        if status == 429:
+            kind = "rate_limited"
+        elif status >= 500:
+            kind = "unavailable"
         raise _fail(
             app,
             kind,
             f"{app.provider}'s token endpoint answered HTTP {status}",
             f"http_{status}",
             status=status,
+            retry_after=float(retry_after) if retry_after.isdigit() else None,
         ) from None
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise _fail(

@@ -119,9 +119,7 @@ class LoopbackCatcher:
             if urlsplit(target).path != self.path:
                 await _respond(writer, 404, "Not found", "")
                 return
-            status, title, text = await self._complete(
-                f"http://{self.host}:{self.port}{target}"
-            )
+            status, title, text = await self._complete(f"http://{self.host}:{self.port}{target}")
             await _respond(writer, status, title, text)
         except (ConnectionError, OSError):
             pass
