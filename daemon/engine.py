@@ -56,6 +56,7 @@ class SyncEngine:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._progress: dict[int, dict[str, Any]] = {}
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._shutting_down = False
 
     # -- live progress ---------------------------------------------------------------------
     def live_progress(self, run_id: int) -> dict[str, Any] | None:
@@ -344,7 +345,11 @@ class SyncEngine:
             state = run.get("state")
             if state == "posting":
                 raise
-            reason = "cancelled by the user" if self._cancel_reason(run_id) else "interrupted"
+            reason = (
+                "interrupted: the daemon shut down before posting; nothing was posted"
+                if self._shutting_down
+                else "cancelled by the user"
+            )
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._finish_failed(run_id, "cancelled", reason, None))
             raise
@@ -357,10 +362,6 @@ class SyncEngine:
             )
         finally:
             self._progress.pop(run_id, None)
-
-    def _cancel_reason(self, run_id: int) -> bool:
-        task = self._tasks.get(run_id)
-        return task is not None and task.cancelling() > 0
 
     async def _run(self, run: dict[str, Any], row: sqlite3.Row) -> None:
         cfg = await self.app.configurations.row(row["configuration_id"])
@@ -779,6 +780,7 @@ class SyncEngine:
 
     async def shutdown(self, timeout: float = 20.0) -> None:
         """Let posting runs finish; cancel the rest (they are recorded as interrupted)."""
+        self._shutting_down = True
         deadline = time.monotonic() + timeout
         for run_id, task in list(self._tasks.items()):
             row = await self.app.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
