@@ -164,6 +164,7 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._shutting_down = False
         self._processing = False
+        self._discarding = False
         self._close_callbacks: list[Callable[[], None]] = []
         self._drain_callbacks: list[Callable[[], None]] = []
 
@@ -188,11 +189,13 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
-            return
+            return  # also while lingering after a final error: the rest is discarded
         self._buf += data
         self._process_buffer()
 
     def eof_received(self) -> bool:
+        if self._discarding:
+            return False  # it read our final error and hung up: close now
         # The client shut down its sending side (``printf ... | nc -U``): still answer it.
         self._eof = True
         self._process_buffer()
@@ -281,8 +284,31 @@ class Connection(asyncio.Protocol):
     # -- framing ---------------------------------------------------------------------------------
 
     def _refuse(self, error: RpcError) -> None:
-        self.send_raw(_error_line(None, error))
-        self.close()
+        self._send_final_error(error)
+
+    def _send_final_error(self, error: RpcError) -> None:
+        """Send one last error, then hang up without losing it on the way.
+
+        Closing a socket that still has unread client data makes the kernel reset the
+        connection, and the client may never see the error. So: send the error, send EOF,
+        discard whatever the client still sends, and close when it hangs up or after
+        ``linger`` seconds.
+        """
+        transport = self._transport
+        self._buf.clear()
+        if transport is None or self._closing:
+            return
+        transport.write(_error_line(None, error))
+        self._closing = self._discarding = True
+        if self._reading_paused and not self._eof:
+            transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(self.server.linger, self._linger_over)
+
+    def _linger_over(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.abort()
 
     def _process_buffer(self) -> None:
         if self._processing:
@@ -321,8 +347,7 @@ class Connection(asyncio.Protocol):
         error = MessageTooLarge(
             f"The message is larger than {limit} bytes; the daemon closes the connection."
         )
-        self.send_raw(_error_line(None, error))
-        self.close()
+        self._send_final_error(error)
 
     def _maybe_finish(self) -> None:
         if self._eof and not self._tasks and not self._closing:
@@ -539,6 +564,7 @@ class Server:
         max_message: int = DEFAULT_MAX_MESSAGE,
         max_inflight: int = 64,
         stop_timeout: float = 10.0,
+        linger: float = 2.0,
         title: str = "bexsyncd",
         version: str | None = None,
         sock: socket.socket | None = None,
@@ -551,6 +577,7 @@ class Server:
         self.max_message = max_message
         self.max_inflight = max_inflight
         self.stop_timeout = stop_timeout
+        self.linger = linger
         self.title = title
         self.version = version or _default_version()
         self._adopted_sock = sock
