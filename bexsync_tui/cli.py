@@ -24,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="bexsync: sync Booking Experts PMS journals to accounting software. "
         "Without a command, opens the terminal UI on the running daemon.",
     )
-    parser.add_argument("--socket", help=f"the daemon's socket (default: {default_socket_path()})")
+    parser.add_argument(
+        "--socket",
+        help="the daemon's socket (default: $BEXSYNC_SOCKET, $RUNTIME_DIRECTORY/bexsyncd.sock, "
+        "or bexsyncd.sock in the user runtime dir)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("tui", help="open the terminal UI (the default)")
     demo = sub.add_parser(

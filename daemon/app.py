@@ -222,9 +222,12 @@ class DaemonApp:
     def scheduler_status_changed(self) -> None:
         if not self.notifier.enabled:
             return
-        nxt = self.scheduler.next_wake
-        runs = [] if nxt is None else [{"configuration_id": "-", "period": "-", "due_at": iso(nxt)}]
-        self.notifier.status(status_line(runs))
+        nxt, item = self.scheduler.next_wake, self.scheduler.next_item
+        runs = []
+        if nxt is not None and item is not None:
+            runs = [{"configuration_id": item[0], "period": item[1], "due_at": iso(nxt)}]
+        running = self.engine.running_count()
+        self.notifier.status(status_line(runs) + (f"; {running} running" if running else ""))
 
     # -- providers -------------------------------------------------------------------------
     def oauth_redirect_uri(self) -> str:

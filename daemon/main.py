@@ -33,9 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
         "defaults; under systemd, STATE_DIRECTORY, RUNTIME_DIRECTORY and CREDENTIALS_DIRECTORY "
         "are used.",
     )
-    parser.add_argument("--state-dir", type=Path, help=f"default: {default_state_dir()}")
-    parser.add_argument("--socket", type=Path, help=f"default: {default_socket_path()}")
-    parser.add_argument("--config", type=Path, help=f"default: {default_config_path()}")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="default: $BEXSYNC_STATE_DIR, $STATE_DIRECTORY or the user data dir",
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        help="default: $BEXSYNC_SOCKET, $RUNTIME_DIRECTORY/bexsyncd.sock or the user runtime dir",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML file; default: $BEXSYNC_CONFIG or bexsyncd.toml in the user config dir",
+    )
     parser.add_argument(
         "--demo",
         action="store_true",

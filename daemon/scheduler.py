@@ -26,7 +26,9 @@ class Scheduler:
         self.app = app
         self._wake = asyncio.Event()
         self.next_wake: datetime | None = None
+        self.next_item: tuple[int, str] | None = None  # (configuration id, period) due next
         self.passes = 0
+        self._next_key = ""
 
     def wake(self) -> None:
         self._wake.set()
@@ -52,10 +54,12 @@ class Scheduler:
             "ORDER BY c.id"
         )
         earliest: datetime | None = None
+        self.next_item = None
         for cfg in rows:
             when = await self._consider(cfg, now)
             if when is not None and (earliest is None or when < earliest):
                 earliest = when
+                self.next_item = (cfg["id"], self._next_key)
         self.next_wake = earliest
         if earliest is None:
             return MAX_SLEEP
@@ -70,6 +74,7 @@ class Scheduler:
         if nxt is None:
             return None
         period, due_at = nxt
+        self._next_key = period.key
         if due_at > now:
             return due_at
         last = await self.app.db.fetchone(
