@@ -1,0 +1,60 @@
+"""The ``sage100fr`` provider: Sage 100 Comptabilité (FR, on premises) through Chift.
+
+Sage 100 has no hosted API; Chift reaches it through its local agent, a Windows service on the
+customer's Sage server. The login is a Chift API key and the tenant a Chift consumer whose
+accounting connection is Sage 100. Endpoint keys of ``[providers.sage100fr]``: ``api_url``
+(default ``https://api.chift.eu``), ``token_url`` (default ``{api_url}/token``), plus
+``integration_id`` to pin Chift's Sage 100 integration.
+
+Quirks: the agent must be up (``verify`` reads the connection's ``agent.status``; a refusal
+because the agent is away is ``unavailable``, retried later, not a rejection); one company file
+per connection (no folders); one request at a time, since the agent drives Sage's Objets
+Métiers sequentially; line labels cut to 35 characters (Sage 100's ``EC_Intitule``; an
+assumption, Chift does not document it); the entry number is 13 characters (``EC_Piece``),
+which ``providers.chift.entry_number`` already respects.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from providers.base import Capabilities, ProviderInfo
+from providers.chift import DEFAULT_API_URL, ChiftLogin, ChiftProvider, Connector
+from providers.context import ProviderContext
+from providers.ratelimit import RateLimitSpec
+
+SAGE100FR = Connector(
+    provider_id="sage100fr",
+    label="Sage 100",
+    integration_names=("sage100",),
+    multi_folder=False,
+    max_description=35,
+    local_agent=True,
+    rate_limit=RateLimitSpec(calls=120, per_seconds=60, concurrent=1),
+)
+
+
+class Sage100FrProvider(ChiftProvider):
+    info: ClassVar[ProviderInfo] = ProviderInfo(
+        id="sage100fr",
+        title="Sage 100 FR (through Chift's local agent)",
+        route="chift",
+        auth=("credentials",),
+        capabilities=Capabilities(idempotency="key"),
+        notes="Sage 100 runs on your own server: Chift's local agent (a Windows service on that "
+        "server) must be installed and running. Log in with your Chift API key; each Chift "
+        "consumer connected to Sage 100 is a tenant.",
+        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
+    )
+    connector: ClassVar[Connector] = SAGE100FR
+
+
+def create(ctx: ProviderContext) -> Sage100FrProvider:
+    return Sage100FrProvider(ctx)
+
+
+from providers.registry import ProviderSpec  # noqa: E402
+
+SPEC = ProviderSpec(
+    info=Sage100FrProvider.info, module=__name__, factory="create", login=ChiftLogin()
+)

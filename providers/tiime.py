@@ -1,0 +1,51 @@
+"""The ``tiime`` provider: Tiime reached through Chift's unified accounting API.
+
+Tiime publishes no API; Chift holds the partner OAuth app, so the login is a Chift API key and
+the tenant a Chift consumer whose accounting connection is Tiime. Endpoint keys of
+``[providers.tiime]``: ``api_url`` (default ``https://api.chift.eu``), ``token_url`` (default
+``{api_url}/token``), plus ``integration_id`` to pin Chift's Tiime integration.
+
+Tiime's quirks, per Chift's connector notes: one company per connection (no folders), and no
+way to create ledger accounts or partners beforehand, so every journal item carries
+``account_info`` (number and name) and Tiime creates a missing account on the fly.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from providers.base import Capabilities, ProviderInfo
+from providers.chift import DEFAULT_API_URL, ChiftLogin, ChiftProvider, Connector
+from providers.context import ProviderContext
+
+TIIME = Connector(
+    provider_id="tiime",
+    label="Tiime",
+    integration_names=("tiime",),
+    multi_folder=False,
+    send_account_info=True,
+)
+
+
+class TiimeProvider(ChiftProvider):
+    info: ClassVar[ProviderInfo] = ProviderInfo(
+        id="tiime",
+        title="Tiime (through Chift)",
+        route="chift",
+        auth=("credentials",),
+        capabilities=Capabilities(idempotency="key"),
+        notes="Tiime has no public API: bexsync posts through Chift. Log in with your Chift API "
+        "key; each Chift consumer connected to Tiime is a tenant. Missing ledger accounts are "
+        "created in Tiime from the line's account number and name.",
+        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
+    )
+    connector: ClassVar[Connector] = TIIME
+
+
+def create(ctx: ProviderContext) -> TiimeProvider:
+    return TiimeProvider(ctx)
+
+
+from providers.registry import ProviderSpec  # noqa: E402
+
+SPEC = ProviderSpec(info=TiimeProvider.info, module=__name__, factory="create", login=ChiftLogin())
