@@ -1,0 +1,174 @@
+"""Authorisations: one login at an accounting provider each; add, open, activate, delete."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from bexsync_tui.client import RpcCallError
+from bexsync_tui.screens.base import BexScreen
+from bexsync_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
+from bexsync_tui.widgets.tables import BexTable, fill_table
+
+STATUS_STYLES = {"active": "green", "inactive": "yellow", "error": "bold red"}
+
+
+def status_cell(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+async def activate_authorisation(screen: BexScreen, auth: dict[str, Any]) -> dict[str, Any] | None:
+    """Verify an authorisation now; asks for the tenant when the login reaches several."""
+    params: dict[str, Any] = {"id": auth["id"]}
+    try:
+        result = await screen.call("authorisations.activate", params)
+    except RpcCallError as error:
+        tenants = (error.data or {}).get("tenants")
+        if error.name != "ValidationFailed" or not tenants:
+            raise
+        choices = [(t.get("id"), f"{t.get('name')} ({t.get('id')})") for t in tenants]
+        tenant = await screen.app.push_screen_wait(
+            ChoiceScreen("This login reaches several organisations: which one?", choices)
+        )
+        if tenant is None:
+            return None
+        result = await screen.call("authorisations.activate", {**params, "tenant_id": tenant})
+    name = result.get("name", auth.get("name"))
+    if result.get("status") == "active":
+        screen.notify(f"Authorisation {name!r} is active.", title="Activated")
+    else:
+        screen.notify(
+            f"Authorisation {name!r} is {result.get('status')}: {result.get('status_message')}",
+            title="Not activated",
+            severity="error",
+            timeout=10,
+        )
+    return result
+
+
+class AuthorisationsScreen(BexScreen):
+    """The first screen: every authorisation with its status and configuration count."""
+
+    HEADING = "Authorisations · logins at accounting providers"
+    RELOAD_ON: ClassVar[frozenset[str]] = frozenset(
+        {"authorisation.updated", "configuration.updated"}
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new", "New", id="authorisations.new"),
+        Binding("a", "activate", "Activate", id="authorisations.activate"),
+        Binding("d", "delete", "Delete", id="authorisations.delete"),
+        Binding("r", "reload", "Refresh", id="authorisations.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def compose_body(self) -> ComposeResult:
+        table = BexTable(id="authorisations-table")
+        table.add_column("Name", width=30, key="name")
+        table.add_column("Provider", width=16, key="provider")
+        table.add_column("Status", width=9, key="status")
+        table.add_column("Configs", width=7, key="configurations")
+        yield table
+        yield Static("", id="detail", classes="detail", markup=False)
+
+    def reload(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="load", exit_on_error=False, description="load authorisations")
+    async def load(self) -> None:
+        items = await self.call("authorisations.list")
+        self.items = {str(a["id"]): a for a in items}
+        table = self.query_one("#authorisations-table", BexTable)
+        fill_table(
+            table,
+            (
+                (
+                    key,
+                    (
+                        a.get("name", ""),
+                        a.get("provider", ""),
+                        status_cell(str(a.get("status", ""))),
+                        Text(str(a.get("configuration_count", 0)), justify="right"),
+                    ),
+                )
+                for key, a in self.items.items()
+            ),
+        )
+        table.loading = False
+        self._show_detail()
+        if not self.items:
+            self.query_one("#detail", Static).update(
+                "No authorisations yet. Press n to add one (a login at your accounting provider)."
+            )
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        key = self.query_one("#authorisations-table", BexTable).current_key
+        return self.items.get(key) if key else None
+
+    def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        auth = self.current
+        if auth is None:
+            return
+        text = f"{auth.get('name')} · {auth.get('provider')} · {auth.get('status')}"
+        if auth.get("status_message"):
+            text += f": {auth['status_message']}"
+        self.query_one("#detail", Static).update(text)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        auth = self.items.get(str(event.row_key.value))
+        if auth is not None:
+            from bexsync_tui.screens.configurations import ConfigurationsScreen
+
+            self.app.push_screen(ConfigurationsScreen(auth))
+
+    def action_new(self) -> None:
+        from bexsync_tui.screens.add_authorisation import AddAuthorisationScreen
+
+        names = [str(a.get("name", "")) for a in self.items.values()]
+        self.app.push_screen(AddAuthorisationScreen(existing_names=names))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("activate", "delete") and not self.items:
+            return None
+        return True
+
+    @work(group="activate", exit_on_error=False, description="activate the authorisation")
+    async def action_activate(self) -> None:
+        auth = self.current
+        if auth is None:
+            return
+        await activate_authorisation(self, auth)
+        self.load()
+
+    @work(group="delete", exit_on_error=False, description="delete the authorisation")
+    async def action_delete(self) -> None:
+        auth = self.current
+        if auth is None:
+            return
+        count = int(auth.get("configuration_count") or 0)
+        detail = (
+            f"It still has {count} configuration(s); the daemon refuses until they are deleted."
+            if count
+            else "Its login is removed from the daemon."
+        )
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Delete authorisation {auth.get('name')!r}?", detail)
+        ):
+            return
+        await self.call("authorisations.delete", {"id": auth["id"]})
+        self.notify(f"Authorisation {auth.get('name')!r} deleted.", title="Deleted")
+        self.load()

@@ -1,0 +1,314 @@
+"""Preview and correct: the draft entry's lines, editable, with a live balance; post when balanced.
+
+Amounts stay strings as the daemon sends them; the balance is summed with Decimal as the user
+types. Each finished edit goes to ``drafts.update`` so the daemon re-validates (accounts known at
+the provider, VAT codes, balance) and posting is allowed only for a balanced draft without errors.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Static
+
+from bexsync_tui.screens.base import BexScreen
+from bexsync_tui.widgets.money import balance, parse_amount, right, wire
+from bexsync_tui.widgets.tables import LinesTable, fill_table
+
+EDIT_FIELDS = ("account", "description", "vat_code", "debit", "credit")
+EMPTY_LINE = {
+    "account": "",
+    "account_name": "",
+    "description": "",
+    "vat_code": "",
+    "debit": "0.00",
+    "credit": "0.00",
+}
+
+
+def problem_text(problem: Any) -> str:
+    """Warnings and errors may be strings or {line?, field?, message} objects."""
+    if isinstance(problem, dict):
+        where = []
+        if problem.get("line") is not None:
+            where.append(f"line {problem['line']}")
+        if problem.get("field"):
+            where.append(str(problem["field"]))
+        prefix = (", ".join(where) + ": ") if where else ""
+        return prefix + str(problem.get("message", ""))
+    return str(problem)
+
+
+class PreviewScreen(BexScreen):
+    """Edits happen in a one-line editor under the table; Enter applies, Escape reverts."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="preview.back"),
+        Binding("n", "add_line", "Add line", id="preview.add_line"),
+        Binding("x,delete", "remove_line", "Remove line", id="preview.remove_line"),
+        Binding("p", "post", "Post", id="preview.post"),
+        Binding("ctrl+r", "rebuild", "Rebuild", id="preview.rebuild"),
+    ]
+
+    def __init__(self, configuration: dict[str, Any], period: str | None = None) -> None:
+        super().__init__()
+        self.configuration = configuration
+        self.period = period
+        self.draft: dict[str, Any] | None = None
+        self.lines: list[dict[str, Any]] = []
+        self.editing: int | None = None
+        self.before_edit: dict[str, Any] | None = None
+        self.dirty = False
+        self.validating = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Building the draft…", id="draft-info", markup=False)
+        table = LinesTable(id="lines-table")
+        table.add_column("Account", width=8, key="account")
+        table.add_column("Name", width=14, key="account_name")
+        table.add_column("Description", width=17, key="description")
+        table.add_column("VAT", width=5, key="vat_code")
+        table.add_column(Text("Debit", justify="right"), width=10, key="debit")
+        table.add_column(Text("Credit", justify="right"), width=10, key="credit")
+        yield table
+        with Horizontal(id="editor"):
+            yield Input(placeholder="account", id="edit-account", compact=True)
+            yield Input(placeholder="description", id="edit-description", compact=True)
+            yield Input(placeholder="VAT", id="edit-vat_code", compact=True)
+            yield Input(placeholder="debit", id="edit-debit", compact=True)
+            yield Input(placeholder="credit", id="edit-credit", compact=True)
+        yield Static("", id="balance")
+        yield Static("", id="problems", markup=False)
+
+    def on_mount(self) -> None:
+        number = self.configuration.get("administration_number")
+        self.set_heading(f"Administration {number} › Preview and correct")
+        self.query_one("#editor").display = False
+
+    def reload(self) -> None:
+        if self.draft is None:
+            self.build()
+
+    def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
+        """Never reload under the user's edits; a reconnect keeps the draft as it is."""
+
+    def action_rebuild(self) -> None:
+        self.build()
+
+    @work(exclusive=True, group="load", exit_on_error=False, description="build the preview")
+    async def build(self) -> None:
+        table = self.query_one("#lines-table", LinesTable)
+        table.loading = True
+        try:
+            params: dict[str, Any] = {"configuration_id": self.configuration["id"]}
+            if self.period:
+                params["period"] = self.period
+            draft = await self.call("syncs.preview", params)
+        finally:
+            table.loading = False
+        self._accept(draft)
+        table.focus()
+
+    def _accept(self, draft: dict[str, Any]) -> None:
+        self.draft = draft
+        self.lines = [dict(EMPTY_LINE, **line) for line in draft.get("lines") or []]
+        self.dirty = False
+        self._render_all()
+
+    # -- rendering -------------------------------------------------------------------------
+    def _render_all(self) -> None:
+        draft = self.draft or {}
+        sources = draft.get("sources") or {}
+        invoices = sources.get("invoices")
+        n_invoices = sources.get("invoice_count")
+        if n_invoices is None:
+            n_invoices = len(invoices) if isinstance(invoices, list) else invoices
+        info = (
+            f"Period {draft.get('period')} · date {draft.get('date')} · "
+            f"{draft.get('narration') or ''}\n"
+            f"From {_count(sources.get('transactions'))} transactions, "
+            f"{_count(n_invoices)} invoices"
+        )
+        self.query_one("#draft-info", Static).update(info)
+        fill_table(
+            self.query_one("#lines-table", LinesTable),
+            ((str(i), self._cells(line)) for i, line in enumerate(self.lines)),
+        )
+        self._render_balance()
+        self._render_problems()
+
+    @staticmethod
+    def _cells(line: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            str(line.get("account") or ""),
+            str(line.get("account_name") or ""),
+            str(line.get("description") or ""),
+            str(line.get("vat_code") or ""),
+            right(line.get("debit")),
+            right(line.get("credit")),
+        )
+
+    def _render_balance(self) -> None:
+        result = balance(self.lines)
+        text = Text(f"Debit {wire(result.debit)}   Credit {wire(result.credit)}   ")
+        if result.invalid:
+            lines = ", ".join(str(n) for n in result.invalid)
+            text.append(f"✗ not an amount on line {lines}", style="bold red")
+        elif result.balanced:
+            text.append("✓ balanced", style="bold green")
+        else:
+            text.append(f"✗ off by {wire(abs(result.difference))}", style="bold red")
+        if self.validating:
+            text.append("   checking…", style="dim")
+        elif self.dirty:
+            text.append("   (edited: Enter to apply)", style="dim")
+        self.query_one("#balance", Static).update(text)
+        self.refresh_bindings()
+
+    def _render_problems(self) -> None:
+        draft = self.draft or {}
+        parts = [f"Error: {problem_text(p)}" for p in draft.get("errors") or []]
+        parts += [f"Warning: {problem_text(p)}" for p in draft.get("warnings") or []]
+        problems = self.query_one("#problems", Static)
+        problems.update("\n".join(parts))
+        problems.display = bool(parts)
+
+    @property
+    def can_post(self) -> bool:
+        draft = self.draft or {}
+        return (
+            self.draft is not None
+            and self.editing is None
+            and not self.dirty
+            and not self.validating
+            and bool(self.lines)
+            and bool(draft.get("balanced"))
+            and not draft.get("errors")
+            and balance(self.lines).balanced
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "post":
+            return True if self.can_post else None
+        if action in ("add_line", "remove_line", "rebuild") and self.editing is not None:
+            return None
+        return True
+
+    # -- editing ---------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.begin_edit(int(str(event.row_key.value)))
+
+    def begin_edit(self, index: int) -> None:
+        self.editing = index
+        self.before_edit = deepcopy(self.lines[index])
+        for field in EDIT_FIELDS:
+            value = str(self.lines[index].get(field) or "")
+            with self.prevent(Input.Changed):
+                self.query_one(f"#edit-{field}", Input).value = value
+        editor = self.query_one("#editor")
+        editor.display = True
+        self.query_one("#edit-account", Input).focus()
+        self.refresh_bindings()
+
+    @on(Input.Changed, "#editor Input")
+    def _typed(self, event: Input.Changed) -> None:
+        if self.editing is None:
+            return
+        field = (event.input.id or "").removeprefix("edit-")
+        self.lines[self.editing][field] = event.value
+        self.dirty = True
+        table = self.query_one("#lines-table", LinesTable)
+        value: Any = right(event.value) if field in ("debit", "credit") else event.value
+        table.update_cell(str(self.editing), field, value)
+        self._render_balance()
+
+    @on(Input.Submitted, "#editor Input")
+    def _apply(self) -> None:
+        self.finish_edit(keep=True)
+
+    def finish_edit(self, *, keep: bool) -> None:
+        index = self.editing
+        if index is None:
+            return
+        line = self.lines[index]
+        if keep:
+            for field in ("debit", "credit"):
+                amount = parse_amount(line.get(field))
+                if amount is None:
+                    self.notify(
+                        f"{field} {line.get(field)!r} is not an amount (e.g. 1234.50).",
+                        severity="error",
+                    )
+                    self.query_one(f"#edit-{field}", Input).focus()
+                    return
+                line[field] = wire(amount)
+        elif self.before_edit is not None:
+            self.lines[index] = self.before_edit
+        self.editing = None
+        self.before_edit = None
+        self.query_one("#editor").display = False
+        table = self.query_one("#lines-table", LinesTable)
+        table.focus()
+        self._render_all()
+        if keep and self.dirty:
+            self.validate()
+
+    def action_add_line(self) -> None:
+        self.lines.append(dict(EMPTY_LINE))
+        self.dirty = True
+        self._render_all()
+        table = self.query_one("#lines-table", LinesTable)
+        table.move_cursor(row=len(self.lines) - 1)
+        self.begin_edit(len(self.lines) - 1)
+
+    def action_remove_line(self) -> None:
+        table = self.query_one("#lines-table", LinesTable)
+        key = table.current_key
+        if key is None:
+            return
+        del self.lines[int(key)]
+        self.dirty = True
+        self._render_all()
+        self.validate()
+
+    @work(exclusive=True, group="validate", exit_on_error=False, description="check the draft")
+    async def validate(self) -> None:
+        assert self.draft is not None
+        self.validating = True
+        self._render_balance()
+        try:
+            draft = await self.call("drafts.update", {"id": self.draft["id"], "lines": self.lines})
+        finally:
+            self.validating = False
+        self._accept(draft)
+
+    def action_back(self) -> None:
+        if self.editing is not None:
+            self.finish_edit(keep=False)
+            return
+        self.dismiss(None)
+
+    @work(exclusive=True, group="post", exit_on_error=False, description="post the entry")
+    async def action_post(self) -> None:
+        if not self.can_post or self.draft is None:
+            return
+        await self.call(
+            "syncs.run",
+            {
+                "configuration_id": self.configuration["id"],
+                "period": self.draft.get("period"),
+                "draft_id": self.draft["id"],
+            },
+        )
+        self.notify(f"Posting {self.draft.get('period')}…", title="Sync", timeout=3)
+        self.dismiss(None)
+
+
+def _count(value: Any) -> str:
+    return "?" if value is None else str(value)
