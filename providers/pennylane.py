@@ -1,0 +1,409 @@
+"""The ``pennylane`` provider: Pennylane Company API v2, one entry = one ledger entry.
+
+Endpoint keys of ``[providers.pennylane]``:
+  ``api_url``  default ``https://app.pennylane.com/api/external/v2``
+
+Login: the company API token (Settings > Connectivity > Developers; scopes ``journals:readonly``,
+``ledger_accounts:readonly``, ``ledger_entries:all``) in a credentials form. One token reaches one
+company, which is the only tenant. Partners' OAuth2 code flow is not offered yet.
+
+Writes: ``POST /ledger_entries`` with ``journal_id``, ``ledger_account_id`` per line (account
+numbers resolved to Pennylane's ids first) and debit/credit as decimal strings. Pennylane has no
+idempotency key, so exactly-once rests on lookup: the entry's label carries the reference, and
+``find_entry`` lists the journal's entries in the period's dates and matches the label. The POST
+itself is never retried after it may have reached the server (the shared HTTP layer's rule).
+Rate limit: 25 requests per 5 seconds per token (``ratelimit-*`` headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from providers.base import (
+    Account,
+    Capabilities,
+    JournalEntry,
+    Ledger,
+    PostedEntry,
+    ProviderInfo,
+    TaxCode,
+    Tenant,
+    VerifyResult,
+)
+from providers.context import ProviderContext
+from providers.errors import (
+    FieldError,
+    ProviderError,
+    auth_expired,
+    period_locked,
+    rejected,
+    unavailable,
+)
+from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.login import CredentialField, CredentialsLogin
+from providers.ratelimit import RateLimitSpec
+
+PROVIDER = "pennylane"
+DEFAULT_API_URL = "https://app.pennylane.com/api/external/v2"
+RATE_LIMIT = RateLimitSpec(
+    calls=25,
+    per_seconds=5,
+    remaining_header="ratelimit-remaining",
+    reset_header="ratelimit-reset",
+)
+MAX_LINES = 1000
+PAGE_LIMIT = 100  # journals and ledger entries: at most 100 per page
+ACCOUNT_PAGE_LIMIT = 1000  # ledger accounts: at most 1000 per page
+CENT = Decimal("0.01")
+
+# Pennylane ledger entries carry no tax code: VAT is posted as explicit lines (BEX does that
+# already, on its VAT payable accounts). The BEX codes are accepted as they are and only named
+# in the line labels, so the engine's tax-code check passes for them and nothing else.
+TAX_CODES: tuple[TaxCode, ...] = (
+    TaxCode("0", "VAT 0% (named in the line label)", Decimal("0")),
+    TaxCode("L", "VAT low (named in the line label)"),
+    TaxCode("H", "VAT high (named in the line label)"),
+    TaxCode("NONE", "No VAT"),
+)
+
+# GAP: Pennylane does not document what POST /ledger_entries answers for a date in a closed or
+# frozen fiscal period. We assume the 422 ``{"error": ..., "status": 422}`` shape of its other
+# refusals with a message naming the closed/frozen period; this pattern is the one place that
+# recognises it.
+_LOCKED_WORDS = re.compile(r"(?i)\b(closed|frozen|locked|clôturée?|figée?)\b")
+_PERIOD_WORDS = re.compile(r"(?i)\b(fiscal|period|exercice|période)")
+
+
+def is_locked_message(message: str) -> bool:
+    return bool(_LOCKED_WORDS.search(message) and _PERIOD_WORDS.search(message))
+
+
+def _error_mapper(response: httpx.Response) -> ProviderError | None:
+    """Pennylane's own refusals: closed periods and 422 validation messages."""
+    status = response.status_code
+    if status not in (400, 422):
+        return None
+    message = provider_message(response)
+    if is_locked_message(message):
+        return period_locked(PROVIDER, f"Pennylane refused a date in a closed period: {message}")
+    field = "ledger_entry" if status == 422 else "request"
+    return rejected(
+        PROVIDER,
+        f"Pennylane rejected the request (HTTP {status}): {message or 'no reason given'}",
+        (FieldError(field, message or "invalid"),),
+        status=status,
+    )
+
+
+def _amount(value: Decimal) -> str:
+    """Pennylane takes amounts as decimal strings with two places."""
+    return str(value.quantize(CENT))
+
+
+def reference_pattern(reference: str) -> re.Pattern[str]:
+    """Match ``reference`` as a whole token: ``bexsync:1:2026-03`` must not match ``...-03-01``."""
+    return re.compile(rf"(?<![\w:-]){re.escape(reference)}(?![\w:-])")
+
+
+def entry_label(entry: JournalEntry) -> str:
+    """The ledger entry's label; it always contains the reference, which is what lookup finds."""
+    if reference_pattern(entry.reference).search(entry.narration):
+        return entry.narration
+    return f"{entry.narration} ({entry.reference})"
+
+
+def period_dates(reference: str) -> tuple[date, date] | None:
+    """The date range of the period named in ``bexsync:{configuration}:{period}``, if any."""
+    period = reference.rsplit(":", 1)[-1]
+    try:
+        if len(period) == 10:
+            day = date.fromisoformat(period)
+            return day, day
+        if len(period) == 7:
+            year, month = int(period[:4]), int(period[5:7])
+            last = calendar.monthrange(year, month)[1]
+            return date(year, month, 1), date(year, month, last)
+    except ValueError:
+        return None
+    return None
+
+
+class PennylaneProvider:
+    """An authorised Pennylane company, reached with its API token."""
+
+    info: ClassVar[ProviderInfo] = ProviderInfo(
+        id=PROVIDER,
+        title="Pennylane",
+        route="direct",
+        auth=("credentials",),
+        capabilities=Capabilities(idempotency="lookup", max_lines=MAX_LINES),
+        notes="Company API token (Settings > Connectivity > Developers) with the journals, "
+        "ledger_accounts and ledger_entries scopes. Partners' OAuth2 code flow is not offered "
+        "yet. VAT codes are named in line labels; Pennylane entries carry no tax code.",
+        settings={"api_url": DEFAULT_API_URL},
+    )
+
+    def __init__(
+        self,
+        ctx: ProviderContext,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._token = str(ctx.credentials.get("api_token") or "")
+        headers = {"Accept": "application/json", "X-Use-2026-API-Changes": "true"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        self.http = HttpClient(
+            PROVIDER,
+            ctx.settings.url("api_url", DEFAULT_API_URL),
+            rate_limit=RATE_LIMIT,
+            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
+            headers=headers,
+            transport=ctx.transport,
+            error_mapper=_error_mapper,
+            sleep=sleep,
+            retry=retry or RetryPolicy(),
+        )
+        self._company: Tenant | None = None
+        self._journals: list[dict[str, Any]] | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+    def _require_token(self) -> None:
+        if not self._token:
+            raise auth_expired(PROVIDER, "no Pennylane API token is stored: log in again")
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        self._require_token()
+        return await self.http.get_json(path, params=params)
+
+    async def _items(
+        self, path: str, limit: int, filters: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a cursor-paginated list (``items``, ``has_more``, ``next_cursor``)."""
+        params: dict[str, Any] = {"limit": limit}
+        if filters:
+            params["filter"] = json.dumps(filters, separators=(",", ":"))
+        while True:
+            body = await self._get(path, params)
+            for item in body.get("items") or []:
+                yield item
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return
+            params = {**params, "cursor": cursor}
+
+    async def _me(self) -> Tenant:
+        if self._company is None:
+            body = await self._get("/me")
+            company = body.get("company") or {}
+            self._company = Tenant(str(company.get("id", "")), str(company.get("name", "")))
+        return self._company
+
+    async def verify(self) -> VerifyResult:
+        company = await self._me()
+        journals = await self._journal_rows(refresh=True)
+        return VerifyResult(
+            True,
+            f"connected to Pennylane company {company.name!r} ({len(journals)} journals)",
+            (company,),
+        )
+
+    async def list_tenants(self) -> list[Tenant]:
+        return [await self._me()]
+
+    async def _journal_rows(self, *, refresh: bool = False) -> list[dict[str, Any]]:
+        if self._journals is None or refresh:
+            self._journals = [j async for j in self._items("/journals", PAGE_LIMIT)]
+        return self._journals
+
+    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        rows = await self._journal_rows(refresh=True)
+        return [Ledger(str(j["id"]), str(j.get("code", "")), str(j.get("label", ""))) for j in rows]
+
+    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+        found: dict[str, Account] = {}
+        async for row in self._items("/ledger_accounts", ACCOUNT_PAGE_LIMIT):
+            account = self._account(row)
+            if account is not None and account.code not in found:
+                found[account.code] = account
+        return sorted(found.values(), key=lambda a: a.code)
+
+    @staticmethod
+    def _account(row: dict[str, Any]) -> Account | None:
+        if row.get("enabled") is False:
+            return None
+        return Account(str(row["number"]), str(row.get("label", "")), str(row["id"]))
+
+    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+        return list(TAX_CODES)
+
+    # -- writing ---------------------------------------------------------------------------
+    async def _journal_id(self, ledger_id: str) -> int:
+        """The journal's id from the configured ledger id, or from its code (``BEX``)."""
+        for refresh in (False, True):
+            rows = await self._journal_rows(refresh=refresh)
+            for row in rows:
+                if str(row["id"]) == ledger_id:
+                    return int(row["id"])
+            for row in rows:
+                if str(row.get("code", "")).upper() == ledger_id.upper():
+                    return int(row["id"])
+        raise rejected(
+            PROVIDER,
+            f"Pennylane has no journal {ledger_id!r}; pick one of the journals in the options",
+            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
+        )
+
+    async def _account_ids(self, numbers: list[str]) -> dict[str, int]:
+        """Pennylane ids for account numbers. One number may map to several ids (Pennylane's
+        guide warns of it): the lowest enabled id wins, the same one ``list_accounts`` shows."""
+        wanted = sorted(set(numbers))
+        found: dict[str, int] = {}
+        filters = [{"field": "number", "operator": "in", "value": wanted}]
+        async for row in self._items("/ledger_accounts", ACCOUNT_PAGE_LIMIT, filters):
+            account = self._account(row)
+            if account is None or account.code not in wanted:
+                continue
+            ident = int(row["id"])
+            if account.code not in found or ident < found[account.code]:
+                found[account.code] = ident
+        return found
+
+    def _check(self, entry: JournalEntry) -> None:
+        problems: list[FieldError] = []
+        if not entry.lines:
+            problems.append(FieldError("lines", "an entry needs at least one line"))
+        if len(entry.lines) > MAX_LINES:
+            problems.append(
+                FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")
+            )
+        if entry.total_debit != entry.total_credit:
+            problems.append(
+                FieldError(
+                    "lines",
+                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
+                    "do not balance",
+                )
+            )
+        if problems:
+            raise rejected(
+                PROVIDER,
+                "the entry cannot go to Pennylane: " + "; ".join(p.message for p in problems),
+                tuple(problems),
+            )
+
+    async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
+        """Create the ledger entry, unless one with this reference exists already.
+
+        Pennylane has no idempotency key, so the lookup (date, journal, label) runs before every
+        attempt: a retry after a lost answer finds the first entry instead of adding a second.
+        """
+        self._check(entry)
+        journal_id = await self._journal_id(entry.ledger_id)
+        existing = await self.find_entry(entry.reference, entry.tenant_id, str(journal_id))
+        if existing is not None:
+            return existing
+        ids = await self._account_ids([line.account for line in entry.lines])
+        missing = [
+            FieldError(f"lines[{i}].account", f"Pennylane has no ledger account {line.account}")
+            for i, line in enumerate(entry.lines)
+            if line.account not in ids
+        ]
+        if missing:
+            raise rejected(
+                PROVIDER,
+                "Pennylane does not know these ledger accounts: "
+                + ", ".join(sorted({f.message.rsplit(" ", 1)[-1] for f in missing})),
+                tuple(missing),
+            )
+        payload = {
+            "date": entry.date.isoformat(),
+            "label": entry_label(entry),
+            "journal_id": journal_id,
+            "currency": entry.currency,
+            "ledger_entry_lines": [
+                {
+                    "ledger_account_id": ids[line.account],
+                    "debit": _amount(line.debit),
+                    "credit": _amount(line.credit),
+                    "label": self._line_label(line.description, line.vat_code),
+                }
+                for line in entry.lines
+            ],
+        }
+        self._require_token()
+        response = await self.http.post("/ledger_entries", json=payload)
+        try:
+            return PostedEntry(str(response.json()["id"]), entry.reference)
+        except (ValueError, KeyError, TypeError):
+            # The entry was probably created: say so, and let the next attempt look it up.
+            raise unavailable(
+                PROVIDER,
+                "Pennylane's answer to the new ledger entry was unreadable; the entry may "
+                "exist and is looked up before any retry",
+            ) from None
+
+    @staticmethod
+    def _line_label(description: str, vat_code: str | None) -> str:
+        label = description or "BEX PMS"
+        if vat_code and vat_code != "NONE":
+            label = f"{label} [VAT {vat_code}]"
+        return label
+
+    async def find_entry(
+        self, reference: str, tenant_id: str | None, ledger_id: str | None
+    ) -> PostedEntry | None:
+        """Look the reference up by date (the period's days), journal and label."""
+        filters: list[dict[str, Any]] = []
+        if ledger_id:
+            try:
+                journal_id = await self._journal_id(ledger_id)
+            except ProviderError as exc:
+                if exc.kind != "rejected":
+                    raise
+                return None  # a journal that does not exist holds no entry
+            filters.append({"field": "journal_id", "operator": "eq", "value": str(journal_id)})
+        span = period_dates(reference)
+        if span is not None:
+            filters.append({"field": "date", "operator": "gteq", "value": span[0].isoformat()})
+            filters.append({"field": "date", "operator": "lteq", "value": span[1].isoformat()})
+        pattern = reference_pattern(reference)
+        async for row in self._items("/ledger_entries", PAGE_LIMIT, filters):
+            if pattern.search(str(row.get("label") or "")):
+                return PostedEntry(str(row["id"]), reference)
+        return None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def create(ctx: ProviderContext) -> PennylaneProvider:
+    return PennylaneProvider(ctx)
+
+
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "api_token",
+            "Pennylane company API token",
+            secret=True,
+            pattern=r"\S{8,}",
+            hint="the token from Pennylane > Settings > Connectivity > Developers",
+        ),
+    )
+)
+
+# Imported last: the registry imports this module lazily by name.
+from providers.registry import ProviderSpec  # noqa: E402
+
+SPEC = ProviderSpec(info=PennylaneProvider.info, module=__name__, factory="create", login=LOGIN)
