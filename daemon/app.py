@@ -24,6 +24,7 @@ from daemon.api import build_registry
 from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine
 from daemon.events import EventBus, register_event_methods
+from daemon.logsetup import log_sync_outcome
 from daemon.rpc.errors import AuthorisationRequired, NotFound
 from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
@@ -148,6 +149,8 @@ class DaemonApp:
                 await result
         self.notifier.ready()
         self.scheduler_status_changed()
+        if self.config.metrics_file is not None:
+            await self.write_metrics()
         log.info("bexsyncd ready: state dir %s, socket %s", self.state_dir, self.socket_path)
 
     async def stop(self) -> None:
@@ -173,6 +176,9 @@ class DaemonApp:
         self._providers.clear()
         if self._watchdog_task is not None:
             await stop_task(self._watchdog_task)
+        if self.config.metrics_file is not None:
+            with contextlib.suppress(Exception):
+                await self.write_metrics(up=False)
         await self.db.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -190,14 +196,7 @@ class DaemonApp:
 
     def on_run_finished(self, run: dict[str, Any]) -> None:
         self.scheduler.wake()
-        log.info(
-            "sync %s configuration=%s period=%s run=%s%s",
-            run["state"],
-            run["configuration_id"],
-            run["period"],
-            run["id"],
-            f" error={run['error']!r}" if run.get("error") else "",
-        )
+        log_sync_outcome(log, run)
         if self.config.metrics_file is not None:
             self.spawn(self.write_metrics(), "metrics")
         if run["state"] == "posted" and run.get("kind") == "entry" and run["trigger"] == "schedule":
@@ -399,7 +398,7 @@ class DaemonApp:
             snap["unread_notifications"] = await self.notifications.unread_count()
         return snap
 
-    async def write_metrics(self) -> None:
+    async def write_metrics(self, up: bool = True) -> None:
         path = self.config.metrics_file
         if path is None:
             return
@@ -432,6 +431,10 @@ class DaemonApp:
             )
         ]
         snapshot = metrics.MetricsSnapshot(
-            runs_by_state=runs, last_success=last, provider_errors=errors, authorisations=auths
+            runs_by_state=runs,
+            last_success=last,
+            provider_errors=errors,
+            authorisations=auths,
+            up=up,
         )
         await asyncio.to_thread(metrics.write_metrics, path, snapshot)
