@@ -85,6 +85,10 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)  # built once: json.loads(...,
+# parse_constant=...) would build a decoder per message
+
+
 def _error_line(request_id: Any, error: RpcError) -> bytes:
     return encode_message({"jsonrpc": "2.0", "error": error.to_json(), "id": request_id})
 
@@ -384,7 +388,7 @@ class Connection(asyncio.Protocol):
         if not line.strip():
             return  # blank lines are harmless keep-alives from hand-typed sessions
         try:
-            message = json.loads(line.decode("utf-8"), parse_constant=_refuse_constant)
+            message = _decoder.decode(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             self.send_raw(_error_line(None, ParseError("The message is not valid UTF-8 JSON.")))
             return
@@ -401,18 +405,18 @@ class Connection(asyncio.Protocol):
         self._spawn(self._serve_one(request))
 
     def _spawn(self, coro: Any) -> None:
+        # No done callback: the coroutine does its own bookkeeping (``_forget``) at its end,
+        # which saves an event loop iteration per call (see benchmarks/bench_rpc_roundtrip.py).
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         self.server._tasks.add(task)
-        task.add_done_callback(self._task_done)
         if len(self._tasks) >= self.server.max_inflight:
             self._update_reading()
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self.server._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # pragma: no cover - defensive
-            log.error("RPC task failed", exc_info=task.exception())
+    def _forget(self) -> None:
+        task = asyncio.current_task()
+        self._tasks.discard(task)  # type: ignore[arg-type]
+        self.server._tasks.discard(task)  # type: ignore[arg-type]
         if self._shutting_down and not self._tasks:
             self.close()
             return
@@ -420,11 +424,14 @@ class Connection(asyncio.Protocol):
         self._maybe_finish()
 
     async def _serve_one(self, request: _Request) -> None:
-        line, ctx = await self._call(request)
-        if line is not None:
-            self.send_raw(line)
-        if ctx is not None:
-            _run_after_response(ctx)
+        try:
+            line, ctx = await self._call(request)
+            if line is not None:
+                self.send_raw(line)
+            if ctx is not None:
+                _run_after_response(ctx)
+        finally:
+            self._forget()
 
     async def _serve_batch(self, items: list[Any]) -> None:
         async def one(item: Any) -> tuple[bytes | None, CallContext | None]:
@@ -434,13 +441,16 @@ class Connection(asyncio.Protocol):
             line, ctx = await self._call(request)
             return (line[:-1] if line is not None else None), ctx
 
-        results = await asyncio.gather(*(one(item) for item in items))
-        parts = [line for line, _ in results if line is not None]
-        if parts:
-            self.send_raw(b"[" + b",".join(parts) + b"]\n")
-        for _, ctx in results:
-            if ctx is not None:
-                _run_after_response(ctx)
+        try:
+            results = await asyncio.gather(*(one(item) for item in items))
+            parts = [line for line, _ in results if line is not None]
+            if parts:
+                self.send_raw(b"[" + b",".join(parts) + b"]\n")
+            for _, ctx in results:
+                if ctx is not None:
+                    _run_after_response(ctx)
+        finally:
+            self._forget()
 
     async def _call(self, request: _Request) -> tuple[bytes | None, CallContext | None]:
         """Run one request; the encoded response line (None for a notification) and context."""
@@ -674,6 +684,7 @@ class Server:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
+                self._tasks.discard(task)
             if pending:
                 log.warning("%d calls did not finish in %.1f s; cancelled", len(pending), timeout)
                 await asyncio.gather(*pending, return_exceptions=True)
