@@ -68,6 +68,7 @@ def expected(ds: BexDataset, admin: str = "4101", period: tuple[date, date] = JA
                 vat,
                 Decimal(line.debit) / 100,
                 Decimal(line.credit) / 100,
+                line.invoice,
                 line.invoice_number,
                 line.invoice_date,
             )
@@ -84,6 +85,7 @@ def as_tuples(txns: list[JournalTransaction]) -> list:
             t.vat_code_id,
             t.debit,
             t.credit,
+            t.invoice_id,
             t.invoice_number,
             t.invoice_date,
         )

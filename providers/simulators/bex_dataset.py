@@ -172,6 +172,7 @@ class Line(NamedTuple):
     debit: int
     credit: int
     description: str
+    invoice: str | None  # the invoice's JSON:API id
     invoice_number: str | None
     invoice_date: date | None
     created: date | None  # set on back-dated lines: created after their posting date
@@ -183,6 +184,7 @@ class Event(NamedTuple):
     day: date
     amounts: tuple[int, ...]
     ref: str
+    invoice: str | None
     invoice_number: str | None
     invoice_date: date | None
     created: date | None
@@ -202,6 +204,7 @@ class Event(NamedTuple):
                     amount if s.debit else 0,
                     0 if s.debit else amount,
                     f"{s.label} {self.ref}",
+                    self.invoice,
                     self.invoice_number,
                     self.invoice_date,
                     self.created,
@@ -450,24 +453,23 @@ class BexDataset:
 
     # -- events ---------------------------------------------------------------------------
     def _event(self, admin_id: str, a: int, day: date, kind: int, e: int, plan: _DayPlan) -> Event:
-        prefix = f"{plan.prefixes[kind]}{e:06d}"
+        prefix = f"{plan.prefixes[kind]}{e:06d}"  # also the id of the event's own invoice
         h = _mix1((plan.base + (kind << 40) + e) & _MASK)
         if kind == K_STAY:
             net = 4500 + h % 40000
             vat = _vat(net, 9)
             number = f"{admin_id}-{plan.stamp}-{e + 1:04d}"
-            return Event(
-                STAY, prefix, day, (net + vat, net, vat), f"R{e + 1:05d}", number, day, None
-            )
+            amounts = (net + vat, net, vat)
+            return Event(STAY, prefix, day, amounts, f"R{e + 1:05d}", prefix, number, day, None)
         if kind == K_PAYMENT:
             spec = PAYMENTS[(h >> 20) % 4]
-            return Event(spec, prefix, day, (2000 + h % 80000,), f"P{e + 1:05d}", None, None, None)
+            amounts = (2000 + h % 80000,)
+            return Event(spec, prefix, day, amounts, f"P{e + 1:05d}", None, None, None, None)
         if kind == K_POS:
             net = 300 + h % 6000
             vat = _vat(net, 21)
-            return Event(
-                POS, prefix, day, (net + vat, net, vat), f"POS{e + 1:05d}", None, None, None
-            )
+            amounts = (net + vat, net, vat)
+            return Event(POS, prefix, day, amounts, f"POS{e + 1:05d}", None, None, None, None)
         if kind == K_CORRECTION:
             c = plan.corrections[e]
             net = 1000 + h % 8000
@@ -475,17 +477,17 @@ class BexDataset:
             created = self._created(a, day.toordinal(), c)
             number = f"{admin_id}-C{created:%y%m%d}-{c + 1:03d}"
             amounts = (net + vat, net, vat)
-            return Event(
-                CORRECTION, prefix, day, amounts, f"R{c + 1:05d}", number, created, created
-            )
+            ref = f"R{c + 1:05d}"
+            return Event(CORRECTION, prefix, day, amounts, ref, prefix, number, created, created)
         # K_UNCATEGORISED
         number = f"{admin_id}-{plan.stamp}-U{e + 1:03d}"
-        return Event(
-            UNCATEGORISED, prefix, day, (500 + h % 5000,), f"U{e + 1:03d}", number, day, None
-        )
+        amounts = (500 + h % 5000,)
+        ref = f"U{e + 1:03d}"
+        return Event(UNCATEGORISED, prefix, day, amounts, ref, prefix, number, day, None)
 
     def _split_event(self, admin_id: str, day: date, stay: _SplitStay, part: int) -> Event:
         prefix = f"{admin_id}{day.toordinal():07d}{K_SPLIT}{stay.key * 10 + part:06d}"
+        invoice = f"{admin_id}{stay.month_end.toordinal():07d}{K_SPLIT}{stay.key:06d}"
         number = f"{admin_id}-{stay.invoice_date:%y%m%d}-S{stay.key:04d}"
         ref = f"S{stay.key:04d} ({stay.month_end:%b} split)"
         if part == 0:
@@ -495,7 +497,7 @@ class BexDataset:
         else:
             amounts = (stay.net_first if part == 1 else stay.net_second,)
             spec = SPLIT_REALISED
-        return Event(spec, prefix, day, amounts, ref, number, stay.invoice_date, None)
+        return Event(spec, prefix, day, amounts, ref, invoice, number, stay.invoice_date, None)
 
     # -- ranges ---------------------------------------------------------------------------
     def _clamp(self, start: date, end: date) -> tuple[date, date]:
@@ -570,7 +572,8 @@ class TxnRenderer:
     """Journal events of one administration straight to JSON:API text.
 
     Per event spec a ``str.format`` template with fields {0} id prefix, {1} date, {2} ref,
-    {3} invoice number (JSON), {4} invoice date (JSON), {5} created_at fragment, {6}.. amounts.
+    {3} invoice number (JSON), {4} invoice date (JSON), {5} created_at fragment, {6} invoice
+    id, {7}.. amounts.
     """
 
     def __init__(self, dataset: BexDataset, admin_id: str) -> None:
@@ -582,9 +585,9 @@ class TxnRenderer:
         self.dates: dict[date, str] = {}
         self.signed = m.TXN_AMOUNT_MODE == "signed"
 
-    def _line_template(self, index: int, spec: LineSpec) -> str:
+    def _line_template(self, index: int, spec: LineSpec, invoiced: bool) -> str:
         q = json.dumps
-        amount = f"{{{6 + spec.amount}}}"
+        amount = f"{{{7 + spec.amount}}}"
         if self.signed:
             sign = "" if spec.debit else "-"
             amounts = _braces(q(m.TXN_AMOUNT)) + f':"{sign}{amount}"'
@@ -603,6 +606,9 @@ class TxnRenderer:
                 "data": {"type": m.TYPE_LEDGER_ACCOUNT, "id": self.ledger_ids[spec.ledger]}
             },
             m.TXN_VAT_CODE_REL: vat,
+            m.TXN_INVOICE_REL: {"data": {"type": m.TYPE_INVOICE, "id": "@INVOICE@"}}
+            if invoiced
+            else {"data": None},
         }
         return (
             '{{"id":"{0}' + str(index) + '","type":' + _braces(q(m.TYPE_JOURNAL_TRANSACTION))
@@ -610,14 +616,16 @@ class TxnRenderer:
             + _braces(q(m.TXN_DESCRIPTION)) + ':"' + _braces(spec.label) + ' {2}",'
             + _braces(q(m.TXN_INVOICE_NUMBER)) + ":{3}," + _braces(q(m.TXN_INVOICE_DATE))
             + ":{4}{5}}},"
-            + '"relationships":' + _braces(json.dumps(relationships, separators=(",", ":")))
+            + '"relationships":'
+            + _braces(json.dumps(relationships, separators=(",", ":"))).replace("@INVOICE@", "{6}")
             + "}}"
         )  # fmt: skip
 
     def _templates(self, spec: EventSpec) -> tuple[str, list[str]]:
         found = self.templates.get(spec.code)
         if found is None:
-            lines = [self._line_template(i, s) for i, s in enumerate(spec.lines)]
+            invoiced = spec.kind not in (K_PAYMENT, K_POS)
+            lines = [self._line_template(i, s, invoiced) for i, s in enumerate(spec.lines)]
             found = self.templates[spec.code] = (",".join(lines), lines)
         return found
 
@@ -638,6 +646,7 @@ class TxnRenderer:
             ""
             if event.created is None
             else f',{json.dumps(m.TXN_CREATED_AT)}:"{event.created.isoformat()}T09:00:00Z"',
+            event.invoice or "",
             *[money(c) for c in event.amounts],
         )
         if lo == 0 and hi == len(lines):
