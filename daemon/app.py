@@ -203,13 +203,24 @@ class DaemonApp:
             self.spawn(self._drift_after(run), f"drift-{run['id']}")
 
     async def _drift_after(self, run: dict[str, Any]) -> None:
-        """After posting a period, look whether the one before changed in the PMS since."""
-        cfg = await self.configurations.row(run["configuration_id"])
-        from daemon.periods import Period
+        """Once caught up, look whether the period before the last one changed in the PMS.
 
+        Not during a catch-up: each check re-fetches a whole period, and the PMS's rate limit is
+        better spent on the periods still waiting.
+        """
+        from daemon.periods import Period
+        from daemon.services.configurations import schedule_of
+
+        cfg = await self.configurations.row(run["configuration_id"])
+        done = await self.configurations.done_periods(cfg["id"])
+        nxt = schedule_of(cfg).next_due(self.clock(), done)
+        if nxt is not None and nxt[1] <= self.clock():
+            return
         previous = Period.parse(cfg["frequency"], run["period"]).prev().key
-        with contextlib.suppress(Exception):
+        try:
             await self.engine.check_drift(cfg["id"], previous)
+        except Exception as exc:  # a failed check is retried after the next posting
+            log.info("drift check of configuration %s %s skipped: %s", cfg["id"], previous, exc)
 
     def retry_recovery_later(self, run_id: int, delay: float = 60.0) -> None:
         async def later() -> None:

@@ -47,13 +47,13 @@ async def seed_demo(app: Any, *, providers: str | None = None) -> None:
     await app.authorisations.activate(auth_id, None)
     today = app.clock().date()
     month_start = today.replace(day=1)
-    four_months_ago = (month_start - timedelta(days=100)).replace(day=1)
+    three_months_ago = (month_start - timedelta(days=70)).replace(day=1)
     plans = [
         # (frequency, start, automatic, delay): one daily automatic that catches up on start,
         # one monthly manual to preview and correct, one monthly automatic.
         ("daily", today - timedelta(days=10), True, 0),
-        ("monthly", four_months_ago, False, 3),
-        ("monthly", four_months_ago, True, 5),
+        ("monthly", three_months_ago, False, 3),
+        ("monthly", three_months_ago, True, 5),
     ]
     for admin, (frequency, start, automatic, delay) in zip(admins, plans, strict=False):
         await app.configurations.create(

@@ -43,6 +43,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0")
 POST_ATTEMPTS = 4
 MAX_INLINE_WAIT = 60.0
+REFERENCE_TTL = 300.0  # seconds PMS ledger accounts and VAT codes are reused
 
 
 class RunCancelled(Exception):
@@ -57,6 +58,7 @@ class SyncEngine:
         self._progress: dict[int, dict[str, Any]] = {}
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._shutting_down = False
+        self._pms_reference: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
 
     # -- live progress ---------------------------------------------------------------------
     def live_progress(self, run_id: int) -> dict[str, Any] | None:
@@ -147,8 +149,7 @@ class SyncEngine:
         pms = await self.app.administrations.pms_client()
         try:
             admin_id = cfg["administration_id"]
-            accounts = {a.id: a for a in await pms.list_ledger_accounts(admin_id)}
-            vat_codes = {v.id: v for v in await pms.list_vat_codes(admin_id)}
+            accounts, vat_codes = await self._reference_data(pms, admin_id)
             ctx = BuildContext(
                 configuration_id=cfg["id"],
                 period=period,
@@ -174,6 +175,19 @@ class SyncEngine:
             return acc.finish()
         finally:
             await pms.aclose()
+
+    async def _reference_data(
+        self, pms: Any, admin_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Ledger accounts and VAT codes change rarely; a catch-up must not re-fetch them per
+        period and spend the PMS's rate limit (500 calls per 15 minutes) on it."""
+        cached = self._pms_reference.get(admin_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1], cached[2]
+        accounts = {a.id: a for a in await pms.list_ledger_accounts(admin_id)}
+        vat_codes = {v.id: v for v in await pms.list_vat_codes(admin_id)}
+        self._pms_reference[admin_id] = (time.monotonic() + REFERENCE_TTL, accounts, vat_codes)
+        return accounts, vat_codes
 
     async def preview(self, config_id: int, key: str | None) -> dict[str, Any]:
         cfg = await self.app.configurations.row(config_id)

@@ -1,0 +1,201 @@
+"""The scheduler and the sync engine against a demo daemon with an injectable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bexsync_tui.client import RpcCallError
+from tests.support.daemon import demo_daemon, wait_run
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def settle(client, config_id, timeout=30):
+    """Wait until no run of the configuration is active; return its runs oldest first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = await client.call("syncs.list", {"configuration_id": config_id, "limit": 1000})
+        if runs and not any(
+            r["state"] in ("queued", "fetching", "building", "posting") for r in runs
+        ):
+            cfg = await client.call("configurations.get", {"id": config_id})
+            due = cfg["next_due"]
+            if due is None or due["due_at"] > client_clock_iso(client):
+                return list(reversed(runs))
+        await asyncio.sleep(0.05)
+    raise TimeoutError("runs did not settle")
+
+
+def client_clock_iso(client) -> str:
+    return client._test_clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def clock():
+    return Clock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+
+
+async def test_catch_up_oldest_first_with_live_progress_then_sleep_until_due(tmp_path, clock):
+    async with demo_daemon(tmp_path, clock=clock) as (app, client):
+        client._test_clock = clock
+        events = []
+        watcher = await _subscribe(app, events)
+        daily = next(
+            c for c in await client.call("configurations.list") if c["frequency"] == "daily"
+        )
+        runs = await settle(client, daily["id"])
+        periods = [r["period"] for r in runs]
+        assert periods == sorted(periods), "catch-up goes oldest first"
+        assert periods[0] == daily["start_date"] and periods[-1] == "2026-11-26"
+        assert all(r["state"] == "posted" and r["trigger"] == "schedule" for r in runs)
+        # The scheduler sleeps until the next due time: 2026-11-27 is due 02:00 Amsterdam on
+        # the 28th (01:00 UTC).
+        delay = await app.scheduler.plan()
+        assert app.scheduler.next_wake == datetime(2026, 11, 28, 1, tzinfo=UTC)
+        assert app.scheduler.next_item == (daily["id"], "2026-11-27")
+        assert delay == 6 * 3600  # capped: it re-plans at least every six hours
+        # A day later the next period is synced as soon as the scheduler wakes.
+        clock.now += timedelta(days=1)
+        app.wake_scheduler()
+        runs = await settle(client, daily["id"])
+        assert runs[-1]["period"] == "2026-11-27" and runs[-1]["state"] == "posted"
+        await watcher.aclose()
+    finished = [
+        d for t, d in events if t == "sync.finished" and d["configuration_id"] == daily["id"]
+    ]
+    progress = [
+        d for t, d in events if t == "sync.progress" and d["configuration_id"] == daily["id"]
+    ]
+    assert len(finished) == len(runs)
+    assert {"fetching transactions", "posting"} <= {p["stage"] for p in progress}
+
+
+async def _subscribe(app, events):
+    from bexsync_tui.client import Client
+
+    watcher = Client()
+    await watcher.connect(str(app.socket_path))
+    watcher.on_event(lambda topic, data: events.append((topic, data)))
+    await watcher.subscribe(["sync.progress", "sync.finished"])
+    return watcher
+
+
+async def test_deactivated_and_manual_configurations_are_not_scheduled(tmp_path, clock):
+    async with demo_daemon(tmp_path, clock=clock) as (app, client):
+        client._test_clock = clock
+        configs = await client.call("configurations.list")
+        manual = next(c for c in configs if not c["automatic"])
+        daily = next(c for c in configs if c["frequency"] == "daily")
+        await settle(client, daily["id"])
+        await client.call("configurations.deactivate", {"id": daily["id"]})
+        clock.now += timedelta(days=3)
+        await app.scheduler.plan()
+        await asyncio.sleep(0.2)
+        runs = await client.call("syncs.list", {"configuration_id": daily["id"]})
+        assert runs[0]["period"] == "2026-11-26"
+        assert await client.call("syncs.list", {"configuration_id": manual["id"]}) == []
+        shaped = await client.call("configurations.get", {"id": daily["id"]})
+        assert shaped["state"] == "inactive" and shaped["next_due"]["period"] == "2026-11-27"
+
+
+async def test_period_rules_not_due_outside_range_conflict(tmp_path, clock):
+    async with demo_daemon(tmp_path, clock=clock) as (_app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        for period, words in [
+            ("2026-11", "not due"),
+            ("2020-01", "outside"),
+            ("2026-11-01", "daily"),
+        ]:
+            with pytest.raises(RpcCallError) as info:
+                await client.call("syncs.run", {"configuration_id": manual["id"], "period": period})
+            assert info.value.name == "ValidationFailed"
+            assert words in (info.value.message + str(info.value.data)), period
+        first = await client.call("syncs.run", {"configuration_id": manual["id"]})
+        with pytest.raises(RpcCallError) as info:
+            await client.call("syncs.run", {"configuration_id": manual["id"]})
+        assert info.value.name in ("Conflict",)
+        await wait_run(client, first["run_id"])
+
+
+async def test_resync_posts_a_correction_for_the_difference_only(tmp_path, clock):
+    async with demo_daemon(tmp_path, clock=clock) as (app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        draft = await client.call("syncs.preview", {"configuration_id": manual["id"]})
+        lines = draft["lines"]
+        # The bookkeeper moves 10.00 of turnover between two credit lines (still balanced).
+        credits = [i for i, line in enumerate(lines) if line["credit"] != "0.00"]
+        a, b = credits[0], credits[1]
+        lines[a]["credit"] = f"{Decimal(lines[a]['credit']) + 10:.2f}"
+        lines[b]["credit"] = f"{Decimal(lines[b]['credit']) - 10:.2f}"
+        draft = await client.call("drafts.update", {"id": draft["id"], "lines": lines})
+        assert draft["balanced"], draft["errors"]
+        run = await wait_run(
+            client,
+            (await client.call(
+                "syncs.run", {"configuration_id": manual["id"], "draft_id": draft["id"]}
+            ))["run_id"],
+        )  # fmt: skip
+        assert run["state"] == "posted"
+        # The PMS still says what it said: drift is noticed and notified once.
+        drift = await app.engine.check_drift(manual["id"], draft["period"])
+        assert drift == {"period": draft["period"], "lines": 2, "difference": "10.00"}
+        await app.engine.check_drift(manual["id"], draft["period"])
+        notes = await client.call("notifications.list")
+        assert sum("changed after posting" in n["title"] for n in notes) == 1
+        fixed = await wait_run(
+            client,
+            (await client.call(
+                "syncs.run",
+                {"configuration_id": manual["id"], "period": draft["period"], "force": True},
+            ))["run_id"],
+        )  # fmt: skip
+        assert fixed["state"] == "posted", fixed
+        correction = await client.call("entries.get", {"id": fixed["entry_id"]})
+        assert correction["kind"] == "correction"
+        assert correction["reference"].endswith(":c1")
+        assert correction["total"] == "10.00" and correction["line_count"] == 2
+        # After the correction nothing is left to correct.
+        again = await wait_run(
+            client,
+            (await client.call(
+                "syncs.run",
+                {"configuration_id": manual["id"], "period": draft["period"], "force": True},
+            ))["run_id"],
+        )  # fmt: skip
+        assert again["state"] == "posted" and again["entry_id"] is None
+        assert await app.engine.check_drift(manual["id"], draft["period"]) is None
+
+
+async def test_cancel_a_queued_run_and_errors_fail_with_a_notification(tmp_path, clock):
+    async with demo_daemon(tmp_path, clock=clock) as (_app, client):
+        configs = await client.call("configurations.list")
+        broken = next(c for c in configs if c["frequency"] == "monthly" and c["automatic"])
+        runs = await settle_failed(client, broken["id"])
+        assert runs[0]["state"] == "failed"
+        assert "no ledger number" in runs[0]["error"]
+        notes = await client.call("notifications.list")
+        assert any(n["level"] == "error" and n["link"]["configuration_id"] == broken["id"]
+                   for n in notes)  # fmt: skip
+        status = await client.call("daemon.status")
+        assert any(item.get("configuration_id") == broken["id"] for item in status["attention"])
+
+
+async def settle_failed(client, config_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = await client.call("syncs.list", {"configuration_id": config_id})
+        if runs and runs[0]["state"] == "failed":
+            return runs
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no failed run")
