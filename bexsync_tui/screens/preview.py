@@ -65,6 +65,7 @@ class PreviewScreen(BexScreen):
         self.editing: int | None = None
         self.before_edit: dict[str, Any] | None = None
         self.dirty = False
+        self._dirty_before_edit = False
         self.validating = False
 
     def compose_body(self) -> ComposeResult:
@@ -167,7 +168,7 @@ class PreviewScreen(BexScreen):
         if self.validating:
             text.append("   checking…", style="dim")
         elif self.dirty:
-            text.append("   (edited: Enter to apply)", style="dim")
+            text.append("   (Enter applies)", style="dim")
         self.query_one("#balance", Static).update(text)
         self.refresh_bindings()
 
@@ -207,6 +208,7 @@ class PreviewScreen(BexScreen):
     def begin_edit(self, index: int) -> None:
         self.editing = index
         self.before_edit = deepcopy(self.lines[index])
+        self._dirty_before_edit = self.dirty
         for field in EDIT_FIELDS:
             value = str(self.lines[index].get(field) or "")
             with self.prevent(Input.Changed):
@@ -250,6 +252,7 @@ class PreviewScreen(BexScreen):
                 line[field] = wire(amount)
         elif self.before_edit is not None:
             self.lines[index] = self.before_edit
+            self.dirty = self._dirty_before_edit
         self.editing = None
         self.before_edit = None
         self.query_one("#editor").display = False
