@@ -53,6 +53,7 @@ class DaemonConfig:
     oauth_redirect_uri: str | None = None
     metrics_file: Path | None = None
     encryption_key_file: str | None = None
+    pms_page_size: int = 100
     path: Path | None = None
 
     def provider(self, provider_id: str) -> ProviderSettings:
@@ -103,8 +104,18 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
     port = daemon.get("oauth_loopback_port")
     if port is not None:
         port = _int(daemon, "oauth_loopback_port", 0, 1, 65535)
+    pms = data.get("pms", {})
+    if not isinstance(pms, Mapping):
+        raise ConfigError("[pms] must be a table")
+    unknown_pms = set(pms) - {"api_url", "page_size"}
+    if unknown_pms:
+        raise ConfigError(f"[pms] unknown key(s): {', '.join(sorted(unknown_pms))}")
+    page_size = pms.get("page_size", 100)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
+        raise ConfigError("[pms] page_size must be a whole number from 1 to 1000")
     return DaemonConfig(
         providers=providers,
+        pms_page_size=page_size,
         pms=dict(data.get("pms", {})),
         socket_mode=mode,
         admin_group=daemon.get("admin_group", os.environ.get("BEXSYNC_ADMIN_GROUP")) or None,

@@ -49,7 +49,12 @@ class Administrations:
         }
 
     def client(self, base_url: str, api_key: str | None) -> BexClient:
-        return BexClient(base_url, api_key=api_key, transport=self.app.pms_transport)
+        return BexClient(
+            base_url,
+            api_key=api_key,
+            transport=self.app.pms_transport,
+            page_size=self.app.config.pms_page_size,
+        )
 
     async def pms_client(self) -> BexClient:
         row = await self.pms_row()

@@ -32,10 +32,12 @@ async def demo_daemon(
     seed: bool = True,
 ) -> AsyncIterator[tuple[DaemonApp, Client]]:
     """A demo daemon in this event loop, with a connected client."""
+    # Bigger PMS pages than the default keep a test's calls well inside BEX's rate limit.
+    config = {"pms": {"page_size": 1000}, **(config or {})}
     app = DaemonApp(
         state_dir=tmp / "state",
         socket_path=tmp / "bexsyncd.sock",
-        config=parse_config(config or {}),
+        config=parse_config(config),
         clock=clock,
     )
     await app.open()
