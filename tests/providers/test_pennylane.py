@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from providers.pennylane import SPEC, PennylaneProvider
 from providers.ratelimit import reset_limiters
 from providers.redact import forget_secrets
 from providers.settings import ProviderSettings
-from providers.simulators.base import serve
+from providers.simulators.base import SimulatorServer
 from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.pennylane import (
     PREFIX,
@@ -51,6 +53,24 @@ class Sleeps:
         self.delays.append(delay)
 
 
+@contextlib.asynccontextmanager
+async def fast_serve(app: Any) -> AsyncIterator[str]:
+    """``serve`` plus TCP_NODELAY on the listening socket (accepted sockets inherit it).
+
+    Without it every answer waits ~40 ms for a delayed ACK, which makes the file several times
+    slower. Work-around until ``SimulatorServer`` sets the option itself.
+    """
+    server = SimulatorServer(app, name="test-simulator")
+    await server.start()
+    sock = getattr(server, "_sock", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
     reset_limiters()
@@ -61,7 +81,7 @@ def _fresh() -> None:
 async def sim() -> AsyncIterator[Sim]:
     state = PennylaneState.seeded(TOKEN)
     plan = FaultPlan(error_body=error_body)
-    async with serve(create_pennylane_app(state, faults=plan)) as url:
+    async with fast_serve(create_pennylane_app(state, faults=plan)) as url:
         yield Sim(state, plan, url + PREFIX)
 
 
