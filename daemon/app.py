@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import uuid
@@ -25,7 +26,7 @@ from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine
 from daemon.events import EventBus, register_event_methods
 from daemon.logsetup import log_sync_outcome
-from daemon.rpc.errors import AuthorisationRequired, NotFound
+from daemon.rpc.errors import AuthorisationRequired, NotFound, RpcError
 from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, status_line, stop_task
@@ -41,12 +42,16 @@ from daemon.store.db import prepare_state_dir
 from providers import registry as provider_registry
 from providers.base import Provider
 from providers.context import ProviderContext
+from providers.oauth import OAuthFlowError, parse_redirect_url
+from providers.oauth_loopback import LoopbackCatcher, LoopbackError
 from providers.redact import register_secret
+from providers.tokens import SecretBox
 
 log = logging.getLogger("bexsync.daemon")
 
 API_VERSION = "1.0"
 LOCK_NAME = "bexsyncd.lock"
+SEALED_PREFIX = "sealed:"
 
 
 def server_version() -> str:
@@ -97,6 +102,10 @@ class DaemonApp:
         self.instance_id = uuid.uuid4().hex
         self.started_at = self.clock()
         self._lock_fd: int | None = None
+        self._catcher: LoopbackCatcher | None = None
+        self._box = (
+            SecretBox.from_file(config.encryption_key_file) if config.encryption_key_file else None
+        )
         self._providers: dict[int, Provider] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._scheduler_task: asyncio.Task[None] | None = None
@@ -170,6 +179,9 @@ class DaemonApp:
             if asyncio.iscoroutine(result):
                 with contextlib.suppress(Exception):
                     await result
+        if self._catcher is not None:
+            with contextlib.suppress(Exception):
+                await self._catcher.stop()
         for provider in self._providers.values():
             with contextlib.suppress(Exception):
                 await provider.aclose()
@@ -247,13 +259,19 @@ class DaemonApp:
         return f"http://127.0.0.1:{port}/callback"
 
     def seal(self, data: Any) -> str:
-        import json
-
-        return json.dumps(data)
+        """Secrets at rest: JSON, encrypted when an encryption key file is configured."""
+        text = json.dumps(data)
+        if self._box is None:
+            return text
+        return SEALED_PREFIX + self._box.encrypt(text.encode())
 
     def unseal(self, text: str) -> Any:
-        import json
-
+        if text.startswith(SEALED_PREFIX):
+            if self._box is None:
+                raise AuthorisationRequired(
+                    "Stored credentials are encrypted, but no encryption_key_file is configured."
+                )
+            text = self._box.decrypt(text[len(SEALED_PREFIX) :]).decode()
         value = json.loads(text)
         if isinstance(value, dict):
             for v in value.values():
@@ -262,10 +280,57 @@ class DaemonApp:
         return value
 
     def expect_redirect(self, auth_id: int, pending: Any) -> None:
-        """Hook for the loopback listener (OAuth code flow); nothing to do without one."""
+        """With a loopback port configured, catch the browser's redirect ourselves."""
+        if self.config.oauth_loopback_port is None or self._catcher is not None:
+            return
+        self._catcher = LoopbackCatcher(self.config.oauth_loopback_port, self._caught_redirect)
+        self.spawn(self._start_catcher(), "oauth-loopback")
+
+    async def _start_catcher(self) -> None:
+        assert self._catcher is not None
+        try:
+            await self._catcher.start()
+        except LoopbackError as exc:
+            log.warning("OAuth loopback listener not started: %s", exc)
+            self._catcher = None
+
+    async def _caught_redirect(self, url: str) -> None:
+        """Find the pending login this redirect belongs to (by its state) and complete it."""
+        state = parse_redirect_url(url).get("state")
+        for row in await self.db.fetchall("SELECT * FROM pending_logins"):
+            pending = self.unseal(row["data"])
+            flow = pending.get("flow") if isinstance(pending, dict) else None
+            if flow and json.loads(flow).get("state") == state:
+                await self.authorisations.complete(row["authorisation_id"], url, None, None)
+                return
+        raise OAuthFlowError(
+            "oauth", "rejected", "this redirect belongs to no login in progress", reason="state"
+        )
 
     def poll_device_login(self, auth_id: int) -> None:
-        """Hook for background device-code polling."""
+        """Complete a device-code login in the background once the user approves it."""
+
+        async def poll() -> None:
+            while True:
+                row = await self.db.fetchone(
+                    "SELECT data, expires_at FROM pending_logins WHERE authorisation_id = ?",
+                    (auth_id,),
+                )
+                if row is None or self.clock().timestamp() > row["expires_at"]:
+                    return
+                interval = json.loads(self.unseal(row["data"]).get("device", "{}")).get(
+                    "interval", 5
+                )
+                await asyncio.sleep(max(1.0, float(interval)))
+                try:
+                    await self.authorisations.complete(auth_id, None, None, None)
+                    return
+                except RpcError as exc:
+                    if "not approved yet" not in exc.message:
+                        log.info("device login of authorisation %s ended: %s", auth_id, exc)
+                        return
+
+        self.spawn(poll(), f"device-login-{auth_id}")
 
     def forget_provider(self, auth_id: int) -> None:
         provider = self._providers.pop(auth_id, None)

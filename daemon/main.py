@@ -20,6 +20,7 @@ from daemon.config import (
 )
 from daemon.logsetup import setup_logging
 from daemon.store.db import StateDirError
+from providers.tokens import SecretBoxError
 
 log = logging.getLogger("bexsync.daemon")
 
@@ -83,7 +84,11 @@ async def run_daemon(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         config = replace(config, metrics_file=args.metrics_file)
-    app = DaemonApp(state_dir=state_dir, socket_path=socket_path, config=config)
+    try:
+        app = DaemonApp(state_dir=state_dir, socket_path=socket_path, config=config)
+    except SecretBoxError as exc:
+        log.error("config: encryption_key_file: %s", exc)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -63,15 +63,21 @@ class Administrations:
                 "bexsync is not connected to the PMS yet.",
                 errors=[{"field": "pms", "message": "connect the PMS first (pms.connect)"}],
             )
-        if row["api_key"]:
-            register_secret(row["api_key"])
-        return self.client(row["base_url"], row["api_key"])
+        return self.client(row["base_url"], self._key(row))
+
+    def _key(self, row: sqlite3.Row | None) -> str | None:
+        """The stored PMS key (sealed like every credential when a key file is set)."""
+        if row is None or not row["api_key"]:
+            return None
+        key = self.app.unseal(row["api_key"])
+        register_secret(key)
+        return str(key)
 
     async def pms_connect(self, base_url: str | None, api_key: str | None) -> dict[str, Any]:
         """Verify the PMS answers with these settings, then store them and its administrations."""
         row = await self.pms_row()
         url = base_url or (row["base_url"] if row else None) or self.app.config.pms.get("api_url")
-        key = api_key or (row["api_key"] if row else None)
+        key = api_key or self._key(row)
         if not url:
             raise ValidationFailed(
                 "The PMS API base URL is missing.",
@@ -106,7 +112,7 @@ class Administrations:
                 "SET base_url = excluded.base_url, api_key = excluded.api_key, "
                 "status = excluded.status, message = excluded.message, "
                 "updated_at = excluded.updated_at",
-                (url, key, message, now),
+                (url, self.app.seal(key) if key else None, message, now),
             )
             for a in admins:
                 await conn.execute(
