@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -59,7 +60,9 @@ from providers.errors import (
 from providers.http import HttpClient, RetryPolicy, Sleep
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
-from providers.redact import redact
+from providers.redact import redact, register_secret
+
+log = logging.getLogger("bexsync.odoo")
 
 PROVIDER = "odoo"
 RATE_LIMIT = RateLimitSpec(calls=60, per_seconds=60, concurrent=1)
@@ -158,6 +161,7 @@ class OdooProvider:
         self.database = str(ctx.options.get("database") or "")
         self.username = str(ctx.options.get("username") or "")
         self._key = str(ctx.credentials.get("api_key") or "")
+        register_secret(self._key)  # it also travels in JSON-RPC bodies, not only the header
         headers = {"Accept": "application/json"}
         if self._key:
             headers["Authorization"] = f"bearer {self._key}"
@@ -351,11 +355,17 @@ class OdooProvider:
 
     # -- reading ---------------------------------------------------------------------------
     async def verify(self) -> VerifyResult:
+        """Log in, list the companies, and read the journals (which needs accounting rights)."""
         tenants = await self.list_tenants()
-        api = "JSON-2" if self.flavor == "json2" else "JSON-RPC"
-        version = f"Odoo {self.version}" if self.version else "Odoo"
+        journals = await self._journal_rows(tenants[0].id if len(tenants) == 1 else None, True)
+        if self.flavor == "json2":
+            where = "Odoo 19 or later over JSON-2"
+        else:
+            where = f"Odoo {self.version or ''} over JSON-RPC".replace("  ", " ")
         names = ", ".join(t.name for t in tenants) or "no company"
-        return VerifyResult(True, f"connected to {version} over {api} ({names})", tuple(tenants))
+        return VerifyResult(
+            True, f"connected to {where} ({names}; {len(journals)} journals)", tuple(tenants)
+        )
 
     async def list_tenants(self) -> list[Tenant]:
         rows = await self._search_read("res.company", [], ["name"], None)
@@ -420,12 +430,16 @@ class OdooProvider:
             (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
         )
 
+    async def _journal_type(self, journal_id: int, tenant_id: str | None) -> str:
+        rows = await self._journal_rows(tenant_id, refresh=False)
+        return next((str(r.get("type")) for r in rows if r["id"] == journal_id), "general")
+
     async def _company(self, tenant_id: str | None) -> dict[str, Any]:
         """Currency and lock dates of the entry's company (read once per adapter)."""
         if tenant_id not in self._companies:
             fields = ["name", "currency_id", "fiscalyear_lock_date"]
             if (self.version or 0) >= 18:
-                fields.append("hard_lock_date")
+                fields += ["hard_lock_date", "sale_lock_date", "purchase_lock_date"]
             domain = [["id", "=", int(tenant_id)]] if tenant_id else []
             rows = await self._search_read("res.company", domain, fields, tenant_id, limit=1)
             if not rows:
@@ -433,7 +447,7 @@ class OdooProvider:
             self._companies[tenant_id] = rows[0]
         return self._companies[tenant_id]
 
-    def _check(self, entry: JournalEntry, company: Mapping[str, Any]) -> None:
+    def _check(self, entry: JournalEntry, company: Mapping[str, Any], journal_type: str) -> None:
         problems: list[FieldError] = []
         currency = company.get("currency_id")
         code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
@@ -461,11 +475,10 @@ class OdooProvider:
                 "the entry cannot go to Odoo: " + "; ".join(p.message for p in problems),
                 tuple(problems),
             )
-        locks = [
-            date.fromisoformat(str(company[k]))
-            for k in ("fiscalyear_lock_date", "hard_lock_date")
-            if company.get(k)
-        ]
+        # Odoo 18+ also locks sale and purchase journals on their own dates, and there it
+        # postpones the entry's date instead of refusing: so refuse here, before creating.
+        keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]
+        locks = [date.fromisoformat(str(company[k])) for k in keys if company.get(k)]
         if locks and entry.date <= max(locks):
             raise period_locked(
                 PROVIDER,
@@ -504,7 +517,9 @@ class OdooProvider:
         posted = [m for m in existing if m.get("state") == "posted"]
         if posted:
             return PostedEntry(str(posted[0]["id"]), entry.reference)
-        self._check(entry, await self._company(tenant))
+        self._check(
+            entry, await self._company(tenant), await self._journal_type(journal_id, tenant)
+        )
         ids = await self._account_ids([line.account for line in entry.lines], tenant)
         missing = [
             FieldError(f"lines[{i}].account", f"Odoo has no account {line.account}")
@@ -551,6 +566,19 @@ class OdooProvider:
         if not isinstance(move_id, int):
             raise unavailable(PROVIDER, "Odoo created the move but did not say its id")
         await self.call("account.move", "action_post", ids=[move_id], tenant_id=tenant, read=False)
+        [move] = await self.call(
+            "account.move", "read", ids=[move_id], tenant_id=tenant, fields=["date", "name"]
+        )
+        if move.get("date") != entry.date.isoformat():
+            # A lock date set after we read the company: Odoo postponed the entry instead of
+            # refusing it. It is posted, so it stays; the bookkeeper has to know.
+            log.warning(
+                "odoo: %s was posted as %s on %s instead of %s (a lock date moved it)",
+                entry.reference,
+                move.get("name"),
+                move.get("date"),
+                entry.date.isoformat(),
+            )
         return PostedEntry(str(move_id), entry.reference)
 
     async def find_entry(

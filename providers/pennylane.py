@@ -51,6 +51,7 @@ from providers.errors import (
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
+from providers.redact import register_secret
 
 PROVIDER = "pennylane"
 DEFAULT_API_URL = "https://app.pennylane.com/api/external/v2"
@@ -160,6 +161,7 @@ class PennylaneProvider:
         retry: RetryPolicy | None = None,
     ) -> None:
         self._token = str(ctx.credentials.get("api_token") or "")
+        register_secret(self._token)  # the header value is registered whole; the token alone too
         headers = {"Accept": "application/json", "X-Use-2026-API-Changes": "true"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"

@@ -23,7 +23,7 @@ import json
 import pathlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -83,6 +83,8 @@ FIELDS: dict[str, set[str]] = {
         "hard_lock_date",
         "period_lock_date",
         "tax_lock_date",
+        "sale_lock_date",
+        "purchase_lock_date",
     },
     "account.journal": {"id", "code", "name", "type", "company_id"},
     "account.account": {"id", "code", "name", "account_type", "company_id"},
@@ -185,6 +187,8 @@ class OdooState:
             "hard_lock_date": None,
             "period_lock_date": None,
             "tax_lock_date": None,
+            "sale_lock_date": None,
+            "purchase_lock_date": None,
         }
         self.companies.append(company)
         return company
@@ -414,6 +418,11 @@ def _post(env: Env, moves: list[dict[str, Any]]) -> None:
         _check_move(env, move)
     for move in moves:
         journal = next(j for j in env.state.journals if j["id"] == move["journal_id"])
+        company = env.state.company(move["company_id"])
+        journal_lock = company.get(f"{journal['type']}_lock_date")
+        if env.state.version >= 18 and journal_lock and move["date"] <= journal_lock:
+            # Odoo 18+: a sale/purchase lock postpones the accounting date, it does not refuse.
+            move["date"] = (date.fromisoformat(journal_lock) + timedelta(days=1)).isoformat()
         year = move["date"][:4]
         count = sum(1 for m in env.state.moves if m["name"].startswith(f"{journal['code']}/"))
         move["name"] = f"{journal['code']}/{year}/{count + 1:04d}"

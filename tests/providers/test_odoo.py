@@ -208,13 +208,14 @@ async def test_the_probe_picks_the_api_the_server_speaks(sim: Sim, tmp_path: Pat
         assert result.ok
         if sim.state.version >= 19:
             assert provider.flavor == "json2"
-            assert "Odoo 19 over JSON-2" in result.message
+            assert "Odoo 19 or later over JSON-2" in result.message
             assert sim.api_calls("jsonrpc") == []
         else:
             assert provider.flavor == "jsonrpc"
             assert "Odoo 17 over JSON-RPC" in result.message
             assert ("common", "authenticate") in sim.api_calls("jsonrpc")
             assert sim.api_calls("json2") == []
+        assert "4 journals" in result.message
         assert [(t.id, t.name) for t in result.tenants] == [
             (str(sim.state.company()["id"]), "Vakantiepark De Duinen B.V.")
         ]
@@ -496,6 +497,37 @@ async def test_odoos_own_lock_refusal_is_period_locked(sim: Sim, tmp_path: Path)
         err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
         assert "prior to and inclusive of the lock date 2026-03-31" in err.message
         assert len(sim.state.moves) == 1
+    finally:
+        await provider.aclose()
+
+
+async def test_a_sales_journal_lock_refuses_instead_of_letting_odoo_move_the_date(
+    sim19: Sim, tmp_path: Path
+) -> None:
+    sim19.state.company()["sale_lock_date"] = "2026-03-31"
+    provider = adapter(sim19, tmp_path)
+    try:
+        err = await expect_error("period_locked", provider.post_entry(entry(ledger="INV"), "k"))
+        assert "2026-03-31" in err.message
+        assert sim19.state.moves == []
+        await provider.post_entry(entry(), "k")  # the general BEX journal is not under it
+        assert len(sim19.state.moves) == 1
+    finally:
+        await provider.aclose()
+
+
+async def test_a_date_odoo_postponed_after_all_is_kept_and_logged(
+    sim19: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = adapter(sim19, tmp_path)
+    try:
+        await provider.post_entry(entry(reference="bexsync:3:2026-02", ledger="INV"), "k")
+        sim19.state.company()["sale_lock_date"] = "2026-03-31"  # after the adapter read it
+        with caplog.at_level("WARNING", logger="bexsync.odoo"):
+            posted = await provider.post_entry(entry(ledger="INV"), "k")
+        move = next(m for m in sim19.state.moves if str(m["id"]) == posted.external_id)
+        assert move["state"] == "posted" and move["date"] == "2026-04-01"
+        assert "bexsync:3:2026-03" in caplog.text and "2026-04-01" in caplog.text
     finally:
         await provider.aclose()
 
