@@ -21,6 +21,7 @@ organisation (429 with ``Retry-After`` and ``X-Rate-Limit-Problem``), and the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -207,6 +208,8 @@ class XeroSimState:
         # False: ``where`` with string methods on ManualJournals is refused (a documentation
         # gap: the adapter must still find journals by reading the pages).
         self.journal_where_methods = True
+        self.latency = 0.0  # seconds each accounting call takes (concurrency tests)
+        self.max_in_flight = 0
         self.oauth = OAuthServerState(
             OAuthServerConfig(
                 clients=(SimClient(client_id, client_secret, scopes=scopes),),
@@ -426,7 +429,10 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         if limited is not None:
             return limited
         org.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, org.in_flight)
         try:
+            if state.latency:
+                await asyncio.sleep(state.latency)
             response = await dispatch(request, org, resource)
         finally:
             org.in_flight -= 1

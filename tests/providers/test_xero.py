@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 from openapi_core import OpenAPI
 
 from providers import registry
@@ -58,6 +59,8 @@ CLIENT_ID = "bexsync-test-app"
 CLIENT_SECRET = "xero-test-secret-5f1e2d"
 REDIRECT = "http://127.0.0.1:53682/callback"
 REF = "bexsync:7:2026-04"
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @dataclass
@@ -126,12 +129,37 @@ def _no_delay(server: SimulatorServer) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-@pytest.fixture
-async def env(tmp_path: Path, openapi_spec: Callable[[str], OpenAPI]) -> AsyncIterator[Env]:
-    reset_limiters()
+class _Switch:
+    """One HTTP server for the module, a fresh simulator per test: the ASGI app it serves."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[tuple[str, _Switch]]:
+    switch = _Switch()
+    sim = SimulatorServer(switch, name="xero")
+    url = await sim.start()
+    _no_delay(sim)
+    try:
+        yield url, switch
+    finally:
+        await sim.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def env(
+    server: tuple[str, _Switch], tmp_path: Path, openapi_spec: Callable[[str], OpenAPI]
+) -> AsyncIterator[Env]:
+    url, switch = server
     state = XeroSimState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     state.add_org("Camping De Duinen BV")
     faults = FaultPlan(error_body=xero_error_body)
+    switch.app = create_xero_app(state, faults=faults)
     secret_file = tmp_path / "xero-secret"
     secret_file.write_text(CLIENT_SECRET)
     transport = SpecValidatingTransport(
@@ -141,9 +169,6 @@ async def env(tmp_path: Path, openapi_spec: Callable[[str], OpenAPI]) -> AsyncIt
         ],
         passthrough=["/identity/connect/"],
     )
-    server = SimulatorServer(create_xero_app(state, faults=faults), name="xero")
-    url = await server.start()
-    _no_delay(server)
     env = Env(
         url, state, faults, transport, tmp_path, settings_for(url, CLIENT_ID, str(secret_file))
     )
@@ -153,7 +178,6 @@ async def env(tmp_path: Path, openapi_spec: Callable[[str], OpenAPI]) -> AsyncIt
         for provider in env.providers:
             await provider.aclose()
         await transport.aclose()
-        await server.stop()
     assert transport.violations == [], "requests off Xero's spec were sent"
 
 
@@ -186,7 +210,7 @@ def entry(
 # --- login, tenants, options ----------------------------------------------------------------
 
 
-def test_registered_as_an_oauth_code_provider_needing_an_app() -> None:
+async def test_registered_as_an_oauth_code_provider_needing_an_app() -> None:
     spec = registry.get("xero")
     assert spec is SPEC
     assert spec.needs_app_registration
@@ -522,6 +546,23 @@ async def test_minute_limit_429_is_waited_out_transparently(env: Env) -> None:
     assert len(env.state.requests_to("/Accounts")) == 3
 
 
+async def test_client_keeps_to_60_calls_a_minute_without_a_429(env: Env) -> None:
+    xero = await env.provider({"tenant_id": env.state.org().tenant_id})
+    for _ in range(61):
+        await xero.list_tax_codes(None)
+    assert len(env.state.requests_to("/TaxRates")) == 61  # none refused, none repeated
+    assert len(env.sleeps) == 1 and 55 < env.sleeps[0] <= 60  # the 61st waited its turn
+
+
+async def test_at_most_five_calls_at_once(env: Env) -> None:
+    env.state.latency = 0.02
+    xero = await env.provider({"tenant_id": env.state.org().tenant_id})
+    results = await asyncio.gather(*(xero.list_accounts(None) for _ in range(8)))
+    assert all(results)
+    assert env.state.max_in_flight == 5
+    assert len(env.state.requests_to("/Accounts")) == 8  # no 429 for concurrency
+
+
 async def test_persistent_429_is_rate_limited_with_retry_after(env: Env) -> None:
     env.faults.add(Fault.rate_limit(retry_after=7, path="/TaxRates", nth=range(1, 50)))
     xero = await env.provider()
@@ -577,7 +618,7 @@ async def test_token_expiry_mid_sync_refreshes_transparently(env: Env) -> None:
 # --- wire formats and the spec check itself --------------------------------------------------
 
 
-def test_ms_dates_and_decimal_json() -> None:
+async def test_ms_dates_and_decimal_json() -> None:
     assert parse_xero_date("/Date(1552521600000+0000)/") == date(2019, 3, 14)
     assert parse_xero_datetime("/Date(1550793549392)/") == datetime(
         2019, 2, 21, 23, 59, 9, 392000, tzinfo=UTC
