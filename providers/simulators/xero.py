@@ -22,7 +22,6 @@ organisation (429 with ``Retry-After`` and ``X-Rate-Limit-Problem``), and the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import math
 import re
@@ -107,7 +106,7 @@ class XeroOrg:
     period_lock_date: date | None = None
     end_of_year_lock_date: date | None = None
     journals: list[dict[str, Any]] = field(default_factory=list)
-    idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    idempotency: dict[str, bytes] = field(default_factory=dict)  # key -> first success
     connected: bool = True
     minute_calls: deque[float] = field(default_factory=deque)
     day_calls: deque[float] = field(default_factory=deque)
@@ -521,11 +520,10 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
     async def create_journals(request: Request, org: XeroOrg) -> Response:
         raw = await request.body()
         key = request.headers.get("idempotency-key")
-        digest = hashlib.sha256(raw).hexdigest()
         if key is not None and key in org.idempotency:
             # GAP (Xero does not document replays): the first success is returned again.
             state.replays += 1
-            return _json(json.loads(org.idempotency[key][1], parse_float=Decimal))
+            return Response(org.idempotency[key], media_type="application/json")
         try:
             body = json.loads(raw, parse_float=Decimal)
         except ValueError:
@@ -549,7 +547,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         doc = _envelope("ManualJournals", [render_journal(j) for j in built])
         encoded = dumps_decimal(doc)
         if key is not None:
-            org.idempotency[key] = (digest, encoded)
+            org.idempotency[key] = encoded
         return Response(encoded, media_type="application/json")
 
     def validate_journal(org: XeroOrg, item: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
