@@ -225,7 +225,7 @@ class HttpClient:
         if limiter is not None:
             self.limiter: RateLimiter | None = limiter
         elif rate_limit is not None:
-            self.limiter = limiter_for(limiter_key, rate_limit)
+            self.limiter = limiter_for(limiter_key, rate_limit, sleep=sleep)
         else:
             self.limiter = None
         all_headers = {"User-Agent": USER_AGENT}

@@ -389,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     admin = dataset.administrations[0].id
     print(f"BEX simulator on http://127.0.0.1:{args.port}  (X-API-KEY: {args.api_key})")
     print(
-        f"  curl -H 'X-API-KEY: {args.api_key}' "
+        f"  curl -g -H 'X-API-KEY: {args.api_key}' "
         f"'http://127.0.0.1:{args.port}{m.path(m.JOURNAL_TRANSACTIONS_PATH, admin)}"
         f"?filter[date]={args.today}..{args.today}'"
     )
