@@ -352,8 +352,8 @@ class XeroProvider:
     async def list_tenants(self) -> list[Tenant]:
         """The organisations this login may reach (``GET /Connections``, identity API).
 
-        The path is spelled as in Xero's identity spec (``/Connections``), as Xero's own SDKs
-        send it; Xero matches it case-insensitively with the documented ``/connections``.
+        The path is spelled as in Xero's identity spec (``/Connections``), which Xero's
+        generated SDKs send; the prose docs write ``/connections`` (the simulator takes both).
         """
         response = await self._http.get(f"{self.identity_url}/Connections")
         body = _loads(response)
@@ -546,17 +546,16 @@ class XeroProvider:
         for fe in err.field_errors:
             text = fe.message
             target = "entry"
-            if "debit" in text.lower() and "credit" in text.lower():
+            if "debits" in text.lower() and "credits" in text.lower():
                 target = "lines"
-            for i, line in enumerate(entry.lines):
-                if re.search(rf"(?<![\w]){re.escape(line.account)}(?![\w])", text):
-                    target = f"lines[{i}].account"
-                    break
-                if line.vat_code and re.search(
-                    rf"(?<![\w]){re.escape(line.vat_code)}(?![\w])", text
-                ):
-                    target = f"lines[{i}].vat_code"
-                    break
+            else:  # Xero quotes the codes it refuses: "Account code '476' is not valid..."
+                for i, line in enumerate(entry.lines):
+                    if f"'{line.account}'" in text:
+                        target = f"lines[{i}].account"
+                        break
+                    if line.vat_code and f"'{line.vat_code}'" in text:
+                        target = f"lines[{i}].vat_code"
+                        break
             pointed.append(FieldError(target, text))
         err.field_errors = tuple(pointed)
         return err
