@@ -38,6 +38,10 @@ async def seed_demo(app: Any, *, providers: str | None = None) -> None:
     first_start = await app.db.fetchval("SELECT count(*) FROM authorisations") == 0
     await app.administrations.pms_connect(url, api_key)
     if not first_start:
+        if providers:
+            from daemon.demo_providers import seed_demo_providers
+
+            await seed_demo_providers(app, providers, first_start=False)
         return
     admins = await app.administrations.list()
     for admin in admins:

@@ -18,6 +18,7 @@ from daemon.config import (
     default_state_dir,
     load_config,
 )
+from daemon.demo_providers import DemoProvidersError
 from daemon.logsetup import setup_logging
 from daemon.store.db import StateDirError
 from providers.tokens import SecretBoxError
@@ -100,6 +101,9 @@ async def run_daemon(args: argparse.Namespace) -> int:
 
             await seed_demo(app, providers=args.demo_providers)
         await app.start()
+    except DemoProvidersError as exc:
+        log.error("%s", exc)
+        return 2
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 3
