@@ -508,11 +508,14 @@ async def test_foreign_currency_entry_is_rejected(env: Env) -> None:
 async def test_revoked_login_is_auth_expired(env: Env) -> None:
     xero = await env.provider()
     await xero.list_accounts(None)
+    token = Token.from_json(xero.ctx.credentials["token"])
     env.state.oauth.revoke_all()
     with pytest.raises(ProviderError) as err:
         await xero.list_accounts(None)
     assert err.value.kind == "auth_expired"
     assert "log in again" in err.value.message
+    for secret in (token.access_token, token.refresh_token, CLIENT_SECRET):
+        assert secret and secret not in str(err.value) and secret not in repr(err.value)
 
 
 async def test_missing_write_scope_is_auth_expired_with_xero_detail(env: Env) -> None:
