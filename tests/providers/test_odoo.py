@@ -26,7 +26,7 @@ from providers.errors import ProviderError
 from providers.login import LoginContext
 from providers.odoo import SPEC, OdooProvider, classify
 from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets
+from providers.redact import forget_secrets, redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import SimulatorServer
 from providers.simulators.faults import Fault, FaultPlan
@@ -359,6 +359,38 @@ async def test_a_wrong_api_key_is_auth_expired(sim: Sim, tmp_path: Path) -> None
     try:
         err = await expect_error("auth_expired", provider.verify())
         assert "revoked-key-0000000000" not in err.message
+    finally:
+        await provider.aclose()
+
+
+async def test_a_key_revoked_mid_session_is_auth_expired(sim: Sim, tmp_path: Path) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        await provider.verify()
+        sim.state.users[LOGIN]["api_key"] = "another-key-999999999"
+        await expect_error("auth_expired", provider.list_accounts(None))
+    finally:
+        await provider.aclose()
+
+
+async def test_the_api_key_is_masked_wherever_it_is_logged(sim19: Sim, tmp_path: Path) -> None:
+    provider = adapter(sim19, tmp_path)
+    try:
+        assert KEY not in redact(f"execute_kw args ['bexsync', 2, '{KEY}', 'account.move']")
+    finally:
+        await provider.aclose()
+
+
+async def test_long_lists_are_read_page_by_page(sim: Sim, tmp_path: Path) -> None:
+    company = sim.state.company()["id"]
+    for i in range(600):
+        sim.state.add_account(f"7{i:04d}", f"Extra {i}", company)
+    provider = adapter(sim, tmp_path)
+    try:
+        accounts = await provider.list_accounts(None)
+        assert len(accounts) == 624
+        reads = [c for c in sim.state.calls if c[1:] == ("account.account", "search_read")]
+        assert len(reads) == 2
     finally:
         await provider.aclose()
 

@@ -22,7 +22,7 @@ from providers.errors import ProviderError
 from providers.login import LoginContext
 from providers.pennylane import SPEC, PennylaneProvider
 from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets
+from providers.redact import forget_secrets, redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import SimulatorServer
 from providers.simulators.faults import Fault, FaultPlan
@@ -320,6 +320,14 @@ async def test_a_wrong_token_is_auth_expired_without_the_token_in_the_message(
         err = await expect_error("auth_expired", provider.verify())
         assert "revoked-token-abcdef" not in err.message
         assert "missing or invalid" in err.message
+    finally:
+        await provider.aclose()
+
+
+async def test_the_token_is_masked_wherever_it_is_logged(sim: Sim, tmp_path: Path) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        assert TOKEN not in redact(f"token={TOKEN!r} in some traceback")
     finally:
         await provider.aclose()
 
