@@ -1,0 +1,451 @@
+"""Contract tests: the Minox adapter and its OAuth login against the simulator, over real HTTP on
+127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from providers import registry
+from providers.base import EntryLine, JournalEntry
+from providers.context import ProviderContext
+from providers.errors import ProviderError
+from providers.login import LoginContext, LoginResult
+from providers.minox import RATE_LIMIT, SPEC, MinoxProvider, batch_uuid, period_of
+from providers.ratelimit import RateLimitSpec, reset_limiters
+from providers.redact import forget_secrets
+from providers.settings import ProviderSettings
+from providers.simulators.base import serve
+from providers.simulators.faults import Fault, FaultPlan
+from providers.simulators.minox import (
+    MinoxAdministration,
+    MinoxSimState,
+    SimClock,
+    create_app,
+    demo_setup,
+    error_body,
+    settings_for,
+)
+
+PROVIDER = "minox"
+CLIENT_ID = "minox-app"
+SECRET = "minox-client-secret-0123456789"
+REDIRECT = "http://127.0.0.1:53682/callback"
+TENANT = "100200/1"
+GENEROUS = RateLimitSpec(calls=1000, per_seconds=1, remaining_header="x-rate-limit-remaining")
+_auth_ids = itertools.count(1)
+
+
+class Sleeps:
+    """Records each wait and really waits at most 10 ms: retries stay fast, while the shared
+    rate limiter (which uses the same sleep) still sees its penalty run out."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(min(delay, 0.01))
+
+
+@dataclass
+class Sim:
+    url: str
+    state: MinoxSimState
+    faults: FaultPlan
+    clock: SimClock
+    secret_file: Path
+
+    def settings(self) -> ProviderSettings:
+        table = settings_for(self.url, CLIENT_ID, str(self.secret_file))
+        return ProviderSettings.from_table(PROVIDER, table)
+
+    @property
+    def admin(self) -> MinoxAdministration:
+        return self.state.administration(100200, 1)
+
+
+@dataclass
+class Account:
+    result: LoginResult
+    saved: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    reset_limiters()
+    forget_secrets()
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Sim]:
+    clock = SimClock()
+    plan = FaultPlan(error_body=error_body)
+    app = create_app(CLIENT_ID, SECRET, clock=clock, faults=plan, calls_per_window=1000)
+    secret_file = tmp_path / "minox-secret"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    async with serve(app) as url:
+        yield Sim(url, app.state.minox, plan, clock, secret_file)
+
+
+async def login(sim: Sim) -> LoginResult:
+    ctx = LoginContext(PROVIDER, sim.settings(), REDIRECT, time.time())
+    start = await SPEC.login.begin(ctx)
+    async with httpx.AsyncClient(follow_redirects=False) as browser:
+        redirect = (await browser.get(start.next_step["url"])).headers["location"]
+    return await SPEC.login.complete(
+        ctx, start.pending, redirect_url=redirect, code=None, credentials=None
+    )
+
+
+@pytest.fixture
+async def account(sim: Sim) -> Account:
+    return Account(await login(sim))
+
+
+def adapter(
+    sim: Sim,
+    tmp_path: Path,
+    account: Account,
+    sleeps: Sleeps | None = None,
+    rate_limit: RateLimitSpec = GENEROUS,
+    **options: Any,
+) -> MinoxProvider:
+    async def save(creds: dict[str, Any]) -> None:
+        account.saved.append(creds)
+
+    async def lost(message: str) -> None:
+        account.lost.append(message)
+
+    ctx = ProviderContext(
+        provider_id=PROVIDER,
+        authorisation_id=next(_auth_ids),
+        settings=sim.settings(),
+        state_dir=tmp_path,
+        options={**account.result.options, **options},
+        credentials=dict(account.result.credentials),
+        save_credentials=save,
+        on_auth_lost=lost,
+    )
+    return MinoxProvider(ctx, sleep=sleeps or Sleeps(), rate_limit=rate_limit)
+
+
+def entry(
+    reference: str = "bexsync:7:2026-03",
+    day: date = date(2026, 3, 31),
+    ledger: str = "BEX",
+    tenant: str | None = TENANT,
+    lines: tuple[EntryLine, ...] | None = None,
+) -> JournalEntry:
+    return JournalEntry(
+        reference=reference,
+        date=day,
+        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]} ({reference})",
+        currency="EUR",
+        ledger_id=ledger,
+        tenant_id=tenant,
+        lines=lines
+        or (
+            EntryLine("1300", "Guest debtors", Decimal("1090.01"), Decimal("0.00"), "NONE"),
+            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
+            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.01"), "NONE"),
+        ),
+    )
+
+
+async def expect_error(kind: str, awaitable: Any) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
+        await awaitable
+    assert info.value.kind == kind, info.value.message
+    assert info.value.provider == PROVIDER
+    return info.value
+
+
+# -- registration, login ----------------------------------------------------------------------
+
+
+def test_registered_with_code_login_and_key_idempotency() -> None:
+    spec = registry.get(PROVIDER)
+    assert spec is SPEC
+    assert spec.login.kind == "oauth_code" and spec.needs_app_registration
+    assert spec.info.capabilities.idempotency == "key"
+    assert set(spec.info.settings) == {"api_url", "authorize_url", "token_url"}
+    assert batch_uuid("k") == batch_uuid("k") != batch_uuid("k2")
+    assert batch_uuid("k").version == 5
+    assert period_of(date(2026, 3, 31), {"number_of_periods": 12}) == {"id": 3, "fiscal_year": 2026}
+    assert period_of(date(2026, 8, 1), {"number_of_periods": 4}) == {"id": 3, "fiscal_year": 2026}
+
+
+async def test_code_login_asks_the_needed_scopes_and_stores_the_token(sim: Sim) -> None:
+    ctx = LoginContext(PROVIDER, sim.settings(), REDIRECT, time.time())
+    start = await SPEC.login.begin(ctx)
+    url = start.next_step["url"]
+    assert start.next_step["kind"] == "open_url" and url.startswith(sim.url + "/oauth/authorize")
+    assert "transaction%3Awrite" in url and "administration%3Aread" in url
+    result = await login(sim)
+    assert "access_token" in result.credentials["token"]
+    assert "refresh_token" in result.credentials["token"]
+    no_secret = ProviderSettings.from_table(PROVIDER, {"client_id": CLIENT_ID})
+    err = await expect_error(
+        "rejected", SPEC.login.begin(LoginContext(PROVIDER, no_secret, REDIRECT, time.time()))
+    )
+    assert "client_secret_file" in err.message
+
+
+# -- verify and options -----------------------------------------------------------------------
+
+
+async def test_verify_lists_administrations_of_every_linked_tenant(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account)
+    result = await provider.verify()
+    assert result.ok and "3 administrations" in result.message
+    assert [(t.id, t.name) for t in result.tenants] == [
+        ("100200/1", "Demo Holiday Parks BV (Demo Holiday Parks Groep)"),
+        ("100200/2", "Demo Camping BV (Demo Holiday Parks Groep)"),
+        ("100300/7", "Strandpark De Duinen BV (Strandpark De Duinen)"),
+    ]
+    # the token went in a body with the app's basic auth, never into a URL
+    assert ("POST", "/api/1/inspect") in sim.state.requests
+    assert not any("sim-at-" in path for _, path in sim.state.requests)
+    sim.state.user_tenants["demo"] = [100300]
+    assert [t.id for t in await provider.list_tenants()] == ["100300/7"]
+    await expect_error("auth_expired", provider.list_ledgers("100200/1"))  # 403: not linked
+    await provider.aclose()
+
+
+async def test_options_list_journals_accounts_and_bex_vat_codes(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account, tenant_id=TENANT)
+    assert [(lg.id, lg.name) for lg in await provider.list_ledgers(None)] == [
+        ("MEM", "Memoriaal"),
+        ("BEX", "Booking Experts"),
+        ("VRK", "Verkoopboek"),
+    ]
+    codes = [a.code for a in await provider.list_accounts(None)]
+    assert len(codes) == 24 and "9999" not in codes and {"1000", "8200"} <= set(codes)
+    assert [t.code for t in await provider.list_tax_codes(None)] == ["0", "L", "H", "NONE"]
+    await expect_error("rejected", provider.list_ledgers("not-a-tenant"))
+    await provider.aclose()
+
+
+# -- posting ----------------------------------------------------------------------------------
+
+
+async def test_post_puts_the_key_batch_and_reads_it_back(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account)
+    posted = await provider.post_entry(entry(), "bexsync-key-1")
+    batch = str(batch_uuid("bexsync-key-1"))
+    assert posted.external_id == batch and posted.reference == "bexsync:7:2026-03"
+    stored = sim.admin.batches[batch]
+    assert [(s["account"]["id"], s["debit"], s["credit"]) for s in stored] == [
+        ("1300", Decimal("1090.01"), Decimal("0")),
+        ("8000", Decimal("0"), Decimal("1000.00")),
+        ("1800", Decimal("0"), Decimal("90.01")),
+    ]
+    assert {s["journal"]["id"] for s in stored} == {"BEX"}
+    assert {(s["period"]["id"], s["period"]["fiscal_year"]) for s in stored} == {(3, 2026)}
+    assert all(s["description"].endswith("(bexsync:7:2026-03)") for s in stored)
+    assert "[VAT L]" in stored[1]["description"]
+    path = f"/api/1/tenant/100200/administration/1/transaction_line_batch/{batch}"
+    assert sim.state.requests[-2:] == [("PUT", path), ("GET", path)]
+    assert await provider.find_entry("bexsync:7:2026-03", TENANT, "BEX") == posted
+    assert await provider.find_entry("bexsync:7:2026-03-31", TENANT, "BEX") is None
+    assert await provider.find_entry("bexsync:7:2026-03:c1", TENANT, None) is None
+    assert await provider.find_entry("bexsync:7:2026-03", TENANT, "MEM") is None
+    assert await provider.find_entry("bexsync:7:2026-03", "100200/2", None) is None
+    await provider.aclose()
+
+
+async def test_reposting_with_the_same_key_replaces_and_never_duplicates(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account)
+    first = await provider.post_entry(entry(), "bexsync-key-1")
+    again = await provider.post_entry(entry(), "bexsync-key-1")
+    assert first == again
+    assert list(sim.admin.batches) == [first.external_id]
+    assert len(sim.admin.lines_of_year(2026)) == 3
+    assert {line["entry_number"] for line in sim.admin.lines_of_year(2026)} == {1}
+    assert sim.admin.put_calls == 2
+    await provider.aclose()
+
+
+async def test_a_put_without_an_answer_is_repeated_under_the_same_uuid(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    sleeps = Sleeps()
+    provider = adapter(sim, tmp_path, account, sleeps)
+    sim.faults.add(Fault.error(502, path="/transaction_line_batch/", nth=(1,)))
+    posted = await provider.post_entry(entry(), "bexsync-key-1")
+    assert len(sleeps.delays) == 1  # retried: the uuid makes the PUT idempotent
+    assert list(sim.admin.batches) == [posted.external_id]
+    await provider.aclose()
+
+
+async def test_a_batch_that_reads_back_different_is_not_confirmed(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account)
+
+    def drop_a_line(doc: Any) -> Any:
+        return doc[:-1] if isinstance(doc, list) else doc
+
+    sim.faults.add(Fault.malformed(drop_a_line, path="/transaction_line_batch/", nth=(2,)))
+    err = await expect_error("unavailable", provider.post_entry(entry(), "k"))
+    assert "reads back 2 lines" in err.message and err.retryable
+    await provider.aclose()
+
+
+async def test_refusals_map_to_rejected_with_field_errors(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account)
+    lines = (
+        EntryLine("1300", "Guest debtors", Decimal("10.00"), Decimal("0")),
+        EntryLine("7777", "Nowhere", Decimal("0"), Decimal("10.00")),
+    )
+    err = await expect_error("rejected", provider.post_entry(entry(lines=lines), "k"))
+    assert err.status == 422 and "7777" in err.message
+    assert [f.field for f in err.field_errors] == ["1.account.id"]
+    err = await expect_error("rejected", provider.post_entry(entry(ledger="XXX"), "k"))
+    assert {f.field for f in err.field_errors} == {"0.journal.id", "1.journal.id", "2.journal.id"}
+    unbalanced = (lines[0], EntryLine("8000", "Rent", Decimal("0"), Decimal("9.99")))
+    before = sim.admin.put_calls
+    err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
+    assert "do not balance" in err.message and sim.admin.put_calls == before
+    assert sim.admin.batches == {}
+    await provider.aclose()
+
+
+async def test_a_closed_period_is_period_locked(sim: Sim, tmp_path: Path, account: Account) -> None:
+    sim.admin.closed_periods.add((2026, 3))
+    provider = adapter(sim, tmp_path, account)
+    err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
+    assert "afgesloten" in err.message and not err.retryable
+    assert sim.admin.batches == {}
+    await provider.post_entry(entry(reference="bexsync:7:2026-04", day=date(2026, 4, 30)), "k2")
+    sim.admin.closed_years.add(2026)
+    await expect_error("period_locked", provider.post_entry(entry(day=date(2026, 5, 1)), "k3"))
+    await provider.aclose()
+
+
+# -- transport errors and the token -----------------------------------------------------------
+
+
+async def test_401_after_a_refresh_maps_to_auth_expired(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account, tenant_id=TENANT)
+    sim.faults.add(Fault.error(401, path="/tenant/", fraction=1.0))
+    err = await expect_error("auth_expired", provider.list_accounts(None))
+    assert "401" in err.message
+    assert sim.state.oauth.request_counts()["refresh_token"] == 1
+    sim.state.oauth.revoke_all()
+    fresh = adapter(sim, tmp_path, account, tenant_id=TENANT)
+    err = await expect_error("auth_expired", fresh.list_ledgers(None))
+    assert "log in again" in err.message and len(account.lost) == 1
+    await provider.aclose()
+    await fresh.aclose()
+
+
+async def test_429_is_retried_after_retry_after_and_reported_when_long(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    sleeps = Sleeps()
+    provider = adapter(sim, tmp_path, account, sleeps, tenant_id=TENANT)
+    sim.faults.add(Fault.rate_limit(retry_after=0.2, path="/journal", nth=(1,)))
+    assert len(await provider.list_ledgers(None)) == 3
+    assert sleeps.delays[0] == 0.2  # Retry-After; then the limiter's own, shorter waits
+    assert all(d <= 0.2 for d in sleeps.delays)
+    sim.state.calls_per_window = 0
+    sim.state.retry_after = 300  # too long to hold a task: the engine reschedules
+    err = await expect_error("rate_limited", provider.list_ledgers(None))
+    assert err.retry_after == 300 and err.retryable
+    await provider.aclose()
+
+
+async def test_the_limiter_believes_minox_remaining_header(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    sim.state.calls_per_window = 3
+    provider = adapter(sim, tmp_path, account, rate_limit=RATE_LIMIT, tenant_id=TENANT)
+    assert provider.http.limiter is not None
+    await provider.list_ledgers(None)
+    await provider.list_accounts(None)
+    assert provider.http.limiter.remaining() == 1  # the server's count, not our 18
+    await provider.list_ledgers(None)
+    assert provider.http.limiter.remaining() == 0
+    await provider.aclose()
+
+
+async def test_5xx_is_unavailable_after_retries(sim: Sim, tmp_path: Path, account: Account) -> None:
+    sleeps = Sleeps()
+    provider = adapter(sim, tmp_path, account, sleeps, tenant_id=TENANT)
+    sim.faults.add(Fault.error(500, path="/ledger_account", fraction=1.0))
+    err = await expect_error("unavailable", provider.list_accounts(None))
+    assert err.retryable and len(sleeps.delays) == 4
+    await provider.aclose()
+
+
+async def test_an_expired_token_is_refreshed_mid_sync(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    provider = adapter(sim, tmp_path, account)
+    await provider.list_accounts(TENANT)
+    sim.clock.advance(3700)
+    posted = await provider.post_entry(entry(), "k")
+    assert posted.external_id == str(batch_uuid("k"))
+    assert sim.state.oauth.request_counts()["refresh_token"] == 1
+    assert len(account.saved) == 1 and account.lost == []
+    await provider.aclose()
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+async def test_demo_setup_logs_in_through_the_simulated_browser(tmp_path: Path) -> None:
+    demo = await demo_setup(tmp_path)
+    try:
+        assert demo.provider_id == PROVIDER and demo.complete is None
+        assert demo.browser_login is not None
+        settings = ProviderSettings.from_table(PROVIDER, demo.settings)
+        ctx = LoginContext(PROVIDER, settings, REDIRECT, time.time())
+        start = await SPEC.login.begin(ctx)
+        redirect = await demo.browser_login(start.next_step["url"])
+        result = await SPEC.login.complete(
+            ctx, start.pending, redirect_url=redirect, code=None, credentials=None
+        )
+        provider = MinoxProvider(
+            ProviderContext(
+                PROVIDER,
+                next(_auth_ids),
+                settings,
+                tmp_path,
+                options=result.options,
+                credentials=result.credentials,
+            )
+        )
+        tenant = (await provider.verify()).tenants[0].id
+        posted = await provider.post_entry(entry(tenant=tenant), "demo-key")
+        assert uuid.UUID(posted.external_id) == batch_uuid("demo-key")
+        assert await provider.find_entry(posted.reference, tenant, "BEX") == posted
+        await provider.aclose()
+    finally:
+        await demo.aclose()
