@@ -357,7 +357,7 @@ class ChiftProvider:
                 status=status,
             )
         if self.connector.local_agent and (
-            code == "ERROR_CONNECTOR_CONFIGURATION" or "agent" in text.lower()
+            code == "ERROR_CONNECTOR_CONFIGURATION" or "local agent" in text.lower()
         ):
             # GAP: Chift does not document the error of a stopped local agent; its closest
             # documented error is ERROR_CONNECTOR_CONFIGURATION ("needs to be restarted").
@@ -624,7 +624,19 @@ class ChiftProvider:
             ok={200, 201, 409},
         )
         if response.status_code != 409:
-            return PostedEntry(str(response.json()["id"]), entry.reference)
+            created = _json(response).get("id")
+            if created:
+                return PostedEntry(str(created), entry.reference)
+            # Accepted without an id (a connector that answers before booking): look it up.
+            found = await self.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
+            if found is None:
+                raise unavailable(
+                    self.info.id,
+                    "Chift accepted the entry but did not say which one it created; bexsync "
+                    "will look it up again before posting anything",
+                    retry_after=60,
+                )
+            return found
         code = str(_json(response).get("error_code") or "").upper()
         if code == "REQUEST_ALREADY_PROCESSED":
             found = await self._replayed(consumer, request_id, entry.reference)

@@ -27,8 +27,8 @@ from providers.settings import ProviderSettings
 from providers.simulators.chift import ChiftSimulator, start_server
 from providers.simulators.faults import Fault, FaultPlan, default_error_body
 from providers.tiime import TiimeProvider
-from tests.providers.chift_spec import chift_spec
-from tests.providers.conftest import SpecRoute, SpecValidatingTransport, SpecViolation
+from tests.providers.chift_spec import ChiftTransport, chift_transport
+from tests.providers.conftest import SpecViolation
 
 CLASSES: dict[str, type[ChiftProvider]] = {
     "chift": ChiftProvider,
@@ -51,7 +51,7 @@ class FakeClock:
 class Env:
     sim: ChiftSimulator
     url: str
-    transport: SpecValidatingTransport
+    transport: ChiftTransport
     clock: FakeClock
     slept: list[float] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
@@ -137,8 +137,7 @@ async def chift_env(chift_server: tuple[Mounts, str]) -> AsyncIterator[Factory]:
         clock = FakeClock()
         sim = ChiftSimulator(connector, clock=clock, **kw)
         prefix = mounts.mount(sim.app)
-        transport = SpecValidatingTransport(routes=[SpecRoute(prefix, chift_spec(), prefix)])
-        env = Env(sim, base + prefix, transport, clock)
+        env = Env(sim, base + prefix, chift_transport(prefix, check_responses=True), clock)
         made.append(env)
         return env
 
@@ -263,6 +262,9 @@ async def test_verify_offers_only_consumers_connected_to_the_connector(
         if path != "/token":
             assert headers["authorization"].lower().startswith("bearer chift-sim-"), path
     assert env.transport.validated
+    # The simulator's answers match the spec's response schemas too.
+    checked = {entry.split("/")[-1] for entry in env.transport.responses_checked}
+    assert {"token", "consumers", "connections"} <= checked
 
 
 @pytest.mark.parametrize("connector", FLAVOURS)
@@ -358,6 +360,7 @@ async def test_post_find_and_replay_never_duplicate(chift_env: Factory, connecto
     assert [i["tax_code"] for i in stored["items"]] == [None, "vat-l", "vat-none"]
     [(_, _, headers)] = env.posts()
     assert headers["x-chift-client-requestid"] == "run-41-key"
+    assert any(r.endswith("/journal-entries") for r in env.transport.responses_checked)
     if connector == "sage100fr":
         assert stored["reference"] == je.reference[:17]  # Sage keeps 17 characters
     else:
