@@ -57,8 +57,12 @@ class Env:
     lost: list[str] = field(default_factory=list)
     providers: list[ChiftProvider] = field(default_factory=list)
 
+    settings_options: dict[str, Any] = field(default_factory=dict)
+
     def settings(self) -> ProviderSettings:
-        return ProviderSettings(self.sim.connector, urls={"api_url": self.url})
+        return ProviderSettings(
+            self.sim.connector, urls={"api_url": self.url}, options=self.settings_options
+        )
 
     def login_context(self) -> LoginContext:
         return LoginContext(
@@ -283,6 +287,13 @@ async def test_options_come_live_from_the_connector(chift_env: Factory, connecto
     assert "9999" not in accounts  # inactive
     taxes = {t.code: t.rate for t in await provider.list_tax_codes(None)}
     assert taxes == {"0": Decimal("0"), "L": Decimal("9"), "H": Decimal("21"), "NONE": Decimal("0")}
+
+
+async def test_integration_id_pins_the_connector(chift_env: Factory) -> None:
+    env = await chift_env("tiime")
+    env.settings_options["integration_id"] = 37  # Chift's id of the other consumer's software
+    tenants = await env.provider().list_tenants()
+    assert [t.name for t in tenants] == ["Hôtel du Lac"]
 
 
 async def test_lists_follow_chifts_pages(chift_env: Factory) -> None:
