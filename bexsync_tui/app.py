@@ -178,15 +178,14 @@ class BexsyncApp(App[None]):
         self._on_client_state(state, getattr(client, "error", None))
         await self._ensure_subscribed()
         try:
-            while True:
-                try:
-                    topic, data = await pending
-                except StopAsyncIteration:
-                    return
-                pending = asyncio.ensure_future(anext(stream))
-                await self._handle_stream_item(topic, data if isinstance(data, dict) else {})
-        finally:
-            pending.cancel()
+            topic, data = await pending
+        except StopAsyncIteration:
+            return
+        await self._handle_stream_item(topic, data if isinstance(data, dict) else {})
+        # Direct iteration from here: a burst of queued events is handled without yielding
+        # to the loop, so all its progress coalesces into one ProgressPending message.
+        async for topic, data in stream:
+            await self._handle_stream_item(topic, data if isinstance(data, dict) else {})
 
     async def _handle_stream_item(self, topic: str, data: dict[str, Any]) -> None:
         if topic == STATE_TOPIC:

@@ -34,11 +34,25 @@ FIELDS = (
 )
 
 
-def form_row(label: str, widget: Widget, field: str) -> ComposeResult:
+SWITCH_NOTES = {
+    ("automatic", True): "yes: each due period is posted by itself",
+    ("automatic", False): "no: manual, so you can correct before posting",
+    ("activate", True): "yes: the schedule starts now",
+    ("activate", False): "no: save it inactive",
+}
+
+
+def switch_note(field: str, value: bool) -> str:
+    """Switches draw no text; this says what the position means."""
+    return SWITCH_NOTES[field, value]
+
+
+def form_row(label: str, widget: Widget, field: str, *extra: Widget) -> ComposeResult:
     """Label and widget on one line, the field's error on the next (hidden when empty)."""
     with Horizontal(classes="form-row", id=f"row-{field}"):
         yield Label(label, classes="form-label")
         yield widget
+        yield from extra
     yield Label("", id=f"error-{field}", classes="field-error form-error")
 
 
@@ -123,13 +137,22 @@ class ConfigurationFormScreen(BexScreen):
                 ),
                 "delay_days",
             )
+            automatic = bool(c.get("automatic", True))
             yield from form_row(
                 "Automatic",
-                Switch(bool(c.get("automatic", True)), id="automatic"),
+                Switch(automatic, id="automatic"),
                 "automatic",
+                Label(
+                    switch_note("automatic", automatic), id="note-automatic", classes="switch-note"
+                ),
             )
             if self.configuration is None:
-                yield from form_row("Activate now", Switch(True, id="activate"), "activate")
+                yield from form_row(
+                    "Activate now",
+                    Switch(True, id="activate"),
+                    "activate",
+                    Label(switch_note("activate", True), id="note-activate", classes="switch-note"),
+                )
             yield Label("", id="error-general", classes="field-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
@@ -204,7 +227,8 @@ class ConfigurationFormScreen(BexScreen):
             "choose the ledger (journal)",
         )
         tenants = options.get("tenants") or []
-        self.query_one("#row-tenant_id").display = bool(tenants)
+        # One reachable organisation is the authorisation's own: nothing to choose.
+        self.query_one("#row-tenant_id").display = len(tenants) > 1
         self._set_options(
             "tenant_id",
             [(str(t.get("name") or t["id"]), str(t["id"])) for t in tenants],
@@ -241,11 +265,14 @@ class ConfigurationFormScreen(BexScreen):
         """The params for create/update, and the errors that stop us from building them."""
         errors: dict[str, str] = {}
         params: dict[str, Any] = {}
+        choose_tenant = self.query_one("#row-tenant_id").display
         for field in ("administration_id", "ledger_id", "tenant_id"):
+            if field == "tenant_id" and not choose_tenant:
+                continue  # the authorisation's own organisation
             select = self.query_one(f"#{field}", Select)
             if select.value is not Select.NULL:
                 params[field] = select.value
-            elif field != "tenant_id" or self.query_one("#row-tenant_id").display:
+            else:
                 errors[field] = "choose one"
         if self.configuration is not None:
             params.pop("administration_id", None)
@@ -273,6 +300,12 @@ class ConfigurationFormScreen(BexScreen):
         if self.configuration is None:
             params["activate"] = self.query_one("#activate", Switch).value
         return params, errors
+
+    @on(Switch.Changed)
+    def _switched(self, event: Switch.Changed) -> None:
+        field = event.switch.id or ""
+        if self.query(f"#note-{field}"):
+            self.query_one(f"#note-{field}", Label).update(switch_note(field, event.value))
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:

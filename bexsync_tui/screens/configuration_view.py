@@ -131,7 +131,7 @@ class ConfigurationViewScreen(BexScreen):
         if action == "cancel_run":
             return self.running or False
         if action in ("sync", "preview"):
-            return None if self.running else True
+            return not self.running  # hidden while a run goes on: room for "Cancel sync"
         return True
 
     def action_back(self) -> None:

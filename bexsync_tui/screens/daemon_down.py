@@ -9,14 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 HOW_TO_START = """\
 Start the daemon with one of:
 
   systemctl --user start bexsyncd     per-user service
   sudo systemctl start bexsyncd       system service
-  bexsyncd                            in the foreground, in another terminal
+  bexsyncd                            in the foreground
   bexsync demo                        or try the demo instead
 
 bexsync keeps retrying and returns you to where you were."""
@@ -39,6 +39,7 @@ class DaemonDownScreen(ModalScreen[None]):
             yield Static("", id="down-reason", markup=False)
             yield Static(HOW_TO_START, id="down-help", markup=False)
             yield Static("", id="down-retry", markup=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._update()
@@ -48,7 +49,8 @@ class DaemonDownScreen(ModalScreen[None]):
         app: Any = self.app
         self.query_one("#down-reason", Static).update(f"Reason: {app.down_reason}")
         since = app.down_since
-        waited = f" for {int(time.monotonic() - since)} s" if since is not None else ""
+        seconds = int(time.monotonic() - since) if since is not None else 0
+        waited = f" for {seconds} s" if seconds >= 5 else ""
         self.query_one("#down-retry", Static).update(
             f"State: {app.connection_state}; retrying automatically{waited}…"
         )

@@ -67,6 +67,8 @@ class DaemonStatusScreen(BexScreen):
         Binding("r", "reload", "Refresh", id="status.refresh"),
     ]
 
+    _configurations_known = False
+
     def compose_body(self) -> ComposeResult:
         with Grid(id="status-facts"):
             for key, label in FACTS:
@@ -97,6 +99,9 @@ class DaemonStatusScreen(BexScreen):
     @work(exclusive=True, group="load", exit_on_error=False, description="read the status")
     async def load(self) -> None:
         status = await self.call("daemon.status")
+        if not self._configurations_known:
+            self.bex.remember_configurations(await self.call("configurations.list"))
+            self._configurations_known = True
         for key, value in status_facts(status).items():
             self.query_one(f"#status-{key}", Static).update(value)
         attention = status.get("attention") or []

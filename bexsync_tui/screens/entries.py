@@ -43,6 +43,7 @@ class EntriesScreen(BexScreen):
     """Filter by configuration and period; Enter opens an entry's lines."""
 
     HEADING = "Entries overview · posted journal entries, newest first"
+    AUTO_FOCUS = "#entries-table"
     RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"sync.finished"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "focus_filter", "Filter", id="entries.filter"),
