@@ -343,8 +343,13 @@ class ChiftSimulator:
 
     @staticmethod
     def _consumer_json(c: Consumer) -> dict[str, Any]:
-        return {"consumerid": c.consumerid, "name": c.name, "email": None,
-                "internal_reference": None, "redirect_url": None}  # fmt: skip
+        return {
+            "consumerid": c.consumerid,
+            "name": c.name,
+            "email": None,
+            "internal_reference": None,
+            "redirect_url": None,
+        }
 
     async def list_consumers(self, request: Request) -> Response:
         return JSONResponse([self._consumer_json(c) for c in self.consumers.values()])
@@ -451,8 +456,9 @@ class ChiftSimulator:
                 if entry["id"] == match[1]:
                     return Response(_dumps(entry), media_type="application/json")
             raise ChiftApiError(404, "The journal entry doesn't exist", "ERROR_ENTRY_NOT_FOUND")
-        raise ChiftApiError(400, "The route that was called does not exist",
-                            "ERROR_API_RESOURCE_NOT_FOUND")  # fmt: skip
+        raise ChiftApiError(
+            400, "The route that was called does not exist", "ERROR_API_RESOURCE_NOT_FOUND"
+        )
 
     def _list_entries(self, request: Request, ledger: Ledger) -> Response:
         query = request.query_params
@@ -465,9 +471,10 @@ class ChiftSimulator:
             raise _validation(["query", "date_from"], "Input should be a valid date") from None
         if start is None or end is None:
             raise ChiftApiError(
-                400, "date_from and date_to are mandatory without updated_after",
+                400,
+                "date_from and date_to are mandatory without updated_after",
                 "ERROR_INVALID_QUERY",
-            )  # fmt: skip
+            )
         journal = query.get("journal_id")
         chosen = [
             e
@@ -547,11 +554,13 @@ class ChiftSimulator:
         for item in items:
             d, c = Decimal(item["debit"]), Decimal(item["credit"])
             if d < 0 or c < 0:
-                raise ChiftApiError(422, "Debit and credit cannot be negative.",
-                                    "ERROR_DEBIT_CREDIT_VALUE")  # fmt: skip
+                raise ChiftApiError(
+                    422, "Debit and credit cannot be negative.", "ERROR_DEBIT_CREDIT_VALUE"
+                )
             if d > 0 and c > 0:
-                raise ChiftApiError(422, "Debit and credit cannot be both positive.",
-                                    "ERROR_DEBIT_CREDIT_VALUE")  # fmt: skip
+                raise ChiftApiError(
+                    422, "Debit and credit cannot be both positive.", "ERROR_DEBIT_CREDIT_VALUE"
+                )
             debit, credit = debit + d, credit + c
         if debit != credit:
             raise ChiftApiError(422, "The entry is not balanced.", "ERROR_ENTRY_NOT_BALANCED")
@@ -571,8 +580,13 @@ class ChiftSimulator:
             account = ledger.accounts.get(number)
             info = item.get("account_info")
             if account is None and self.connector == "tiime" and isinstance(info, dict):
-                created.append({"number": number, "name": str(info.get("account_name") or number),
-                                "active": True})  # fmt: skip
+                created.append(
+                    {
+                        "number": number,
+                        "name": str(info.get("account_name") or number),
+                        "active": True,
+                    }
+                )
                 continue
             if account is None or not account.get("active", True):
                 raise ChiftApiError(
