@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping
@@ -125,6 +126,14 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     ``{"message", "errors": {field: [messages]}}`` shape and recognise closed periods or fiscal
     years (Dutch or English words) in the text."""
     status = response.status_code
+    if status == 401 and response.request.url.path.rstrip("/").endswith("/inspect"):
+        return rejected(
+            PROVIDER,
+            "Minox refused this app's client id or secret; check client_id and "
+            "client_secret_file in [providers.minox] of bexsyncd.toml",
+            (FieldError("client_secret_file", "refused by Minox"),),
+            status=status,
+        )
     if status not in (400, 404, 409, 422):
         return None
     message = provider_message(response)
@@ -435,7 +444,11 @@ class MinoxProvider:
             headers={"Content-Type": "application/json"},
             retry_unsafe=True,  # the same uuid replaces: safe to repeat
         )
-        stored = await self.http.get_json(url)
+        response = await self.http.get(url)
+        try:
+            stored = json.loads(response.content, parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError):
+            stored = None
         self._confirm(entry, stored, batch)
         return PostedEntry(str(batch), entry.reference)
 

@@ -287,6 +287,14 @@ async def test_client_credentials_login_renews_without_a_refresh_token(
     assert sim.state.oauth.request_counts()["client_credentials"] == 2
     assert len(acct.saved) == 1 and acct.lost == []
     await provider.aclose()
+    # A service principal that may not list environments names them in the config file.
+    aad = sim.state.aad_tenant_id
+    named = adapter(sim, tmp_path, acct, environments=["sandbox"], entra_tenant=aad)
+    cronus = next(iter(sim.state.environments["sandbox"].companies.values()))
+    before = len(sim.state.requests)
+    assert [t.id for t in await named.list_tenants()] == [tenant_of(cronus, "sandbox")]
+    assert set(sim.state.requests[before:]) == {("GET", f"/v2.0/{aad}/sandbox/api/v2.0/companies")}
+    await named.aclose()
 
 
 async def test_client_credentials_needs_a_directory_and_a_secret(sim: Sim) -> None:

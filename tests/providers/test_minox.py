@@ -207,6 +207,16 @@ async def test_code_login_asks_the_needed_scopes_and_stores_the_token(sim: Sim) 
 # -- verify and options -----------------------------------------------------------------------
 
 
+async def test_a_wrong_app_secret_is_a_configuration_error(
+    sim: Sim, tmp_path: Path, account: Account
+) -> None:
+    sim.state.client_secret = "rotated-at-minox-0000"
+    provider = adapter(sim, tmp_path, account)
+    err = await expect_error("rejected", provider.verify())
+    assert "client_secret_file" in err.message and SECRET not in err.message
+    await provider.aclose()
+
+
 async def test_verify_lists_administrations_of_every_linked_tenant(
     sim: Sim, tmp_path: Path, account: Account
 ) -> None:
