@@ -317,8 +317,10 @@ class HttpClient:
                     elapsed,
                 )
                 if last or (_reached_server(exc) and not safe):
+                    detail = redact(exc).strip()
+                    suffix = f": {detail}" if detail else ""
                     raise unavailable(
-                        self.provider, f"{self.provider} {_describe(exc)}: {redact(exc)}"
+                        self.provider, f"{self.provider} {_describe(exc)}{suffix}"
                     ) from None
                 await self._sleep(policy.backoff(attempt - 1, self._rand))
                 continue
