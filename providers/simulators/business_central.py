@@ -249,13 +249,15 @@ class BCSimState:
         raise KeyError(company_id)
 
     @classmethod
-    def seeded(cls, oauth: OAuthServerState, **kw: Any) -> BCSimState:
-        """A production environment with two companies and a sandbox with one."""
+    def seeded(cls, oauth: OAuthServerState, *, single: bool = False, **kw: Any) -> BCSimState:
+        """A production environment with two companies and a sandbox with one (``single``:
+        one environment with one company, so activation needs no choice)."""
         state = cls(oauth, **kw)
         production = state.add_environment("production")
         production.add_company("Demo Holiday Parks BV")
-        production.add_company("Demo Camping BV")
-        state.add_environment("sandbox", "Sandbox").add_company("CRONUS NL")
+        if not single:
+            production.add_company("Demo Camping BV")
+            state.add_environment("sandbox", "Sandbox").add_company("CRONUS NL")
         return state
 
     def _admit(self, token: str) -> float | None:
@@ -754,12 +756,13 @@ def create_app(
     clients: tuple[SimClient, ...] = (),
     clock: Callable[[], float] | None = None,
     faults: FaultPlan | None = None,
+    single: bool = False,
     **oauth_kw: Any,
 ) -> Starlette:
     """The simulator with its own OAuth server (``app.state.bc.oauth``)."""
     if state is None:
         oauth_app = create_oauth_app(oauth_config(clients, clock or SimClock(), **oauth_kw))
-        state = BCSimState.seeded(oauth_app.state.oauth)
+        state = BCSimState.seeded(oauth_app.state.oauth, single=single)
     else:
         oauth_app = create_oauth_app(state.oauth.config, state.oauth)
     return create_bc_app(state, oauth_app, faults=faults)
@@ -790,13 +793,14 @@ async def browser_login(url: str) -> str:
 
 
 async def demo_setup(workdir: Path) -> DemoProvider:
-    """Start the simulator (two environments, three companies) with a registered app whose
-    device codes are approved at once: ``authorisations.complete`` with no params logs in."""
+    """Start the simulator (one environment, one company: activation needs no choice) with a
+    registered app whose device codes are approved at once: ``authorisations.complete`` with no
+    params logs in."""
     secret = "bc-demo-" + uuid.uuid4().hex
     secret_file = workdir / "business_central-client-secret"
     secret_file.write_text(secret + "\n", encoding="utf-8")
     secret_file.chmod(0o600)
-    app = create_app(clients=(SimClient("bexsync-demo", secret),))
+    app = create_app(clients=(SimClient("bexsync-demo", secret),), single=True)
     state: BCSimState = app.state.bc
     state.auto_approve_devices = True
     server = SimulatorServer(app, name="business-central-simulator")

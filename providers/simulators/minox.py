@@ -200,16 +200,23 @@ class MinoxSimState:
 
     @classmethod
     def seeded(
-        cls, oauth: OAuthServerState, client_id: str, client_secret: str, **kw: Any
+        cls,
+        oauth: OAuthServerState,
+        client_id: str,
+        client_secret: str,
+        *,
+        single: bool = False,
+        **kw: Any,
     ) -> MinoxSimState:
         """Tenant 100200 with two administrations, tenant 100300 (an accountant's client) with
-        one."""
+        one (``single``: one tenant with one administration, so activation needs no choice)."""
         state = cls(oauth, client_id, client_secret, **kw)
         group = state.add_tenant(100200, "Demo Holiday Parks Groep")
         group.administrations[1] = MinoxAdministration.seeded(1, "Demo Holiday Parks BV")
-        group.administrations[2] = MinoxAdministration.seeded(2, "Demo Camping BV")
-        other = state.add_tenant(100300, "Strandpark De Duinen")
-        other.administrations[7] = MinoxAdministration.seeded(7, "Strandpark De Duinen BV")
+        if not single:
+            group.administrations[2] = MinoxAdministration.seeded(2, "Demo Camping BV")
+            other = state.add_tenant(100300, "Strandpark De Duinen")
+            other.administrations[7] = MinoxAdministration.seeded(7, "Strandpark De Duinen BV")
         return state
 
     def _admit(self, token: str) -> tuple[float | None, dict[str, str]]:
@@ -506,12 +513,14 @@ async def browser_login(url: str) -> str:
 
 
 async def demo_setup(workdir: Path) -> DemoProvider:
-    """Start the simulator (two tenants, three administrations) with a registered app."""
+    """Start the simulator (one tenant, one administration: activation needs no choice) with a
+    registered app; ``browser_login`` plays the main user's consent."""
     secret = "minox-demo-" + uuid.uuid4().hex
     secret_file = workdir / "minox-client-secret"
     secret_file.write_text(secret + "\n", encoding="utf-8")
     secret_file.chmod(0o600)
-    server = SimulatorServer(create_app("bexsync-demo", secret), name="minox-simulator")
+    app = create_app("bexsync-demo", secret, single=True)
+    server = SimulatorServer(app, name="minox-simulator")
     url = await server.start()
     return DemoProvider(
         provider_id="minox",

@@ -613,6 +613,7 @@ async def test_demo_setup_logs_in_with_a_device_code_and_no_browser(tmp_path: Pa
             )
         )
         verified = await provider.verify()
+        assert len(verified.tenants) == 1  # activation needs no tenant choice
         tenant = verified.tenants[0].id
         assert "BEX" in {lg.code for lg in await provider.list_ledgers(tenant)}
         posted = await provider.post_entry(entry(tenant), "demo-key")

@@ -452,7 +452,9 @@ async def test_demo_setup_logs_in_through_the_simulated_browser(tmp_path: Path) 
                 credentials=result.credentials,
             )
         )
-        tenant = (await provider.verify()).tenants[0].id
+        verified = await provider.verify()
+        assert [t.id for t in verified.tenants] == ["100200/1"]  # no tenant choice needed
+        tenant = verified.tenants[0].id
         posted = await provider.post_entry(entry(tenant=tenant), "demo-key")
         assert uuid.UUID(posted.external_id) == batch_uuid("demo-key")
         assert await provider.find_entry(posted.reference, tenant, "BEX") == posted
