@@ -8,13 +8,15 @@ Endpoint keys of ``[providers.business_central]``:
 Other keys: ``client_id`` (the Entra app registration, required), ``client_secret_file``
 (required for client credentials; sent on the other logins when set), ``entra_tenant``
 (directory id or domain; default ``organizations``, which client credentials cannot use),
-``login`` (``device_code`` (default), ``oauth_code`` or ``client_credentials``) and
+``login`` (``device_code`` (default), ``oauth_code`` or ``client_credentials``; also accepted
+in an authorisation's own settings) and
 ``environments`` (a list of environment names, for service principals that may not list them).
 
 Login (Microsoft Entra ID): device code by default (best from an SSH session), authorization
 code + PKCE, or client credentials (service-to-service: application permission
-``API.ReadWrite.All`` and the app added on BC's "Microsoft Entra applications" page). The login
-used is stored with the authorisation (``login`` option) so refreshes use the same grant.
+``API.ReadWrite.All`` and the app added on BC's "Microsoft Entra applications" page). The grant
+used is stored with the authorisation (``login_method`` option) so refreshes use the same one.
+A device-code app needs "Allow public client flows"; a secret, when configured, is sent too.
 
 Tenants are environments x companies: ``{environment}/{company id}``.
 
@@ -94,6 +96,9 @@ ENTRA_URL = "https://login.microsoftonline.com"
 BC_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 LOGIN_METHODS = ("device_code", "oauth_code", "client_credentials")
 DEFAULT_LOGIN = "device_code"
+# The authorisation option recording which grant produced the stored token (refreshes must use
+# the same one); "login" stays the user's explicit choice, so a new login follows the config.
+USED_LOGIN = "login_method"
 # Authorities that name no directory: fine for user logins, refused for client credentials.
 MULTI_TENANT_AUTHORITIES = frozenset({"common", "organizations", "consumers"})
 RATE_LIMIT = RateLimitSpec(calls=6000, per_seconds=300, concurrent=5)
@@ -253,9 +258,10 @@ _DELEGATES: dict[str, LoginMethod] = {
 
 @dataclass(frozen=True)
 class BusinessCentralLogin:
-    """Device code by default; ``login = "oauth_code"`` or ``"client_credentials"`` (config
-    file, or the authorisation's settings) picks another Entra grant. The method is kept in the
-    pending login and in the result's options, so refreshes and a later restart agree."""
+    """Device code by default; ``login = "oauth_code"`` or ``"client_credentials"`` (the
+    authorisation's settings, else the config file) picks another Entra grant. The method is
+    kept in the pending login and, as ``login_method``, in the result's options, so that
+    refreshes use the grant that produced the token."""
 
     kind: str = DEFAULT_LOGIN
 
@@ -283,7 +289,7 @@ class BusinessCentralLogin:
         result = await _DELEGATES[method].complete(
             ctx, pending, redirect_url=redirect_url, code=code, credentials=credentials
         )
-        return LoginResult(result.credentials, {**result.options, "login": method})
+        return LoginResult(result.credentials, {**result.options, USED_LOGIN: method})
 
 
 LOGIN = BusinessCentralLogin()
@@ -370,7 +376,8 @@ class BusinessCentralProvider:
         retry: RetryPolicy | None = None,
     ) -> None:
         self._ctx = ctx
-        self.login = login_method(ctx.options, ctx.settings)
+        used = ctx.options.get(USED_LOGIN)
+        self.login = used if used in LOGIN_METHODS else login_method(ctx.options, ctx.settings)
         # One TokenManager for this adapter's whole life: refreshes are single-flight.
         self.auth = bearer_auth(ctx, app_for(self.login, ctx.settings, ""))
         self.http = HttpClient(

@@ -245,7 +245,7 @@ async def test_device_code_login_waits_for_approval_then_stores_the_token(sim: S
     result = await SPEC.login.complete(
         ctx, start.pending, redirect_url=None, code=None, credentials=None
     )
-    assert result.options == {"login": "device_code"}
+    assert result.options == {"login_method": "device_code"}
     assert "access_token" in result.credentials["token"]
     assert "refresh_token" in result.credentials["token"]
     assert sim.state.oauth.request_counts()["urn:ietf:params:oauth:grant-type:device_code"] == 2
@@ -262,7 +262,7 @@ async def test_code_flow_login_when_the_config_asks_for_it(sim: Sim, tmp_path: P
     result = await SPEC.login.complete(
         ctx, start.pending, redirect_url=redirect, code=None, credentials=None
     )
-    assert result.options == {"login": "oauth_code"}
+    assert result.options == {"login_method": "oauth_code"}
     provider = adapter(sim, tmp_path, Account(result), login="oauth_code")
     assert (await provider.verify()).ok
     await provider.aclose()
@@ -275,7 +275,7 @@ async def test_client_credentials_login_renews_without_a_refresh_token(
     start = await SPEC.login.begin(ctx)
     assert start.next_step["kind"] == "none" and start.pending is None
     result = await SPEC.login.complete(ctx, None, redirect_url=None, code=None, credentials=None)
-    assert result.options == {"login": "client_credentials"}
+    assert result.options == {"login_method": "client_credentials"}
     assert '"refresh_token": null' in result.credentials["token"]
     acct = Account(result)
     # The adapter follows the stored login even though the config no longer names it.
@@ -295,6 +295,27 @@ async def test_client_credentials_login_renews_without_a_refresh_token(
     assert [t.id for t in await named.list_tenants()] == [tenant_of(cronus, "sandbox")]
     assert set(sim.state.requests[before:]) == {("GET", f"/v2.0/{aad}/sandbox/api/v2.0/companies")}
     await named.aclose()
+
+
+async def test_the_authorisation_can_choose_its_login_and_a_new_login_follows_the_config(
+    sim: Sim,
+) -> None:
+    settings = sim.settings()  # the config file names no login: device code
+    per_auth = LoginContext(
+        PROVIDER, settings, REDIRECT, time.time(), options={"login": "client_credentials"}
+    )
+    start = await SPEC.login.begin(per_auth)
+    assert start.next_step["login"] == "client_credentials"
+    # An authorisation that once logged in by device code, after the config switched to the
+    # code flow: logging in again uses the code flow.
+    again = LoginContext(
+        PROVIDER,
+        sim.settings(login="oauth_code"),
+        REDIRECT,
+        time.time(),
+        options={"login_method": "device_code", "tenant_id": "production/x"},
+    )
+    assert (await SPEC.login.begin(again)).next_step["kind"] == "open_url"
 
 
 async def test_client_credentials_needs_a_directory_and_a_secret(sim: Sim) -> None:
