@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -366,6 +367,9 @@ async def test_401_after_a_refresh_maps_to_auth_expired(
     sim.faults.add(Fault.error(401, path="/tenant/", fraction=1.0))
     err = await expect_error("auth_expired", provider.list_accounts(None))
     assert "401" in err.message
+    token = json.loads(account.result.credentials["token"])
+    for secret in (token["access_token"], token["refresh_token"], SECRET):
+        assert secret not in err.message and secret not in str(err)
     assert sim.state.oauth.request_counts()["refresh_token"] == 1
     sim.state.oauth.revoke_all()
     fresh = adapter(sim, tmp_path, account, tenant_id=TENANT)
