@@ -325,6 +325,12 @@ def _field_of(message: str) -> str:
 def _error_mapper(response: httpx.Response) -> ProviderError | None:
     """BC's OData errors (``{"error": {"code", "message"}}``): locked dates and refusals."""
     status = response.status_code
+    if status == 408:  # BC's 8-minute operation timeout: the work may or may not have happened
+        return unavailable(
+            PROVIDER,
+            "Business Central timed out the operation (HTTP 408); bexsync looks the entry up "
+            "before trying again",
+        )
     if status not in (400, 404, 409, 412, 422):
         return None
     message = provider_message(response)

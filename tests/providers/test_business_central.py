@@ -588,7 +588,9 @@ async def test_5xx_is_unavailable_and_a_post_is_never_retried(
     assert err.retryable and len(sleeps.delays) == 4  # GETs are retried
     sim.faults.add(Fault.error(500, path="/Microsoft.NAV.post", nth=(1,)))
     await expect_error("unavailable", provider.post_entry(entry(tenant), "k"))
-    assert company.post_calls == 0  # the fault answered; the post was not repeated
+    sim.faults.add(Fault.error(408, path="/Microsoft.NAV.post", nth=(1,)))
+    await expect_error("unavailable", provider.post_entry(entry(tenant), "k"))
+    assert company.post_calls == 0  # the faults answered; the post was never repeated
     # the next attempt (the engine looks up first) posts through the same run batch
     assert await provider.find_entry("bexsync:7:2026-03", tenant, "BEX") is None
     posted = await provider.post_entry(entry(tenant), "k")
