@@ -38,8 +38,11 @@ Idempotency is "lookup": before writing anything, and to confirm after posting,
 against "Allow Posting From/To" of the General Ledger Setup first (``period_locked``), and BC's
 own refusal of a date outside the allowed range maps to ``period_locked`` as well.
 Amounts are signed JSON numbers (debit positive, credit negative) written from ``Decimal``.
+Tax codes are the company's ``taxGroups`` (VAT product posting groups); a line's VAT code goes
+into ``taxCode`` as it is. Only G/L account lines are written (BC's API has no currency field:
+amounts are in the company's local currency).
 Limits: 6,000 requests per 5-minute sliding window per user and environment, 5 processed at
-once; 429 (back-off), 503/502 with ``Retry-After``.
+once; 429 (back-off), 502/503 with ``Retry-After``; 408 after 8 minutes (``unavailable``).
 """
 
 from __future__ import annotations
