@@ -559,13 +559,23 @@ class BusinessCentralProvider:
                 tuple(problems),
             )
 
-    async def _check_posting_window(self, company: str, day: date) -> None:
-        """General Ledger Setup's "Allow Posting From/To": refuse before writing anything."""
+    async def _check_setup(self, company: str, entry: JournalEntry) -> None:
+        """General Ledger Setup: "Allow Posting From/To" and the local currency (BC's journal
+        lines have no currency field), refused before anything is written."""
         body = await self.http.get_json(f"{company}/generalLedgerSetup")
         rows = body.get("value") if isinstance(body, dict) and "value" in body else [body]
         setup = rows[0] if rows and isinstance(rows[0], dict) else {}
+        local = str(setup.get("localCurrencyCode") or "").upper()
+        if local and entry.currency.upper() != local:
+            raise rejected(
+                PROVIDER,
+                f"the entry is in {entry.currency} but this Business Central company books in "
+                f"{local}; journal lines can only be posted in the local currency",
+                (FieldError("currency", f"must be {local}"),),
+            )
         start = _date_or_none(setup.get("allowPostingFrom"))
         end = _date_or_none(setup.get("allowPostingTo"))
+        day = entry.date
         if (start and day < start) or (end and day > end):
             window = f"{start or 'any date'} to {end or 'any date'}"
             raise period_locked(
@@ -649,7 +659,7 @@ class BusinessCentralProvider:
         already = await self._lookup(company, entry.reference)
         if already is not None:
             return already
-        await self._check_posting_window(company, entry.date)
+        await self._check_setup(company, entry)
         journal = await self._ledger(company, entry.ledger_id)
         number = document_number(entry.reference)
         display = f"bexsync {entry.reference} ({journal.get('code', '')})"[:DESCRIPTION_MAX]

@@ -4,6 +4,7 @@ real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import time
@@ -501,6 +502,10 @@ async def test_unknown_account_is_rejected_with_a_field_error_and_leaves_nothing
         "rejected", provider.post_entry(entry(tenant_of(company), ledger="NOPE"), "k")
     )
     assert err.field_errors[0].field == "ledger_id"
+    usd = dataclasses.replace(entry(tenant_of(company)), currency="USD")
+    err = await expect_error("rejected", provider.post_entry(usd, "k"))
+    assert err.field_errors[0].field == "currency" and "EUR" in err.message
+    assert company.gl_entries == [] and company.post_calls == 0
     await provider.aclose()
 
 
