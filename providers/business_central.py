@@ -497,12 +497,27 @@ class BusinessCentralProvider:
         )
 
     async def list_tenants(self) -> list[Tenant]:
+        """Companies of every environment the login may open. An environment that refuses
+        this user (no licence or permission there) is skipped, unless every one refuses."""
         tenants: list[Tenant] = []
-        for environment in await self._environments():
+        refused: ProviderError | None = None
+        environments = await self._environments()
+        for environment in environments:
             base = await self._env_base(environment)
-            for company in await self._values(f"{base}/companies"):
+            try:
+                companies = await self._values(f"{base}/companies")
+            except ProviderError as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                log.info("Business Central environment %s refused this login: %s",
+                         environment, exc.message)  # fmt: skip
+                refused = exc
+                continue
+            for company in companies:
                 name = company.get("displayName") or company.get("name") or company["id"]
                 tenants.append(Tenant(f"{environment}/{company['id']}", f"{name} ({environment})"))
+        if refused is not None and not tenants:
+            raise refused
         return tenants
 
     async def _journals(self, company: str) -> list[dict[str, Any]]:

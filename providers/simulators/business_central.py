@@ -209,6 +209,7 @@ class BCEnvironment:
     aad_tenant_id: str
     type: str = "Production"
     companies: dict[str, BCCompany] = field(default_factory=dict)
+    denied: bool = False  # the login's user has no access here (403 on every call)
 
     def add_company(self, name: str, company_id: str | None = None) -> BCCompany:
         company = BCCompany.seeded(name, company_id)
@@ -437,6 +438,12 @@ def create_bc_app(
         if env is None or (aad is not None and aad != env.aad_tenant_id):
             raise BCError(
                 404, "BadRequest_EnvironmentNotFound", f"Environment '{env_name}' not found."
+            )
+        if env.denied:
+            raise BCError(
+                403,
+                "Authorization_InsufficientPermissions",
+                f"You do not have access to environment '{env_name}'.",
             )
         tail = tail.strip("/")
         if tail == "companies":

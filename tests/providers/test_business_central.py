@@ -362,6 +362,10 @@ async def test_verify_lists_companies_of_every_environment(
         tenant_of(cronus, "sandbox"),
     }
     assert "CRONUS NL (sandbox)" in {t.name for t in result.tenants}
+    sim.state.environments["sandbox"].denied = True  # no licence there: skipped
+    assert {t.id for t in await provider.list_tenants()} == {tenant_of(c) for c in sim.production}
+    sim.state.environments["production"].denied = True  # nowhere: the refusal is the answer
+    await expect_error("auth_expired", provider.verify())
     # company calls use the documented /v2.0/{aad tenant}/{environment}/api/v2.0 form
     assert any(
         f"/v2.0/{sim.state.aad_tenant_id}/sandbox/api/v2.0/companies" == path
