@@ -283,7 +283,10 @@ class MinoxProvider:
         POST so the token never appears in a URL or an access log."""
         token = await self.bearer.manager.access_token()
         response = await self.http.post("/inspect", json={"token": token}, retry_unsafe=True)
-        body = response.json()
+        try:
+            body = response.json()
+        except (ValueError, UnicodeDecodeError):
+            raise unavailable(PROVIDER, "Minox answered /inspect with something not JSON") from None
         tenants = body.get("linked_tenants") if isinstance(body, dict) else None
         return [t for t in tenants or [] if isinstance(t, dict) and "tenant_id" in t]
 
