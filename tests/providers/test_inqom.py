@@ -1,0 +1,553 @@
+"""Contract tests: the Inqom adapter against its simulator, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers import registry
+from providers.base import EntryLine, JournalEntry
+from providers.context import ProviderContext
+from providers.errors import ProviderError
+from providers.inqom import SPEC, InqomProvider
+from providers.login import LoginContext
+from providers.ratelimit import reset_limiters
+from providers.redact import forget_secrets, redact
+from providers.settings import ProviderSettings
+from providers.simulators.base import SimulatorServer
+from providers.simulators.faults import Fault, FaultPlan
+from providers.simulators.inqom import (
+    Dossier,
+    InqomState,
+    SimClock,
+    create_app,
+    demo_setup,
+    error_body,
+    settings_for,
+)
+
+CLIENT_ID = "bexsync-test"
+SECRET = "inqom-client-secret-0123456789"
+USER = "compta@camping.example"
+PASSWORD = "correct horse battery staple"
+_auth_ids = itertools.count(1)
+
+
+@dataclass
+class Sim:
+    state: InqomState
+    clock: SimClock
+    faults: FaultPlan
+    settings: ProviderSettings
+    dossier: Dossier
+
+
+@dataclass
+class Account:
+    """What the daemon would persist for one authorisation."""
+
+    credentials: dict[str, Any]
+    saved: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    reset_limiters()
+    forget_secrets()
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Sim]:
+    clock = SimClock()
+    plan = FaultPlan(error_body=error_body)
+    users = {USER: PASSWORD, "outsider@example": "pw-outsider"}
+    app = create_app(CLIENT_ID, SECRET, users, clock=clock, faults=plan)
+    state: InqomState = app.state.inqom
+    dossier = state.add_dossier("Camping Les Pins SAS", users=(USER,))
+    secret_file = tmp_path / "inqom-secret"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    server = SimulatorServer(app, name="inqom-test")
+    url = await server.start()
+    settings = ProviderSettings.from_table("inqom", settings_for(url, CLIENT_ID, str(secret_file)))
+    try:
+        yield Sim(state, clock, plan, settings, dossier)
+    finally:
+        await server.stop()
+
+
+def login_ctx(settings: ProviderSettings) -> LoginContext:
+    return LoginContext("inqom", settings, "", time.time())
+
+
+async def log_in(sim: Sim, user: str = USER, password: str = PASSWORD) -> Account:
+    result = await SPEC.login.complete(
+        login_ctx(sim.settings),
+        None,
+        redirect_url=None,
+        code=None,
+        credentials={"username": user, "password": password},
+    )
+    return Account(dict(result.credentials))
+
+
+def adapter(
+    sim: Sim, tmp_path: Path, account: Account, sleeps: Sleeps | None = None, **options: Any
+) -> InqomProvider:
+    async def save(creds: dict[str, Any]) -> None:
+        account.saved.append(creds)
+        account.credentials = creds
+
+    async def lost(message: str) -> None:
+        account.lost.append(message)
+
+    ctx = ProviderContext(
+        provider_id="inqom",
+        authorisation_id=next(_auth_ids),
+        settings=sim.settings,
+        state_dir=tmp_path,
+        options=options,
+        credentials=account.credentials,
+        save_credentials=save,
+        on_auth_lost=lost,
+    )
+    return InqomProvider(ctx, sleep=sleeps or Sleeps())
+
+
+@pytest.fixture
+async def provider(sim: Sim, tmp_path: Path) -> AsyncIterator[InqomProvider]:
+    p = adapter(sim, tmp_path, await log_in(sim))
+    try:
+        yield p
+    finally:
+        await p.aclose()
+
+
+def entry(
+    reference: str = "bexsync:7:2026-03",
+    day: date = date(2026, 3, 31),
+    ledger: str = "BEX",
+    lines: tuple[EntryLine, ...] | None = None,
+    tenant: str | None = None,
+) -> JournalEntry:
+    return JournalEntry(
+        reference=reference,
+        date=day,
+        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]}",
+        currency="EUR",
+        ledger_id=ledger,
+        tenant_id=tenant,
+        lines=lines
+        or (
+            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
+            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
+            EntryLine("1800", "VAT low", Decimal("0"), Decimal("90"), "NONE"),
+        ),
+    )
+
+
+async def expect_error(kind: str, awaitable: Any) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
+        await awaitable
+    assert info.value.kind == kind, info.value.message
+    assert info.value.provider == "inqom"
+    return info.value
+
+
+# -- registration and login -----------------------------------------------------------------
+
+
+def test_registered_as_a_password_login_that_needs_an_inqom_api_client() -> None:
+    spec = registry.get("inqom")
+    assert spec is SPEC
+    assert spec.login.kind == "password"
+    assert spec.needs_app_registration
+    assert spec.info.capabilities.idempotency == "key"
+    assert set(spec.info.settings) == {"api_url", "token_url"}
+
+
+async def test_login_asks_for_user_and_password_and_stores_only_a_token(sim: Sim) -> None:
+    start = await SPEC.login.begin(login_ctx(sim.settings))
+    assert start.next_step["kind"] == "credentials"
+    assert [(f["name"], f["secret"]) for f in start.next_step["fields"]] == [
+        ("username", False),
+        ("password", True),
+    ]
+    result = await SPEC.login.complete(
+        login_ctx(sim.settings),
+        None,
+        redirect_url=None,
+        code=None,
+        credentials={"username": USER, "password": PASSWORD},
+    )
+    assert set(result.credentials) == {"token"}
+    assert PASSWORD not in json.dumps(result.credentials)
+    assert result.options == {"username": USER}
+    token = json.loads(result.credentials["token"])
+    assert set(token["scope"].split()) == {"openid", "apidata", "offline_access"}
+    assert token["refresh_token"]
+    [grant] = sim.state.oauth.requests_for("password")
+    assert grant.status == 200
+
+
+async def test_a_wrong_password_is_rejected_without_echoing_it(sim: Sim) -> None:
+    err = await expect_error("rejected", log_in(sim, password="wrong-password-123"))
+    assert "username or password" in err.message
+    assert "wrong-password-123" not in err.message
+
+
+async def test_login_without_an_api_client_in_the_config_says_what_to_set(sim: Sim) -> None:
+    bare = ProviderSettings("inqom", urls=dict(sim.settings.urls))
+    err = await expect_error(
+        "rejected",
+        SPEC.login.complete(
+            login_ctx(bare),
+            None,
+            redirect_url=None,
+            code=None,
+            credentials={"username": USER, "password": PASSWORD},
+        ),
+    )
+    assert "client_id" in err.message and "[providers.inqom]" in err.message
+
+
+# -- verify, tenants, options ---------------------------------------------------------------
+
+
+async def test_verify_names_the_only_dossier_as_the_tenant(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    result = await provider.verify()
+    assert result.ok
+    assert "Camping Les Pins SAS" in result.message and "5 journals" in result.message
+    assert [(t.id, t.name) for t in result.tenants] == [
+        (str(sim.dossier.id), "Camping Les Pins SAS")
+    ]
+
+
+async def test_several_dossiers_are_tenants_and_one_must_be_chosen(
+    sim: Sim, tmp_path: Path
+) -> None:
+    other = sim.state.add_dossier("Résidence Mer SARL", company="Cabinet Nord", users=(USER,))
+    sim.state.add_dossier("Not theirs", users=("outsider@example",))
+    account = await log_in(sim)
+    provider = adapter(sim, tmp_path, account)
+    try:
+        tenants = await provider.list_tenants()
+        assert [t.name for t in tenants] == ["Camping Les Pins SAS", "Résidence Mer SARL"]
+        assert "2 dossiers" in (await provider.verify()).message
+        err = await expect_error("rejected", provider.list_ledgers(None))
+        assert err.field_errors[0].field == "tenant_id"
+        assert len(await provider.list_ledgers(str(other.id))) == 5
+    finally:
+        await provider.aclose()
+    chosen = adapter(sim, tmp_path, account, tenant_id=str(other.id))
+    try:
+        assert "Résidence Mer SARL" in (await chosen.verify()).message
+        posted = await chosen.post_entry(entry(), "key-1")
+        assert [e["Id"] for e in other.entries] == [int(posted.external_id)]
+        assert sim.dossier.entries == []
+    finally:
+        await chosen.aclose()
+
+
+async def test_a_dossier_the_user_has_no_rights_on_is_refused(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    foreign = sim.state.add_dossier("Not theirs", users=("outsider@example",))
+    err = await expect_error("auth_expired", provider.list_ledgers(str(foreign.id)))
+    assert "no rights" in err.message
+
+
+async def test_options_list_journals_impactable_accounts_and_bex_vat_codes(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    ledgers = await provider.list_ledgers(None)
+    bex = next(led for led in ledgers if led.code == "BEX")
+    assert bex.id == str(sim.dossier.journal("BEX")["Id"]) and bex.name == "Booking Experts"
+    accounts = {a.code: a.name for a in await provider.list_accounts(None)}
+    for number in ("1000", "1810", "2010", "2060", "4300", "4900", "4910", "8000", "8200"):
+        assert number in accounts
+    assert "80" not in accounts  # a heading: not impactable
+    assert {t.code for t in await provider.list_tax_codes(None)} == {"0", "L", "H", "NONE"}
+
+
+# -- posting and lookup -----------------------------------------------------------------------
+
+
+async def test_post_sends_one_entry_with_exact_amounts_reference_and_external_id(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    posted = await provider.post_entry(entry(), "bexsync-key-1")
+    [stored] = sim.dossier.entries
+    assert posted.external_id == str(stored["Id"]) and posted.reference == "bexsync:7:2026-03"
+    assert stored["JournalId"] == sim.dossier.journal("BEX")["Id"]
+    assert stored["Date"] == "2026-03-31"
+    assert stored["ExternalId"] == "bexsync-key-1"
+    assert stored["Document"] == {"Reference": "bexsync:7:2026-03"}
+    assert [
+        (ln["AccountNumber"], ln["DebitAmount"], ln["CreditAmount"]) for ln in stored["Lines"]
+    ] == [
+        ("1300", Decimal("1090.00"), Decimal("0.00")),
+        ("8000", Decimal("0.00"), Decimal("1000.00")),
+        ("1800", Decimal("0.00"), Decimal("90.00")),
+    ]
+    assert [ln["Label"] for ln in stored["Lines"]][:2] == ["Guest debtors", "Rent turnover [VAT L]"]
+
+
+async def test_amounts_go_out_as_numbers_with_two_decimals(provider: InqomProvider) -> None:
+    body = InqomProvider.payload(entry(), 1, "k")
+    from providers.inqom import dumps_decimal
+
+    text = dumps_decimal(body).decode()
+    assert '"DebitAmount":1090.00' in text and '"CreditAmount":90.00' in text
+
+
+async def test_find_entry_matches_the_exact_reference_in_the_period_and_journal(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    posted = await provider.post_entry(entry(), "key-1")
+    bex_id = str(sim.dossier.journal("BEX")["Id"])
+    for ledger in ("BEX", bex_id, None):
+        found = await provider.find_entry("bexsync:7:2026-03", None, ledger)
+        assert found == posted
+    assert await provider.find_entry("bexsync:7:2026-03-31", None, "BEX") is None
+    assert await provider.find_entry("bexsync:77:2026-03", None, "BEX") is None
+    assert await provider.find_entry("bexsync:7:2026-03", None, "OD") is None
+    assert await provider.find_entry("bexsync:7:2026-03", None, "NOPE") is None
+
+
+async def test_lookup_reads_entry_lines_across_pages(sim: Sim, provider: InqomProvider) -> None:
+    sim.state.page_size = 2
+    for i in range(3):
+        await provider.post_entry(entry(reference=f"bexsync:{i}:2026-03"), f"key-{i}")
+    found = await provider.find_entry("bexsync:2:2026-03", None, "BEX")
+    assert found is not None and found.external_id == str(sim.dossier.entries[2]["Id"])
+    pages = [p for m, p in sim.state.requests if p.endswith("/entry-lines")]
+    assert len(pages) == 5  # 9 lines, 2 per page; the match is on the fifth page
+
+
+async def test_reposting_with_the_same_key_returns_the_first_entry(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    first = await provider.post_entry(entry(), "key-1")
+    again = await provider.post_entry(entry(), "key-1")
+    assert again == first
+    assert len(sim.dossier.entries) == 1
+    assert sim.state.posts == 2  # Inqom saw the second one and refused the known ExternalId
+
+
+async def test_a_lost_answer_is_unavailable_and_the_retry_does_not_duplicate(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    sim.faults.add(Fault.malformed(path="/entries", nth={1}))
+    err = await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
+    assert "looked up" in err.message
+    assert len(sim.dossier.entries) == 1
+    assert await provider.find_entry("bexsync:7:2026-03", None, "BEX") is not None
+    posted = await provider.post_entry(entry(), "key-1")
+    assert posted.external_id == str(sim.dossier.entries[0]["Id"])
+    assert len(sim.dossier.entries) == 1
+
+
+async def test_a_post_that_failed_with_a_server_error_is_not_sent_twice(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    sim.faults.add(Fault.error(502, path="/entries", nth={1}))
+    await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
+    assert sim.state.posts == 0  # the fault answered; the POST was not tried again
+    assert [kind for kind, _ in sim.faults.injected] == ["502"]
+    await provider.post_entry(entry(), "key-1")
+    assert len(sim.dossier.entries) == 1
+
+
+# -- errors mapped to the taxonomy -------------------------------------------------------------
+
+
+async def test_a_revoked_login_is_auth_expired_and_reported_once(sim: Sim, tmp_path: Path) -> None:
+    account = await log_in(sim)
+    provider = adapter(sim, tmp_path, account)
+    try:
+        sim.state.oauth.revoke_all()
+        err = await expect_error("auth_expired", provider.list_ledgers(None))
+        assert "log in again" in err.message
+        assert len(account.lost) == 1
+        token = json.loads(account.credentials["token"])["access_token"]
+        assert token not in err.message
+    finally:
+        await provider.aclose()
+
+
+async def test_an_expired_token_is_refreshed_mid_sync(sim: Sim, tmp_path: Path) -> None:
+    account = await log_in(sim)
+    provider = adapter(sim, tmp_path, account)
+    try:
+        await provider.list_accounts(None)
+        sim.clock.advance(3700)  # the access token (1 hour) expired between two calls
+        posted = await provider.post_entry(entry(), "key-1")
+        assert posted.external_id == str(sim.dossier.entries[0]["Id"])
+        assert sim.state.oauth.request_counts()["refresh_token"] == 1
+        assert len(account.saved) == 1 and account.lost == []
+    finally:
+        await provider.aclose()
+
+
+async def test_429_is_waited_out_and_a_long_retry_after_goes_up(sim: Sim, tmp_path: Path) -> None:
+    sim.state.rate_calls, sim.state.rate_per = 2, 0.2
+    provider = adapter(sim, tmp_path, await log_in(sim))
+    try:
+        for _ in range(3):
+            assert len(await provider.list_ledgers(None)) == 5
+        assert sim.state.refused >= 1
+        sim.faults.add(Fault.rate_limit(retry_after=600, path="/journals", fraction=1.0))
+        err = await expect_error("rate_limited", provider.list_ledgers(None))
+        assert err.retry_after == 600
+    finally:
+        await provider.aclose()
+
+
+async def test_server_errors_are_retried_for_reads_then_unavailable(
+    sim: Sim, tmp_path: Path
+) -> None:
+    sleeps = Sleeps()
+    provider = adapter(sim, tmp_path, await log_in(sim), sleeps)
+    try:
+        sim.faults.add(Fault.error(503, path="/accounts", fraction=1.0))
+        err = await expect_error("unavailable", provider.list_accounts(None))
+        assert err.status == 503
+        assert len([d for d in sleeps.delays if d < 31]) >= 4  # five attempts in all
+    finally:
+        await provider.aclose()
+
+
+async def test_inqom_validation_refusals_are_rejected_with_field_errors(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    def ghost_account(doc: Any) -> Any:
+        doc.append({"Number": "9999", "Name": "Ghost", "IsImpactable": True})
+        return doc
+
+    sim.faults.add(Fault.malformed(ghost_account, path="/accounts", nth={1}))
+    lines = (
+        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+        EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
+    )
+    err = await expect_error("rejected", provider.post_entry(entry(lines=lines), "k"))
+    assert err.status == 400
+    assert [f.field for f in err.field_errors] == ["entries[0].Lines[1].AccountNumber"]
+    assert "9999" in err.field_errors[0].message
+    assert sim.dossier.entries == []
+
+
+async def test_unbalanced_unknown_accounts_and_journals_are_rejected_before_posting(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    unbalanced = (
+        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
+    )
+    unknown = (
+        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+        EntryLine("80", "heading", Decimal("0"), Decimal("10.00")),
+    )
+    err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
+    assert "do not balance" in err.message
+    err = await expect_error("rejected", provider.post_entry(entry(lines=unknown), "k"))
+    assert [(f.field, f.message) for f in err.field_errors] == [
+        ("lines[1].account", "Inqom has no impactable account 80")
+    ]
+    err = await expect_error("rejected", provider.post_entry(entry(ledger="ZZ"), "k"))
+    assert err.field_errors[0].field == "ledger_id"
+    err = await expect_error("rejected", provider.post_entry(entry(day=date(2030, 1, 31)), "k"))
+    assert "no Inqom accounting period covers 2030-01-31" in err.message
+    assert sim.state.posts == 0
+
+
+async def test_a_locked_accounting_period_is_period_locked(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    sim.state.lock(sim.dossier, 2026)
+    err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
+    assert "Exercice 2026" in err.message and "locked" in err.message
+    assert sim.state.posts == 0
+    sim.state.lock(sim.dossier, 2026, locked=False)
+    await provider.post_entry(entry(), "k")
+    assert len(sim.dossier.entries) == 1
+
+
+async def test_inqoms_own_locked_refusal_is_period_locked_too(
+    sim: Sim, provider: InqomProvider
+) -> None:
+    """Locked after the adapter read the periods: Inqom's 400 says so, and is mapped."""
+
+    def unlocked(doc: Any) -> Any:
+        for period in doc:
+            period["Locked"] = False
+        return doc
+
+    sim.state.lock(sim.dossier, 2026)
+    sim.faults.add(Fault.malformed(unlocked, path="/accounting-periods", nth={1}))
+    err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
+    assert "2026-03-31" in err.message
+    assert sim.state.posts == 1 and sim.dossier.entries == []
+
+
+async def test_secrets_are_masked_wherever_they_are_logged(sim: Sim, tmp_path: Path) -> None:
+    account = await log_in(sim)
+    provider = adapter(sim, tmp_path, account)
+    try:
+        await provider.verify()
+        token = json.loads(account.credentials["token"])
+        text = redact(f"{SECRET} {PASSWORD} {token['access_token']} {token['refresh_token']}")
+        for secret in (SECRET, PASSWORD, token["access_token"], token["refresh_token"]):
+            assert secret not in text
+    finally:
+        await provider.aclose()
+
+
+# -- the demo ----------------------------------------------------------------------------------
+
+
+async def test_demo_setup_serves_a_simulator_the_demo_can_log_in_to_and_post_to(
+    tmp_path: Path,
+) -> None:
+    demo = await demo_setup(tmp_path)
+    try:
+        assert demo.provider_id == "inqom" and demo.complete is not None
+        secret_file = Path(demo.settings["client_secret_file"])
+        assert secret_file.stat().st_mode & 0o077 == 0
+        settings = ProviderSettings.from_table("inqom", demo.settings)
+        result = await SPEC.login.complete(
+            login_ctx(settings), None, redirect_url=None, code=None, **demo.complete
+        )
+        ctx = ProviderContext("inqom", 99, settings, tmp_path, credentials=result.credentials)
+        provider = SPEC.create(ctx)
+        try:
+            assert len((await provider.verify()).tenants) == 1
+            posted = await provider.post_entry(
+                entry(day=date(2026, 10, 31), reference="bexsync:1:2026-10"), "k"
+            )
+            assert await provider.find_entry("bexsync:1:2026-10", None, "BEX") == posted
+        finally:
+            await provider.aclose()
+    finally:
+        await demo.aclose()
