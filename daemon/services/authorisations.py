@@ -227,7 +227,24 @@ class Authorisations:
             "UPDATE authorisations SET settings = ? WHERE id = ?", (dumps(options), auth_id)
         )
         await self.set_status(auth_id, "active", result.message)
+        await self._fill_ledger_names(auth_id, options.get("tenant_id"))
         return await self.get(auth_id)
+
+    async def _fill_ledger_names(self, auth_id: int, tenant: str | None) -> None:
+        """Configurations made before activation show the ledger's name once it can be read."""
+        rows = await self.app.db.fetchall(
+            "SELECT id, ledger_id, tenant_id FROM configurations "
+            "WHERE authorisation_id = ? AND ledger_name = ''",
+            (auth_id,),
+        )
+        for row in rows:
+            name = await self.app.configurations.ledger_name(
+                auth_id, row["ledger_id"], row["tenant_id"] or tenant
+            )
+            if name:
+                await self.app.db.execute(
+                    "UPDATE configurations SET ledger_name = ? WHERE id = ?", (name, row["id"])
+                )
 
     async def set_status(self, auth_id: int, status: str, message: str) -> None:
         await self.app.db.execute(
