@@ -162,6 +162,7 @@ class MyUnisoftProvider:
         *,
         sleep: Sleep = asyncio.sleep,
         retry: RetryPolicy | None = None,
+        rate_limit: RateLimitSpec = RATE_LIMIT,
     ) -> None:
         self._ctx = ctx
         self._jwt = str(ctx.credentials.get("jwt") or "")
@@ -178,7 +179,7 @@ class MyUnisoftProvider:
         self.http = HttpClient(
             PROVIDER,
             ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
+            rate_limit=rate_limit,
             limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
             headers=headers,
             transport=ctx.transport,
