@@ -1,0 +1,458 @@
+"""Contract tests: the ACD (i-Suite Expert) adapter against its simulator, over real HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from providers import registry
+from providers.acd import SPEC, AcdProvider, piece_number
+from providers.base import EntryLine, JournalEntry
+from providers.context import ProviderContext
+from providers.errors import ProviderError
+from providers.login import LoginContext
+from providers.ratelimit import reset_limiters
+from providers.redact import forget_secrets
+from providers.settings import ProviderSettings
+from providers.simulators.acd import CNX, AcdState, create_acd_app, demo_setup, error_body
+from providers.simulators.base import serve
+from providers.simulators.faults import Fault, FaultPlan
+
+USER = "comptable"
+PASSWORD = "s3cret-acd-password"
+_auth_ids = itertools.count(1)
+
+
+@dataclass
+class Sim:
+    state: AcdState
+    faults: FaultPlan
+    host: str
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Keeps the raw bodies the adapter sent (to check the wire format of amounts)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.bodies: list[tuple[str, bytes]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.bodies.append((request.url.path, request.content))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    reset_limiters()
+    forget_secrets()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    state = AcdState.seeded(USER, PASSWORD)
+    plan = FaultPlan(error_body=error_body)
+    async with serve(create_acd_app(state, faults=plan)) as url:
+        yield Sim(state, plan, url)
+
+
+def adapter(
+    sim: Sim,
+    tmp_path: Path,
+    password: str = PASSWORD,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleeps: Sleeps | None = None,
+    **options: Any,
+) -> AcdProvider:
+    ctx = ProviderContext(
+        provider_id="acd",
+        authorisation_id=next(_auth_ids),
+        settings=ProviderSettings("acd"),
+        state_dir=tmp_path,
+        options={"host": sim.host, "code": CNX, "username": USER, **options},
+        credentials={"password": password},
+        transport=transport,
+    )
+    return AcdProvider(ctx, sleep=sleeps or Sleeps())
+
+
+def entry(
+    reference: str = "bexsync:7:2026-10",
+    day: date = date(2026, 10, 31),
+    ledger: str = "BEX",
+    currency: str = "EUR",
+    lines: tuple[EntryLine, ...] | None = None,
+) -> JournalEntry:
+    return JournalEntry(
+        reference=reference,
+        date=day,
+        narration="BEX PMS Park 2026-10",
+        currency=currency,
+        ledger_id=ledger,
+        lines=lines
+        or (
+            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
+            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
+            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.00"), "NONE"),
+        ),
+    )
+
+
+async def expect_error(kind: str, awaitable: Any) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
+        await awaitable
+    assert info.value.kind == kind, info.value.message
+    assert info.value.provider == "acd"
+    return info.value
+
+
+# -- login, verify, options ----------------------------------------------------------------
+
+
+def test_registered_with_a_credentials_login_lookup_and_eur_only() -> None:
+    spec = registry.get("acd")
+    assert spec is SPEC
+    assert spec.login.kind == "credentials"
+    assert spec.info.capabilities.idempotency == "lookup"
+    assert spec.info.capabilities.currencies == ("EUR",)
+    assert not spec.needs_app_registration
+
+
+async def test_login_form_keeps_host_code_and_user_as_options_and_the_password_secret() -> None:
+    ctx = LoginContext("acd", ProviderSettings("acd"), "http://x/cb", time.time())
+    start = await SPEC.login.begin(ctx)
+    fields = {f["name"]: f["secret"] for f in start.next_step["fields"]}
+    assert fields == {"host": False, "code": False, "username": False, "password": True}
+    values = {"host": "https://isuite.cabinet.fr/", "code": "CNX", "username": "u",
+              "password": PASSWORD}  # fmt: skip
+    result = await SPEC.login.complete(ctx, None, redirect_url=None, code=None, credentials=values)
+    assert result.credentials == {"password": PASSWORD}
+    assert result.options == {"host": "https://isuite.cabinet.fr/", "code": "CNX", "username": "u"}
+    bad = {**values, "host": "isuite.cabinet.fr"}
+    err = await expect_error(
+        "rejected", SPEC.login.complete(ctx, None, redirect_url=None, code=None, credentials=bad)
+    )
+    assert [f.field for f in err.field_errors] == ["credentials.host"]
+
+
+async def test_verify_logs_in_and_lists_the_dossiers_as_tenants(sim: Sim, tmp_path: Path) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        result = await provider.verify()
+        assert result.ok and USER in result.message
+        assert [(t.id, t.name) for t in result.tenants] == [("BEXPARC", "Camping Les Dunes")]
+        assert sim.state.logins == 1
+        assert sim.state.requests[0] == ("POST", "/v1/authentification")
+    finally:
+        await provider.aclose()
+
+
+async def test_options_list_journals_active_accounts_and_the_bex_vat_codes(
+    sim: Sim, tmp_path: Path
+) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        ledgers = {led.code: led for led in await provider.list_ledgers(None)}
+        assert ledgers["BEX"].id == "BEX" and ledgers["BEX"].name == "Booking Experts"
+        accounts = {a.code: a.name for a in await provider.list_accounts(None)}
+        for number in ("1000", "1810", "2010", "2060", "4300", "4900", "4910", "8000", "8200"):
+            assert number in accounts
+        assert "47100000" not in accounts  # inactive accounts are not offered
+        assert {t.code for t in await provider.list_tax_codes(None)} == {"0", "L", "H", "NONE"}
+    finally:
+        await provider.aclose()
+
+
+async def test_several_dossiers_need_a_chosen_tenant(tmp_path: Path) -> None:
+    state = AcdState.seeded(USER, PASSWORD, dossiers=2)
+    async with serve(create_acd_app(state)) as url:
+        sim = Sim(state, FaultPlan(), url)
+        provider = adapter(sim, tmp_path)
+        try:
+            assert len((await provider.verify()).tenants) == 2
+            err = await expect_error("rejected", provider.list_ledgers(None))
+            assert err.field_errors[0].field == "tenant_id"
+            assert "BEX" in {led.code for led in await provider.list_ledgers("DOSS01")}
+            chosen = adapter(sim, tmp_path, tenant_id="DOSS01")
+            try:
+                posted = await chosen.post_entry(entry(), "k")
+                assert posted.external_id.startswith("DOSS01/BEX/2026-10/")
+                assert state.entries[0]["CodeDossier"] == "DOSS01"
+            finally:
+                await chosen.aclose()
+        finally:
+            await provider.aclose()
+
+
+# -- posting and lookup ----------------------------------------------------------------------
+
+
+async def test_post_sends_year_and_month_in_the_header_the_day_per_line_and_exact_amounts(
+    sim: Sim, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    provider = adapter(sim, tmp_path, transport=recorder)
+    try:
+        posted = await provider.post_entry(entry(), "key-1")
+        assert posted.external_id == "BEXPARC/BEX/2026-10/BX7-202610"
+        assert posted.status == "posted"
+        [stored] = sim.state.entries
+        assert (stored["Journal"], stored["Annee"], stored["Mois"]) == ("BEX", 2026, 10)
+        lines = stored["LignesEcriture"]
+        assert {ln["Jour"] for ln in lines} == {31}
+        assert {ln["NumeroPiece"] for ln in lines} == {"BX7-202610"}
+        assert [(ln["Compte"], ln["Debit"], ln["Credit"]) for ln in lines] == [
+            ("1300", "1090.00", "0.00"),
+            ("8000", "0.00", "1000.00"),
+            ("1800", "0.00", "90.00"),
+        ]
+        assert "bexsync:7:2026-10" in lines[0]["Libelle"]
+        assert lines[1]["Libelle"] == "Rent turnover [TVA L]"
+        [raw] = [body for path, body in recorder.bodies if path.endswith("/compta/ecriture")]
+        assert b'"Debit":1090.00' in raw and b'"Credit":90.00' in raw  # numbers, not floats
+        assert "Annee" in json.loads(raw) and "Jour" not in json.loads(raw)
+    finally:
+        await provider.aclose()
+
+
+async def test_find_entry_matches_the_piece_of_the_exact_reference(
+    sim: Sim, tmp_path: Path
+) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        posted = await provider.post_entry(entry(), "key-1")
+        found = await provider.find_entry("bexsync:7:2026-10", None, "BEX")
+        assert found == posted
+        assert await provider.find_entry("bexsync:7:2026-10", "BEXPARC", None) == posted
+        assert await provider.find_entry("bexsync:7:2026-10-31", None, "BEX") is None
+        assert await provider.find_entry("bexsync:77:2026-10", None, "BEX") is None
+        assert await provider.find_entry("bexsync:7:2026-10", None, "OD") is None
+        assert await provider.find_entry("bexsync:7:2026-10", None, "NOPE") is None
+    finally:
+        await provider.aclose()
+
+
+def test_piece_numbers_are_short_distinct_and_stable() -> None:
+    assert piece_number("bexsync:12:2026-10") == "BX12-202610"
+    assert piece_number("bexsync:12:2026-10-31") == "BX12-20261031"
+    odd = piece_number("something else")
+    assert odd == piece_number("something else") and len(odd) == 12
+
+
+async def test_posting_the_same_reference_again_returns_the_first_entry(
+    sim: Sim, tmp_path: Path
+) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        first = await provider.post_entry(entry(), "key-1")
+        assert await provider.post_entry(entry(), "key-1") == first
+        assert await provider.post_entry(entry(), "key-2") == first
+        assert len(sim.state.entries) == 1
+    finally:
+        await provider.aclose()
+
+
+async def test_an_expired_session_is_renewed_by_logging_in_again(sim: Sim, tmp_path: Path) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        await provider.verify()
+        sim.state.expire_sessions()
+        posted = await provider.post_entry(entry(), "key-1")
+        assert posted.external_id.endswith("BX7-202610")
+        assert sim.state.logins == 2
+        assert len(sim.state.entries) == 1
+    finally:
+        await provider.aclose()
+
+
+async def test_a_lost_answer_is_unavailable_and_the_retry_does_not_duplicate(
+    sim: Sim, tmp_path: Path
+) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        sim.faults.add(Fault.malformed(path="/compta/ecriture", nth={2}))
+        err = await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
+        assert "looked up" in err.message
+        assert len(sim.state.entries) == 1
+        await provider.post_entry(entry(), "key-1")
+        assert len(sim.state.entries) == 1
+    finally:
+        await provider.aclose()
+
+
+# -- errors mapped to the taxonomy -----------------------------------------------------------
+
+
+async def test_other_currencies_are_refused_clearly_before_any_request(
+    sim: Sim, tmp_path: Path
+) -> None:
+    provider = adapter(sim, tmp_path)
+    try:
+        err = await expect_error("rejected", provider.post_entry(entry(currency="USD"), "k"))
+        assert "EUR only" in err.message and "USD" in err.message
+        assert err.field_errors[0].field == "currency"
+        assert sim.state.requests == []
+    finally:
+        await provider.aclose()
+
+
+async def test_a_wrong_password_is_auth_expired_without_the_password(
+    sim: Sim, tmp_path: Path
+) -> None:
+    provider = adapter(sim, tmp_path, password="wrong-password-123")
+    try:
+        err = await expect_error("auth_expired", provider.verify())
+        assert "user name or password" in err.message
+        assert "wrong-password-123" not in str(err)
+    finally:
+        await provider.aclose()
+
+
+async def test_an_unknown_account_is_rejected_on_its_line(sim: Sim, tmp_path: Path) -> None:
+    lines = (
+        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+        EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
+    )
+    provider = adapter(sim, tmp_path)
+    try:
+        err = await expect_error("rejected", provider.post_entry(entry(lines=lines), "k"))
+        assert [f.field for f in err.field_errors] == ["lines[1].account"]
+        assert "compteInexistant" in err.message
+        assert sim.state.entries == []
+    finally:
+        await provider.aclose()
+
+
+async def test_unbalanced_and_unknown_journal_are_rejected_before_posting(
+    sim: Sim, tmp_path: Path
+) -> None:
+    unbalanced = (
+        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
+    )
+    provider = adapter(sim, tmp_path)
+    try:
+        err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
+        assert "do not balance" in err.message
+        err = await expect_error("rejected", provider.post_entry(entry(ledger="ZZ"), "k"))
+        assert err.field_errors[0].field == "ledger_id"
+        assert ("POST", "/v1/compta/ecriture") not in sim.state.requests
+    finally:
+        await provider.aclose()
+
+
+async def test_a_closed_month_is_period_locked(sim: Sim, tmp_path: Path) -> None:
+    sim.state.closed_until = (2026, 10)
+    provider = adapter(sim, tmp_path)
+    try:
+        err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
+        assert "10/2026" in err.message
+        sim.state.closed_until = (2026, 9)
+        await provider.post_entry(entry(), "k")
+        assert len(sim.state.entries) == 1
+    finally:
+        await provider.aclose()
+
+
+async def test_an_unpublished_dossier_says_how_to_fix_it(sim: Sim, tmp_path: Path) -> None:
+    sim.state.unpublished.add("BEXPARC")
+    provider = adapter(sim, tmp_path)
+    try:
+        err = await expect_error("auth_expired", provider.list_ledgers(None))
+        assert err.status == 403 and "published" in err.message
+    finally:
+        await provider.aclose()
+
+
+async def test_the_firm_database_being_down_is_unavailable(sim: Sim, tmp_path: Path) -> None:
+    def down(doc: Any) -> Any:
+        return {"codeRetour": 0, "description": "KO", "listeErreurs": [
+            {"erreur": "erreurSql", "description": "Le serveur MySQL est momentanément injoignable"}
+        ]}  # fmt: skip
+
+    sim.faults.add(Fault.malformed(mutate=down, path="/compta/ecriture", nth={2}))
+    provider = adapter(sim, tmp_path)
+    try:
+        err = await expect_error("unavailable", provider.post_entry(entry(), "k"))
+        assert err.retryable
+    finally:
+        await provider.aclose()
+
+
+async def test_429_is_waited_out_or_goes_up_with_retry_after(sim: Sim, tmp_path: Path) -> None:
+    sim.faults.add(Fault.rate_limit(retry_after=0.05, path="/compta/journal", nth={1}))
+    sleeps = Sleeps()
+    provider = adapter(sim, tmp_path, sleeps=sleeps)
+    try:
+        assert len(await provider.list_ledgers(None)) == 5
+        assert 0.05 in sleeps.delays
+        sim.faults.add(Fault.rate_limit(retry_after=600, path="/compta/comptes", fraction=1.0))
+        err = await expect_error("rate_limited", provider.list_accounts(None))
+        assert err.retry_after == 600
+    finally:
+        await provider.aclose()
+
+
+async def test_server_errors_retry_reads_but_never_the_post(sim: Sim, tmp_path: Path) -> None:
+    sleeps = Sleeps()
+    provider = adapter(sim, tmp_path, sleeps=sleeps)
+    try:
+        sim.faults.add(Fault.error(502, path="/compta/comptes", fraction=1.0))
+        err = await expect_error("unavailable", provider.list_accounts(None))
+        assert err.status == 502 and len(sleeps.delays) == 4
+        sim.faults.add(Fault.error(502, path="/compta/ecriture", nth={2}))
+        await expect_error("unavailable", provider.post_entry(entry(), "k"))
+        assert [i for i in sim.faults.injected if i == ("502", "/CNX1225/api/v1/compta/ecriture")]
+        assert len([p for m, p in sim.state.requests if m == "POST" and "ecriture" in p]) == 0
+    finally:
+        await provider.aclose()
+
+
+# -- the demo ----------------------------------------------------------------------------------
+
+
+async def test_demo_setup_serves_a_firm_the_demo_can_log_in_to_and_post_to(
+    tmp_path: Path,
+) -> None:
+    demo = await demo_setup(tmp_path)
+    try:
+        assert demo.provider_id == "acd" and demo.complete is not None
+        settings = ProviderSettings.from_table("acd", demo.settings)
+        login = LoginContext("acd", settings, "http://x/cb", time.time())
+        result = await SPEC.login.complete(
+            login, None, redirect_url=None, code=None, **demo.complete
+        )
+        ctx = ProviderContext(
+            "acd", 99, settings, tmp_path, options=result.options, credentials=result.credentials
+        )
+        provider = SPEC.create(ctx)
+        try:
+            assert (await provider.verify()).ok
+            posted = await provider.post_entry(entry(), "k")
+            assert await provider.find_entry("bexsync:7:2026-10", None, "BEX") == posted
+        finally:
+            await provider.aclose()
+    finally:
+        await demo.aclose()
