@@ -69,12 +69,14 @@ class Database:
                 await self._writer.commit()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # One call on the reader's thread: execute and fetch to the end, so no statement stays
+        # open between awaits. An open statement would pin another coroutine's read to an old
+        # WAL snapshot and it would miss a write that had just committed.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

@@ -1,0 +1,107 @@
+"""Idle daemon with 1,000 configurations: CPU share and RSS over a quiet minute.
+
+Budget (DESIGN.md): under 0.1% CPU (the daemon sleeps until the next due time) and under 80 MB
+RSS. Baseline in the same run: a bare Python interpreter that imports the daemon's modules and
+sleeps, measured the same way. Run: .venv/bin/python benchmarks/bench_idle.py [seconds]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bexsync_tui.client import Client  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(pid: int, seconds: float) -> tuple[float, float]:
+    start_cpu, start = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    used = cpu_seconds(pid) - start_cpu
+    return 100 * used / (time.monotonic() - start), rss_mb(pid)
+
+
+async def seed(socket: str, configurations: int) -> None:
+    client = Client()
+    await client.connect(socket)
+    admins = await client.call("administrations.list")
+    today = time.strftime("%Y-%m-%d")
+    made = 0
+    n = 0
+    while made < configurations:
+        n += 1
+        auth = await client.call(
+            "authorisations.create", {"name": f"Bench {n}", "provider": "sandbox"}
+        )
+        auth_id = auth["authorisation"]["id"]
+        await client.call("authorisations.activate", {"id": auth_id})
+        for admin in admins:
+            if made >= configurations:
+                break
+            await client.call(
+                "configurations.create",
+                {"authorisation_id": auth_id, "administration_id": admin["id"],
+                 "frequency": "daily", "ledger_id": "BEX", "start_date": today,
+                 "automatic": True, "activate": True},
+            )  # fmt: skip
+            made += 1
+    await client.aclose()
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    tmp = Path(tempfile.mkdtemp(prefix="bexsync-bench-"))
+    socket = tmp / "bexsyncd.sock"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "daemon.main", "--demo", "--state-dir", str(tmp / "state"),
+         "--socket", str(socket), "--config", os.devnull, "--log-level", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    baseline = subprocess.Popen(
+        [sys.executable, "-c", "import daemon.app, time; time.sleep(10**6)"], env=env
+    )
+    try:
+        while not socket.exists():
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        asyncio.run(seed(str(socket), 1000))
+        print(f"seeded 1000 configurations in {time.monotonic() - t0:.1f}s; settling...")
+        time.sleep(20)  # let the demo's start-up catch-up finish
+        base_cpu, base_rss = measure(baseline.pid, seconds)
+        cpu, rss = measure(daemon.pid, seconds)
+    finally:
+        daemon.terminate()
+        baseline.terminate()
+        daemon.wait(30)
+    print(f"idle over {seconds:.0f}s: daemon {cpu:.3f}% CPU, {rss:.1f} MB RSS")
+    print(f"baseline (bare interpreter with the daemon's imports): {base_cpu:.3f}% CPU, "
+          f"{base_rss:.1f} MB RSS")  # fmt: skip
+    print(f"RSS ratio daemon/baseline: {rss / base_rss:.2f}x")
+    print(f"budget: CPU < 0.1% -> {'met' if cpu < 0.1 else 'MISSED'}; "
+          f"RSS < 80 MB -> {'met' if rss < 80 else 'MISSED'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
