@@ -1,0 +1,497 @@
+"""The ``cegid_loop`` provider: Cegid Loop's public APIs (Azure API Management), async imports.
+
+Endpoint keys of ``[providers.cegid_loop]``:
+  ``api_url``  default ``https://api.cegid.com/loop-api-publiques``
+App registration: ``client_secret_file`` holds the ``Ocp-Apim-Subscription-Key`` that Cegid gives
+its partner (sent on every call); ``client_id`` names that subscription (not sent; it marks the
+app as registered).
+
+Login: a credentials form with the dossier code and the firm's API key (``key:secret``, made by
+the firm's administrator in CegidLife and activated in LoopHub), sent as ``x-apikey``. The dossier
+is the only tenant.
+
+Writes: ``POST /importJson`` registers an import that Cegid processes asynchronously: accepting
+it is not posting it. ``post_entry`` submits once, then polls the import's status with
+exponential back-off (about a minute in all) until it is done (the entry is then read back from
+``GET /EcritureComptable`` for its id) or failed (mapped to rejected / period_locked). Still
+pending at the end of the bound: ``unavailable`` (retryable). Every attempt first looks the
+reference up, both among the booked entries and among the dossier's imports, so a retry or a
+recovery after a daemon restart resumes polling the first import instead of submitting a second
+one. ``find_entry`` reports an import still being processed as ``PostedEntry(status="pending")``.
+
+Facts: shared/research/providers-fr-nl.md, section 5. Cegid does not publish the line schema of
+``importJson``, the import-status endpoints, the error list or quotas: each such assumption is
+marked ``GAP`` below and kept in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from providers.base import (
+    Account,
+    Capabilities,
+    JournalEntry,
+    Ledger,
+    PostedEntry,
+    ProviderInfo,
+    TaxCode,
+    Tenant,
+    VerifyResult,
+)
+from providers.context import ProviderContext
+from providers.errors import (
+    FieldError,
+    ProviderError,
+    auth_expired,
+    period_locked,
+    rejected,
+    unavailable,
+)
+from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.login import CredentialField, CredentialsLogin
+from providers.ratelimit import RateLimitSpec
+from providers.redact import register_secret
+from providers.settings import SettingsError
+
+PROVIDER = "cegid_loop"
+DEFAULT_API_URL = "https://api.cegid.com/loop-api-publiques"
+# GAP: no quota figure is published for the Loop APIs; APIM products are typically limited per
+# subscription per minute. Stay well under a modest one.
+RATE_LIMIT = RateLimitSpec(calls=100, per_seconds=60, concurrent=4)
+PAGE_SIZE = 100  # ``take``: the lookup API returns at most 100 rows
+CENT = Decimal("0.01")
+ORIGIN = "BEXSYNC"  # ``ecritureOrigine`` of every entry we import: the mandatory lookup filter
+
+# Polling an import: first look after POLL_FIRST seconds, doubling up to POLL_CAP, at most
+# POLL_BUDGET seconds of waiting in one post_entry call.
+POLL_FIRST = 0.5
+POLL_CAP = 15.0
+POLL_BUDGET = 60.0
+
+# GAP: the "statuts des imports" / "historique des imports" APIs are named in Cegid's docs but
+# their paths and fields were not captured. Assumed: ``POST /importJson`` answers
+# ``{"idImport": ...}``; ``GET /statutImport?codeDossier=&idImport=`` and ``GET
+# /historiqueImport?codeDossier=`` (newest first) answer import rows ``{idImport, statut,
+# refPieces, erreurs: [{code, message}]}``. These constants and ``import_state`` /
+# ``import_carries`` below are the only places that know it.
+STATUS_PATH = "/statutImport"
+HISTORY_PATH = "/historiqueImport"
+_PENDING = {"enattente", "encours", "pending", "running", "queued", "nouveau"}
+_DONE = {"termine", "terminé", "succes", "succès", "done", "ok", "integre", "intégré"}
+
+TAX_CODES: tuple[TaxCode, ...] = (
+    TaxCode("0", "VAT 0% (named in the line label)", Decimal("0")),
+    TaxCode("L", "VAT low (named in the line label)"),
+    TaxCode("H", "VAT high (named in the line label)"),
+    TaxCode("NONE", "No VAT"),
+)
+
+
+def import_state(row: dict[str, Any]) -> str:
+    """``pending``, ``done`` or ``failed`` from an import row's ``statut``."""
+    statut = str(row.get("statut") or "").strip().lower().replace(" ", "")
+    if statut in _PENDING:
+        return "pending"
+    if statut in _DONE:
+        return "done"
+    return "failed"
+
+
+def import_carries(row: dict[str, Any], reference: str) -> bool:
+    return reference in [str(r) for r in row.get("refPieces") or []]
+
+
+def _rows(body: Any) -> list[dict[str, Any]]:
+    """GAP: list endpoints are assumed to answer a JSON array; a ``data``/``items``/``value``
+    envelope is accepted too."""
+    if isinstance(body, dict):
+        for key in ("data", "items", "value"):
+            if isinstance(body.get(key), list):
+                body = body[key]
+                break
+    return [row for row in body if isinstance(row, dict)] if isinstance(body, list) else []
+
+
+_LOCKED = re.compile(r"(?i)(clôtur|clotur|verrouill|period(e)? (close|ferm)|exercice ferm)")
+_ACCOUNT = re.compile(r"(?i)compte\s+(\S+)")
+
+
+def classify(errors: list[dict[str, Any]], entry: JournalEntry | None) -> ProviderError:
+    """A failed import's errors in the taxonomy (closed period, unknown accounts, the rest)."""
+    texts = [
+        f"{e.get('code')}: {e.get('message')}" if e.get("code") else str(e.get("message") or "")
+        for e in errors
+    ]
+    summary = "; ".join(t for t in texts if t) or "no reason given"
+    if any(_LOCKED.search(t) for t in texts):
+        return period_locked(PROVIDER, f"Cegid Loop refused a date in a closed period: {summary}")
+    fields: list[FieldError] = []
+    for text in texts:
+        where = "entry"
+        match = _ACCOUNT.search(text)
+        if match and entry is not None:
+            for i, line in enumerate(entry.lines):
+                if line.account == match.group(1).strip(".,;:'\""):
+                    where = f"lines[{i}].account"
+                    break
+        fields.append(FieldError(where, text))
+    return rejected(PROVIDER, f"Cegid Loop refused the import: {summary}", tuple(fields))
+
+
+def _error_mapper(response: httpx.Response) -> ProviderError | None:
+    """Synchronous 400/422 refusals of a request, with their field errors when given."""
+    status = response.status_code
+    if status not in (400, 422):
+        return None
+    message = provider_message(response)
+    fields: list[FieldError] = []
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, dict):
+        for key, msgs in errors.items():
+            msgs = msgs if isinstance(msgs, list) else [msgs]
+            fields.append(FieldError(str(key), ", ".join(str(m) for m in msgs)))
+    return rejected(
+        PROVIDER,
+        f"Cegid Loop rejected the request (HTTP {status}): {message or 'no reason given'}",
+        tuple(fields) or (FieldError("request", message or "invalid"),),
+        status=status,
+    )
+
+
+def _amount(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _month(day: date) -> tuple[date, date]:
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+class CegidLoopProvider:
+    """One Cegid Loop dossier, reached with the partner's subscription and the firm's API key."""
+
+    info: ClassVar[ProviderInfo] = ProviderInfo(
+        id=PROVIDER,
+        title="Cegid Loop",
+        route="direct",
+        auth=("credentials",),
+        capabilities=Capabilities(idempotency="lookup", async_post=True),
+        notes="Partner subscription key (client_secret_file) plus the firm's API key "
+        "(key:secret from CegidLife, activated in LoopHub) and the dossier code. Imports are "
+        "asynchronous: a run stays 'posting' until Cegid has processed the import.",
+        settings={"api_url": DEFAULT_API_URL},
+    )
+
+    def __init__(
+        self,
+        ctx: ProviderContext,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        retry: RetryPolicy | None = None,
+        poll_first: float = POLL_FIRST,
+        poll_cap: float = POLL_CAP,
+        poll_budget: float = POLL_BUDGET,
+    ) -> None:
+        self._api_key = str(ctx.credentials.get("api_key") or "")
+        self._dossier = str(ctx.options.get("dossier") or ctx.options.get("tenant_id") or "")
+        self._settings_problem = ""
+        try:
+            subscription = ctx.settings.client_secret()
+        except SettingsError as exc:
+            subscription, self._settings_problem = None, str(exc)
+        self._subscription = subscription or ""
+        register_secret(self._api_key)
+        headers = {"Accept": "application/json"}
+        if self._subscription:
+            headers["Ocp-Apim-Subscription-Key"] = self._subscription
+        if self._api_key:
+            headers["x-apikey"] = self._api_key
+        self._sleep = sleep
+        self._poll = (poll_first, poll_cap, poll_budget)
+        self.http = HttpClient(
+            PROVIDER,
+            ctx.settings.url("api_url", DEFAULT_API_URL),
+            rate_limit=RATE_LIMIT,
+            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
+            headers=headers,
+            transport=ctx.transport,
+            error_mapper=_error_mapper,
+            sleep=sleep,
+            retry=retry or RetryPolicy(),
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+    def _require_keys(self) -> None:
+        if not self._subscription:
+            raise auth_expired(
+                PROVIDER,
+                self._settings_problem
+                or "no Cegid Loop subscription key: set client_secret_file in "
+                "[providers.cegid_loop] of the config file",
+            )
+        if not self._api_key:
+            raise auth_expired(PROVIDER, "no Cegid Loop API key is stored: log in again")
+        if not self._dossier:
+            raise auth_expired(PROVIDER, "no Cegid Loop dossier code is stored: log in again")
+
+    async def _get(self, path: str, params: dict[str, Any]) -> Any:
+        self._require_keys()
+        return await self.http.get_json(path, params={"codeDossier": self._dossier, **params})
+
+    async def _all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every row of a ``skip``/``take`` paginated list."""
+        rows: list[dict[str, Any]] = []
+        skip = 0
+        while True:
+            page = _rows(await self._get(path, {**(params or {}), "skip": skip, "take": PAGE_SIZE}))
+            rows.extend(page)
+            if len(page) < PAGE_SIZE:
+                return rows
+            skip += PAGE_SIZE
+
+    async def verify(self) -> VerifyResult:
+        journals = await self._all("/journal")
+        return VerifyResult(
+            True,
+            f"connected to Cegid Loop dossier {self._dossier} ({len(journals)} journals)",
+            tuple(await self.list_tenants()),
+        )
+
+    async def list_tenants(self) -> list[Tenant]:
+        return [Tenant(self._dossier, f"Dossier {self._dossier}")] if self._dossier else []
+
+    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        return [
+            Ledger(str(j["code"]), str(j["code"]), str(j.get("libelle") or j["code"]))
+            for j in await self._all("/journal")
+            if j.get("code")
+        ]
+
+    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+        return sorted(
+            (
+                Account(str(c["numero"]), str(c.get("libelle") or ""), str(c.get("objectId", "")))
+                for c in await self._all("/compte")
+                if c.get("numero") and not c.get("ferme")
+            ),
+            key=lambda a: a.code,
+        )
+
+    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+        return list(TAX_CODES)
+
+    # -- lookup -----------------------------------------------------------------------------
+    async def _booked(self, reference: str, journal: str | None) -> PostedEntry | None:
+        """The entry with this reference among the booked entries, if Cegid has it."""
+        # GAP: the filter syntax is assumed OData-like; ``ecritureOrigine`` is mandatory.
+        clauses = [f"ecritureOrigine eq '{ORIGIN}'", f"refPiece eq '{_quote(reference)}'"]
+        if journal:
+            clauses.append(f"journalCode eq '{_quote(journal)}'")
+        rows = _rows(await self._get("/EcritureComptable", {"filter": " and ".join(clauses)}))
+        for row in rows:
+            if str(row.get("refPiece")) == reference and row.get("objectId") is not None:
+                return PostedEntry(str(row["objectId"]), reference)
+        return None
+
+    async def _latest_import(self, reference: str) -> dict[str, Any] | None:
+        """The newest import carrying this reference that did not fail, if any."""
+        for row in _rows(await self._get(HISTORY_PATH, {})):
+            if import_carries(row, reference):
+                return None if import_state(row) == "failed" else row
+        return None
+
+    async def _journal_code(self, ledger_id: str) -> str | None:
+        for row in await self._all("/journal"):
+            if str(row.get("code", "")).upper() == ledger_id.upper() or str(
+                row.get("objectId", "")
+            ) == str(ledger_id):
+                return str(row["code"])
+        return None
+
+    async def find_entry(
+        self, reference: str, tenant_id: str | None, ledger_id: str | None
+    ) -> PostedEntry | None:
+        """Booked: ``posted``. Submitted and still processing: ``pending`` (its import id)."""
+        journal = None
+        if ledger_id:
+            journal = await self._journal_code(ledger_id)
+            if journal is None:
+                return None
+        booked = await self._booked(reference, journal)
+        if booked is not None:
+            return booked
+        row = await self._latest_import(reference)
+        if row is None:
+            return None
+        return PostedEntry(f"import:{row['idImport']}", reference, status="pending")
+
+    # -- writing ----------------------------------------------------------------------------
+    def _check(self, entry: JournalEntry) -> None:
+        problems: list[FieldError] = []
+        if not entry.lines:
+            problems.append(FieldError("lines", "an entry needs at least one line"))
+        if entry.total_debit != entry.total_credit:
+            problems.append(
+                FieldError(
+                    "lines",
+                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
+                    "do not balance",
+                )
+            )
+        if problems:
+            raise rejected(
+                PROVIDER,
+                "the entry cannot go to Cegid Loop: " + "; ".join(p.message for p in problems),
+                tuple(problems),
+            )
+
+    def _import_body(self, entry: JournalEntry, journal: str) -> dict[str, Any]:
+        # GAP: Cegid does not publish the ``ecritures`` item schema. The field names follow the
+        # documented lookup filters (journalCode, datePiece, refPiece, ecritureOrigine,
+        # compteNumero); amounts are decimal strings. ``codeIbs`` is taken to be the dossier code.
+        first, last = _month(entry.date)
+        lines = []
+        for line in entry.lines:
+            label = line.description or "BEX PMS"
+            if line.vat_code and line.vat_code != "NONE":
+                label = f"{label} [TVA {line.vat_code}]"
+            lines.append(
+                {
+                    "compteNumero": line.account,
+                    "libelle": label,
+                    "debit": _amount(line.debit),
+                    "credit": _amount(line.credit),
+                }
+            )
+        return {
+            "codeIbs": self._dossier,
+            "data": {
+                "contexte": {"from": first.isoformat(), "to": last.isoformat()},
+                "options": {"creerComptes": False},
+                "ecritures": [
+                    {
+                        "journalCode": journal,
+                        "datePiece": entry.date.isoformat(),
+                        "refPiece": entry.reference,
+                        "ecritureOrigine": ORIGIN,
+                        "libelle": entry.narration,
+                        "devise": entry.currency,
+                        "lignes": lines,
+                    }
+                ],
+            },
+        }
+
+    async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
+        """Submit the import once, then wait for Cegid to process it.
+
+        A booked entry with this reference is returned as it is; an import of it still being
+        processed is waited for, never submitted again.
+        """
+        self._check(entry)
+        journal = await self._journal_code(entry.ledger_id)
+        if journal is None:
+            raise rejected(
+                PROVIDER,
+                f"Cegid Loop has no journal {entry.ledger_id!r} in dossier {self._dossier}",
+                (FieldError("ledger_id", f"unknown journal {entry.ledger_id!r}"),),
+            )
+        booked = await self._booked(entry.reference, journal)
+        if booked is not None:
+            return booked
+        running = await self._latest_import(entry.reference)
+        if running is not None:
+            import_id = str(running["idImport"])
+        else:
+            import_id = await self._submit(entry, journal)
+        return await self._wait(import_id, entry, journal)
+
+    async def _submit(self, entry: JournalEntry, journal: str) -> str:
+        self._require_keys()
+        response = await self.http.post("/importJson", json=self._import_body(entry, journal))
+        try:
+            body = response.json()
+            return str(body["idImport"])
+        except (ValueError, KeyError, TypeError):
+            raise unavailable(
+                PROVIDER,
+                "Cegid Loop accepted the import but its answer was unreadable; the import is "
+                "looked up before any retry",
+            ) from None
+
+    async def _wait(self, import_id: str, entry: JournalEntry, journal: str) -> PostedEntry:
+        """Poll the import with exponential back-off until done or failed, within the bound."""
+        first, cap, budget = self._poll
+        delay, waited = first, 0.0
+        while True:
+            row = _rows([await self._get(STATUS_PATH, {"idImport": import_id})])
+            state = import_state(row[0]) if row else "pending"
+            if state == "failed":
+                raise classify(list(row[0].get("erreurs") or []), entry)
+            if state == "done":
+                booked = await self._booked(entry.reference, journal)
+                if booked is not None:
+                    return booked
+                # processed but not yet readable: keep waiting like a pending import
+            if waited + delay > budget:
+                raise unavailable(
+                    PROVIDER,
+                    f"Cegid Loop is still processing import {import_id} after {waited:.0f} s; "
+                    "it is checked again later and never submitted twice",
+                    retry_after=cap,
+                )
+            await self._sleep(delay)
+            waited += delay
+            delay = min(delay * 2, cap)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def create(ctx: ProviderContext) -> CegidLoopProvider:
+    return CegidLoopProvider(ctx)
+
+
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "dossier",
+            "Cegid Loop dossier code",
+            pattern=r"[A-Za-z0-9_.-]{1,64}",
+            hint="the code of the dossier (client company) in Cegid Loop",
+        ),
+        CredentialField(
+            "api_key",
+            "Cegid Loop API key (key:secret)",
+            secret=True,
+            pattern=r"[^:\s]+:\S+",
+            hint="the APIKey made in CegidLife and activated in LoopHub, as key:secret",
+        ),
+    )
+)
+
+# Imported last: the registry imports this module lazily by name.
+from providers.registry import ProviderSpec  # noqa: E402
+
+SPEC = ProviderSpec(
+    info=CegidLoopProvider.info,
+    module=__name__,
+    factory="create",
+    needs_app_registration=True,
+    login=LOGIN,
+)
