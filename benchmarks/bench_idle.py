@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,10 +44,13 @@ def measure(pid: int, seconds: float) -> tuple[float, float]:
     return 100 * used / (time.monotonic() - start), rss_mb(pid)
 
 
-async def seed(socket: str, configurations: int) -> None:
+async def seed(socket: str, configurations: int, pms_url: str) -> None:
     client = Client()
     await client.connect(socket)
+    await client.call("pms.connect", {"base_url": pms_url, "api_key": "bench-key-123456"})
     admins = await client.call("administrations.list")
+    for admin in admins:
+        await client.call("administrations.set_access", {"id": admin["id"], "access": True})
     today = time.strftime("%Y-%m-%d")
     made = 0
     n = 0
@@ -69,24 +74,46 @@ async def seed(socket: str, configurations: int) -> None:
     await client.aclose()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pms_url(proc: subprocess.Popen[str]) -> str:
+    """The simulator prints its URL when it listens."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if match:
+            return match.group(0)
+    raise RuntimeError("the PMS simulator did not start")
+
+
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
     tmp = Path(tempfile.mkdtemp(prefix="bexsync-bench-"))
-    socket = tmp / "bexsyncd.sock"
+    sock_path = tmp / "bexsyncd.sock"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The PMS simulator runs in its own process: the daemon measured is a production daemon.
+    pms = subprocess.Popen(
+        [sys.executable, "-m", "providers.simulators.bex", "--port", str(free_port()), "--api-key",
+         "bench-key-123456", "--no-rate-limit"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "daemon.main", "--demo", "--state-dir", str(tmp / "state"),
-         "--socket", str(socket), "--config", os.devnull, "--log-level", "WARNING"],
+        [sys.executable, "-m", "daemon.main", "--state-dir", str(tmp / "state"),
+         "--socket", str(sock_path), "--config", os.devnull, "--log-level", "WARNING"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     baseline = subprocess.Popen(
         [sys.executable, "-c", "import daemon.app, time; time.sleep(10**6)"], env=env
     )
     try:
-        while not socket.exists():
+        while not sock_path.exists():
             time.sleep(0.05)
         t0 = time.monotonic()
-        asyncio.run(seed(str(socket), 1000))
+        asyncio.run(seed(str(sock_path), 1000, pms_url(pms)))
         print(f"seeded 1000 configurations in {time.monotonic() - t0:.1f}s; settling...")
         time.sleep(20)  # let the demo's start-up catch-up finish
         base_cpu, base_rss = measure(baseline.pid, seconds)
@@ -94,6 +121,7 @@ def main() -> None:
     finally:
         daemon.terminate()
         baseline.terminate()
+        pms.terminate()
         daemon.wait(30)
     print(f"idle over {seconds:.0f}s: daemon {cpu:.3f}% CPU, {rss:.1f} MB RSS")
     print(f"baseline (bare interpreter with the daemon's imports): {base_cpu:.3f}% CPU, "
