@@ -22,7 +22,6 @@ DEMO_AUTHORISATION = "Demo sandbox"
 
 
 async def start_pms_simulator(app: Any) -> tuple[str, str]:
-    today = app.clock().date()
     api_key = "demo-" + secrets.token_hex(12)
     dataset = BexDataset(seed=DEMO_SEED, today=lambda: app.clock().date())
     server = SimulatorServer(create_bex_app(dataset, api_key=api_key), name="bex-simulator")
