@@ -406,11 +406,9 @@ class FakeDaemon:
                 "active": True,
                 "no_vat_code": "NONE",
             }
-        # Bulk entries (benchmarks) are the oldest: spread over the three configurations.
-        for index in range(bulk_entries):
-            config_id = index % 3 + 1
-            day = date(2000, 1, 1) + timedelta(days=index // 3)
-            self._add_entry(config_id, f"bulk-{index}", day, seed=index, run_id=None)
+        # Bulk entries (benchmarks) are the oldest, generated on demand from their index.
+        self.bulk_entries = bulk_entries
+        d.ids["entry"] = bulk_entries
         # The real history, oldest first: daily 101 up to yesterday, monthly up to last month.
         self._history(1, self.today - timedelta(days=10), self.today - timedelta(days=1))
         self._history(2, four_months_ago, date(2025, 1, 1))
@@ -614,7 +612,7 @@ class FakeDaemon:
             "counts": {
                 "authorisations": len(self.data.authorisations),
                 "configurations": len(configs),
-                "entries": len(self.data.entries),
+                "entries": len(self.data.entries) + self.bulk_entries,
                 "unread_notifications": self._snapshot()["unread_notifications"],
             },
             "next_runs": [
@@ -1176,15 +1174,43 @@ class FakeDaemon:
         return [r.shape() for r in runs[: int(p.get("limit") or 100)]]
 
     # -- entries and notifications ---------------------------------------------------------
+    def _bulk_entry(self, index: int) -> dict[str, Any]:
+        """Bulk entry ``index`` (id ``index + 1``): three configurations round robin, daily."""
+        config_id = index % 3 + 1
+        day = date(2000, 1, 1) + timedelta(days=index // 3)
+        number = ADMINISTRATIONS[config_id - 1][1]
+        return {
+            "id": index + 1,
+            "configuration_id": config_id,
+            "administration_number": number,
+            "period": day.isoformat(),
+            "reference": f"bexsync:{config_id}:{day}",
+            "date": day.isoformat(),
+            "provider": "sandbox",
+            "external_id": f"SBX-B{index + 1:07d}",
+            "total": f"{100 + index % 9000}.{index % 100:02d}",
+            "line_count": 2,
+            "posted_at": f"{day}T02:00:00Z",
+            "run_id": None,
+        }
+
+    def _bulk_matches(self, index: int, config_id: int | None, period: str) -> bool:
+        if config_id is not None and index % 3 + 1 != config_id:
+            return False
+        if period:
+            day = date(2000, 1, 1) + timedelta(days=index // 3)
+            return day.isoformat().startswith(period)
+        return True
+
     def m_entries_list(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         limit = int(p.get("limit") or 100)
         offset = int(p.get("offset") or 0)
-        config_id = p.get("configuration_id")
+        config_id = None if p.get("configuration_id") is None else _int(p["configuration_id"])
         period = str(p.get("period") or "")
         found: list[dict[str, Any]] = []
         skipped = 0
         for entry in reversed(self.data.entries):
-            if config_id is not None and entry["configuration_id"] != _int(config_id):
+            if config_id is not None and entry["configuration_id"] != config_id:
                 continue
             if period and not entry["period"].startswith(period):
                 continue
@@ -1193,7 +1219,18 @@ class FakeDaemon:
                 continue
             found.append({k: v for k, v in entry.items() if k != "lines"})
             if len(found) >= limit:
-                break
+                return found
+        index = self.bulk_entries - 1
+        if config_id is None and not period:  # plain paging: skip by arithmetic
+            index -= offset - skipped
+            skipped = offset
+        while index >= 0 and len(found) < limit:
+            if self._bulk_matches(index, config_id, period):
+                if skipped < offset:
+                    skipped += 1
+                else:
+                    found.append(self._bulk_entry(index))
+            index -= 1
         return found
 
     def m_entries_get(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -1201,6 +1238,16 @@ class FakeDaemon:
         for entry in self.data.entries:
             if entry["id"] == entry_id:
                 return entry
+        if 1 <= entry_id <= self.bulk_entries:
+            entry = self._bulk_entry(entry_id - 1)
+            total = Decimal(entry["total"])
+            return {
+                **entry,
+                "lines": [
+                    _line("1000", "Cash receipts", "", total, Decimal(0)),
+                    _line("8000", "Rent turnover", "0", Decimal(0), total),
+                ],
+            }
         raise not_found("entry", p.get("id"))
 
     def m_notifications_list(self, p: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,6 +26,11 @@ Steps = Callable[[Pilot[Any]], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)
+def quick_idle() -> None:
+    """Snapshots keep Pilot's default idle detection: the frame must have settled."""
+
+
+@pytest.fixture(autouse=True)
 def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
     """A blinking cursor would make frames differ."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)

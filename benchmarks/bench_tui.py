@@ -1,0 +1,172 @@
+"""Budget check: the TUI draws its first screen in under 1 s and scrolls 100,000 entries at
+under 50 ms per keystroke (DESIGN.md, "Budgets").
+
+1. First screen. A child process starts Python, imports the app, runs it headless at 80x24 on
+   the in-memory fake daemon and reports the moment the authorisations table is filled and a
+   frame has been drawn. The baseline child runs an empty Textual ``App`` to its first frame.
+   Both are timed from the parent's spawn to the child's report (interpreter start included);
+   the median of ``--runs`` runs of each is compared. The real daemon adds one local RPC round
+   trip (well under a millisecond, see bench_rpc_roundtrip.py).
+2. Scrolling. Headless at 80x24, the entries overview over the fake with 100,000 entries. Each
+   keystroke's cost is the CPU time the process spends on it: handling the key, loading any
+   page it asks for, and redrawing (Pilot's idle wait after each key sleeps, so wall time
+   would measure Pilot, not bexsync; on an idle machine a key's wall time equals its CPU time).
+   Two runs: paging live through the daemon (pages load as the cursor nears the end), then
+   with all 100,000 rows loaded at once. The baseline is the same keys over 100 entries.
+
+Run: ``.venv/bin/python benchmarks/bench_tui.py [--runs N] [--entries N]``. Exit 1 when a
+budget is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIRST_SCREEN_BUDGET_S = 1.0
+KEYSTROKE_BUDGET_MS = 50.0
+SIZE = (80, 24)
+
+
+# -- 1. first screen ---------------------------------------------------------------------------
+def child(kind: str) -> None:
+    """Runs in the child process: draw the first screen, print the wall clock, exit."""
+    if kind == "empty":
+        from textual.app import App
+
+        app: Any = App()
+
+        async def drawn(pilot: Any) -> None:
+            await pilot.pause()
+            print(time.time(), flush=True)
+            app.exit()
+
+    else:
+        from bexsync_tui.app import BexsyncApp
+        from bexsync_tui.fake import FakeDaemon
+
+        app = BexsyncApp(
+            client=FakeDaemon(), socket_path="/bench", keymap={}, sixteen_colours=False
+        )
+
+        async def drawn(pilot: Any) -> None:
+            table = app.screen.query_one("#authorisations-table")
+            while table.row_count == 0:
+                await asyncio.sleep(0.001)
+            await pilot.pause()
+            print(time.time(), flush=True)
+            app.exit()
+
+    app.run(headless=True, auto_pilot=drawn, size=SIZE)
+
+
+def time_child(kind: str) -> float:
+    started = time.time()
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", kind],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return float(result.stdout.strip().splitlines()[-1]) - started
+
+
+def first_screen(runs: int) -> bool:
+    time_child("empty")  # warm the file cache for both
+    empty = statistics.median(time_child("empty") for _ in range(runs))
+    bexsync = statistics.median(time_child("bexsync") for _ in range(runs))
+    ok = bexsync < FIRST_SCREEN_BUDGET_S
+    print(f"First screen, process start to first frame, median of {runs} runs")
+    print(f"  empty Textual app    {empty * 1000:7.1f} ms")
+    print(f"  bexsync (fake data)  {bexsync * 1000:7.1f} ms   ratio {bexsync / empty:4.2f}x")
+    verdict = "within" if ok else "OVER"
+    print(f"  {verdict} the {FIRST_SCREEN_BUDGET_S:.0f} s budget")
+    return ok
+
+
+# -- 2. scrolling ------------------------------------------------------------------------------
+LIVE_KEYS = ["down"] * 60 + ["pagedown"] * 160 + ["end"] * 10 + ["pageup"] * 30 + ["home"]
+LOADED_KEYS = ["end"] + ["pageup"] * 60 + ["down"] * 60 + ["home"] + ["pagedown"] * 60
+
+
+async def key_costs(entries: int, keys: list[str], *, preload: bool) -> tuple[list[float], int]:
+    """CPU seconds per keystroke on the entries overview; also the rows loaded at the end."""
+    from bexsync_tui.app import BexsyncApp
+    from bexsync_tui.fake import FakeDaemon
+    from bexsync_tui.widgets.virtual_table import VirtualTable
+
+    fake = FakeDaemon(bulk_entries=entries)
+    app = BexsyncApp(client=fake, socket_path="/bench", keymap={}, sixteen_colours=False)
+    async with app.run_test(size=SIZE) as pilot:
+        while app.connection_state != "connected":
+            await pilot.pause(0.01)
+        await pilot.press("2")
+        table = app.screen.query_one("#entries-table", VirtualTable)
+        while not table.rows:
+            await pilot.pause(0.01)
+        if preload:
+            everything = fake.m_entries_list({"limit": entries + 100, "offset": 0})
+            table.set_rows(everything, complete=True)
+            await pilot.pause()
+        costs = []
+        for key in keys:
+            before = time.process_time()
+            await pilot.press(key)
+            costs.append(time.process_time() - before)
+        return costs, len(table.rows)
+
+
+def summary(costs: list[float]) -> tuple[float, float, float]:
+    ms = sorted(c * 1000 for c in costs)
+    return statistics.median(ms), ms[int(len(ms) * 0.95) - 1], ms[-1]
+
+
+def scrolling(entries: int) -> bool:
+    ok = True
+    print(f"Scrolling the entries overview at 80x24, CPU ms per keystroke ({entries:,} vs 100)")
+    for label, keys, preload in (
+        ("paging live", LIVE_KEYS, False),
+        ("all rows loaded", LOADED_KEYS, True),
+    ):
+        base, _ = asyncio.run(key_costs(100, keys, preload=preload))
+        big, loaded = asyncio.run(key_costs(entries, keys, preload=preload))
+        b50, b95, bmax = summary(base)
+        p50, p95, pmax = summary(big)
+        within = pmax < KEYSTROKE_BUDGET_MS
+        ok = ok and within
+        print(
+            f"  {label:16s} {len(keys)} keys, {loaded:,} rows loaded: median {p50:5.2f}  "
+            f"p95 {p95:5.2f}  max {pmax:6.2f}   (100 entries: median {b50:5.2f}  p95 "
+            f"{b95:5.2f}  max {bmax:6.2f})   median ratio {p50 / b50:4.2f}x"
+        )
+    verdict = "within" if ok else "OVER"
+    print(f"  {verdict} the {KEYSTROKE_BUDGET_MS:.0f} ms per keystroke budget (every key)")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--child", choices=("empty", "bexsync"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return 0
+    ok = first_screen(args.runs)
+    ok = scrolling(args.entries) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
