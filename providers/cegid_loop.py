@@ -304,11 +304,16 @@ class CegidLoopProvider:
                 return PostedEntry(str(row["objectId"]), reference)
         return None
 
-    async def _latest_import(self, reference: str) -> dict[str, Any] | None:
-        """The newest import carrying this reference that did not fail, if any."""
+    async def _latest_import(
+        self, reference: str, states: tuple[str, ...] = ("pending", "done")
+    ) -> dict[str, Any] | None:
+        """The newest import carrying this reference, if it is in one of ``states``.
+
+        A failed import posted nothing: it neither blocks a new import nor counts as found.
+        """
         for row in _rows(await self._get(HISTORY_PATH, {})):
             if import_carries(row, reference):
-                return None if import_state(row) == "failed" else row
+                return row if import_state(row) in states else None
         return None
 
     async def _journal_code(self, ledger_id: str) -> str | None:
@@ -331,7 +336,8 @@ class CegidLoopProvider:
         booked = await self._booked(reference, journal)
         if booked is not None:
             return booked
-        row = await self._latest_import(reference)
+        # A processed import is only "found" once its entry is readable in that journal.
+        row = await self._latest_import(reference, ("pending",))
         if row is None:
             return None
         return PostedEntry(f"import:{row['idImport']}", reference, status="pending")
