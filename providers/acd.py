@@ -226,6 +226,7 @@ class AcdProvider:
         self._token: str | None = None
         self._logins = 0
         self._dossiers: list[Tenant] | None = None
+        self._journal_cache: dict[str, list[dict[str, Any]]] = {}
 
     # -- session ----------------------------------------------------------------------------
     async def _login(self) -> str:
@@ -335,8 +336,19 @@ class AcdProvider:
             (FieldError("tenant_id", "choose an ACD dossier"),),
         )
 
-    async def _journals(self, dossier: str) -> list[dict[str, Any]]:
-        return self._rows(await self._get("/v1/compta/journal", {"CodeDossier": dossier}))
+    async def _journals(self, dossier: str, *, refresh: bool = True) -> list[dict[str, Any]]:
+        """The dossier's journals; lookups reuse the last list and re-read it on a miss."""
+        if refresh or dossier not in self._journal_cache:
+            rows = self._rows(await self._get("/v1/compta/journal", {"CodeDossier": dossier}))
+            self._journal_cache[dossier] = rows
+        return self._journal_cache[dossier]
+
+    async def _journal_lookup(self, dossier: str, ledger_id: str) -> str | None:
+        for refresh in (False, True):
+            for row in await self._journals(dossier, refresh=refresh):
+                if row.get("Code") and str(row["Code"]).upper() == ledger_id.upper():
+                    return str(row["Code"])
+        return None
 
     async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         dossier = await self._dossier(tenant_id)
@@ -389,10 +401,9 @@ class AcdProvider:
             )
 
     async def _journal_code(self, dossier: str, ledger_id: str) -> str:
-        journals = await self._journals(dossier)
-        for row in journals:
-            if str(row.get("Code", "")).upper() == ledger_id.upper():
-                return str(row["Code"])
+        code = await self._journal_lookup(dossier, ledger_id)
+        if code is not None:
+            return code
         raise rejected(
             PROVIDER,
             f"ACD dossier {dossier} has no journal {ledger_id!r} enabled for the API; tick it "
@@ -495,9 +506,7 @@ class AcdProvider:
         dossier = await self._dossier(tenant_id)
         journal = None
         if ledger_id:
-            known = {str(j.get("Code", "")).upper(): str(j["Code"]) for j in
-                     await self._journals(dossier) if j.get("Code")}  # fmt: skip
-            journal = known.get(ledger_id.upper())
+            journal = await self._journal_lookup(dossier, ledger_id)
             if journal is None:
                 return None  # a journal that does not exist holds no entry
         return await self._find(reference, dossier, journal)
