@@ -13,13 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
 from providers.errors import ProviderError
-from providers.inqom import SPEC, InqomProvider
+from providers.inqom import SPEC, InqomProvider, dumps_decimal
 from providers.login import LoginContext
 from providers.ratelimit import reset_limiters
 from providers.redact import forget_secrets, redact
@@ -316,8 +317,6 @@ async def test_post_sends_one_entry_with_exact_amounts_reference_and_external_id
 
 async def test_amounts_go_out_as_numbers_with_two_decimals(provider: InqomProvider) -> None:
     body = InqomProvider.payload(entry(), 1, "k")
-    from providers.inqom import dumps_decimal
-
     text = dumps_decimal(body).decode()
     assert '"DebitAmount":1090.00' in text and '"CreditAmount":90.00' in text
 
@@ -551,3 +550,24 @@ async def test_demo_setup_serves_a_simulator_the_demo_can_log_in_to_and_post_to(
             await provider.aclose()
     finally:
         await demo.aclose()
+
+
+async def test_the_simulated_entries_call_is_all_or_nothing_and_capped_at_50(
+    sim: Sim, tmp_path: Path
+) -> None:
+    """The simulator keeps Inqom's documented batch rules, which the adapter relies on."""
+    account = await log_in(sim)
+    access = json.loads(account.credentials["token"])["access_token"]
+    base = sim.settings.urls["api_url"] + f"/v1/dossiers/{sim.dossier.id}/entries"
+    good = InqomProvider.payload(entry(), sim.dossier.journal("BEX")["Id"], "a")[0]
+    bad = InqomProvider.payload(entry(day=date(2025, 6, 30)), good["JournalId"], "b")[0]
+    headers = {"Authorization": f"Bearer {access}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(headers=headers) as client:
+        refused = await client.post(base, content=dumps_decimal([good, bad]))
+        assert refused.status_code == 400 and "locked" in refused.json()["Message"]
+        assert sim.dossier.entries == []  # the good one was not kept either
+        many = [{**good, "ExternalId": f"k{i}"} for i in range(51)]
+        too_many = await client.post(base, content=dumps_decimal(many))
+        assert too_many.status_code == 400 and "50" in json.dumps(too_many.json())
+        created = await client.post(base, content=dumps_decimal(many[:50]))
+        assert created.status_code == 200 and len(sim.dossier.entries) == 50
