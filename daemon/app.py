@@ -333,6 +333,7 @@ class DaemonApp:
         self.spawn(poll(), f"device-login-{auth_id}")
 
     def forget_provider(self, auth_id: int) -> None:
+        self.engine.forget_chart(auth_id)
         provider = self._providers.pop(auth_id, None)
         if provider is not None:
             self.spawn(provider.aclose(), f"close-provider-{auth_id}")

@@ -59,6 +59,7 @@ class SyncEngine:
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._shutting_down = False
         self._pms_reference: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+        self._charts: dict[tuple[int, str | None], tuple[float, dict[str, str], set[str]]] = {}
 
     # -- live progress ---------------------------------------------------------------------
     def live_progress(self, run_id: int) -> dict[str, Any] | None:
@@ -129,12 +130,24 @@ class SyncEngine:
         return period
 
     # -- building --------------------------------------------------------------------------
+    def forget_chart(self, auth_id: int) -> None:
+        for key in [k for k in self._charts if k[0] == auth_id]:
+            del self._charts[key]
+
     async def _provider_chart(
-        self, provider: Provider, tenant: str | None
+        self, auth_id: int, provider: Provider, tenant: str | None
     ) -> tuple[dict[str, str], set[str]]:
+        """The provider's accounts and tax codes, reused for a few minutes: a catch-up of many
+        periods must spend the provider's rate limit on postings, not on the same chart."""
+        key = (auth_id, tenant)
+        cached = self._charts.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1], cached[2]
         accounts = await provider.list_accounts(tenant)
         taxes = await provider.list_tax_codes(tenant)
-        return {a.code: a.name for a in accounts}, {t.code for t in taxes}
+        chart = ({a.code: a.name for a in accounts}, {t.code for t in taxes})
+        self._charts[key] = (time.monotonic() + REFERENCE_TTL, *chart)
+        return chart
 
     async def build(
         self,
@@ -145,7 +158,9 @@ class SyncEngine:
         """Fetch the period's transactions page by page and build the draft."""
         provider = await self.app.provider_for(cfg["authorisation_id"])
         tenant = cfg["tenant_id"]
-        known_accounts, known_taxes = await self._provider_chart(provider, tenant)
+        known_accounts, known_taxes = await self._provider_chart(
+            cfg["authorisation_id"], provider, tenant
+        )
         pms = await self.app.administrations.pms_client()
         try:
             admin_id = cfg["administration_id"]
@@ -248,7 +263,9 @@ class SyncEngine:
         cfg = await self.app.configurations.row(row["configuration_id"])
         provider = await self.app.provider_for(cfg["authorisation_id"])
         try:
-            known_accounts, known_taxes = await self._provider_chart(provider, cfg["tenant_id"])
+            known_accounts, known_taxes = await self._provider_chart(
+                cfg["authorisation_id"], provider, cfg["tenant_id"]
+            )
         except ProviderError as exc:
             raise ProviderFailure.from_provider_error(exc) from None
         data = loads(row["data"])
@@ -453,7 +470,18 @@ class SyncEngine:
         run["state"] = "posting"
         self._report(run, "posting", 0, 1)
         provider = await self.app.provider_for(cfg["authorisation_id"])
-        posted = await self._post_with_retries(provider, entry, key, lookup_first=True)
+        try:
+            posted = await self._post_with_retries(provider, entry, key, lookup_first=True)
+        except ProviderError as exc:
+            if exc.retryable and provider.info.capabilities.async_post:
+                # The import may still complete: stay in ``posting`` and look again later.
+                await self.app.db.execute(
+                    "UPDATE runs SET stage = ? WHERE id = ?",
+                    (f"waiting for {provider.info.title} to process the import", run["id"]),
+                )
+                self.app.retry_recovery_later(run["id"], exc.retry_after or 60.0)
+                return
+            raise
         await self._record_posted(run["id"], cfg, entry, posted)
 
     async def _post_with_retries(
@@ -465,9 +493,19 @@ class SyncEngine:
                     found = await provider.find_entry(
                         entry.reference, entry.tenant_id, entry.ledger_id
                     )
-                    if found is not None:
+                    if found is not None and found.status == "posted":
                         return found
-                return await provider.post_entry(entry, key)
+                    # A pending import (asynchronous providers) is resumed by post_entry with
+                    # the same key: it waits on that import instead of submitting another.
+                posted = await provider.post_entry(entry, key)
+                if posted.status == "posted":
+                    return posted
+                raise ProviderError(
+                    provider.info.id,
+                    "unavailable",
+                    f"{provider.info.title} is still processing the import",
+                    retry_after=60.0,
+                )
             except ProviderError as exc:
                 if not exc.retryable or attempt == POST_ATTEMPTS:
                     raise
@@ -768,7 +806,9 @@ class SyncEngine:
         try:
             provider = await self.app.provider_for(cfg["authorisation_id"])
             found = await provider.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
-            if found is None and provider.info.capabilities.idempotency == "none":
+            if found is not None and found.status != "posted":
+                found = None  # still processing: post_entry with the same key waits for it
+            elif found is None and provider.info.capabilities.idempotency == "none":
                 await self._finish_failed(
                     row["id"],
                     "needs_review",
@@ -781,9 +821,16 @@ class SyncEngine:
                 return
             if found is None:
                 found = await provider.post_entry(entry, row["idempotency_key"])
+            if found.status != "posted":
+                raise ProviderError(
+                    provider.info.id, "unavailable", "the import is still being processed"
+                )
         except ProviderError as exc:
+            if not exc.retryable:
+                await self._finish_failed(row["id"], "failed", exc.message, exc)
+                return
             log.warning("run %s: recovery deferred: %s", row["id"], exc.message)
-            self.app.retry_recovery_later(row["id"])
+            self.app.retry_recovery_later(row["id"], exc.retry_after or 60.0)
             return
         await self._record_posted(row["id"], cfg, entry, found)
 
