@@ -297,7 +297,7 @@ class RateLimiter:
         self.release()
 
 
-_registry: dict[str, RateLimiter] = {}
+_registry: dict[str, tuple[object, RateLimiter]] = {}
 _registry_lock = threading.Lock()
 
 
@@ -312,12 +312,19 @@ def limiter_for(
 
     Every client of the same account gets the same limiter, so their requests share one quota.
     A later call with different limits updates them (a quota was raised in the config).
+    A limiter belongs to one event loop (its waiters are that loop's futures), so a new loop
+    gets a new limiter for the same key instead of one whose waiters could never wake.
     """
+    try:
+        loop: object = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
     with _registry_lock:
-        limiter = _registry.get(key)
+        entry = _registry.get(key)
+        limiter = entry[1] if entry is not None and entry[0] is loop else None
         if limiter is None:
             limiter = RateLimiter(spec, clock=clock, sleep=sleep)
-            _registry[key] = limiter
+            _registry[key] = (loop, limiter)
         else:
             limiter.update_spec(spec)
         return limiter
