@@ -27,7 +27,9 @@ class ProviderSettings:
 
     @property
     def registered(self) -> bool:
-        return bool(self.client_id)
+        """An app registration exists: a client id, or a secret file alone for providers whose
+        registration is a single partner secret (MyUnisoft, Cegid Loop's subscription key)."""
+        return bool(self.client_id or self.client_secret_file)
 
     def url(self, key: str, default: str) -> str:
         return self.urls.get(key, default).rstrip("/")
