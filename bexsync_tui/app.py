@@ -139,6 +139,7 @@ class BexsyncApp(App[None]):
         self._finished_runs: set[str] = set()
         self._initial_keymap = keymap
         self.configuration_labels: dict[str, str] = {}
+        self.configurations: dict[str, dict[str, Any]] = {}
 
     # -- start-up --------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -253,6 +254,7 @@ class BexsyncApp(App[None]):
             self._replace_runs(running)
         else:
             self.refresh_runs()
+        self.refresh_configurations()
         unread = message.snapshot.get("unread_notifications")
         if isinstance(unread, int):
             self.unread_count = unread
@@ -325,6 +327,7 @@ class BexsyncApp(App[None]):
         for c in configurations:
             number = c.get("administration_number", "?")
             self.configuration_labels[str(c.get("id"))] = f"Administration {number}"
+            self.configurations[str(c.get("id"))] = c
 
     def _replace_runs(self, runs: Iterable[dict[str, Any]]) -> None:
         parsed = [RunProgress.parse(r) for r in runs if isinstance(r, dict)]
@@ -343,6 +346,17 @@ class BexsyncApp(App[None]):
         runs = await self.client.call("syncs.list", {"limit": 50})
         if isinstance(runs, list):
             self._replace_runs(runs)
+
+    @work(
+        exclusive=True,
+        group="configurations",
+        exit_on_error=False,
+        description="list the configurations",
+    )
+    async def refresh_configurations(self) -> None:
+        """For toasts ("Administration 101") and the palette's "Open configuration" commands."""
+        self.configurations = {}
+        self.remember_configurations(await self.client.call("configurations.list", {}) or [])
 
     @work(exclusive=True, group="unread", exit_on_error=False, description="count notifications")
     async def refresh_unread(self) -> None:
@@ -416,6 +430,15 @@ class BexsyncApp(App[None]):
             yield SystemCommand(
                 f"Go to {title}", f"Open the {title} section", partial(self._go, name)
             )
+        for c in sorted(
+            self.configurations.values(), key=lambda c: str(c.get("administration_number"))
+        ):
+            yield SystemCommand(
+                f"Open configuration {c.get('administration_number')}",
+                f"{c.get('administration_name') or ''} · {c.get('frequency')} · "
+                f"{c.get('authorisation_name') or ''}",
+                partial(self.open_configuration, c["id"]),
+            )
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
@@ -430,6 +453,22 @@ class BexsyncApp(App[None]):
                 partial(self._run_binding, binding.action, active.node),
             )
         yield from super().get_system_commands(screen)
+
+    @work(group="open", exit_on_error=False, description="open the configuration")
+    async def open_configuration(self, configuration_id: Any) -> None:
+        """Authorisations › its configurations › this one, as if the user had walked there."""
+        from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
+        from bexsync_tui.screens.configurations import ConfigurationsScreen
+
+        configuration = await self.client.call("configurations.get", {"id": configuration_id})
+        authorisation = await self.client.call(
+            "authorisations.get", {"id": configuration["authorisation_id"]}
+        )
+        await self.switch_mode("authorisations")
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        await self.push_screen(ConfigurationsScreen(authorisation))
+        await self.push_screen(ConfigurationViewScreen(configuration, authorisation))
 
     def _go(self, name: str) -> None:
         self.run_worker(self.action_section(name), exit_on_error=False)

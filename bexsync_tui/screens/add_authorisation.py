@@ -176,7 +176,8 @@ class AddAuthorisationScreen(BexScreen):
                 QrCode(url, id="login-qr"),
             ]
             await self._replace_step(*widgets)
-            self.query_one("#redirect-url", Input).focus()
+            # The step starts at its top (instructions, URL); the field is within view.
+            self.query_one("#redirect-url", Input).focus(scroll_visible=False)
         elif kind == "device_code":
             uri = str(next_step.get("verification_uri", ""))
             minutes = max(1, int(next_step.get("expires_in") or 900) // 60)
@@ -197,7 +198,7 @@ class AddAuthorisationScreen(BexScreen):
                 Button("I have approved it", id="complete", variant="primary", compact=True),
                 QrCode(str(next_step.get("verification_uri_complete") or uri), id="login-qr"),
             )
-            self.query_one("#complete", Button).focus()
+            self.query_one("#complete", Button).focus(scroll_visible=False)
         elif kind == "credentials":
             fields = list(next_step.get("fields") or [])
             rows = [
@@ -219,7 +220,7 @@ class AddAuthorisationScreen(BexScreen):
                 Button("Log in", id="complete", variant="primary", compact=True),
             )
             if rows:
-                self.query(Input).first().focus()
+                self.query(Input).first().focus(scroll_visible=False)
         else:
             await self.show_done(self.auth or {})
 
@@ -293,7 +294,7 @@ class AddAuthorisationScreen(BexScreen):
             Static(text, id="done-status", markup=False),
             Horizontal(*buttons, classes="buttons"),
         )
-        buttons[0].focus()
+        buttons[0].focus(scroll_visible=False)
 
     @on(Button.Pressed, "#activate")
     def _activate(self) -> None:

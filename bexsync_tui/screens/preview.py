@@ -130,11 +130,12 @@ class PreviewScreen(BexScreen):
         n_invoices = sources.get("invoice_count")
         if n_invoices is None:
             n_invoices = len(invoices) if isinstance(invoices, list) else invoices
-        info = (
-            f"Period {draft.get('period')} · date {draft.get('date')} · "
-            f"{draft.get('narration') or ''}\n"
-            f"From {_count(sources.get('transactions'))} transactions, "
-            f"{_count(n_invoices)} invoices"
+        info = Text(
+            f"Period {draft.get('period')} · date {draft.get('date')} · from "
+            f"{_count(sources.get('transactions'))} transactions, {_count(n_invoices)} "
+            f"invoices\n{draft.get('narration') or ''}",
+            no_wrap=True,
+            overflow="ellipsis",
         )
         self.query_one("#draft-info", Static).update(info)
         fill_table(

@@ -79,7 +79,7 @@ async def test_command_palette_reaches_sections_and_actions(run_app: Any) -> Non
         await wait_text(pilot, "Demo sandbox")
         await pilot.press("ctrl+p")
         await pilot.press(*"go to entries")
-        await pilot.pause(0.2)
+        await wait_text(pilot, "Open the Entries overview section")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, EntriesScreen))
 
@@ -97,18 +97,24 @@ async def test_main_screens_fit_80x24_with_help_and_quit_in_the_footer(run_app: 
         def footer() -> str:
             return screen_text(pilot.app).splitlines()[-1]
 
+        async def footer_shown() -> str:
+            await wait_until(pilot, lambda: "? Help" in footer(), what="the footer")
+            return footer()
+
         await wait_text(pilot, "Demo sandbox")
-        seen = [footer()]
+        seen = [await footer_shown()]
         await open_configuration(pilot, "102")
-        seen.append(footer())
+        seen.append(await footer_shown())
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PreviewScreen))
         await wait_text(pilot, "balanced")
-        seen.append(footer())
-        for key in "234":
+        seen.append(await footer_shown())
+        for key, heading in zip(
+            "234", ("Entries overview", "Notifications ·", "Daemon status"), strict=True
+        ):
             await pilot.press(key)
-            await pilot.pause(0.2)
-            seen.append(footer())
+            await wait_text(pilot, heading)
+            seen.append(await footer_shown())
         for line in seen:
             assert "? Help" in line and "^q Quit" in line, line
 
@@ -118,3 +124,18 @@ async def test_sixteen_colour_terminals_get_the_ansi_theme(run_app: Any) -> None
         text = await wait_text(pilot, "Demo sandbox")
         assert pilot.app.theme == "ansi-dark"
         assert "active" in text  # states are words, not just colours
+
+
+async def test_command_palette_opens_a_configuration_by_number(run_app: Any) -> None:
+    from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
+
+    async with run_app() as pilot:
+        await wait_text(pilot, "Demo sandbox")
+        await wait_until(pilot, lambda: len(pilot.app.configurations) == 3)
+        await pilot.press("ctrl+p", *"configuration 103")
+        await wait_text(pilot, "Holiday Park Limburgse Heuvels")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationViewScreen))
+        await wait_text(pilot, "Administration 103")
+        await pilot.press("escape")  # the way back is the normal one
+        await wait_text(pilot, "› Configurations")

@@ -56,12 +56,6 @@ def test_authorisations(snap_compare: Any, tmp_path: Path) -> None:
     assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=first_screen)
 
 
-def test_authorisations_sixteen_colours(snap_compare: Any, tmp_path: Path) -> None:
-    assert snap_compare(
-        app(tmp_path, sixteen_colours=True), terminal_size=SIZE, run_before=first_screen
-    )
-
-
 def test_configurations(snap_compare: Any, tmp_path: Path) -> None:
     async def steps(pilot: Pilot[Any]) -> None:
         await open_configurations(pilot)
@@ -121,17 +115,6 @@ def test_entries(snap_compare: Any, tmp_path: Path) -> None:
     assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=steps)
 
 
-def test_entry_detail(snap_compare: Any, tmp_path: Path) -> None:
-    async def steps(pilot: Pilot[Any]) -> None:
-        await first_screen(pilot)
-        await pilot.press("2")
-        await wait_text(pilot, "17 entries")
-        await pilot.press("enter")
-        await wait_text(pilot, "4 lines · debit")
-
-    assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=steps)
-
-
 def test_notifications(snap_compare: Any, tmp_path: Path) -> None:
     async def steps(pilot: Pilot[Any]) -> None:
         await first_screen(pilot)
@@ -158,8 +141,10 @@ def test_add_authorisation_login_url_and_qr(snap_compare: Any, tmp_path: Path) -
         await wait_until(pilot, lambda: len(screen.query_one("#provider", Select)._options) > 5)
         screen.query_one("#name", Input).value = "Xero Dunes"
         screen.query_one("#provider", Select).value = "xero"
-        await pilot.click("#continue")
+        screen.query_one("#continue").focus()
+        await pilot.press("enter")  # no mouse: a hover would depend on timing
         await wait_text(pilot, "Paste the final address")
+        await wait_until(pilot, lambda: pilot.app.focused is screen.query_one("#redirect-url"))
 
     assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=steps)
 
@@ -170,12 +155,3 @@ def test_daemon_down(snap_compare: Any, tmp_path: Path) -> None:
 
     fake = FakeDaemon(running=False)
     assert snap_compare(app(tmp_path, fake), terminal_size=SIZE, run_before=steps)
-
-
-def test_help(snap_compare: Any, tmp_path: Path) -> None:
-    async def steps(pilot: Pilot[Any]) -> None:
-        await first_screen(pilot)
-        await pilot.press("question_mark")
-        await wait_text(pilot, "Help: keys")
-
-    assert snap_compare(app(tmp_path), terminal_size=SIZE, run_before=steps)
