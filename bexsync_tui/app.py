@@ -103,7 +103,8 @@ class BexsyncApp(App[None]):
             "3", "section('notifications')", "Notifications", id="nav.notifications", show=False
         ),
         Binding("4", "section('status')", "Daemon status", id="nav.status", show=False),
-        Binding("v", "view_last_entry", "View synced entry", id="app.view_last_entry"),
+        # Announced by the sync-finished toast ("Press v"), so it leaves the footer to the screen.
+        Binding("v", "view_last_entry", "View synced entry", id="app.view_last_entry", show=False),
     ]
 
     connection_state: reactive[str] = reactive("connecting")

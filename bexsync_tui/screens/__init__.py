@@ -1,1 +1,1 @@
-"""bexsync."""
+"""The TUI's screens, one module each; ``base.BexScreen`` holds what they share."""

@@ -100,7 +100,12 @@ class ConfigurationViewScreen(BexScreen):
 
     def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
         ids = (data.get("id"), data.get("configuration_id"))
-        if topic == "reconnected" or any(same_id(i, self.configuration["id"]) for i in ids):
+        mine = any(same_id(i, self.configuration["id"]) for i in ids)
+        if mine and topic == "configuration.updated" and data.get("deleted"):
+            number = self.configuration.get("administration_number")
+            self.notify(f"The configuration of administration {number} was deleted.")
+            self.dismiss(None)
+        elif topic == "reconnected" or mine:
             self.load()
 
     @work(exclusive=True, group="load", exit_on_error=False, description="load the configuration")

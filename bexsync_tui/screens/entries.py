@@ -163,7 +163,7 @@ class EntriesScreen(BexScreen):
         rows, self.next_offset, complete = await self._fetch(0)
         target = self.target
         cursor = 0
-        if target is not None:
+        if target is not None and target[1] is not None:
             pages = 1
             while (index := _find(rows, target[1])) is None and not complete:
                 if pages >= MAX_SEARCH_PAGES:
@@ -171,8 +171,8 @@ class EntriesScreen(BexScreen):
                 more, self.next_offset, complete = await self._fetch(self.next_offset)
                 rows += more
                 pages += 1
-            self.target = None
             cursor = index or 0
+        self.target = None
         table.set_rows(rows, complete=complete, cursor=cursor)
         self._count()
 

@@ -96,8 +96,11 @@ class NotificationsScreen(BexScreen):
         await self._mark(note)
         link = note.get("link") or {}
         kind = link.get("kind")
-        if kind == "entries":
-            await self.bex.show_entry(link.get("configuration_id"), link.get("entry_id"))
+        if kind == "entries" and link.get("entry_id") is not None:
+            await self.bex.show_entry(link.get("configuration_id"), link["entry_id"])
+        elif kind == "entries" and link.get("configuration_id") is not None:
+            # No entry (a failed or waiting sync): the configuration shows why and what to do.
+            self.bex.open_configuration(link["configuration_id"])
         elif kind == "authorisations" and link.get("authorisation_id") is not None:
             from bexsync_tui.screens.configurations import ConfigurationsScreen
 

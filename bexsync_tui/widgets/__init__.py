@@ -1,1 +1,1 @@
-"""bexsync."""
+"""Widgets and helpers shared by the screens: tables, progress, QR code, money, messages."""

@@ -67,3 +67,19 @@ async def test_a_finished_sync_adds_an_unread_notification(run_app: Any) -> None
         await wait_toast(pilot, "entry posted")
         await wait_until(pilot, lambda: "3 Notifications (3)" in top_line(pilot), what="(3)")
         await wait_text(pilot, "Sync posted: 101 2025-03-15")  # the list refreshed itself
+
+
+async def test_view_without_an_entry_opens_the_configuration(run_app: Any) -> None:
+    from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
+
+    async with run_app() as pilot:
+        screen = await open_notifications(pilot)
+        waiting = next(
+            n for n in screen.items.values() if (n.get("link") or {}).get("entry_id") is None
+        )
+        keys = list(screen.items)
+        await pilot.press(*["down"] * keys.index(str(waiting["id"])), "enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationViewScreen))
+        configuration = pilot.app.screen.configuration
+        assert configuration["id"] == waiting["link"]["configuration_id"]
+        await wait_text(pilot, f"Administration {configuration['administration_number']}")
