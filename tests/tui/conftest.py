@@ -49,13 +49,24 @@ class FakeBackend:
 
 
 @pytest.fixture
-def fake() -> FakeDaemon:
-    return FakeDaemon()
+def daemon_options() -> dict[str, Any]:
+    """How the daemon starts; a module overrides it (``bulk_entries``, ``running=False``)."""
+    return {}
+
+
+@pytest.fixture(params=["fake"])
+def backend(request: pytest.FixtureRequest, daemon_options: dict[str, Any]) -> FakeBackend:
+    """The daemon under test. A real-daemon backend is another param: same ``client`` and
+    controls, the embedded demo's data."""
+    return FakeBackend(FakeDaemon(**daemon_options))
 
 
 @pytest.fixture
-def backend(fake: FakeDaemon) -> FakeBackend:
-    return FakeBackend(fake)
+def fake(backend: FakeBackend) -> FakeDaemon:
+    """The fake's own test hooks; tests that use them are skipped on other backends."""
+    if getattr(backend, "kind", "") != "fake":
+        pytest.skip("needs the in-memory fake's test hooks")
+    return backend.fake
 
 
 AppFactory = Callable[..., BexsyncApp]

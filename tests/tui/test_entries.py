@@ -84,8 +84,8 @@ async def test_open_an_entry_to_see_its_lines(run_app: Any) -> None:
 
 
 @pytest.fixture
-def fake() -> FakeDaemon:
-    return FakeDaemon(bulk_entries=3 * PAGE_SIZE)
+def daemon_options() -> dict[str, Any]:
+    return {"bulk_entries": 3 * PAGE_SIZE}
 
 
 async def test_pages_load_as_the_cursor_nears_the_end(run_app: Any, fake: FakeDaemon) -> None:

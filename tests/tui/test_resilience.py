@@ -16,8 +16,8 @@ from tests.tui.test_entries import open_entries
 
 
 @pytest.fixture
-def fake() -> FakeDaemon:
-    return FakeDaemon(running=False)
+def daemon_options() -> dict[str, Any]:
+    return {"running": False}  # the daemon is not running when the TUI starts
 
 
 async def test_no_daemon_shows_how_to_start_it_then_connects(run_app: Any, backend: Any) -> None:
