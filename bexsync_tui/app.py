@@ -1,9 +1,10 @@
 """The bexsync Textual app: four sections (modes), one event worker, errors as readable toasts.
 
-The client is injected (``BexsyncApp(client=...)``): the real JSON-RPC client in production, the
+The client is injected (``BexsyncApp(client=...)``): ``ReconnectingClient`` in production, the
 in-memory ``FakeDaemon`` in fast tests. The only long-lived task is the event worker: it owns
-the subscription, reconnects after a daemon restart and coalesces progress so a slow terminal
-never falls behind. Everything else is a short worker started by a screen.
+the event stream, follows the client through daemon restarts (showing how to start the daemon
+while none answers) and coalesces progress so a slow terminal never falls behind. Everything
+else is a short worker started by a screen.
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ class BexsyncApp(App[None]):
         down_grace: float = 0.75,
         sixteen_colours: bool | None = None,
     ) -> None:
+        """``client``: anything with ReconnectingClient's ``start/call/subscribe/events/state``.
+
+        ``keymap`` ({binding id: keys}) overrides the ``[keymap]`` of ``keymap_path``;
+        ``down_grace`` is how long a lost connection may last before the "daemon down" screen
+        shows; ``sixteen_colours`` None detects it from the terminal.
+        """
         super().__init__()
         self.client = client
         self.socket_path = str(socket_path) if socket_path is not None else ""
