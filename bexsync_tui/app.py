@@ -52,6 +52,9 @@ TOPICS = (
     "configuration.updated",
 )
 CONNECTION_STATES = ("connecting", "connected", "reconnecting", "down")
+TOAST_GATHER_S = 0.3
+"""Runs finishing this close together share their toasts (a catch-up finishes dozens)."""
+MAX_TOASTS = 3
 SECTION_TITLES = {
     "authorisations": "Authorisations",
     "entries": "Entries overview",
@@ -145,6 +148,7 @@ class BexsyncApp(App[None]):
         self._pending_progress: dict[str, RunProgress] = {}
         self._progress_posted = False
         self._finished_runs: set[str] = set()
+        self._finished_toasts: list[RunProgress] = []
         self._initial_keymap = keymap
         self.configuration_labels: dict[str, str] = {}
         self.configurations: dict[str, dict[str, Any]] = {}
@@ -307,25 +311,53 @@ class BexsyncApp(App[None]):
         self._pending_progress.pop(str(run.run_id), None)
         self.runs.pop(str(run.run_id), None)
         self.progress_signal.publish(None)
-        label = self._configuration_label(run.configuration_id)
-        if run.state == "posted":
+        if run.entry_id is not None:
             self.last_finished = run
+        self._finished_toasts.append(run)
+        if len(self._finished_toasts) == 1:
+            self.set_timer(TOAST_GATHER_S, self._toast_finished)
+        self.refresh_bindings()
+
+    def _toast_finished(self) -> None:
+        """One toast per finished run, or one summary when many finish at once (catch-up)."""
+        runs, self._finished_toasts = self._finished_toasts, []
+        posted = [r for r in runs if r.state == "posted"]
+        others = [r for r in runs if r.state != "posted"]
+        if len(posted) > MAX_TOASTS:
+            last = posted[-1]
+            label = self._configuration_label(last.configuration_id)
+            self.notify(
+                f"{len(posted)} entries posted, the last {label} {last.period}. "
+                "Press v to view it.",
+                title="Syncs finished",
+                timeout=8,
+            )
+            posted = []
+        for run in posted:
+            label = self._configuration_label(run.configuration_id)
             self.notify(
                 f"{label} {run.period}: entry posted. Press v to view it.",
                 title="Sync finished",
                 timeout=8,
             )
-        elif run.state == "cancelled":
-            self.notify(f"{label} {run.period}: sync cancelled.", title="Sync cancelled")
-        else:
-            self.last_finished = run if run.entry_id is not None else self.last_finished
+        for run in others[:MAX_TOASTS]:
+            label = self._configuration_label(run.configuration_id)
+            if run.state == "cancelled":
+                self.notify(f"{label} {run.period}: sync cancelled.", title="Sync cancelled")
+            else:
+                self.notify(
+                    f"{label} {run.period}: {run.state}. {run.error or ''}".strip(),
+                    title="Sync did not post",
+                    severity="error",
+                    timeout=12,
+                )
+        if len(others) > MAX_TOASTS:
             self.notify(
-                f"{label} {run.period}: {run.state}. {run.error or ''}".strip(),
-                title="Sync did not post",
+                f"{len(others) - MAX_TOASTS} more syncs did not post: see Notifications (key 3).",
+                title="Syncs did not post",
                 severity="error",
                 timeout=12,
             )
-        self.refresh_bindings()
 
     def _configuration_label(self, configuration_id: Any) -> str:
         return self.configuration_labels.get(str(configuration_id), f"#{configuration_id}")

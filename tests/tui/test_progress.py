@@ -87,3 +87,25 @@ def test_run_progress_reads_runs_and_events() -> None:
     finished = RunProgress.parse({"run_id": 7, "state": "posted", "entry_id": 12})
     assert finished is not None and not finished.active and finished.entry_id == 12
     assert RunProgress.parse({"stage": "x"}) is None
+
+
+async def test_a_catch_up_gets_one_summary_toast(run_app: Any, fake: FakeDaemon) -> None:
+    from tests.tui.helpers import toasts, wait_toast
+
+    async with run_app() as pilot:
+        await wait_text(pilot, "Demo sandbox")
+        for day in range(1, 7):
+            fake.emit(
+                "sync.finished",
+                {
+                    "run_id": 900 + day,
+                    "configuration_id": 1,
+                    "period": f"2025-03-0{day}",
+                    "state": "posted",
+                    "entry_id": day,
+                    "error": None,
+                },
+            )
+        toast = await wait_toast(pilot, "6 entries posted")
+        assert "2025-03-06" in toast and "Press v" in toast
+        assert not any("Sync finished" in t for t in toasts(pilot.app))
