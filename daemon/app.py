@@ -185,6 +185,8 @@ class DaemonApp:
         for provider in self._providers.values():
             with contextlib.suppress(Exception):
                 await provider.aclose()
+        with contextlib.suppress(Exception):
+            await self.administrations.aclose()
         self._providers.clear()
         if self._watchdog_task is not None:
             await stop_task(self._watchdog_task)

@@ -54,6 +54,9 @@ class DaemonConfig:
     metrics_file: Path | None = None
     encryption_key_file: str | None = None
     pms_page_size: int = 100
+    # BEX's documented limits (2020 docs); BEX raises them on request, so they are settings.
+    pms_calls_per_15min: int = 500
+    pms_calls_per_minute: int = 100
     path: Path | None = None
 
     def provider(self, provider_id: str) -> ProviderSettings:
@@ -107,15 +110,23 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
     pms = data.get("pms", {})
     if not isinstance(pms, Mapping):
         raise ConfigError("[pms] must be a table")
-    unknown_pms = set(pms) - {"api_url", "page_size"}
+    unknown_pms = set(pms) - {"api_url", "page_size", "calls_per_15min", "calls_per_minute"}
     if unknown_pms:
         raise ConfigError(f"[pms] unknown key(s): {', '.join(sorted(unknown_pms))}")
     page_size = pms.get("page_size", 100)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise ConfigError("[pms] page_size must be a whole number from 1 to 1000")
+    limits = {}
+    for key, default in (("calls_per_15min", 500), ("calls_per_minute", 100)):
+        value = pms.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**7:
+            raise ConfigError(f"[pms] {key} must be a whole number from 1 to 10000000")
+        limits[key] = value
     return DaemonConfig(
         providers=providers,
         pms_page_size=page_size,
+        pms_calls_per_15min=limits["calls_per_15min"],
+        pms_calls_per_minute=limits["calls_per_minute"],
         pms=dict(data.get("pms", {})),
         socket_mode=mode,
         admin_group=daemon.get("admin_group", os.environ.get("BEXSYNC_ADMIN_GROUP")) or None,

@@ -162,34 +162,31 @@ class SyncEngine:
             cfg["authorisation_id"], provider, tenant
         )
         pms = await self.app.administrations.pms_client()
-        try:
-            admin_id = cfg["administration_id"]
-            accounts, vat_codes = await self._reference_data(pms, admin_id)
-            ctx = BuildContext(
-                configuration_id=cfg["id"],
-                period=period,
-                administration_name=cfg["administration_name"],
-                currency=cfg["currency"],
-                ledger_id=cfg["ledger_id"],
-                tenant_id=tenant,
-                accounts=accounts,
-                vat_codes=vat_codes,
-                account_map=loads(cfg["account_map"], {}),
-                vat_map=loads(cfg["vat_map"], {}),
-                no_vat_code=cfg["no_vat_code"],
-                known_accounts=known_accounts,
-                known_tax_codes=known_taxes,
-            )
-            acc = EntryAccumulator(ctx)
-            seen = 0
-            async for page in pms.iter_journal_transactions(admin_id, period.start, period.end):
-                acc.add_many(page)
-                seen += len(page)
-                if on_progress is not None:
-                    on_progress(seen)
-            return acc.finish()
-        finally:
-            await pms.aclose()
+        admin_id = cfg["administration_id"]
+        accounts, vat_codes = await self._reference_data(pms, admin_id)
+        ctx = BuildContext(
+            configuration_id=cfg["id"],
+            period=period,
+            administration_name=cfg["administration_name"],
+            currency=cfg["currency"],
+            ledger_id=cfg["ledger_id"],
+            tenant_id=tenant,
+            accounts=accounts,
+            vat_codes=vat_codes,
+            account_map=loads(cfg["account_map"], {}),
+            vat_map=loads(cfg["vat_map"], {}),
+            no_vat_code=cfg["no_vat_code"],
+            known_accounts=known_accounts,
+            known_tax_codes=known_taxes,
+        )
+        acc = EntryAccumulator(ctx)
+        seen = 0
+        async for page in pms.iter_journal_transactions(admin_id, period.start, period.end):
+            acc.add_many(page)
+            seen += len(page)
+            if on_progress is not None:
+                on_progress(seen)
+        return acc.finish()
 
     async def _reference_data(
         self, pms: Any, admin_id: str

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from typing import Any
 
 from daemon.rpc.errors import NotFound, ProviderFailure, ValidationFailed
 from daemon.services.common import iso
 from providers.bex.client import BexClient
+from providers.bex.mapping import RATE_LIMIT
 from providers.bex.models import PmsAdministration
 from providers.errors import ProviderError
 from providers.redact import register_secret
@@ -27,6 +29,7 @@ def shape(row: sqlite3.Row) -> dict[str, Any]:
 class Administrations:
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._client: BexClient | None = None
 
     # -- PMS connection -------------------------------------------------------------------
     async def pms_row(self) -> sqlite3.Row | None:
@@ -54,16 +57,34 @@ class Administrations:
             api_key=api_key,
             transport=self.app.pms_transport,
             page_size=self.app.config.pms_page_size,
+            rate_limit=dataclasses.replace(
+                RATE_LIMIT,
+                calls=self.app.config.pms_calls_per_15min,
+                burst=(self.app.config.pms_calls_per_minute, 60.0),
+            ),
         )
 
     async def pms_client(self) -> BexClient:
+        """The one PMS client (connection pool, rate limiter) every sync shares.
+
+        Building an HTTP client loads the CA bundle (~25 ms); per run that dominated a catch-up.
+        """
+        if self._client is not None:
+            return self._client
         row = await self.pms_row()
         if row is None:
             raise ValidationFailed(
                 "bexsync is not connected to the PMS yet.",
                 errors=[{"field": "pms", "message": "connect the PMS first (pms.connect)"}],
             )
-        return self.client(row["base_url"], self._key(row))
+        if self._client is None:
+            self._client = self.client(row["base_url"], self._key(row))
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     def _key(self, row: sqlite3.Row | None) -> str | None:
         """The stored PMS key (sealed like every credential when a key file is set)."""
@@ -94,10 +115,12 @@ class Administrations:
         try:
             admins = await client.list_administrations()
         except ProviderError as exc:
-            raise ProviderFailure.from_provider_error(exc) from None
-        finally:
             await client.aclose()
+            raise ProviderFailure.from_provider_error(exc) from None
         await self.store_connection(url, key, admins)
+        old, self._client = self._client, client
+        if old is not None:
+            await old.aclose()
         return await self.pms_get()
 
     async def store_connection(
