@@ -229,6 +229,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     socket_path = _socket(args)
+
+    async def probe(client: Client) -> int:
+        await client.call("daemon.hello", {"client": "bexsync"})
+        return EXIT_OK
+
+    # CONTRACT: no daemon at start -> one clear line, exit 2. Once running, the TUI itself
+    # shows a "daemon down" screen and reconnects when the daemon comes back.
+    if asyncio.run(_with_client(socket_path, probe)) != EXIT_OK:
+        return EXIT_NO_DAEMON
     from bexsync_tui.app import run_tui
 
     return int(run_tui(socket_path) or 0)
