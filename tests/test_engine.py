@@ -199,3 +199,73 @@ async def settle_failed(client, config_id, timeout=30):
             return runs
         await asyncio.sleep(0.05)
     raise TimeoutError("no failed run")
+
+
+async def test_cancel_a_running_sync_posts_nothing(tmp_path, clock, monkeypatch):
+    gate = asyncio.Event()
+    from daemon.engine import SyncEngine
+
+    original = SyncEngine.build
+
+    async def held_build(self, cfg, period, on_progress=None):
+        if not cfg["automatic"]:
+            await gate.wait()
+        return await original(self, cfg, period, on_progress)
+
+    monkeypatch.setattr(SyncEngine, "build", held_build)
+    async with demo_daemon(tmp_path, clock=clock) as (_app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        run_id = (await client.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
+        cancelled = await client.call("syncs.cancel", {"run_id": run_id})
+        assert cancelled["state"] == "cancelled"
+        assert "cancelled by the user" in cancelled["error"]
+        with pytest.raises(RpcCallError) as info:
+            await client.call("syncs.cancel", {"run_id": run_id})
+        assert info.value.name == "Conflict"
+        assert await client.call("entries.list", {"configuration_id": manual["id"]}) == []
+        gate.set()
+        again = await wait_run(
+            client, (await client.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
+        )
+        assert again["state"] == "posted"
+
+
+async def test_retryable_provider_failure_is_retried_with_backoff(tmp_path, clock, monkeypatch):
+    from providers.errors import unavailable
+    from providers.sandbox import SandboxProvider
+
+    original = SandboxProvider.post_entry
+    failures = {"left": 1}
+
+    async def flaky(self, entry, key):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise unavailable("sandbox", "the ledger is down for maintenance", retry_after=3600)
+        return await original(self, entry, key)
+
+    monkeypatch.setattr(SandboxProvider, "post_entry", flaky)
+    async with demo_daemon(tmp_path, clock=clock) as (app, client):
+        daily = next(
+            c for c in await client.call("configurations.list") if c["frequency"] == "daily"
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = await client.call("syncs.list", {"configuration_id": daily["id"]})
+            if runs and runs[0]["state"] == "failed":
+                break
+            await asyncio.sleep(0.05)
+        failed = runs[0]
+        assert failed["error_kind"] == "unavailable" and "maintenance" in failed["error"]
+        # Not retried before the backoff ...
+        await app.scheduler.plan()
+        await asyncio.sleep(0.2)
+        runs = await client.call("syncs.list", {"configuration_id": daily["id"]})
+        assert runs[0]["id"] == failed["id"]
+        # ... and retried after it, then the catch-up goes on.
+        clock.now += timedelta(seconds=61)
+        app.wake_scheduler()
+        client._test_clock = clock
+        runs = await settle(client, daily["id"])
+        same_period = [r for r in runs if r["period"] == failed["period"]]
+        assert [r["state"] for r in same_period] == ["failed", "posted"]
+        assert runs[-1]["period"] == "2026-11-26"
