@@ -49,13 +49,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
@@ -90,6 +88,7 @@ from providers.oauth_login import (
 )
 from providers.ratelimit import RateLimitSpec
 from providers.settings import SettingsError
+from providers.wire import dumps_decimal
 
 log = logging.getLogger("bexsync.providers.business_central")
 
@@ -148,28 +147,6 @@ def batch_code(idempotency_key: str) -> str:
     """The run's own journal batch (Code[10]): the same key always gets the same batch."""
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest().upper()
     return BATCH_PREFIX + digest[:8]
-
-
-def dumps_decimal(doc: Any) -> bytes:
-    """JSON with each ``Decimal`` as an exact number literal: BC's OData takes Edm.Decimal as a
-    JSON number, and a float on the way would round amounts."""
-    literals: dict[str, str] = {}
-
-    def mark(node: Any) -> Any:
-        if isinstance(node, Decimal):
-            placeholder = f"\x00{len(literals)}\x00"
-            literals[placeholder] = format(node, "f")
-            return placeholder
-        if isinstance(node, Mapping):
-            return {key: mark(value) for key, value in node.items()}
-        if isinstance(node, list | tuple):
-            return [mark(value) for value in node]
-        return node
-
-    text = json.dumps(mark(doc), ensure_ascii=False, separators=(",", ":"))
-    for placeholder, literal in literals.items():
-        text = text.replace(json.dumps(placeholder), literal)
-    return text.encode("utf-8")
 
 
 def _odata_string(value: str) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import json
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -49,6 +48,7 @@ from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
 from providers.settings import SettingsError
+from providers.wire import dumps_decimal, loads_decimal
 
 PROVIDER = "inqom"
 DEFAULT_API_URL = "https://api.inqom.com"
@@ -70,33 +70,6 @@ TAX_CODES: tuple[TaxCode, ...] = (
 
 
 # --- wire formats ------------------------------------------------------------------------------
-
-
-def dumps_decimal(doc: Any) -> bytes:
-    """JSON with every ``Decimal`` written as an exact number literal (``1090.00``): the API
-    takes amounts as JSON numbers, and a detour through float could change them."""
-    literals: dict[str, str] = {}
-
-    def mark(node: Any) -> Any:
-        if isinstance(node, Decimal):
-            placeholder = f"\x00{len(literals)}\x00"
-            literals[placeholder] = format(node, "f")
-            return placeholder
-        if isinstance(node, Mapping):
-            return {key: mark(value) for key, value in node.items()}
-        if isinstance(node, list | tuple):
-            return [mark(value) for value in node]
-        return node
-
-    text = json.dumps(mark(doc), ensure_ascii=False, separators=(",", ":"))
-    for placeholder, literal in literals.items():
-        text = text.replace(json.dumps(placeholder), literal)
-    return text.encode("utf-8")
-
-
-def loads_decimal(content: bytes) -> Any:
-    """Decode JSON keeping amounts exact."""
-    return json.loads(content, parse_float=Decimal)
 
 
 def amount(value: Decimal) -> Decimal:

@@ -46,7 +46,6 @@ from providers.base import (
     Tenant,
     VerifyResult,
 )
-from providers.business_central import dumps_decimal
 from providers.context import ProviderContext
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
@@ -55,6 +54,7 @@ from providers.oauth_login import OAuthCodeLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.settings import SettingsError
+from providers.wire import dumps_decimal
 
 PROVIDER = "minox"
 DEFAULT_API_URL = "https://app.minox.nl/api/1"

@@ -49,11 +49,12 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.inqom import TAX_CODES, amount, check_entry, dumps_decimal, line_label, loads_decimal
+from providers.inqom import TAX_CODES, amount, check_entry, line_label
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.settings import SettingsError
+from providers.wire import dumps_decimal, loads_decimal
 
 PROVIDER = "myunisoft"
 DEFAULT_API_URL = "https://api.myunisoft.fr/api/v1"

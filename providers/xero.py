@@ -61,6 +61,7 @@ from providers.http import HttpClient, Sleep, parse_retry_after, provider_messag
 from providers.oauth import OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
 from providers.ratelimit import RateLimiter, RateLimitSpec
+from providers.wire import dumps_decimal
 
 PROVIDER = "xero"
 API_URL = "https://api.xero.com/api.xro/2.0"
@@ -113,28 +114,6 @@ def parse_xero_datetime(value: object) -> datetime | None:
 def parse_xero_date(value: object) -> date | None:
     moment = parse_xero_datetime(value)
     return None if moment is None else moment.date()
-
-
-def dumps_decimal(doc: Any) -> bytes:
-    """JSON with every ``Decimal`` written as an exact number literal (``100.00``): Xero takes
-    amounts as JSON numbers, and going through float would round them."""
-    literals: dict[str, str] = {}
-
-    def mark(node: Any) -> Any:
-        if isinstance(node, Decimal):
-            placeholder = f"\x00{len(literals)}\x00"
-            literals[placeholder] = format(node, "f")
-            return placeholder
-        if isinstance(node, Mapping):
-            return {key: mark(value) for key, value in node.items()}
-        if isinstance(node, list | tuple):
-            return [mark(value) for value in node]
-        return node
-
-    text = json.dumps(mark(doc), ensure_ascii=False, separators=(",", ":"))
-    for placeholder, literal in literals.items():
-        text = text.replace(json.dumps(placeholder), literal)
-    return text.encode("utf-8")
 
 
 def _loads(response: httpx.Response) -> Any:

@@ -30,7 +30,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from providers.inqom import dumps_decimal
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
@@ -41,6 +40,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.wire import dumps_decimal
 
 OAUTH_PREFIX = "/identity/connect"
 MAX_ENTRIES = 50

@@ -41,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from providers.business_central import dumps_decimal
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
@@ -52,6 +51,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.wire import dumps_decimal
 
 API_PREFIX = "/api/1"
 OAUTH_PREFIX = "/oauth"

@@ -31,11 +31,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.inqom import dumps_decimal
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultMiddleware, FaultPlan
+from providers.wire import dumps_decimal
 
 PREFIX = "/api/v1"
 CENT = Decimal("0.01")

@@ -51,7 +51,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
-from providers.xero import dumps_decimal
+from providers.wire import dumps_decimal
 
 API_PREFIX = "/api.xro/2.0"
 OAUTH_PREFIX = "/identity/connect"
