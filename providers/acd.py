@@ -47,6 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import refuse, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -383,22 +384,8 @@ class AcdProvider:
                     f"ACD takes entries in EUR only; this entry is in {entry.currency}",
                 )
             )
-        if not entry.lines:
-            problems.append(FieldError("lines", "an entry needs at least one line"))
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot go to ACD: " + "; ".join(p.message for p in problems),
-                tuple(problems),
-            )
+        problems += too_few_lines(entry) + unbalanced(entry)
+        refuse(PROVIDER, "ACD", problems)
 
     async def _journal_code(self, dossier: str, ledger_id: str) -> str:
         code = await self._journal_lookup(dossier, ledger_id)

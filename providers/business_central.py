@@ -70,6 +70,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -527,29 +528,8 @@ class BusinessCentralProvider:
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        problems: list[FieldError] = []
-        if len(entry.lines) < 2:
-            problems.append(FieldError("lines", "an entry needs at least two lines"))
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
-        for i, line in enumerate(entry.lines):
-            if line.debit < 0 or line.credit < 0 or (line.debit and line.credit):
-                problems.append(
-                    FieldError(f"lines[{i}]", "a line is either a debit or a credit, not negative")
-                )
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot go to Business Central: "
-                + "; ".join(p.message for p in problems),
-                tuple(problems),
-            )
+        problems = too_few_lines(entry, 2) + unbalanced(entry) + mixed_or_negative(entry)
+        refuse(PROVIDER, "Business Central", problems)
 
     async def _check_setup(self, company: str, entry: JournalEntry) -> None:
         """General Ledger Setup: "Allow Posting From/To" and the local currency (BC's journal

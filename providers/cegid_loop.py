@@ -47,6 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import refuse, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -344,23 +345,7 @@ class CegidLoopProvider:
 
     # -- writing ----------------------------------------------------------------------------
     def _check(self, entry: JournalEntry) -> None:
-        problems: list[FieldError] = []
-        if not entry.lines:
-            problems.append(FieldError("lines", "an entry needs at least one line"))
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot go to Cegid Loop: " + "; ".join(p.message for p in problems),
-                tuple(problems),
-            )
+        refuse(PROVIDER, "Cegid Loop", too_few_lines(entry) + unbalanced(entry))
 
     def _import_body(self, entry: JournalEntry, journal: str) -> dict[str, Any]:
         # GAP: Cegid does not publish the ``ecritures`` item schema. The field names follow the

@@ -42,6 +42,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.oauth import OAuthApp
@@ -101,28 +102,9 @@ def line_label(description: str, vat_code: str | None) -> str:
 
 def check_entry(provider: str, title: str, entry: JournalEntry) -> None:
     """Refuse what the provider would refuse anyway, with one field error per problem."""
-    problems: list[FieldError] = []
-    if not entry.lines:
-        problems.append(FieldError("lines", "an entry needs at least one line"))
-    if entry.total_debit != entry.total_credit:
-        problems.append(
-            FieldError(
-                "lines",
-                f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                "do not balance",
-            )
-        )
-    for i, line in enumerate(entry.lines):
-        if line.debit < 0 or line.credit < 0 or (line.debit and line.credit):
-            problems.append(
-                FieldError(f"lines[{i}]", "a line has either a debit or a credit, not negative")
-            )
-    if problems:
-        raise rejected(
-            provider,
-            f"the entry cannot go to {title}: " + "; ".join(p.message for p in problems),
-            tuple(problems),
-        )
+    sign = "a line has either a debit or a credit, not negative"
+    problems = too_few_lines(entry) + unbalanced(entry) + mixed_or_negative(entry, sign)
+    refuse(provider, title, problems)
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.oauth import BearerAuth, OAuthApp
@@ -385,28 +386,8 @@ class MinoxProvider:
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        problems: list[FieldError] = []
-        if len(entry.lines) < 2:
-            problems.append(FieldError("lines", "an entry needs at least two lines"))
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
-        for i, line in enumerate(entry.lines):
-            if line.debit < 0 or line.credit < 0 or (line.debit and line.credit):
-                problems.append(
-                    FieldError(f"lines[{i}]", "a line is either a debit or a credit, not negative")
-                )
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot go to Minox: " + "; ".join(p.message for p in problems),
-                tuple(problems),
-            )
+        problems = too_few_lines(entry, 2) + unbalanced(entry) + mixed_or_negative(entry)
+        refuse(PROVIDER, "Minox", problems)
 
     @staticmethod
     def _description(entry: JournalEntry, description: str, vat_code: str | None) -> str:

@@ -49,6 +49,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import refuse, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -459,22 +460,8 @@ class OdooProvider:
                     f"in {code}",
                 )
             )
-        if not entry.lines:
-            problems.append(FieldError("lines", "an entry needs at least one line"))
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot go to Odoo: " + "; ".join(p.message for p in problems),
-                tuple(problems),
-            )
+        problems += too_few_lines(entry) + unbalanced(entry)
+        refuse(PROVIDER, "Odoo", problems)
         # Odoo 18+ also locks sale and purchase journals on their own dates, and there it
         # postpones the entry's date instead of refusing: so refuse here, before creating.
         keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]

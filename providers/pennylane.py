@@ -40,6 +40,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import refuse, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -282,27 +283,12 @@ class PennylaneProvider:
         return found
 
     def _check(self, entry: JournalEntry) -> None:
-        problems: list[FieldError] = []
-        if not entry.lines:
-            problems.append(FieldError("lines", "an entry needs at least one line"))
+        problems = too_few_lines(entry)
         if len(entry.lines) > MAX_LINES:
             problems.append(
                 FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")
             )
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot go to Pennylane: " + "; ".join(p.message for p in problems),
-                tuple(problems),
-            )
+        refuse(PROVIDER, "Pennylane", problems + unbalanced(entry))
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         """Create the ledger entry, unless one with this reference exists already.

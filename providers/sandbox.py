@@ -28,6 +28,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import SIGN_MESSAGE, too_few_lines, unbalanced
 from providers.errors import FieldError, period_locked, rejected
 
 LEDGER_FILE = "sandbox-ledger.sqlite3"
@@ -189,17 +190,7 @@ class SandboxLedger:
             raise period_locked(
                 "sandbox", f"the sandbox ledger is locked up to {lock['value']}; unlock it first"
             )
-        problems: list[FieldError] = []
-        if not entry.lines:
-            problems.append(FieldError("lines", "an entry needs at least one line"))
-        if entry.total_debit != entry.total_credit:
-            problems.append(
-                FieldError(
-                    "lines",
-                    f"debits {entry.total_debit:.2f} and credits {entry.total_credit:.2f} "
-                    "do not balance",
-                )
-            )
+        problems = too_few_lines(entry) + unbalanced(entry)
         known = {row[0] for row in conn.execute("SELECT code FROM accounts")}
         taxes = {row[0] for row in conn.execute("SELECT code FROM tax_codes")}
         ledgers = {row[0] for row in conn.execute("SELECT id FROM ledgers")}
@@ -215,9 +206,7 @@ class SandboxLedger:
                     FieldError(f"lines[{i}].vat_code", f"unknown tax code {line.vat_code}")
                 )
             if line.debit < 0 or line.credit < 0 or (line.debit and line.credit):
-                problems.append(
-                    FieldError(f"lines[{i}]", "a line is either a debit or a credit, not negative")
-                )
+                problems.append(FieldError(f"lines[{i}]", SIGN_MESSAGE))
         if problems:
             raise rejected(
                 "sandbox",

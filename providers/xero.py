@@ -48,6 +48,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -504,11 +505,7 @@ class XeroProvider:
                 problems.append(FieldError(f"lines[{i}]", "amounts must not be negative"))
             if line.debit.quantize(CENT) != line.debit or line.credit.quantize(CENT) != line.credit:
                 problems.append(FieldError(f"lines[{i}]", "amounts must have at most 2 decimals"))
-        debit, credit = entry.total_debit, entry.total_credit
-        if debit != credit:
-            problems.append(
-                FieldError("lines", f"debits {debit:.2f} and credits {credit:.2f} do not balance")
-            )
+        problems += unbalanced(entry)
         if problems:
             raise rejected(
                 PROVIDER,
