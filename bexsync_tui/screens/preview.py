@@ -26,7 +26,7 @@ EMPTY_LINE = {
     "account": "",
     "account_name": "",
     "description": "",
-    "vat_code": "",
+    "vat_code": None,  # no VAT; "" would be an unresolved code that blocks posting
     "debit": "0.00",
     "credit": "0.00",
 }
@@ -251,6 +251,11 @@ class PreviewScreen(BexScreen):
                     self.query_one(f"#edit-{field}", Input).focus()
                     return
                 line[field] = wire(amount)
+            if not str(line.get("vat_code") or "").strip():
+                # A blank VAT field means "no VAT" (null on the wire), as the daemon's error
+                # says ("clear it for no VAT"); only an unresolved code left untouched stays "".
+                unresolved = self.before_edit is not None and self.before_edit.get("vat_code") == ""
+                line["vat_code"] = "" if unresolved else None
         elif self.before_edit is not None:
             self.lines[index] = self.before_edit
             self.dirty = self._dirty_before_edit

@@ -1,16 +1,31 @@
-"""Fixtures: a daemon backend (the in-memory fake today) and the app built on its client.
+"""Fixtures: a daemon backend (the in-memory fake, or a real demo daemon) and the app on its client.
 
 Test bodies only use ``backend`` (``client`` plus async controls) and facts of the embedded
 demo (the "Demo sandbox" authorisation, administrations 101/102/103: 101 daily automatic,
-102 monthly manual, 103 monthly automatic). A real-daemon backend (``bexsyncd --demo`` plus a
-``ReconnectingClient``) can be added as another param of ``backend`` so the same tests run
-against it; tests that need the fake's extra hooks take the ``fake`` fixture directly.
+102 monthly manual, 103 monthly automatic). Every flow test runs on both backends:
+
+- ``fake``: ``FakeDaemon``, in memory, fixed data on 2025-03-15.
+- ``real``: a real ``DaemonApp`` in this event loop (the embedded demo: simulated BEX PMS over
+  HTTP, sandbox ledger, the real RPC server on a Unix socket) with a ``ReconnectingClient``, the
+  daemon's clock frozen at the fake's "now". Its state is built once per session (the start-up
+  catch-up done, and 102's 2024-12 and 2025-01 posted, as in the fake's history) and copied for
+  each test, so a test starts in about 0.2 s and sees no catch-up of its own.
+
+Tests that need the fake's extra hooks take the ``fake`` fixture (skipped on ``real``); tests
+that assert the fake's own data (its notifications, its run stages) are listed in
+``FAKE_ONLY`` with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import tempfile
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +33,51 @@ import pytest
 from textual.pilot import Pilot
 
 from bexsync_tui.app import BexsyncApp
+from bexsync_tui.client import ReconnectingClient
 from bexsync_tui.fake import FakeDaemon
 
 SOCKET = "/run/bexsync/bexsyncd.sock"
+"""The socket the app names on screen (the real backend's client connects to its own)."""
+FROZEN_NOW = datetime(2025, 3, 15, 9, 30, tzinfo=UTC)
+"""The real daemon's clock: the fake's "now", so both backends share dates."""
+ACTIVE = ("queued", "fetching", "building", "posting")
+
+FAKE_ONLY: dict[str, str] = {
+    "test_sync_now_shows_progress_then_a_toast_with_a_key_to_view": (
+        "syncs today's not-yet-due period 2025-03-15 and asserts the fake's stage counts; "
+        "the real daemon refuses a period before it is due (covered by test_real_daemon)"
+    ),
+    "test_unread_count_is_visible_on_every_screen": "asserts the fake's 2 unread notifications",
+    "test_view_jumps_to_the_entry_and_marks_it_read": (
+        "needs the fake's 'Sync failed' notification that links to an entry"
+    ),
+    "test_a_finished_sync_adds_an_unread_notification": (
+        "syncs 101's not-yet-due 2025-03-15 and counts the fake's notifications"
+    ),
+    "test_view_without_an_entry_opens_the_configuration": (
+        "needs the fake's 'Manual sync waiting' notification (no entry link)"
+    ),
+    "test_mark_all_read_clears_the_count": "asserts the fake's unread count and titles",
+    "test_rpc_errors_are_sentences_not_tracebacks": "patches the fake's method handlers",
+    "test_open_url_login_with_qr_code_and_paste_back": (
+        "the demo daemon has no Xero app registered (only with --demo-providers)"
+    ),
+    "test_new_line_with_unknown_account_is_an_error_from_the_daemon": (
+        "asserts the fake's wording ('not known'); the real daemon's error is covered in "
+        "test_real_daemon"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip, on the real daemon only, the tests that assert the fake's own data."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("backend") != "real":
+            continue
+        reason = FAKE_ONLY.get(item.originalname if hasattr(item, "originalname") else item.name)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"fake only: {reason}"))
 
 
 class FakeBackend:
@@ -47,6 +104,169 @@ class FakeBackend:
     async def release_runs(self) -> None:
         self.fake.release_runs()
 
+    async def close(self) -> None:
+        pass
+
+
+# -- the real daemon ---------------------------------------------------------------------------
+
+
+def frozen_clock() -> datetime:
+    return FROZEN_NOW
+
+
+def socket_of(tmp: Path) -> Path:
+    """``/tmp/bx-XXXXXXXX.sock``: short, so messages naming it wrap as the fake's do."""
+    return Path(f"{tmp}.sock")
+
+
+async def start_demo_daemon(tmp: Path) -> Any:
+    """A demo ``DaemonApp`` on ``tmp/state`` and ``socket_of(tmp)``, built as
+    ``tests.support.daemon.demo_daemon`` builds it; on a seeded state dir ``seed_demo`` only
+    starts the PMS simulator and re-points the daemon at it (a restart)."""
+    from daemon.app import DaemonApp
+    from daemon.config import parse_config
+    from daemon.demo import seed_demo
+
+    app = DaemonApp(
+        state_dir=tmp / "state",
+        socket_path=socket_of(tmp),
+        config=parse_config({"pms": {"page_size": 1000}}),
+        clock=frozen_clock,
+    )
+    await app.open()
+    await seed_demo(app)
+    await app.start()
+    return app
+
+
+async def _wait_idle(client: Any, timeout: float = 30) -> list[dict[str, Any]]:
+    """Runs once nothing is queued or running (the catch-up has settled)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = await client.call("syncs.list", {"limit": 200})
+        if runs and not any(r["state"] in ACTIVE for r in runs):
+            return runs
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the demo daemon's catch-up did not settle")
+
+
+async def _build_template(tmp: Path) -> None:
+    from tests.support.daemon import wait_run
+
+    app = await start_demo_daemon(tmp)
+    client = ReconnectingClient(str(app.socket_path), backoff_max=0.5)
+    try:
+        await client.start(wait=10)
+        deadline = time.monotonic() + 30
+        while True:  # 101 catches up to yesterday; 103 stops on its uncategorised 2024-12
+            runs = await _wait_idle(client)
+            if any(r["configuration_id"] == 1 and r["period"] == "2025-03-14" for r in runs):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("101 did not catch up")
+            await asyncio.sleep(0.05)
+        for period in ("2024-12", "2025-01"):  # 102's history, as in the fake
+            started = await client.call("syncs.run", {"configuration_id": 2, "period": period})
+            run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
+            assert run["state"] == "posted", run
+        # Each month of 103 has an uncategorised BEX line, so its automatic runs fail: post
+        # them corrected (to 8000) as a user would, giving it the fake's history to 2025-02.
+        for period in ("2024-12", "2025-01", "2025-02"):
+            await _wait_idle(client)
+            draft = await client.call("syncs.preview", {"configuration_id": 3, "period": period})
+            lines = [{**line, "account": line["account"] or "8000"} for line in draft["lines"]]
+            await client.call("drafts.update", {"id": draft["id"], "lines": lines})
+            started = await client.call(
+                "syncs.run", {"configuration_id": 3, "period": period, "draft_id": draft["id"]}
+            )
+            run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
+            assert run["state"] == "posted", run
+        await _wait_idle(client)
+    finally:
+        await client.close()
+        await app.stop()
+
+
+@pytest.fixture(scope="session")
+def real_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A caught-up demo state dir, built once (in its own thread and event loop)."""
+    tmp = tmp_path_factory.mktemp("demo-template")
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            asyncio.run(_build_template(tmp))
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=build, name="demo-template")
+    thread.start()
+    thread.join(60)
+    if errors:
+        raise errors[0]
+    return tmp / "state"
+
+
+class RealBackend:
+    """The same controls on a real demo daemon running in the test's event loop."""
+
+    kind = "real"
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.app: Any = None
+        self.client = ReconnectingClient(
+            str(socket_of(tmp)), client_name="bexsync-tui-test", backoff_max=0.3
+        )
+        self._gate: asyncio.Event | None = None
+
+    async def stop(self) -> None:
+        """The daemon stops (its socket goes, connections close)."""
+        if self.app is not None:
+            app, self.app = self.app, None
+            await app.stop()
+
+    async def restart(self) -> None:
+        """A new DaemonApp on the same state dir and socket (a new instance id)."""
+        await self.stop()
+        self.app = await start_demo_daemon(self.tmp)
+        self._patch_post()
+
+    async def hold_runs(self) -> None:
+        """Runs wait just before posting until ``release_runs()``."""
+        self._gate = asyncio.Event()
+        self._patch_post()
+
+    async def release_runs(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+        self._gate = None
+
+    def _patch_post(self) -> None:
+        """Wrap this instance's ``engine._post`` (test-only; production code is untouched)."""
+        if self.app is None or getattr(self.app.engine, "_held", False):
+            return
+        engine = self.app.engine
+        post = engine._post
+
+        async def held_post(*args: Any, **kwargs: Any) -> Any:
+            gate = self._gate
+            if gate is not None:
+                await gate.wait()
+            return await post(*args, **kwargs)
+
+        engine._post = held_post
+        engine._held = True
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.release_runs()
+        await self.stop()
+
+
+Backend = FakeBackend | RealBackend
+
 
 @pytest.fixture
 def daemon_options() -> dict[str, Any]:
@@ -54,17 +274,42 @@ def daemon_options() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture(params=["fake"])
-def backend(request: pytest.FixtureRequest, daemon_options: dict[str, Any]) -> FakeBackend:
-    """The daemon under test. A real-daemon backend is another param: same ``client`` and
-    controls, the embedded demo's data."""
-    return FakeBackend(FakeDaemon(**daemon_options))
+@pytest.fixture(params=["fake", "real"])
+async def backend(
+    request: pytest.FixtureRequest, daemon_options: dict[str, Any]
+) -> AsyncIterator[Backend]:
+    """The daemon under test: the fake, or a real demo daemon with a ReconnectingClient."""
+    if request.param == "fake":
+        yield FakeBackend(FakeDaemon(**daemon_options))
+        return
+    template: Path = request.getfixturevalue("real_template")
+    # A short path: the status and down screens show the socket on one line at 80 columns.
+    short = Path(tempfile.mkdtemp(prefix="bx-"))
+    shutil.copytree(template, short / "state")
+    real = RealBackend(short)
+    if daemon_options.get("running", True):
+        await real.restart()
+        await real.client.start(wait=10)
+    else:
+        # A daemon that died: its socket file is left behind and refuses connections.
+        import socket
+
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(str(socket_of(short)))
+        stale.close()
+        await real.client.start()
+    try:
+        yield real
+    finally:
+        await real.close()
+        shutil.rmtree(short, ignore_errors=True)
+        socket_of(short).unlink(missing_ok=True)
 
 
 @pytest.fixture
-def fake(backend: FakeBackend) -> FakeDaemon:
+def fake(backend: Backend) -> FakeDaemon:
     """The fake's own test hooks; tests that use them are skipped on other backends."""
-    if getattr(backend, "kind", "") != "fake":
+    if not isinstance(backend, FakeBackend):
         pytest.skip("needs the in-memory fake's test hooks")
     return backend.fake
 
@@ -73,7 +318,7 @@ AppFactory = Callable[..., BexsyncApp]
 
 
 @pytest.fixture
-def make_app(backend: FakeBackend, tmp_path: Path) -> AppFactory:
+def make_app(backend: Backend, tmp_path: Path) -> AppFactory:
     def make(**options: Any) -> BexsyncApp:
         options.setdefault("keymap", {})
         options.setdefault("keymap_path", tmp_path / "tui.toml")
