@@ -33,36 +33,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
 
-BEX_CHART: tuple[tuple[str, str], ...] = (
-    ("1000", "Cash"),
-    ("1010", "Bank suspense"),
-    ("1020", "Card (PIN) suspense"),
-    ("1030", "PSP suspense (BEX Payments)"),
-    ("1040", "Safe suspense"),
-    ("1300", "Reservations (guest debtors)"),
-    ("1310", "Channels (channel debtors)"),
-    ("1320", "POS suspense"),
-    ("1600", "Owners"),
-    ("1700", "Pre-invoiced turnover"),
-    ("1800", "VAT payable low"),
-    ("1810", "VAT payable high"),
-    ("2010", "Clearances"),
-    ("2020", "Paid by batch"),
-    ("2030", "Vouchers in circulation"),
-    ("2040", "Other administrations"),
-    ("2050", "Advances"),
-    ("2060", "Security deposits"),
-    ("4300", "Security deposit damages"),
-    ("4900", "Payment differences"),
-    ("4910", "Cash differences"),
-    ("8000", "Rent turnover"),
-    ("8100", "POS turnover"),
-    ("8200", "Tourist tax"),
-)
 INTEGRATIONS: dict[str, tuple[str, int]] = {
     "chift": ("Pennylane", 37),
     "tiime": ("Tiime", 61),
@@ -129,7 +104,7 @@ class Ledger:
              "journal_type": "miscellaneous_operation", "blocked": True},
         ]  # fmt: skip
         ledger.accounts = {
-            number: {"number": number, "name": name, "active": True} for number, name in BEX_CHART
+            number: {"number": number, "name": name, "active": True} for number, name in CHART
         }
         ledger.accounts["9999"] = {"number": "9999", "name": "Closed account", "active": False}
         ledger.vat_codes = [
