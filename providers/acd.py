@@ -60,6 +60,7 @@ from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
+from providers.vat_labels import LABEL_TAX_CODES, line_label
 
 PROVIDER = "acd"
 CENT = Decimal("0.01")
@@ -69,12 +70,7 @@ CURRENCIES = ("EUR",)
 
 # ACD lines carry no tax code (VAT is posted on its own accounts, as BEX does): the BEX codes are
 # accepted as they are and named in the line labels.
-TAX_CODES: tuple[TaxCode, ...] = (
-    TaxCode("0", "VAT 0% (named in the line label)", Decimal("0")),
-    TaxCode("L", "VAT low (named in the line label)"),
-    TaxCode("H", "VAT high (named in the line label)"),
-    TaxCode("NONE", "No VAT"),
-)
+TAX_CODES = LABEL_TAX_CODES
 
 _REFERENCE = re.compile(r"bexsync:(\d+):(\d{4})-(\d{2})(?:-(\d{2}))?")
 
@@ -406,9 +402,7 @@ class AcdProvider:
         piece = piece_number(entry.reference)
         lines = []
         for i, line in enumerate(entry.lines):
-            label = line.description or "BEX PMS"
-            if line.vat_code and line.vat_code != "NONE":
-                label = f"{label} [TVA {line.vat_code}]"
+            label = line_label(line.description, line.vat_code, tag="TVA")
             if i == 0:
                 label = f"{entry.narration} ({entry.reference})"
             lines.append(

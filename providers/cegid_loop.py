@@ -27,9 +27,7 @@ marked ``GAP`` below and kept in one place.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import re
-from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -60,7 +58,9 @@ from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
+from providers.references import month_span
 from providers.settings import SettingsError
+from providers.vat_labels import LABEL_TAX_CODES, line_label
 
 PROVIDER = "cegid_loop"
 DEFAULT_API_URL = "https://api.cegid.com/loop-api-publiques"
@@ -88,12 +88,7 @@ HISTORY_PATH = "/historiqueImport"
 _PENDING = {"enattente", "encours", "pending", "running", "queued", "nouveau"}
 _DONE = {"termine", "terminé", "succes", "succès", "done", "ok", "integre", "intégré"}
 
-TAX_CODES: tuple[TaxCode, ...] = (
-    TaxCode("0", "VAT 0% (named in the line label)", Decimal("0")),
-    TaxCode("L", "VAT low (named in the line label)"),
-    TaxCode("H", "VAT high (named in the line label)"),
-    TaxCode("NONE", "No VAT"),
-)
+TAX_CODES = LABEL_TAX_CODES
 
 
 def import_state(row: dict[str, Any]) -> str:
@@ -173,10 +168,6 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 
 def _amount(value: Decimal) -> str:
     return str(value.quantize(CENT))
-
-
-def _month(day: date) -> tuple[date, date]:
-    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 class CegidLoopProvider:
@@ -351,12 +342,10 @@ class CegidLoopProvider:
         # GAP: Cegid does not publish the ``ecritures`` item schema. The field names follow the
         # documented lookup filters (journalCode, datePiece, refPiece, ecritureOrigine,
         # compteNumero); amounts are decimal strings. ``codeIbs`` is taken to be the dossier code.
-        first, last = _month(entry.date)
+        first, last = month_span(entry.date)
         lines = []
         for line in entry.lines:
-            label = line.description or "BEX PMS"
-            if line.vat_code and line.vat_code != "NONE":
-                label = f"{label} [TVA {line.vat_code}]"
+            label = line_label(line.description, line.vat_code, tag="TVA")
             lines.append(
                 {
                     "compteNumero": line.account,

@@ -21,7 +21,6 @@ Rate limit: 15 requests per second per client and user (sliding window, 429).
 from __future__ import annotations
 
 import asyncio
-import calendar
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -48,7 +47,9 @@ from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
+from providers.references import period_dates
 from providers.settings import SettingsError
+from providers.vat_labels import LABEL_TAX_CODES, line_label
 from providers.wire import dumps_decimal, loads_decimal
 
 PROVIDER = "inqom"
@@ -62,12 +63,7 @@ CENT = Decimal("0.01")
 
 # Inqom entry lines carry no tax code: VAT goes on explicit lines (BEX posts it on its VAT
 # accounts). The BEX codes are accepted as they are and named in the line labels.
-TAX_CODES: tuple[TaxCode, ...] = (
-    TaxCode("0", "VAT 0% (named in the line label)", Decimal("0")),
-    TaxCode("L", "VAT low (named in the line label)"),
-    TaxCode("H", "VAT high (named in the line label)"),
-    TaxCode("NONE", "No VAT"),
-)
+TAX_CODES = LABEL_TAX_CODES
 
 
 # --- wire formats ------------------------------------------------------------------------------
@@ -76,28 +72,6 @@ TAX_CODES: tuple[TaxCode, ...] = (
 def amount(value: Decimal) -> Decimal:
     """Amounts go out with exactly 2 decimals (Inqom refuses more)."""
     return value.quantize(CENT)
-
-
-def period_dates(reference: str) -> tuple[date, date] | None:
-    """The date range of the period named in ``bexsync:{configuration}:{period}``, if any."""
-    period = reference.rsplit(":", 1)[-1]
-    try:
-        if len(period) == 10:
-            day = date.fromisoformat(period)
-            return day, day
-        if len(period) == 7:
-            year, month = int(period[:4]), int(period[5:7])
-            return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-    except ValueError:
-        return None
-    return None
-
-
-def line_label(description: str, vat_code: str | None) -> str:
-    label = description or "BEX PMS"
-    if vat_code and vat_code != "NONE":
-        label = f"{label} [VAT {vat_code}]"
-    return label
 
 
 def check_entry(provider: str, title: str, entry: JournalEntry) -> None:

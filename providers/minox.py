@@ -54,7 +54,9 @@ from providers.oauth import BearerAuth, OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
+from providers.references import reference_pattern
 from providers.settings import SettingsError
+from providers.vat_labels import label_tax_codes, line_label
 from providers.wire import dumps_decimal
 
 PROVIDER = "minox"
@@ -77,12 +79,7 @@ RATE_LIMIT = RateLimitSpec(calls=20, per_seconds=60, remaining_header="x-rate-li
 BATCH_NAMESPACE = uuid.UUID("6f1d2a4e-8c3b-5e7f-9a10-b2c4d6e8f0a1")
 # GAP: Minox does not document a length for a line's description; 255 is assumed.
 DESCRIPTION_MAX = 255
-TAX_CODES: tuple[TaxCode, ...] = (
-    TaxCode("0", "VAT 0% (named in the line description)", Decimal("0")),
-    TaxCode("L", "VAT low (named in the line description)"),
-    TaxCode("H", "VAT high (named in the line description)"),
-    TaxCode("NONE", "No VAT"),
-)
+TAX_CODES = label_tax_codes("line description")
 _TENANT = re.compile(r"^(\d{1,18})/(\d{1,18})$")
 _LOCKED_WORDS = re.compile(r"(?i)\b(afgesloten|gesloten|geblokkeerd|closed|locked|blocked)\b")
 _PERIOD_WORDS = re.compile(r"(?i)(periode|period|boekjaar|fiscal year)")
@@ -91,11 +88,6 @@ _PERIOD_WORDS = re.compile(r"(?i)(periode|period|boekjaar|fiscal year)")
 def batch_uuid(idempotency_key: str) -> uuid.UUID:
     """The batch id for a run: deterministic, so a replay replaces instead of duplicating."""
     return uuid.uuid5(BATCH_NAMESPACE, idempotency_key)
-
-
-def reference_pattern(reference: str) -> re.Pattern[str]:
-    """``reference`` as a whole token: ``bexsync:1:2026-03`` must not match ``...-03-01``."""
-    return re.compile(rf"(?<![\w:-]){re.escape(reference)}(?![\w:-])")
 
 
 def period_of(day: date, administration: Mapping[str, Any]) -> dict[str, int]:
@@ -393,9 +385,7 @@ class MinoxProvider:
     def _description(entry: JournalEntry, description: str, vat_code: str | None) -> str:
         """The line text; it always ends with the whole reference, which lookup relies on."""
         suffix = f" ({entry.reference})"
-        text = description or entry.narration or "BEX PMS"
-        if vat_code and vat_code != "NONE":
-            text = f"{text} [VAT {vat_code}]"
+        text = line_label(description or entry.narration, vat_code)
         return text[: max(DESCRIPTION_MAX - len(suffix), 0)] + suffix
 
     def _lines(self, entry: JournalEntry, period: dict[str, int]) -> list[dict[str, Any]]:

@@ -49,11 +49,12 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.inqom import TAX_CODES, amount, check_entry, line_label
+from providers.inqom import amount, check_entry
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.settings import SettingsError
+from providers.vat_labels import LABEL_TAX_CODES, line_label
 from providers.wire import dumps_decimal, loads_decimal
 
 PROVIDER = "myunisoft"
@@ -290,7 +291,7 @@ class MyUnisoftProvider:
         return sorted((await self._accounts()).values(), key=lambda a: a.code)
 
     async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
+        return list(LABEL_TAX_CODES)
 
     # -- writing ---------------------------------------------------------------------------
     async def _diary_id(self, ledger_id: str) -> int:

@@ -62,6 +62,7 @@ from providers.http import HttpClient, RetryPolicy, Sleep
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact, register_secret
+from providers.vat_labels import line_label
 
 log = logging.getLogger("bexsync.odoo")
 
@@ -538,7 +539,7 @@ class OdooProvider:
                     0,
                     {
                         "account_id": ids[line.account],
-                        "name": _line_label(line.description, line.vat_code),
+                        "name": line_label(line.description, line.vat_code),
                         "debit": line.debit.quantize(CENT),
                         "credit": line.credit.quantize(CENT),
                     },
@@ -601,13 +602,6 @@ def _odoo_json(response: httpx.Response, *, keep_scalars: bool = False) -> Any:
     if keep_scalars:
         return body
     return body if isinstance(body, dict) else None
-
-
-def _line_label(description: str, vat_code: str | None) -> str:
-    label = description or "BEX PMS"
-    if vat_code and vat_code != NO_TAX.code:
-        label = f"{label} [VAT {vat_code}]"
-    return label
 
 
 def create(ctx: ProviderContext) -> OdooProvider:

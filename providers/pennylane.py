@@ -18,11 +18,9 @@ Rate limit: 25 requests per 5 seconds per token (``ratelimit-*`` headers).
 from __future__ import annotations
 
 import asyncio
-import calendar
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -53,6 +51,8 @@ from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
+from providers.references import period_dates, reference_pattern
+from providers.vat_labels import LABEL_TAX_CODES, line_label
 
 PROVIDER = "pennylane"
 DEFAULT_API_URL = "https://app.pennylane.com/api/external/v2"
@@ -70,12 +70,7 @@ CENT = Decimal("0.01")
 # Pennylane ledger entries carry no tax code: VAT is posted as explicit lines (BEX does that
 # already, on its VAT payable accounts). The BEX codes are accepted as they are and only named
 # in the line labels, so the engine's tax-code check passes for them and nothing else.
-TAX_CODES: tuple[TaxCode, ...] = (
-    TaxCode("0", "VAT 0% (named in the line label)", Decimal("0")),
-    TaxCode("L", "VAT low (named in the line label)"),
-    TaxCode("H", "VAT high (named in the line label)"),
-    TaxCode("NONE", "No VAT"),
-)
+TAX_CODES = LABEL_TAX_CODES
 
 # GAP: Pennylane does not document what POST /ledger_entries answers for a date in a closed or
 # frozen fiscal period. We assume the 422 ``{"error": ..., "status": 422}`` shape of its other
@@ -111,32 +106,11 @@ def _amount(value: Decimal) -> str:
     return str(value.quantize(CENT))
 
 
-def reference_pattern(reference: str) -> re.Pattern[str]:
-    """Match ``reference`` as a whole token: ``bexsync:1:2026-03`` must not match ``...-03-01``."""
-    return re.compile(rf"(?<![\w:-]){re.escape(reference)}(?![\w:-])")
-
-
 def entry_label(entry: JournalEntry) -> str:
     """The ledger entry's label; it always contains the reference, which is what lookup finds."""
     if reference_pattern(entry.reference).search(entry.narration):
         return entry.narration
     return f"{entry.narration} ({entry.reference})"
-
-
-def period_dates(reference: str) -> tuple[date, date] | None:
-    """The date range of the period named in ``bexsync:{configuration}:{period}``, if any."""
-    period = reference.rsplit(":", 1)[-1]
-    try:
-        if len(period) == 10:
-            day = date.fromisoformat(period)
-            return day, day
-        if len(period) == 7:
-            year, month = int(period[:4]), int(period[5:7])
-            last = calendar.monthrange(year, month)[1]
-            return date(year, month, 1), date(year, month, last)
-    except ValueError:
-        return None
-    return None
 
 
 class PennylaneProvider:
@@ -324,7 +298,7 @@ class PennylaneProvider:
                     "ledger_account_id": ids[line.account],
                     "debit": _amount(line.debit),
                     "credit": _amount(line.credit),
-                    "label": self._line_label(line.description, line.vat_code),
+                    "label": line_label(line.description, line.vat_code),
                 }
                 for line in entry.lines
             ],
@@ -340,13 +314,6 @@ class PennylaneProvider:
                 "Pennylane's answer to the new ledger entry was unreadable; the entry may "
                 "exist and is looked up before any retry",
             ) from None
-
-    @staticmethod
-    def _line_label(description: str, vat_code: str | None) -> str:
-        label = description or "BEX PMS"
-        if vat_code and vat_code != "NONE":
-            label = f"{label} [VAT {vat_code}]"
-        return label
 
     async def find_entry(
         self, reference: str, tenant_id: str | None, ledger_id: str | None
