@@ -6,7 +6,7 @@ can add its own checks in between and refuse once, naming every problem at the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from providers.base import JournalEntry
 from providers.errors import FieldError, rejected
@@ -47,4 +47,31 @@ def refuse(provider: str, title: str, problems: Sequence[FieldError]) -> None:
             provider,
             f"the entry cannot go to {title}: " + "; ".join(p.message for p in problems),
             tuple(problems),
+        )
+
+
+def refuse_unknown_accounts(
+    provider: str,
+    title: str,
+    entry: JournalEntry,
+    known: Container[str],
+    kind: str = "account",
+    what: str = "account",
+) -> None:
+    """Refuse an entry whose lines name accounts the provider lacks, one error per line.
+
+    ``what`` is how the provider's account is called per line ("open account", "ledger account"),
+    ``kind`` the word of the summary ("accounts" vs "ledger accounts").
+    """
+    missing = [
+        FieldError(f"lines[{i}].account", f"{title} has no {what} {line.account}")
+        for i, line in enumerate(entry.lines)
+        if line.account not in known
+    ]
+    if missing:
+        raise rejected(
+            provider,
+            f"{title} does not know these {kind}s: "
+            + ", ".join(sorted({f.message.rsplit(" ", 1)[-1] for f in missing})),
+            tuple(missing),
         )

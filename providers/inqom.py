@@ -41,7 +41,13 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
+from providers.entry_checks import (
+    mixed_or_negative,
+    refuse,
+    refuse_unknown_accounts,
+    too_few_lines,
+    unbalanced,
+)
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.oauth import OAuthApp
@@ -355,18 +361,7 @@ class InqomProvider:
 
     async def _check_accounts(self, dossier: str, entry: JournalEntry) -> None:
         known = {a.code for a in await self.list_accounts(dossier)}
-        missing = [
-            FieldError(f"lines[{i}].account", f"Inqom has no impactable account {line.account}")
-            for i, line in enumerate(entry.lines)
-            if line.account not in known
-        ]
-        if missing:
-            raise rejected(
-                PROVIDER,
-                "Inqom does not know these accounts: "
-                + ", ".join(sorted({f.message.rsplit(" ", 1)[-1] for f in missing})),
-                tuple(missing),
-            )
+        refuse_unknown_accounts(PROVIDER, "Inqom", entry, known, what="impactable account")
 
     @staticmethod
     def payload(entry: JournalEntry, journal_id: int, key: str) -> list[dict[str, Any]]:

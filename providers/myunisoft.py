@@ -40,6 +40,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import refuse_unknown_accounts
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -380,18 +381,7 @@ class MyUnisoftProvider:
         diary_id = await self._diary_id(entry.ledger_id)
         await self._check_fiscal_year(entry.date)
         accounts = await self._accounts()
-        missing = [
-            FieldError(f"lines[{i}].account", f"MyUnisoft has no open account {line.account}")
-            for i, line in enumerate(entry.lines)
-            if line.account not in accounts
-        ]
-        if missing:
-            raise rejected(
-                PROVIDER,
-                "MyUnisoft does not know these accounts: "
-                + ", ".join(sorted({f.message.rsplit(" ", 1)[-1] for f in missing})),
-                tuple(missing),
-            )
+        refuse_unknown_accounts(PROVIDER, "MyUnisoft", entry, accounts, what="open account")
         ids = {code: str(acc.id) for code, acc in accounts.items()}
         body = dumps_decimal(self.payload(entry, int(society.id), diary_id, ids))
         response = await self.http.post(

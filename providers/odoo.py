@@ -49,7 +49,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -509,18 +509,7 @@ class OdooProvider:
             entry, await self._company(tenant), await self._journal_type(journal_id, tenant)
         )
         ids = await self._account_ids([line.account for line in entry.lines], tenant)
-        missing = [
-            FieldError(f"lines[{i}].account", f"Odoo has no account {line.account}")
-            for i, line in enumerate(entry.lines)
-            if line.account not in ids
-        ]
-        if missing:
-            raise rejected(
-                PROVIDER,
-                "Odoo does not know these accounts: "
-                + ", ".join(sorted({f.message.rsplit(" ", 1)[-1] for f in missing})),
-                tuple(missing),
-            )
+        refuse_unknown_accounts(PROVIDER, "Odoo", entry, ids)
         drafts = [int(m["id"]) for m in existing if m.get("state") == "draft"]
         if drafts:
             # Left by an earlier attempt whose action_post failed; its lines may be stale.

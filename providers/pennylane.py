@@ -38,7 +38,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -276,18 +276,9 @@ class PennylaneProvider:
         if existing is not None:
             return existing
         ids = await self._account_ids([line.account for line in entry.lines])
-        missing = [
-            FieldError(f"lines[{i}].account", f"Pennylane has no ledger account {line.account}")
-            for i, line in enumerate(entry.lines)
-            if line.account not in ids
-        ]
-        if missing:
-            raise rejected(
-                PROVIDER,
-                "Pennylane does not know these ledger accounts: "
-                + ", ".join(sorted({f.message.rsplit(" ", 1)[-1] for f in missing})),
-                tuple(missing),
-            )
+        refuse_unknown_accounts(
+            PROVIDER, "Pennylane", entry, ids, kind="ledger account", what="ledger account"
+        )
         payload = {
             "date": entry.date.isoformat(),
             "label": entry_label(entry),
