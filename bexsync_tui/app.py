@@ -26,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from bexsync_tui.client import SNAPSHOT_TOPIC, STATE_TOPIC, DaemonUnavailable
@@ -52,8 +53,11 @@ TOPICS = (
     "configuration.updated",
 )
 CONNECTION_STATES = ("connecting", "connected", "reconnecting", "down")
-TOAST_GATHER_S = 0.3
-"""Runs finishing this close together share their toasts (a catch-up finishes dozens)."""
+TOAST_GATHER_S = 0.5
+"""Runs finishing with less than this between them share their toasts: a catch-up finishes
+dozens one after another, each a fetch and a post apart, so the window slides with each run."""
+TOAST_GATHER_MAX_S = 3.0
+"""A burst still gets its toast after this long, however long the catch-up goes on."""
 MAX_TOASTS = 3
 SECTION_TITLES = {
     "authorisations": "Authorisations",
@@ -149,6 +153,8 @@ class BexsyncApp(App[None]):
         self._progress_posted = False
         self._finished_runs: set[str] = set()
         self._finished_toasts: list[RunProgress] = []
+        self._toast_timer: Timer | None = None
+        self._gather_started = 0.0
         self._initial_keymap = keymap
         self.configuration_labels: dict[str, str] = {}
         self.configurations: dict[str, dict[str, Any]] = {}
@@ -314,13 +320,23 @@ class BexsyncApp(App[None]):
         if run.entry_id is not None:
             self.last_finished = run
         self._finished_toasts.append(run)
+        now = time.monotonic()
         if len(self._finished_toasts) == 1:
-            self.set_timer(TOAST_GATHER_S, self._toast_finished)
+            self._gather_started = now
+        if self._toast_timer is not None:
+            self._toast_timer.stop()
+        left = self._gather_started + TOAST_GATHER_MAX_S - now
+        self._toast_timer = self.set_timer(
+            max(0.0, min(TOAST_GATHER_S, left)), self._toast_finished
+        )
         self.refresh_bindings()
 
     def _toast_finished(self) -> None:
         """One toast per finished run, or one summary when many finish at once (catch-up)."""
         runs, self._finished_toasts = self._finished_toasts, []
+        self._toast_timer = None
+        if not runs:
+            return
         posted = [r for r in runs if r.state == "posted"]
         others = [r for r in runs if r.state != "posted"]
         if len(posted) > MAX_TOASTS:
