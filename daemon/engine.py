@@ -181,7 +181,14 @@ class SyncEngine:
         )
         acc = EntryAccumulator(ctx)
         seen = 0
-        async for page in pms.iter_journal_transactions(admin_id, period.start, period.end):
+        pages = pms.iter_journal_transactions(
+            admin_id,
+            period.start,
+            period.end,
+            ledger_accounts=accounts.values(),
+            vat_codes=vat_codes.values(),
+        )
+        async for page in pages:
             acc.add_many(page)
             seen += len(page)
             if on_progress is not None:

@@ -159,33 +159,50 @@ class BexClient:
             m.PAGE_NUMBER_PARAM: 1,
         }
         number = 1
-        for _ in range(MAX_PAGES):
-            label = f"{what} page {number}"
-            response = await self.http.get(url, params=page_params)
-            with _gc_paused():
-                doc = load_document(response.content, label)
-                del response
-                records = parse(doc, label)
-                nxt = next_link(doc, label)
-                short = "links" in doc or len(data_list(doc, label)) < self.page_size
-                del doc
-            yield records
-            del records
-            if nxt is None:
-                if short:
-                    return
-                # No links object at all: fall back to page numbers until a short page.
+        # The next page is requested as soon as this one's links.next is known, so the PMS
+        # prepares it while we parse and build: the two halves of the work overlap.
+        pending: asyncio.Task[Any] | None = asyncio.ensure_future(
+            self.http.get(url, params=page_params)
+        )
+        try:
+            for _ in range(MAX_PAGES):
+                label = f"{what} page {number}"
+                assert pending is not None
+                response = await pending
+                pending = None
+                with _gc_paused():
+                    doc = load_document(response.content, label)
+                    del response
+                    nxt = next_link(doc, label)
+                    short = "links" in doc or len(data_list(doc, label)) < self.page_size
+                    if nxt is not None:
+                        if nxt in seen:
+                            raise PmsDataError(
+                                f"the PMS sent {label} whose links.next repeats a page"
+                            )
+                        seen.add(nxt)
+                        self._check_same_origin(nxt, label)
+                        pending = asyncio.ensure_future(self.http.get(nxt))
+                    records = parse(doc, label)
+                    del doc
+                yield records
+                del records
+                if nxt is None:
+                    if short:
+                        return
+                    # No links object at all: fall back to page numbers until a short page.
+                    number += 1
+                    page_params = {**params, m.PAGE_SIZE_PARAM: self.page_size}
+                    page_params[m.PAGE_NUMBER_PARAM] = number
+                    pending = asyncio.ensure_future(self.http.get(url, params=page_params))
+                    continue
                 number += 1
-                page_params = {**params, m.PAGE_SIZE_PARAM: self.page_size}
-                page_params[m.PAGE_NUMBER_PARAM] = number
-                continue
-            if nxt in seen:
-                raise PmsDataError(f"the PMS sent {label} whose links.next repeats a page")
-            seen.add(nxt)
-            self._check_same_origin(nxt, label)
-            url, page_params = nxt, None
-            number += 1
-        raise PmsDataError(f"the PMS sent more than {MAX_PAGES} pages of {what}")
+            raise PmsDataError(f"the PMS sent more than {MAX_PAGES} pages of {what}")
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
 
     def _check_same_origin(self, link: str, label: str) -> None:
         if "://" not in link:
