@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -35,7 +34,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -44,7 +42,9 @@ from starlette.routing import Mount, Route
 
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
+from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
+from providers.simulators.demo_login import consent_player, write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
 from providers.simulators.oauth_server import (
     OAuthServerConfig,
@@ -63,19 +63,6 @@ _PATH = re.compile(
     r"(?:/(?P<sub>[\w.]+)(?:\((?P<sid>[^)/]+)\))?)?)?$"
 )
 TAX_GROUPS = (("0", "VAT 0%"), ("L", "VAT low 9%"), ("H", "VAT high 21%"), ("NONE", "No VAT"))
-
-
-class SimClock:
-    """Wall-clock time plus an offset tests can advance (token expiry, rate-limit windows)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 class BCError(Exception):
@@ -789,14 +776,7 @@ def settings_for(base_url: str, client_id: str, secret_file: str | None = None) 
     return table
 
 
-async def browser_login(url: str) -> str:
-    """Play the user at the simulated consent page (``login = "oauth_code"``)."""
-    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
-        response = await client.get(url)
-    location = response.headers.get("location")
-    if response.status_code not in (302, 303) or not location:
-        raise RuntimeError(f"the simulated Entra login answered HTTP {response.status_code}")
-    return location
+browser_login = consent_player("Entra")
 
 
 async def demo_setup(workdir: Path) -> DemoProvider:
@@ -804,9 +784,7 @@ async def demo_setup(workdir: Path) -> DemoProvider:
     registered app whose device codes are approved at once: ``authorisations.complete`` with no
     params logs in."""
     secret = "bc-demo-" + uuid.uuid4().hex
-    secret_file = workdir / "business_central-client-secret"
-    secret_file.write_text(secret + "\n", encoding="utf-8")
-    secret_file.chmod(0o600)
+    secret_file = write_secret_file(workdir / "business_central-client-secret", secret)
     app = create_app(clients=(SimClient("bexsync-demo", secret),), single=True)
     state: BCSimState = app.state.bc
     state.auto_approve_devices = True
@@ -814,7 +792,7 @@ async def demo_setup(workdir: Path) -> DemoProvider:
     url = await server.start()
     return DemoProvider(
         provider_id="business_central",
-        settings=settings_for(url, "bexsync-demo", str(secret_file)),
+        settings=settings_for(url, "bexsync-demo", secret_file),
         complete={},
         browser_login=None,
         stop=[server.stop],

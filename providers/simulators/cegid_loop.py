@@ -32,6 +32,7 @@ from starlette.routing import Route
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
+from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultPlan
 
 PREFIX = "/loop-api-publiques"
@@ -319,9 +320,7 @@ async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """Start a seeded dossier whose imports complete shortly after they are submitted."""
     subscription = "demo-apim-" + secrets.token_hex(16)
     api_key = f"demo-loop-key:{secrets.token_hex(16)}"
-    secret_file = workdir / "cegid_loop-subscription-key"
-    secret_file.write_text(subscription + "\n", encoding="utf-8")
-    secret_file.chmod(0o600)
+    secret_file = write_secret_file(workdir / "cegid_loop-subscription-key", subscription)
     state = LoopState.seeded(subscription, api_key)
     state.process_after = 0.3
     server = SimulatorServer(create_loop_app(state), name="cegid-loop-simulator")
@@ -331,7 +330,7 @@ async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
         settings={
             "api_url": url + PREFIX,
             "client_id": "bexsync-demo-subscription",
-            "client_secret_file": str(secret_file),
+            "client_secret_file": secret_file,
         },
         complete={"credentials": {"dossier": DOSSIER, "api_key": api_key}},
         stop=[server.stop],

@@ -32,7 +32,9 @@ from starlette.routing import Mount, Route
 
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
+from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
+from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
 from providers.simulators.oauth_server import (
     OAuthServerConfig,
@@ -52,19 +54,6 @@ JOURNALS: tuple[tuple[str, str, str], ...] = (
     ("OD", "Opérations diverses", "Misc"),
     ("BEX", "Booking Experts", "Other"),
 )
-
-
-class SimClock:
-    """Wall-clock time plus an offset tests advance (token expiry, rate windows)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -482,16 +471,14 @@ async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """One company with one dossier the demo user sees (activation needs no choice)."""
     secret = "inqom-demo-" + secrets.token_hex(16)
     password = "demo-" + secrets.token_hex(8)
-    secret_file = workdir / "inqom-client-secret"
-    secret_file.write_text(secret + "\n", encoding="utf-8")
-    secret_file.chmod(0o600)
+    secret_file = write_secret_file(workdir / "inqom-client-secret", secret)
     app = create_app("bexsync-demo", secret, {"demo@bexsync.example": password})
     app.state.inqom.add_dossier("Camping Les Pins SAS", users=("demo@bexsync.example",))
     server = SimulatorServer(app, name="inqom-simulator")
     url = await server.start()
     return DemoProvider(
         provider_id="inqom",
-        settings=settings_for(url, "bexsync-demo", str(secret_file)),
+        settings=settings_for(url, "bexsync-demo", secret_file),
         complete={"credentials": {"username": "demo@bexsync.example", "password": password}},
         stop=[server.stop],
     )

@@ -24,7 +24,6 @@ import base64
 import binascii
 import hmac
 import json
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -43,7 +41,9 @@ from starlette.routing import Mount, Route
 
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
+from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
+from providers.simulators.demo_login import consent_player, write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
 from providers.simulators.oauth_server import (
     OAuthServerConfig,
@@ -62,19 +62,6 @@ READ = {
     "vat": "vat:read",
     "transaction_lines": "transaction:read",
 }
-
-
-class SimClock:
-    """Wall-clock time plus an offset tests can advance (token expiry, rate-limit windows)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 class MinoxError(Exception):
@@ -502,29 +489,20 @@ def settings_for(base_url: str, client_id: str, secret_file: str) -> dict[str, A
     }
 
 
-async def browser_login(url: str) -> str:
-    """Play the main user at the simulated consent page: the redirect URL the browser lands on."""
-    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
-        response = await client.get(url)
-    location = response.headers.get("location")
-    if response.status_code not in (302, 303) or not location:
-        raise RuntimeError(f"the simulated Minox login answered HTTP {response.status_code}")
-    return location
+browser_login = consent_player("Minox")
 
 
 async def demo_setup(workdir: Path) -> DemoProvider:
     """Start the simulator (one tenant, one administration: activation needs no choice) with a
     registered app; ``browser_login`` plays the main user's consent."""
     secret = "minox-demo-" + uuid.uuid4().hex
-    secret_file = workdir / "minox-client-secret"
-    secret_file.write_text(secret + "\n", encoding="utf-8")
-    secret_file.chmod(0o600)
+    secret_file = write_secret_file(workdir / "minox-client-secret", secret)
     app = create_app("bexsync-demo", secret, single=True)
     server = SimulatorServer(app, name="minox-simulator")
     url = await server.start()
     return DemoProvider(
         provider_id="minox",
-        settings=settings_for(url, "bexsync-demo", str(secret_file)),
+        settings=settings_for(url, "bexsync-demo", secret_file),
         complete=None,
         browser_login=browser_login,
         stop=[server.stop],

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
+from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
 from providers.wire import dumps_decimal
 
@@ -426,16 +427,14 @@ def settings_for(base_url: str, secret_file: str) -> dict[str, Any]:
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """A seeded dossier, the partner secret in a file, and a society-level token to log in."""
     partner = "bexsync-" + secrets.token_urlsafe(24)
-    secret_file = workdir / "myunisoft-partner-secret"
-    secret_file.write_text(partner + "\n", encoding="utf-8")
-    secret_file.chmod(0o600)
+    secret_file = write_secret_file(workdir / "myunisoft-partner-secret", partner)
     state = MyUnisoftState.seeded(partner)
     token = state.add_key("api")
     server = SimulatorServer(create_myunisoft_app(state), name="myunisoft-simulator")
     url = await server.start()
     return DemoProvider(
         provider_id="myunisoft",
-        settings=settings_for(url, str(secret_file)),
+        settings=settings_for(url, secret_file),
         complete={"credentials": {"jwt": token}},
         stop=[server.stop],
     )

@@ -25,7 +25,6 @@ import asyncio
 import json
 import math
 import re
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -43,7 +41,9 @@ from starlette.routing import Mount, Route
 
 from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
+from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
+from providers.simulators.demo_login import consent_player, write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
 from providers.simulators.oauth_server import (
     OAuthServerConfig,
@@ -59,19 +59,6 @@ DAY = 86_400.0
 READ_SETTINGS = ("accounting.settings", "accounting.settings.read")
 WRITE_JOURNALS = ("accounting.transactions", "accounting.manualjournals")
 READ_JOURNALS = (*WRITE_JOURNALS, "accounting.transactions.read", "accounting.manualjournals.read")
-
-
-class SimClock:
-    """Wall-clock time plus an offset tests can advance (token expiry, rate-limit windows)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def ms_date(value: date | datetime) -> str:
@@ -706,29 +693,20 @@ def settings_for(base_url: str, client_id: str, secret_file: str | None = None) 
     return table
 
 
-async def browser_login(url: str) -> str:
-    """Play the user at the simulated consent page: the redirect URL the browser lands on."""
-    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
-        response = await client.get(url)
-    location = response.headers.get("location")
-    if response.status_code not in (302, 303) or not location:
-        raise RuntimeError(f"the simulated Xero login answered HTTP {response.status_code}")
-    return location
+browser_login = consent_player("Xero")
 
 
 async def demo_setup(workdir: Path) -> DemoProvider:
     """Start the simulator with one seeded organisation and a registered (secret) app."""
     secret = "xero-demo-" + uuid.uuid4().hex
-    secret_file = workdir / "xero-client-secret"
-    secret_file.write_text(secret + "\n", encoding="utf-8")
-    secret_file.chmod(0o600)
+    secret_file = write_secret_file(workdir / "xero-client-secret", secret)
     state = XeroSimState(client_id="bexsync-demo", client_secret=secret)
     state.add_org("Demo Holiday Parks (Xero)")
     server = SimulatorServer(create_xero_app(state), name="xero-simulator")
     url = await server.start()
     return DemoProvider(
         provider_id="xero",
-        settings=settings_for(url, "bexsync-demo", str(secret_file)),
+        settings=settings_for(url, "bexsync-demo", secret_file),
         complete=None,
         browser_login=browser_login,
         stop=[server.stop],
