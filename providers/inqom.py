@@ -50,6 +50,7 @@ from providers.entry_checks import (
 )
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.journals import find_journal_id
 from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
@@ -321,14 +322,11 @@ class InqomProvider:
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, dossier: str, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        for refresh in (False, True):
-            rows = await self._journal_rows(dossier, refresh=refresh)
-            for row in rows:
-                if str(row["Id"]) == ledger_id:
-                    return int(row["Id"])
-            for row in rows:
-                if str(row.get("Name", "")).upper() == ledger_id.upper():
-                    return int(row["Id"])
+        found = await find_journal_id(
+            lambda refresh: self._journal_rows(dossier, refresh=refresh), ledger_id, "Id", "Name"
+        )
+        if found is not None:
+            return found
         raise rejected(
             PROVIDER,
             f"Inqom has no journal {ledger_id!r} in this dossier; pick one of the options",

@@ -51,6 +51,7 @@ from providers.errors import (
 )
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.inqom import amount, check_entry
+from providers.journals import find_journal_id
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
@@ -297,14 +298,11 @@ class MyUnisoftProvider:
     # -- writing ---------------------------------------------------------------------------
     async def _diary_id(self, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        for refresh in (False, True):
-            rows = await self._diary_rows(refresh=refresh)
-            for row in rows:
-                if str(row["diary_id"]) == ledger_id:
-                    return int(row["diary_id"])
-            for row in rows:
-                if str(row.get("code", "")).upper() == ledger_id.upper():
-                    return int(row["diary_id"])
+        found = await find_journal_id(
+            lambda refresh: self._diary_rows(refresh=refresh), ledger_id, "diary_id", "code"
+        )
+        if found is not None:
+            return found
         raise rejected(
             PROVIDER,
             f"MyUnisoft has no journal {ledger_id!r}; pick one of the journals in the options",

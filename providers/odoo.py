@@ -59,6 +59,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import HttpClient, RetryPolicy, Sleep
+from providers.journals import find_journal_id
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact, register_secret
@@ -418,14 +419,11 @@ class OdooProvider:
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str, tenant_id: str | None) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        for refresh in (False, True):
-            rows = await self._journal_rows(tenant_id, refresh)
-            for row in rows:
-                if str(row["id"]) == ledger_id:
-                    return int(row["id"])
-            for row in rows:
-                if str(row.get("code") or "").upper() == ledger_id.upper():
-                    return int(row["id"])
+        found = await find_journal_id(
+            lambda refresh: self._journal_rows(tenant_id, refresh), ledger_id
+        )
+        if found is not None:
+            return found
         raise rejected(
             PROVIDER,
             f"Odoo has no journal {ledger_id!r} in this company",

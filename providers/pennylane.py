@@ -48,6 +48,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.journals import find_journal_id
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
@@ -227,14 +228,11 @@ class PennylaneProvider:
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        for refresh in (False, True):
-            rows = await self._journal_rows(refresh=refresh)
-            for row in rows:
-                if str(row["id"]) == ledger_id:
-                    return int(row["id"])
-            for row in rows:
-                if str(row.get("code", "")).upper() == ledger_id.upper():
-                    return int(row["id"])
+        found = await find_journal_id(
+            lambda refresh: self._journal_rows(refresh=refresh), ledger_id
+        )
+        if found is not None:
+            return found
         raise rejected(
             PROVIDER,
             f"Pennylane has no journal {ledger_id!r}; pick one of the journals in the options",
