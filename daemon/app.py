@@ -150,7 +150,7 @@ class DaemonApp:
                 version=server_version(),
             )
             await self.server.start()
-        self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="scheduler")
+        self._scheduler_task = asyncio.create_task(self._recover_then_schedule(), name="scheduler")
         self._watchdog_task = start_watchdog(self.notifier)
         for hook in self.on_started:
             result = hook()
@@ -161,6 +161,13 @@ class DaemonApp:
         if self.config.metrics_file is not None:
             await self.write_metrics()
         log.info("bexsyncd ready: state dir %s, socket %s", self.state_dir, self.socket_path)
+
+    async def _recover_then_schedule(self) -> None:
+        try:
+            await self.engine.recover_posting()
+        except Exception:  # recovery is retried per run; the scheduler must still start
+            log.exception("recovering runs left in posting failed")
+        await self.scheduler.run_forever()
 
     async def stop(self) -> None:
         self.notifier.stopping()

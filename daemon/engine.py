@@ -788,21 +788,29 @@ class SyncEngine:
 
     # -- start-up and shutdown -------------------------------------------------------------
     async def recover(self) -> None:
-        """Resolve runs a crash or restart left behind, before any new run starts."""
+        """Runs a crash or restart interrupted before posting: nothing reached the provider,
+        so they are recorded as failed (the scheduler syncs their periods again). Quick; done
+        before the daemon serves."""
         rows = await self.app.db.fetchall(
-            f"SELECT * FROM runs WHERE state IN {self.app.runs_active_sql} ORDER BY id"
+            f"SELECT * FROM runs WHERE state IN {self.app.runs_active_sql} "
+            "AND state != 'posting' ORDER BY id"
         )
         for row in rows:
-            if row["state"] == "posting":
-                await self._recover_posting(row)
-            else:
-                await self._finish_failed(
-                    row["id"],
-                    "failed",
-                    "interrupted by a daemon restart before posting; nothing was posted",
-                    None,
-                    kind="unavailable",
-                )
+            await self._finish_failed(
+                row["id"],
+                "failed",
+                "interrupted by a daemon restart before posting; nothing was posted",
+                None,
+                kind="unavailable",
+            )
+
+    async def recover_posting(self) -> None:
+        """Runs left in ``posting``: look the entry up, replay with the same key, or hand it to
+        a human. May wait on a provider (an asynchronous import), so it runs while the daemon
+        already serves, and before the scheduler starts new runs."""
+        rows = await self.app.db.fetchall("SELECT * FROM runs WHERE state = 'posting' ORDER BY id")
+        for row in rows:
+            await self._recover_posting(row)
 
     async def _recover_posting(self, row: sqlite3.Row) -> None:
         cfg = await self.app.configurations.row(row["configuration_id"])
