@@ -48,6 +48,7 @@ from providers.base import (
 )
 from providers.context import ProviderContext
 from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -154,10 +155,7 @@ def classify(errors: list[tuple[str, str]], entry: JournalEntry | None = None) -
 def _error_mapper(response: httpx.Response) -> ProviderError | None:
     """Non-2xx answers: ACD's ``listeErreurs`` shape where present, and the 403 of a dossier
     that is not published (shared) in i-Suite Expert."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = json_or_none(response)
     errors = acd_errors(body)
     status = response.status_code
     if status == 403:

@@ -71,6 +71,7 @@ from providers.base import (
 )
 from providers.context import ProviderContext
 from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
+from providers.error_bodies import error_code
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -279,15 +280,6 @@ LOGIN = BusinessCentralLogin()
 # --- errors -------------------------------------------------------------------------------
 
 
-def _error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error.get("code") or "") if isinstance(error, dict) else ""
-
-
 def _field_of(message: str) -> str:
     lowered = message.lower()
     if "g/l account" in lowered or "account no" in lowered:
@@ -317,7 +309,7 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     message = provider_message(response)
     # BC appends "CorrelationId: <guid>." to every message: useful for support, noise here.
     message = re.sub(r"\s*CorrelationId:\s*[0-9a-fA-F-]+\.?\s*$", "", message).strip()
-    code = _error_code(response)
+    code = error_code(response)
     if _LOCKED.search(message):
         return period_locked(
             PROVIDER, f"Business Central refused the posting date (locked period): {message}"

@@ -46,6 +46,7 @@ from providers.base import (
 )
 from providers.context import ProviderContext
 from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -149,10 +150,7 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
         return None
     message = provider_message(response)
     fields: list[FieldError] = []
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = json_or_none(response)
     errors = body.get("errors") if isinstance(body, dict) else None
     if isinstance(errors, dict):
         for key, msgs in errors.items():

@@ -53,6 +53,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -334,10 +335,7 @@ class ChiftProvider:
         """Chift's ``{message, error_code, detail}`` (and FastAPI's 422 shape) to the taxonomy."""
         pid = self.info.id
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_or_none(response)
         if not isinstance(body, dict):
             return None
         code = str(body.get("error_code") or "").upper()

@@ -48,6 +48,7 @@ from providers.entry_checks import (
     too_few_lines,
     unbalanced,
 )
+from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.journals import find_journal_id
@@ -99,10 +100,7 @@ _LOCKED = re.compile(r"(?i)\b(locked|closed|clôturée?|verrouillée?)\b")
 
 
 def _field_errors(response: httpx.Response) -> tuple[FieldError, ...]:
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ()
+    body = json_or_none(response)
     state = body.get("ModelState") if isinstance(body, dict) else None
     if not isinstance(state, dict):
         return ()

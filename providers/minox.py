@@ -48,6 +48,7 @@ from providers.base import (
 )
 from providers.context import ProviderContext
 from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
+from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
 from providers.oauth import BearerAuth, OAuthApp
@@ -133,10 +134,8 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     if _LOCKED_WORDS.search(message) and _PERIOD_WORDS.search(message):
         return period_locked(PROVIDER, f"Minox refused a closed period: {message}")
     fields: list[FieldError] = []
-    try:
-        errors = response.json().get("errors")
-    except (ValueError, AttributeError):
-        errors = None
+    body = json_or_none(response)
+    errors = body.get("errors") if isinstance(body, dict) else None
     if isinstance(errors, dict):
         for key, value in list(errors.items())[:20]:
             texts = value if isinstance(value, list) else [value]

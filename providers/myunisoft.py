@@ -41,6 +41,7 @@ from providers.base import (
 )
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_unknown_accounts
+from providers.error_bodies import error_code
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -84,16 +85,6 @@ CODE_FIELDS = {
     "COMPTE6": "account_number",
     "COMPTE7": "account_number",
 }
-
-
-def error_code(response: httpx.Response) -> str:
-    """The ``error.code`` of MyUnisoft's one error shape (documented; never key on message)."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 def _error_mapper(response: httpx.Response) -> ProviderError | None:

@@ -50,6 +50,7 @@ from providers.base import (
 )
 from providers.context import ProviderContext
 from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
+from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -116,10 +117,7 @@ def _json2_error_mapper(response: httpx.Response) -> ProviderError | None:
     status = response.status_code
     if status < 400 or status == 429:
         return None
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
+    body = json_or_none(response)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
         return None
     name, message = body["name"], str(body.get("message") or "")
