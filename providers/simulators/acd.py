@@ -32,6 +32,7 @@ from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
+from providers.simulators.throttle import take_slot
 
 CNX = "CNX1225"
 JOURNALS: tuple[tuple[str, str, str], ...] = (
@@ -115,13 +116,8 @@ class AcdState:
         self.sessions.clear()
 
     def throttled(self) -> float | None:
-        now = self.clock()
-        while self._window and self._window[0] <= now - self.rate_per:
-            self._window.popleft()
-        if len(self._window) >= self.rate_calls:
-            return max(self._window[0] + self.rate_per - now, 0.01)
-        self._window.append(now)
-        return None
+        wait, _, _ = take_slot(self._window, self.clock(), self.rate_calls, self.rate_per)
+        return wait
 
 
 def _decimal(value: Any, where: str) -> Decimal:

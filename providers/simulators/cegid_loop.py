@@ -34,6 +34,7 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultPlan
+from providers.simulators.throttle import take_slot
 
 PREFIX = "/loop-api-publiques"
 DOSSIER = "BEXPARC01"
@@ -118,13 +119,8 @@ class LoopState:
                 item["statut"] = "EnCours"
 
     def throttled(self) -> float | None:
-        now = self.clock()
-        while self._window and self._window[0] <= now - self.rate_per:
-            self._window.popleft()
-        if len(self._window) >= self.rate_calls:
-            return max(self._window[0] + self.rate_per - now, 0.01)
-        self._window.append(now)
-        return None
+        wait, _, _ = take_slot(self._window, self.clock(), self.rate_calls, self.rate_per)
+        return wait
 
 
 def _run_import(state: LoopState, item: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
+from providers.simulators.throttle import take_slot
 from providers.wire import dumps_decimal
 
 PREFIX = "/api/v1"
@@ -178,15 +179,8 @@ class MyUnisoftState:
                 row["closed"] = closed
 
     def throttle(self, token: str) -> tuple[float | None, int, float]:
-        now = time.monotonic()
         window = self._windows.setdefault(token, deque())
-        while window and window[0] <= now - self.rate_per:
-            window.popleft()
-        if len(window) >= self.rate_calls:
-            wait = window[0] + self.rate_per - now
-            return max(wait, 0.01), 0, wait
-        window.append(now)
-        return None, self.rate_calls - len(window), window[0] + self.rate_per - now
+        return take_slot(window, time.monotonic(), self.rate_calls, self.rate_per)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

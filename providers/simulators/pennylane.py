@@ -34,6 +34,7 @@ from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
+from providers.simulators.throttle import take_slot
 
 PREFIX = "/api/external/v2"
 MAX_LINES = 1000
@@ -121,16 +122,8 @@ class PennylaneState:
 
     def throttle(self, token: str) -> tuple[float | None, int, float]:
         """(retry_after or None, remaining, reset seconds) for one more request of ``token``."""
-        now = self.clock()
         window = self._windows.setdefault(token, deque())
-        while window and window[0] <= now - self.rate_per:
-            window.popleft()
-        if len(window) >= self.rate_calls:
-            wait = window[0] + self.rate_per - now
-            return max(wait, 0.01), 0, wait
-        window.append(now)
-        reset = window[0] + self.rate_per - now
-        return None, self.rate_calls - len(window), reset
+        return take_slot(window, self.clock(), self.rate_calls, self.rate_per)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
