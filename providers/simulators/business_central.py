@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART
+from providers.sandbox import CHART, TAX_CODES
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
@@ -62,7 +62,7 @@ _PATH = re.compile(
     r"^companies\((?P<cid>[^)/]+)\)(?:/(?P<res>\w+)(?:\((?P<rid>[^)/]+)\))?"
     r"(?:/(?P<sub>[\w.]+)(?:\((?P<sid>[^)/]+)\))?)?)?$"
 )
-TAX_GROUPS = (("0", "VAT 0%"), ("L", "VAT low 9%"), ("H", "VAT high 21%"), ("NONE", "No VAT"))
+TAX_GROUPS = tuple((code, name) for code, name, _rate in TAX_CODES)
 
 
 class BCError(Exception):

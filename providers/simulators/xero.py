@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART
+from providers.sandbox import CHART, TAX_CODES
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
@@ -153,10 +153,8 @@ def seed_bex_org(org: XeroOrg) -> XeroOrg:
         org.add_account(code, name, _account_type(code))
     org.add_account("4999", "Old suspense (archived)", "EXPENSE", status="ARCHIVED")
     org.add_account(None, "Business Bank Account", "BANK")
-    org.add_tax_rate("NONE", "No VAT", "0")
-    org.add_tax_rate("0", "VAT 0%", "0")
-    org.add_tax_rate("L", "VAT low 9%", "9")
-    org.add_tax_rate("H", "VAT high 21%", "21")
+    for code, name, rate in sorted(TAX_CODES, key=lambda tax: tax[0] != "NONE"):  # NONE first
+        org.add_tax_rate(code, name, rate)
     org.add_tax_rate("TAX001", "VAT 6% (old)", "6", status="DELETED")
     return org
 
