@@ -216,7 +216,9 @@ class PreviewScreen(BexScreen):
                 self.query_one(f"#edit-{field}", Input).value = value
         editor = self.query_one("#editor")
         editor.display = True
-        self.query_one("#edit-account", Input).focus()
+        # Focus now, not on the next loop turn (``focus()``): keys typed right after Enter
+        # must land in the editor, not in the table.
+        self.set_focus(self.query_one("#edit-account", Input))
         self.refresh_bindings()
 
     @on(Input.Changed, "#editor Input")
