@@ -52,7 +52,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
-from providers.wire import dumps_decimal
+from providers.simulators.responses import decimal_json
 
 OAUTH_PREFIX = "/oauth"
 WINDOW = 300.0
@@ -94,12 +94,7 @@ def error_body(status: int, detail: str, code: str | None = None) -> dict[str, A
 
 
 def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        dumps_decimal(doc),
-        status_code=status,
-        media_type="application/json; odata.metadata=minimal",
-        headers=headers,
-    )
+    return decimal_json(doc, status, headers, media_type="application/json; odata.metadata=minimal")
 
 
 def _fail(err: BCError) -> Response:

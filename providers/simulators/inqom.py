@@ -42,7 +42,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
-from providers.wire import dumps_decimal
+from providers.simulators.responses import decimal_json
 
 OAUTH_PREFIX = "/identity/connect"
 MAX_ENTRIES = 50
@@ -182,12 +182,6 @@ class InqomState:
         return None
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        dumps_decimal(body), status_code=status, headers=headers, media_type="application/json"
-    )
-
-
 def _decimal(value: Any, where: str, problems: dict[str, list[str]]) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         problems.setdefault(where, []).append("must be a number")
@@ -317,13 +311,13 @@ def create_inqom_app(
             wait = state.throttle(user)
             if wait is not None:
                 state.refused += 1
-                return _json(
-                    429, error_body(429, "Too many requests."), {"Retry-After": f"{wait:.2f}"}
+                return decimal_json(
+                    error_body(429, "Too many requests."), 429, {"Retry-After": f"{wait:.2f}"}
                 )
             status, body = await handler(request, user)
-            return _json(status, body)
+            return decimal_json(body, status)
         except ApiError as exc:
-            return _json(exc.status, exc.body())
+            return decimal_json(exc.body(), exc.status)
 
     async def internal_access(request: Request, user: str) -> tuple[int, Any]:
         ids = {state.dossiers[d].company_id for d in state.access.get(user, set())}

@@ -51,7 +51,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
-from providers.wire import dumps_decimal
+from providers.simulators.responses import decimal_json
 
 API_PREFIX = "/api/1"
 OAUTH_PREFIX = "/oauth"
@@ -75,12 +75,6 @@ class MinoxError(Exception):
 def error_body(status: int, detail: str) -> dict[str, Any]:
     """Minox's (Laravel's) error shape, also for injected faults."""
     return {"message": detail}
-
-
-def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        dumps_decimal(doc), status_code=status, media_type="application/json", headers=headers
-    )
 
 
 @dataclass
@@ -305,9 +299,9 @@ def create_minox_app(
     def inspect_answer(token: str | None) -> Response:
         claims = state.oauth.check_bearer(token)
         if claims is None:
-            return _json({"active": False, "linked_tenants": []})
+            return decimal_json({"active": False, "linked_tenants": []})
         allowed = state.user_tenants.get(claims["sub"], list(state.tenants))
-        return _json(
+        return decimal_json(
             {
                 "active": True,
                 "client_id": claims["client_id"],
@@ -323,13 +317,13 @@ def create_minox_app(
     async def inspect(request: Request) -> Response:
         state.requests.append((request.method, request.url.path))
         if not basic_ok(request):
-            return _json({"message": "Client authentication failed"}, 401)
+            return decimal_json({"message": "Client authentication failed"}, 401)
         if request.method == "GET":
             return inspect_answer(request.path_params.get("token"))
         try:
             doc = json.loads(await request.body())
         except ValueError:
-            return _json({"message": "The given data was invalid."}, 422)
+            return decimal_json({"message": "The given data was invalid."}, 422)
         return inspect_answer(doc.get("token") if isinstance(doc, dict) else None)
 
     async def api(request: Request) -> Response:
@@ -337,10 +331,10 @@ def create_minox_app(
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         claims = state.oauth.check_bearer(token.strip()) if scheme.lower() == "bearer" else None
         if claims is None:
-            return _json({"message": "Unauthenticated."}, 401)
+            return decimal_json({"message": "Unauthenticated."}, 401)
         wait, headers = state._admit(token.strip())
         if wait is not None:
-            return _json(
+            return decimal_json(
                 {"message": "Too Many Attempts."},
                 429,
                 {**headers, "Retry-After": f"{wait:g}"},
@@ -351,7 +345,7 @@ def create_minox_app(
             body: dict[str, Any] = {"message": err.message}
             if err.errors:
                 body["errors"] = err.errors
-            response = _json(body, err.status)
+            response = decimal_json(body, err.status)
         response.headers.update(headers)
         return response
 
@@ -370,7 +364,9 @@ def create_minox_app(
             raise MinoxError(403, "This action is unauthorized.")
         if len(parts) == 3:
             need(scopes, READ["administration"])
-            return _json({"collection": [a.render() for a in tenant.administrations.values()]})
+            return decimal_json(
+                {"collection": [a.render() for a in tenant.administrations.values()]}
+            )
         try:
             admin = tenant.administrations[int(parts[3])]
         except (ValueError, KeyError):
@@ -383,14 +379,14 @@ def create_minox_app(
                 "ledger_account": lambda: list(admin.accounts.values()),
                 "vat": lambda: admin.vat,
             }[rest[0]]()
-            return _json({"collection": items})
+            return decimal_json({"collection": items})
         if len(rest) == 3 and rest[0] == "year" and rest[2] == "transaction_lines":
             need(scopes, READ["transaction_lines"])
             try:
                 year = int(rest[1])
             except ValueError:
                 raise MinoxError(404, "Not found.") from None
-            return _json({"collection": admin.lines_of_year(year)})
+            return decimal_json({"collection": admin.lines_of_year(year)})
         if len(rest) == 2 and rest[0] == "transaction_line_batch":
             return await batch(request, scopes, admin, rest[1])
         raise MinoxError(404, "Not found.")
@@ -410,7 +406,7 @@ def create_minox_app(
             need(scopes, "transaction:read")
             if batch_id not in admin.batches:
                 raise MinoxError(404, "Transaction line batch not found.")
-            return _json(admin.batches[batch_id])
+            return decimal_json(admin.batches[batch_id])
         need(scopes, "transaction:write")
         if request.method == "DELETE":
             if admin.batches.pop(batch_id, None) is None:
@@ -442,7 +438,7 @@ def create_minox_app(
                 }
             )
         admin.batches[batch_id] = stored
-        return _json(stored, 200 if existing else 201)
+        return decimal_json(stored, 200 if existing else 201)
 
     middleware = [Middleware(FaultMiddleware, plan=faults)] if faults is not None else []
     app = Starlette(

@@ -36,8 +36,8 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
+from providers.simulators.responses import decimal_json
 from providers.simulators.throttle import take_slot
-from providers.wire import dumps_decimal
 
 PREFIX = "/api/v1"
 CENT = Decimal("0.01")
@@ -183,12 +183,6 @@ class MyUnisoftState:
         return take_slot(window, time.monotonic(), self.rate_calls, self.rate_per)
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        dumps_decimal(body), status_code=status, headers=headers, media_type="application/json"
-    )
-
-
 def _amount(value: Any, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ApiError(400, "ERR-INVALID-BODY", f"{where} must be a number")
@@ -331,11 +325,11 @@ def create_myunisoft_app(state: MyUnisoftState, *, faults: FaultPlan | None = No
             if wait is not None:
                 state.refused += 1
                 headers["Retry-After"] = f"{wait:.2f}"
-                return _json(429, error_body(429, "Too many requests"), headers)
+                return decimal_json(error_body(429, "Too many requests"), 429, headers)
             status, body = await handle(request, token, society)
-            return _json(status, body, headers)
+            return decimal_json(body, status, headers)
         except ApiError as exc:
-            return _json(exc.status, error_body(exc.status, exc.message, exc.code))
+            return decimal_json(error_body(exc.status, exc.message, exc.code), exc.status)
 
     async def handle(request: Request, token: str, society: int) -> tuple[int, Any]:
         path = request.url.path.removeprefix(PREFIX)

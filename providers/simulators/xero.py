@@ -51,6 +51,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.simulators.responses import decimal_json
 from providers.wire import dumps_decimal
 
 API_PREFIX = "/api.xro/2.0"
@@ -227,12 +228,6 @@ class XeroSimState:
 # --- responses in Xero's shapes ----------------------------------------------------------------
 
 
-def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        dumps_decimal(doc), status_code=status, media_type="application/json", headers=headers
-    )
-
-
 def _envelope(key: str, items: list[Any], **extra: Any) -> dict[str, Any]:
     return {
         "Id": str(uuid.uuid4()),
@@ -253,7 +248,7 @@ def _problem(status: int, title: str, detail: str, headers: dict[str, str] | Non
 
 
 def _validation(elements: list[dict[str, Any]]) -> Response:
-    return _json(
+    return decimal_json(
         {
             "ErrorNumber": 10,
             "Type": "ValidationException",
@@ -430,7 +425,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         if resource == "TaxRates" and method == "GET":
             return listing(request, "TaxRates", list(org.tax_rates.values()))
         if resource == "Organisation" and method == "GET":
-            return _json(_envelope("Organisations", [organisation(org)]))
+            return decimal_json(_envelope("Organisations", [organisation(org)]))
         if resource == "ManualJournals" and method == "GET":
             return journals_listing(request, org)
         if resource == "ManualJournals" and method == "PUT":
@@ -440,7 +435,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
             found = [j for j in org.journals if j["ManualJournalID"] == wanted]
             if not found:
                 return _problem(404, "NotFound", "The resource you're looking for cannot be found")
-            return _json(_envelope("ManualJournals", [render_journal(found[0])]))
+            return decimal_json(_envelope("ManualJournals", [render_journal(found[0])]))
         return _problem(404, "NotFound", "The resource you're looking for cannot be found")
 
     def listing(request: Request, key: str, records: list[dict[str, Any]]) -> Response:
@@ -449,7 +444,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
             clauses = _where(where) if where else []
         except ValueError as exc:
             return _query_error(str(exc))
-        return _json(_envelope(key, [r for r in records if _matches(r, clauses)]))
+        return decimal_json(_envelope(key, [r for r in records if _matches(r, clauses)]))
 
     def organisation(org: XeroOrg) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -500,7 +495,9 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
                 "pageCount": max(math.ceil(total / size), 1),
                 "itemCount": total,
             }
-        return _json(_envelope("ManualJournals", [render_journal(j) for j in found], **extra))
+        return decimal_json(
+            _envelope("ManualJournals", [render_journal(j) for j in found], **extra)
+        )
 
     async def create_journals(request: Request, org: XeroOrg) -> Response:
         raw = await request.body()
@@ -667,7 +664,7 @@ def _limited(problem: str, wait: float) -> Response:
 
 
 def _query_error(detail: str) -> Response:
-    return _json(
+    return decimal_json(
         {
             "ErrorNumber": 16,
             "Type": "QueryParseException",
