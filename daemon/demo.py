@@ -24,7 +24,10 @@ DEMO_AUTHORISATION = "Demo sandbox"
 async def start_pms_simulator(app: Any) -> tuple[str, str]:
     api_key = "demo-" + secrets.token_hex(12)
     dataset = BexDataset(seed=DEMO_SEED, today=lambda: app.clock().date())
-    server = SimulatorServer(create_bex_app(dataset, api_key=api_key), name="bex-simulator")
+    # The client keeps to BEX's limits itself; the demo's PMS does not also police them, so a
+    # busy machine never turns a burst into a minute-long Retry-After in the demo.
+    pms = create_bex_app(dataset, api_key=api_key, rate_limit=None)
+    server = SimulatorServer(pms, name="bex-simulator")
     url = await server.start()
     app.extra_stop.append(server.stop)
     log.info("demo: simulated BEX PMS at %s", url)
