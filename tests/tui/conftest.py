@@ -282,12 +282,20 @@ async def backend(
     if request.param == "fake":
         yield FakeBackend(FakeDaemon(**daemon_options))
         return
-    template: Path = request.getfixturevalue("real_template")
+    async with real_backend_on(
+        request.getfixturevalue("real_template"), daemon_options.get("running", True)
+    ) as real:
+        yield real
+
+
+@asynccontextmanager
+async def real_backend_on(template: Path, running: bool = True) -> AsyncIterator[RealBackend]:
+    """A real demo daemon on a copy of the template state; ``running=False``: not yet."""
     # A short path: the status and down screens show the socket on one line at 80 columns.
     short = Path(tempfile.mkdtemp(prefix="bx-"))
     shutil.copytree(template, short / "state")
     real = RealBackend(short)
-    if daemon_options.get("running", True):
+    if running:
         await real.restart()
         await real.client.start(wait=10)
     else:

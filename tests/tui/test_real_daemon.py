@@ -24,7 +24,7 @@ from bexsync_tui.screens.entry_detail import EntryDetailScreen
 from bexsync_tui.screens.preview import PreviewScreen
 from bexsync_tui.widgets.tables import LinesTable
 from tests.support.daemon import demo_daemon
-from tests.tui.conftest import frozen_clock
+from tests.tui.conftest import frozen_clock, real_backend_on
 from tests.tui.helpers import screen_text, toasts, wait_text, wait_toast, wait_until
 
 NEW_DESCRIPTION = "Cash corrected"
@@ -176,3 +176,38 @@ async def test_the_seed_workflow_by_keyboard(
         by_account = {line["account"]: line for line in posted["lines"]}
         assert by_account["1000"]["description"] == NEW_DESCRIPTION
         assert by_account["1020"]["debit"] == f"{card_debit + MOVED:.2f}"
+
+
+async def test_a_new_line_is_checked_against_the_providers_chart(
+    real_template: Path, tmp_path: Path
+) -> None:
+    """A line added by hand: blank VAT means no VAT; an account the sandbox ledger lacks is
+    named in the daemon's error and blocks posting until the line is removed."""
+    async with real_backend_on(real_template) as real:
+        app = BexsyncApp(
+            client=real.client, keymap={}, keymap_path=tmp_path / "tui.toml", sixteen_colours=False
+        )
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await wait_text(pilot, "Demo sandbox")
+            await pilot.press("enter")
+            await wait_text(pilot, "› Configurations", "102")
+            await pilot.press("down", "enter")
+            await wait_text(pilot, "Administration 102", "p Preview")
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen))
+            preview = app.screen
+            assert isinstance(preview, PreviewScreen)
+            await wait_text(pilot, "Period 2025-02", "✓ balanced", timeout=10)
+            await pilot.press("n")  # the editor opens on the new line, in its account field
+            await wait_until(pilot, lambda: preview.editing is not None, what="the editor")
+            await pilot.press(*"9999", "tab", *"Rounding", "tab", "tab", *"0.01", "enter")
+            await settle(pilot, preview)
+            problems = [e["message"] for e in preview.draft["errors"]]
+            assert any("no account 9999" in m for m in problems), problems
+            assert not any("tax code" in m for m in problems), problems  # blank VAT: no VAT
+            assert not preview.can_post
+            text = screen_text(app)
+            assert "Error: " in text and "9999" in text
+            await pilot.press("x")  # remove the highlighted (new) line
+            await settle(pilot, preview)
+            await wait_until(pilot, lambda: preview.can_post, what="postable again")
