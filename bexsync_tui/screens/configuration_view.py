@@ -79,14 +79,28 @@ class ConfigurationViewScreen(BexScreen):
         table = BexTable(id="runs-table")
         table.add_column("Period", width=10)
         table.add_column("Trigger", width=8)
-        table.add_column("State", width=12)
+        table.add_column("State", width=12, key="state")
         table.add_column("Started", width=16)
-        table.add_column("Result")
+        table.add_column("Result", key="result")
         yield table
 
     def on_mount(self) -> None:
         self._heading()
-        self.bex.progress_signal.subscribe(self, lambda _: self.refresh_bindings())
+        self.bex.progress_signal.subscribe(self, lambda _: self._progressed())
+
+    def _progressed(self) -> None:
+        """A listed run that is going on shows its live state and stage, not "queued"."""
+        self.refresh_bindings()
+        table = self.query_one("#runs-table", BexTable)
+        for run_id, progress in self.bex.runs.items():
+            run = self.runs.get(str(run_id))
+            if run is None or not progress.active:
+                continue
+            run["state"] = progress.state
+            run["progress"] = {"stage": progress.stage, "done": progress.done}
+            cells = run_cells(run)
+            table.update_cell(str(run_id), "state", cells[2])
+            table.update_cell(str(run_id), "result", cells[4])
 
     def _heading(self) -> None:
         c = self.configuration

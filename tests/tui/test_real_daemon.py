@@ -144,6 +144,9 @@ async def test_the_seed_workflow_by_keyboard(
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfigurationViewScreen))
         await wait_text(pilot, "Syncing 2024-12 · checking draft", "c Cancel sync")
+        text = await wait_text(pilot, "building")  # the recent runs list follows live
+        row = next(line for line in text.splitlines() if line.startswith(" 2024-12 "))
+        assert "manual" in row and "building" in row and "queued" not in row
         gate.set()
         toast = await wait_toast(pilot, "Administration 102 2024-12: entry posted. Press v")
         assert toast.startswith("Sync finished")
