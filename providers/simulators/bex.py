@@ -18,7 +18,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -254,48 +254,44 @@ def create_bex_app(
             return not_found("administration")
         return respond({"data": admin_record(admin)}, headers=headers)
 
-    async def ledger_accounts(request: Request) -> Response:
-        error, headers = guard(request)
-        if error is not None:
-            return error
-        admin = admin_of(request)
-        if admin is None:
-            return not_found("administration")
-        records = [
+    def admin_collection(
+        build: Callable[[str], list[dict[str, Any]]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An administration-scoped collection endpoint: auth, the administration, then records."""
+
+        async def endpoint(request: Request) -> Response:
+            error, headers = guard(request)
+            if error is not None:
+                return error
+            admin = admin_of(request)
+            if admin is None:
+                return not_found("administration")
+            return collection(request, build(admin.id), headers)
+
+        return endpoint
+
+    ledger_accounts = admin_collection(
+        lambda admin_id: [
             {
                 "id": lid,
                 "type": m.TYPE_LEDGER_ACCOUNT,
                 "attributes": {m.LEDGER_NUMBER: number, m.LEDGER_NAME: name},
             }
-            for lid, number, name in dataset.ledger_accounts(admin.id)
+            for lid, number, name in dataset.ledger_accounts(admin_id)
         ]
-        return collection(request, records, headers)
-
-    async def vat_codes(request: Request) -> Response:
-        error, headers = guard(request)
-        if error is not None:
-            return error
-        admin = admin_of(request)
-        if admin is None:
-            return not_found("administration")
-        records = [
+    )
+    vat_codes = admin_collection(
+        lambda admin_id: [
             {
                 "id": vid,
                 "type": m.TYPE_VAT_CODE,
                 "attributes": {m.VAT_CODE: code, m.VAT_NAME: name, m.VAT_PERCENTAGE: pct},
             }
-            for vid, code, name, pct in dataset.vat_codes(admin.id)
+            for vid, code, name, pct in dataset.vat_codes(admin_id)
         ]
-        return collection(request, records, headers)
-
-    async def vat_tariffs(request: Request) -> Response:
-        error, headers = guard(request)
-        if error is not None:
-            return error
-        admin = admin_of(request)
-        if admin is None:
-            return not_found("administration")
-        records = [
+    )
+    vat_tariffs = admin_collection(
+        lambda admin_id: [
             {
                 "id": tid,
                 "type": m.TYPE_VAT_TARIFF,
@@ -308,9 +304,9 @@ def create_bex_app(
                     m.VAT_TARIFF_VAT_CODE_REL: {"data": {"type": m.TYPE_VAT_CODE, "id": vid}}
                 },
             }
-            for tid, vid, pct, start, end in dataset.vat_tariffs(admin.id)
+            for tid, vid, pct, start, end in dataset.vat_tariffs(admin_id)
         ]
-        return collection(request, records, headers)
+    )
 
     async def journal_transactions(request: Request) -> Response:
         error, headers = guard(request)
