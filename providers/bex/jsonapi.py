@@ -19,6 +19,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from providers.bex import mapping as m
 from providers.bex.models import JournalTransaction, LedgerAccount, PmsAdministration, VatCode
 from providers.errors import ProviderError
@@ -59,7 +61,7 @@ class VatTariff:
 def load_document(content: bytes | str, what: str) -> dict[str, Any]:
     """Decode a JSON:API document; ``what`` names it in errors ("ledger accounts page 2")."""
     try:
-        doc = json.loads(content)
+        doc = orjson.loads(content)
     except (ValueError, UnicodeDecodeError):
         raise PmsDataError(f"the PMS sent {what} that is not valid JSON") from None
     if not isinstance(doc, dict):
