@@ -32,7 +32,7 @@ from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, status_line, stop_task
 from daemon.services.administrations import Administrations
 from daemon.services.authorisations import Authorisations
-from daemon.services.common import iso, loads
+from daemon.services.common import iso, loads, parse_iso
 from daemon.services.configurations import Configurations
 from daemon.services.entries import Entries
 from daemon.services.notifications import Notifications
@@ -68,8 +68,6 @@ class AlreadyRunning(Exception):
 
 
 class DaemonApp:
-    runs_active_sql = ACTIVE_SQL
-
     def __init__(
         self,
         *,
@@ -507,9 +505,7 @@ class DaemonApp:
             )
         }
         last = [
-            metrics.LastSuccess(
-                r[0], r[1], datetime.fromisoformat(r[2].replace("Z", "+00:00")).timestamp()
-            )
+            metrics.LastSuccess(r[0], r[1], parse_iso(r[2]).timestamp())
             for r in await self.db.fetchall(
                 "SELECT c.id, ad.number, max(r.finished_at) FROM runs r JOIN configurations c "
                 "ON c.id = r.configuration_id JOIN administrations ad ON ad.id = "

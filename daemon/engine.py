@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ from daemon.periods import Period
 from daemon.rpc.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
 from daemon.services.common import dumps, iso, loads
 from daemon.services.configurations import schedule_of
+from daemon.services.runs import ACTIVE_SQL
 from providers.base import EntryLine, JournalEntry, PostedEntry, Provider
 from providers.errors import ProviderError
 
@@ -527,17 +529,7 @@ class SyncEngine:
     ) -> None:
         row = await self.app.runs.row(run_id)
         now = iso(self.app.clock())
-        lines = [
-            {
-                "account": line.account,
-                "account_name": line.account_name,
-                "description": line.description,
-                "vat_code": line.vat_code,
-                "debit": f"{line.debit:.2f}",
-                "credit": f"{line.credit:.2f}",
-            }
-            for line in entry.lines
-        ]
+        lines = [_line_to_json(line) for line in entry.lines]
         kind = row["kind"]
         title = (
             f"Posted {cfg['administration_number']} {row['period']}"
@@ -723,23 +715,11 @@ class SyncEngine:
             (cfg["id"], period.key),
         )
         reference = f"{reference_for(cfg['id'], period.key)}:c{int(count) + 1}"
-        return Draft(
-            configuration_id=cfg["id"],
+        # The difference is a draft of its own: with_lines recomputes totals and balance.
+        return replace(
+            draft.with_lines(diff),
             reference=reference,
             narration=f"Correction of {draft.narration} ({reference})",
-            date=draft.date,
-            period=draft.period,
-            currency=draft.currency,
-            ledger_id=draft.ledger_id,
-            tenant_id=draft.tenant_id,
-            lines=diff,
-            totals=draft.totals.__class__(
-                sum((d.debit for d in diff), ZERO), sum((d.credit for d in diff), ZERO)
-            ),
-            balanced=sum((d.debit - d.credit for d in diff), ZERO) == 0,
-            warnings=draft.warnings,
-            errors=[],
-            sources=draft.sources,
         )
 
     async def check_drift(self, config_id: int, key: str) -> dict[str, Any] | None:
@@ -792,8 +772,7 @@ class SyncEngine:
         so they are recorded as failed (the scheduler syncs their periods again). Quick; done
         before the daemon serves."""
         rows = await self.app.db.fetchall(
-            f"SELECT * FROM runs WHERE state IN {self.app.runs_active_sql} "
-            "AND state != 'posting' ORDER BY id"
+            f"SELECT * FROM runs WHERE state IN {ACTIVE_SQL} AND state != 'posting' ORDER BY id"
         )
         for row in rows:
             await self._finish_failed(
@@ -869,7 +848,7 @@ def _named(lines: list[DraftLine], known: dict[str, str]) -> list[DraftLine]:
     out = []
     for line in lines:
         if not line.account_name and line.account in known:
-            line = DraftLine(**{**line.__dict__, "account_name": known[line.account]})
+            line = replace(line, account_name=known[line.account])
         out.append(line)
     return out
 
@@ -882,17 +861,19 @@ def _entry_to_json(entry: JournalEntry) -> dict[str, Any]:
         "currency": entry.currency,
         "ledger_id": entry.ledger_id,
         "tenant_id": entry.tenant_id,
-        "lines": [
-            {
-                "account": line.account,
-                "account_name": line.account_name,
-                "description": line.description,
-                "vat_code": line.vat_code,
-                "debit": f"{line.debit:.2f}",
-                "credit": f"{line.credit:.2f}",
-            }
-            for line in entry.lines
-        ],
+        "lines": [_line_to_json(line) for line in entry.lines],
+    }
+
+
+def _line_to_json(line: EntryLine) -> dict[str, Any]:
+    """A posted line as stored (entries.lines, run payloads): money as 2-place strings."""
+    return {
+        "account": line.account,
+        "account_name": line.account_name,
+        "description": line.description,
+        "vat_code": line.vat_code,
+        "debit": f"{line.debit:.2f}",
+        "credit": f"{line.credit:.2f}",
     }
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from daemon.rpc.errors import RpcError
+from daemon.services.common import parse_iso
 from daemon.services.configurations import SELECT, schedule_of
 
 log = logging.getLogger("bexsync.scheduler")
@@ -95,8 +96,8 @@ class Scheduler:
         return None
 
     def _retry_at(self, run: Any, cfg: Any) -> datetime | None:
-        finished = datetime.fromisoformat(run["finished_at"].replace("Z", "+00:00"))
-        edited = datetime.fromisoformat(cfg["updated_at"].replace("Z", "+00:00"))
+        finished = parse_iso(run["finished_at"])
+        edited = parse_iso(cfg["updated_at"])
         if edited > finished:
             return edited  # the user changed something: try again now
         if run["state"] == "needs_review" or run["error_kind"] not in (

@@ -6,7 +6,12 @@ import sqlite3
 from datetime import date
 from typing import Any
 
-from daemon.model import ConfigurationFields, configuration_state, validate_configuration
+from daemon.model import (
+    ACTIVE_RUN_STATES,
+    ConfigurationFields,
+    configuration_state,
+    validate_configuration,
+)
 from daemon.periods import Schedule
 from daemon.rpc.errors import (
     AuthorisationRequired,
@@ -77,12 +82,7 @@ class Configurations:
         last = await self.app.db.fetchone(
             "SELECT * FROM runs WHERE configuration_id = ? ORDER BY id DESC LIMIT 1", (row["id"],)
         )
-        running = last is not None and last["state"] in (
-            "queued",
-            "fetching",
-            "building",
-            "posting",
-        )
+        running = last is not None and last["state"] in ACTIVE_RUN_STATES
         return {
             "id": row["id"],
             "authorisation_id": row["authorisation_id"],
