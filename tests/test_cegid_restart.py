@@ -16,7 +16,7 @@ from datetime import date
 from providers.simulators.base import SimulatorServer
 from providers.simulators.bex import BexDataset, create_bex_app
 from providers.simulators.cegid_loop import DOSSIER, PREFIX, LoopState, create_loop_app
-from tests.support.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess, wait_for
 from tests.test_daemon_lifecycle import call
 
 
@@ -51,16 +51,6 @@ class Simulators:
             self.run(server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def ok(result):

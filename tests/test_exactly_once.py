@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from tests.support.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.kill_harness import POINTS
 from tests.test_daemon_lifecycle import call
 
@@ -25,16 +25,6 @@ class HarnessedDaemon(DaemonProcess):
         base = super().command()
         return [sys.executable, "-m", "tests.support.kill_harness", self.point,
                 str(self.marker), "--", *base[3:]]  # fmt: skip
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("point", POINTS)

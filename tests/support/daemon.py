@@ -63,6 +63,17 @@ async def wait_run(client: Client, run_id: int, timeout: float = 30) -> dict[str
     raise TimeoutError(f"run {run_id} did not finish")
 
 
+def wait_for(predicate, timeout: float = 60, what: str = "condition"):
+    """Poll ``predicate`` (a blocking test's view of a child daemon) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class DaemonProcess:
     """``bexsyncd`` as systemd would run it: a child process we can signal."""
 
