@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from daemon.model import validate_authorisation_name
+from daemon.model import FieldProblem, validate_authorisation_name
 from daemon.rpc.errors import (
     AuthorisationRequired,
     Conflict,
@@ -89,10 +89,12 @@ class Authorisations:
         spec = registry.get(provider)
         if spec is None:
             known = ", ".join(s.info.id for s in registry.all_specs())
-            problems.append(_problem("provider", f"unknown provider {provider!r}; one of {known}"))
+            problems.append(
+                FieldProblem("provider", f"unknown provider {provider!r}; one of {known}")
+            )
         elif spec.needs_app_registration and not self.app.config.provider(provider).registered:
             problems.append(
-                _problem(
+                FieldProblem(
                     "provider",
                     f"register a {spec.info.title} app first: set client_id and "
                     f"client_secret_file in [providers.{provider}] of the config file",
@@ -148,7 +150,7 @@ class Authorisations:
         if spec is None:
             raise ValidationFailed(
                 "This authorisation's provider is no longer known.",
-                errors=[_problem("provider", f"unknown provider {row['provider']!r}")],
+                errors=[FieldProblem("provider", f"unknown provider {row['provider']!r}")],
             )
         pending_row = await self.app.db.fetchone(
             "SELECT data FROM pending_logins WHERE authorisation_id = ?", (auth_id,)
@@ -211,7 +213,7 @@ class Authorisations:
             if not match:
                 raise ValidationFailed(
                     "That tenant is not one this login can reach.",
-                    errors=[_problem("tenant_id", f"unknown tenant {tenant_id!r}")],
+                    errors=[FieldProblem("tenant_id", f"unknown tenant {tenant_id!r}")],
                     data={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
                 )
             options.update(tenant_id=match[0].id, tenant_name=match[0].name)
@@ -220,7 +222,9 @@ class Authorisations:
         elif len(tenants) > 1 and options.get("tenant_id") not in {t.id for t in tenants}:
             raise ValidationFailed(
                 "This login reaches several organisations; say which one with tenant_id.",
-                errors=[_problem("tenant_id", "choose one of the tenants listed in data.tenants")],
+                errors=[
+                    FieldProblem("tenant_id", "choose one of the tenants listed in data.tenants")
+                ],
                 data={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
             )
         await self.app.db.execute(
@@ -276,7 +280,3 @@ class Authorisations:
         self.app.forget_provider(auth_id)
         self.app.bus.publish("authorisation.updated", {"id": auth_id, "deleted": True})
         return {"deleted": True}
-
-
-def _problem(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}

@@ -9,6 +9,7 @@ from typing import Any
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
+    FieldProblem,
     configuration_state,
     validate_configuration,
 )
@@ -158,11 +159,13 @@ class Configurations:
                     values["schedule"],
                 )
             except ValueError as exc:
-                problems.append(_p("schedule", str(exc)))
+                problems.append(FieldProblem("schedule", str(exc)))
         for key in ("account_map", "vat_map"):
             mapping = values.get(key) or {}
             if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in mapping.items()):
-                problems.append(_p(key, "must map codes (text) to non-empty codes (text)"))
+                problems.append(
+                    FieldProblem(key, "must map codes (text) to non-empty codes (text)")
+                )
         if problems:
             raise ValidationFailed("The configuration breaks some rules.", errors=problems)
         clash = await self.app.db.fetchone(
@@ -330,7 +333,3 @@ class Configurations:
                 for t in taxes
             ],
         }
-
-
-def _p(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
