@@ -20,6 +20,7 @@ from daemon.config import (
 )
 from daemon.demo_providers import DemoProvidersError
 from daemon.logsetup import setup_logging
+from daemon.rpc import SocketInUse, UnsafeSocketPath
 from daemon.store.db import StateDirError
 from providers.tokens import SecretBoxError
 
@@ -107,11 +108,13 @@ async def run_daemon(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 3
-    except (StateDirError, ConfigError, OSError) as exc:
+    except (StateDirError, ConfigError, OSError, SocketInUse, UnsafeSocketPath) as exc:
+        # Close the database too: its worker threads would otherwise keep the process alive.
+        # SocketInUse exits 3 like AlreadyRunning: another daemon already serves that socket.
         log.error("cannot start: %s", exc)
         with contextlib.suppress(Exception):
             await app.db.close()
-        return 2
+        return 3 if isinstance(exc, SocketInUse) else 2
     await stop.wait()
     await app.stop()
     log.info("bexsyncd stopped")
