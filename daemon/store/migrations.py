@@ -146,6 +146,16 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 3: the PMS connection may log in with OAuth2 (a sealed token set) instead of an API key.
+    """
+    ALTER TABLE pms_connection ADD COLUMN auth TEXT NOT NULL DEFAULT 'api_key';
+    ALTER TABLE pms_connection ADD COLUMN token TEXT;
+    CREATE TABLE pms_pending_login (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        data TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
