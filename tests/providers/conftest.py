@@ -29,6 +29,9 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from providers.ratelimit import reset_limiters
+from providers.redact import forget_secrets
+
 SPECS_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
 if not SPECS_DIR.is_dir():  # the repo checked out elsewhere: fall back to the known location
     SPECS_DIR = Path("/work/shared/specs")
@@ -207,3 +210,10 @@ class SpecValidatingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> None:
+    """Rate limiters and the redaction registry are per process: start each test clean."""
+    reset_limiters()
+    forget_secrets()

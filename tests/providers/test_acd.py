@@ -7,8 +7,8 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,24 @@ from providers import registry
 from providers.acd import SPEC, AcdProvider, piece_number
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.login import LoginContext
-from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets
 from providers.settings import ProviderSettings
 from providers.simulators.acd import CNX, AcdState, create_acd_app, demo_setup, error_body
 from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
+from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import expect_error as expect_provider_error
 
 USER = "comptable"
 PASSWORD = "s3cret-acd-password"
 _auth_ids = itertools.count(1)
+
+
+def entry(reference: str = "bexsync:7:2026-10", **kw: Any) -> JournalEntry:
+    return journal_entry(reference, **kw)
+
+
+expect_error = partial(expect_provider_error, "acd")
 
 
 @dataclass
@@ -38,14 +44,6 @@ class Sim:
     state: AcdState
     faults: FaultPlan
     host: str
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 class Recorder(httpx.AsyncBaseTransport):
@@ -62,12 +60,6 @@ class Recorder(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
 
 
 @pytest.fixture
@@ -96,36 +88,6 @@ def adapter(
         transport=transport,
     )
     return AcdProvider(ctx, sleep=sleeps or Sleeps())
-
-
-def entry(
-    reference: str = "bexsync:7:2026-10",
-    day: date = date(2026, 10, 31),
-    ledger: str = "BEX",
-    currency: str = "EUR",
-    lines: tuple[EntryLine, ...] | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration="BEX PMS Park 2026-10",
-        currency=currency,
-        ledger_id=ledger,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.00"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == "acd"
-    return info.value
 
 
 # -- login, verify, options ----------------------------------------------------------------

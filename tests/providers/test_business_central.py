@@ -3,7 +3,6 @@ real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import json
@@ -12,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,7 @@ from providers.business_central import (
     document_number,
 )
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.login import LoginContext, LoginResult
-from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets
 from providers.settings import ProviderSettings
 from providers.simulators.base import serve
 from providers.simulators.business_central import (
@@ -44,6 +41,8 @@ from providers.simulators.business_central import (
 )
 from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.oauth_server import SimClient
+from tests.providers.harness import Sleeps, journal_entry, standard_lines
+from tests.providers.harness import expect_error as expect_provider_error
 
 PROVIDER = "business_central"
 CLIENT_ID = "bc-app"
@@ -52,16 +51,12 @@ REDIRECT = "http://127.0.0.1:53682/callback"
 _auth_ids = itertools.count(1)
 
 
-class Sleeps:
-    """Records each wait and really waits at most 10 ms: retries stay fast, while the shared
-    rate limiter (which uses the same sleep) still sees its penalty run out."""
+def entry(tenant: str, reference: str = "bexsync:7:2026-03", **kw: Any) -> JournalEntry:
+    kw.setdefault("lines", standard_lines("1090.01"))
+    return journal_entry(reference, tenant=tenant, **kw)
 
-    def __init__(self) -> None:
-        self.delays: list[float] = []
 
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(min(delay, 0.01))
+expect_error = partial(expect_provider_error, PROVIDER)
 
 
 @dataclass
@@ -91,12 +86,6 @@ class Account:
     result: LoginResult
     saved: list[dict[str, Any]] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
 
 
 @pytest.fixture
@@ -156,42 +145,11 @@ def adapter(
         save_credentials=save,
         on_auth_lost=lost,
     )
-    return BusinessCentralProvider(ctx, sleep=sleeps or Sleeps())
+    return BusinessCentralProvider(ctx, sleep=sleeps or Sleeps(real_cap=0.01))
 
 
 def tenant_of(company: BCCompany, env: str = "production") -> str:
     return f"{env}/{company.id}"
-
-
-def entry(
-    tenant: str,
-    reference: str = "bexsync:7:2026-03",
-    day: date = date(2026, 3, 31),
-    ledger: str = "BEX",
-    lines: tuple[EntryLine, ...] | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]} ({reference})",
-        currency="EUR",
-        ledger_id=ledger,
-        tenant_id=tenant,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.01"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.01"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == PROVIDER
-    return info.value
 
 
 # -- registration and deterministic names ---------------------------------------------------
@@ -571,7 +529,7 @@ async def test_a_revoked_login_is_reported_lost(sim: Sim, tmp_path: Path, accoun
 async def test_429_waits_for_retry_after_then_gives_up_as_rate_limited(
     sim: Sim, tmp_path: Path, account: Account
 ) -> None:
-    sleeps = Sleeps()
+    sleeps = Sleeps(real_cap=0.01)
     provider = adapter(sim, tmp_path, account, sleeps)
     tenant = tenant_of(sim.production[0])
     await provider.list_ledgers(tenant)  # environments now known
@@ -588,7 +546,7 @@ async def test_429_waits_for_retry_after_then_gives_up_as_rate_limited(
 async def test_5xx_is_unavailable_and_a_post_is_never_retried(
     sim: Sim, tmp_path: Path, account: Account
 ) -> None:
-    sleeps = Sleeps()
+    sleeps = Sleeps(real_cap=0.01)
     company = sim.production[0]
     provider = adapter(sim, tmp_path, account, sleeps)
     tenant = tenant_of(company)

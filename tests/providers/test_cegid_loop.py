@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,8 @@ from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.cegid_loop import SPEC, CegidLoopProvider
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.login import LoginContext
-from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets, redact
+from providers.redact import redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import serve
 from providers.simulators.cegid_loop import (
@@ -32,10 +31,19 @@ from providers.simulators.cegid_loop import (
     error_body,
 )
 from providers.simulators.faults import Fault, FaultPlan
+from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import expect_error as expect_provider_error
 
 SUBSCRIPTION = "apim-subscription-0123456789abcdef"
 API_KEY = "loopkey:0123456789secret"
 _auth_ids = itertools.count(1)
+
+
+def entry(reference: str = "bexsync:7:2026-10", **kw: Any) -> JournalEntry:
+    return journal_entry(reference, **kw)
+
+
+expect_error = partial(expect_provider_error, "cegid_loop")
 
 
 @dataclass
@@ -44,26 +52,6 @@ class Sim:
     faults: FaultPlan
     api_url: str
     secret_file: Path
-
-
-class Sleeps:
-    """A fake sleep that records delays and can play Cegid's import service after N sleeps."""
-
-    def __init__(self, after: int | None = None, action: Callable[[], None] | None = None):
-        self.delays: list[float] = []
-        self.after = after
-        self.action = action
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        if self.action is not None and len(self.delays) == self.after:
-            self.action()
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
 
 
 @pytest.fixture
@@ -98,35 +86,6 @@ def adapter(
         credentials={"api_key": api_key},
     )
     return CegidLoopProvider(ctx, sleep=sleeps or Sleeps(), **kw)
-
-
-def entry(
-    reference: str = "bexsync:7:2026-10",
-    day: date = date(2026, 10, 31),
-    ledger: str = "BEX",
-    lines: tuple[EntryLine, ...] | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration="BEX PMS Park 2026-10",
-        currency="EUR",
-        ledger_id=ledger,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.00"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == "cegid_loop"
-    return info.value
 
 
 # -- login, verify, options ----------------------------------------------------------------

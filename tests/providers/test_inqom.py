@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -10,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,11 @@ import httpx
 import pytest
 
 from providers import registry
-from providers.base import EntryLine, JournalEntry
+from providers.base import EntryLine
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.inqom import SPEC, InqomProvider, dumps_decimal
 from providers.login import LoginContext
-from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets, redact
+from providers.redact import redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import SimulatorServer
 from providers.simulators.faults import Fault, FaultPlan
@@ -36,12 +34,20 @@ from providers.simulators.inqom import (
     error_body,
     settings_for,
 )
+from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import expect_error as expect_provider_error
 
 CLIENT_ID = "bexsync-test"
 SECRET = "inqom-client-secret-0123456789"
 USER = "compta@camping.example"
 PASSWORD = "correct horse battery staple"
 _auth_ids = itertools.count(1)
+
+
+entry = journal_entry
+
+
+expect_error = partial(expect_provider_error, "inqom")
 
 
 @dataclass
@@ -60,21 +66,6 @@ class Account:
     credentials: dict[str, Any]
     saved: list[dict[str, Any]] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
 
 
 @pytest.fixture
@@ -141,37 +132,6 @@ async def provider(sim: Sim, tmp_path: Path) -> AsyncIterator[InqomProvider]:
         yield p
     finally:
         await p.aclose()
-
-
-def entry(
-    reference: str = "bexsync:7:2026-03",
-    day: date = date(2026, 3, 31),
-    ledger: str = "BEX",
-    lines: tuple[EntryLine, ...] | None = None,
-    tenant: str | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]}",
-        currency="EUR",
-        ledger_id=ledger,
-        tenant_id=tenant,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0"), Decimal("90"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == "inqom"
-    return info.value
 
 
 # -- registration and login -----------------------------------------------------------------

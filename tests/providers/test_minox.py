@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -12,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,9 @@ import pytest
 from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.login import LoginContext, LoginResult
 from providers.minox import RATE_LIMIT, SPEC, MinoxProvider, batch_uuid, period_of
-from providers.ratelimit import RateLimitSpec, reset_limiters
-from providers.redact import forget_secrets
+from providers.ratelimit import RateLimitSpec
 from providers.settings import ProviderSettings
 from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
@@ -38,6 +36,8 @@ from providers.simulators.minox import (
     error_body,
     settings_for,
 )
+from tests.providers.harness import Sleeps, journal_entry, standard_lines
+from tests.providers.harness import expect_error as expect_provider_error
 
 PROVIDER = "minox"
 CLIENT_ID = "minox-app"
@@ -48,16 +48,13 @@ GENEROUS = RateLimitSpec(calls=1000, per_seconds=1, remaining_header="x-rate-lim
 _auth_ids = itertools.count(1)
 
 
-class Sleeps:
-    """Records each wait and really waits at most 10 ms: retries stay fast, while the shared
-    rate limiter (which uses the same sleep) still sees its penalty run out."""
+def entry(reference: str = "bexsync:7:2026-03", **kw: Any) -> JournalEntry:
+    kw.setdefault("tenant", TENANT)
+    kw.setdefault("lines", standard_lines("1090.01"))
+    return journal_entry(reference, **kw)
 
-    def __init__(self) -> None:
-        self.delays: list[float] = []
 
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(min(delay, 0.01))
+expect_error = partial(expect_provider_error, PROVIDER)
 
 
 @dataclass
@@ -82,12 +79,6 @@ class Account:
     result: LoginResult
     saved: list[dict[str, Any]] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
 
 
 @pytest.fixture
@@ -140,38 +131,7 @@ def adapter(
         save_credentials=save,
         on_auth_lost=lost,
     )
-    return MinoxProvider(ctx, sleep=sleeps or Sleeps(), rate_limit=rate_limit)
-
-
-def entry(
-    reference: str = "bexsync:7:2026-03",
-    day: date = date(2026, 3, 31),
-    ledger: str = "BEX",
-    tenant: str | None = TENANT,
-    lines: tuple[EntryLine, ...] | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]} ({reference})",
-        currency="EUR",
-        ledger_id=ledger,
-        tenant_id=tenant,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.01"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.01"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == PROVIDER
-    return info.value
+    return MinoxProvider(ctx, sleep=sleeps or Sleeps(real_cap=0.01), rate_limit=rate_limit)
 
 
 # -- registration, login ----------------------------------------------------------------------
@@ -301,7 +261,7 @@ async def test_reposting_with_the_same_key_replaces_and_never_duplicates(
 async def test_a_put_without_an_answer_is_repeated_under_the_same_uuid(
     sim: Sim, tmp_path: Path, account: Account
 ) -> None:
-    sleeps = Sleeps()
+    sleeps = Sleeps(real_cap=0.01)
     provider = adapter(sim, tmp_path, account, sleeps)
     sim.faults.add(Fault.error(502, path="/transaction_line_batch/", nth=(1,)))
     posted = await provider.post_entry(entry(), "bexsync-key-1")
@@ -382,7 +342,7 @@ async def test_401_after_a_refresh_maps_to_auth_expired(
 async def test_429_is_retried_after_retry_after_and_reported_when_long(
     sim: Sim, tmp_path: Path, account: Account
 ) -> None:
-    sleeps = Sleeps()
+    sleeps = Sleeps(real_cap=0.01)
     provider = adapter(sim, tmp_path, account, sleeps, tenant_id=TENANT)
     sim.faults.add(Fault.rate_limit(retry_after=0.2, path="/journal", nth=(1,)))
     assert len(await provider.list_ledgers(None)) == 3
@@ -410,7 +370,7 @@ async def test_the_limiter_believes_minox_remaining_header(
 
 
 async def test_5xx_is_unavailable_after_retries(sim: Sim, tmp_path: Path, account: Account) -> None:
-    sleeps = Sleeps()
+    sleeps = Sleeps(real_cap=0.01)
     provider = adapter(sim, tmp_path, account, sleeps, tenant_id=TENANT)
     sim.faults.add(Fault.error(500, path="/ledger_account", fraction=1.0))
     err = await expect_error("unavailable", provider.list_accounts(None))

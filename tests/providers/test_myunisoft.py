@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from providers import registry
-from providers.base import EntryLine, JournalEntry
+from providers.base import EntryLine
 from providers.context import ProviderContext
 from providers.errors import ProviderError
 from providers.login import LoginContext
 from providers.myunisoft import SPEC, MyUnisoftProvider
-from providers.ratelimit import RateLimitSpec, reset_limiters
-from providers.redact import forget_secrets, redact
+from providers.ratelimit import RateLimitSpec
+from providers.redact import redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import SimulatorServer
 from providers.simulators.faults import Fault, FaultPlan
@@ -32,10 +32,18 @@ from providers.simulators.myunisoft import (
     error_body,
     settings_for,
 )
+from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import expect_error as expect_provider_error
 
 PARTNER = "bexsync-partner-secret-0123456789"
 GENEROUS = RateLimitSpec(calls=1000, per_seconds=1)  # the documented 20/10 s is tested apart
 _auth_ids = itertools.count(1)
+
+
+entry = journal_entry
+
+
+expect_error = partial(expect_provider_error, "myunisoft")
 
 
 @dataclass
@@ -44,21 +52,6 @@ class Sim:
     faults: FaultPlan
     settings: ProviderSettings
     token: str
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
 
 
 @pytest.fixture
@@ -105,36 +98,6 @@ async def provider(sim: Sim, tmp_path: Path) -> AsyncIterator[MyUnisoftProvider]
         yield p
     finally:
         await p.aclose()
-
-
-def entry(
-    reference: str = "bexsync:7:2026-03",
-    day: date = date(2026, 3, 31),
-    ledger: str = "BEX",
-    lines: tuple[EntryLine, ...] | None = None,
-    currency: str = "EUR",
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]}",
-        currency=currency,
-        ledger_id=ledger,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0"), Decimal("90"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == "myunisoft"
-    return info.value
 
 
 def login_ctx() -> LoginContext:

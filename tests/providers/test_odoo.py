@@ -6,14 +6,13 @@ adapter's probe and both wire APIs are exercised.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +21,27 @@ import pytest
 from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.login import LoginContext
 from providers.odoo import SPEC, OdooProvider, classify
-from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets, redact
+from providers.redact import redact
 from providers.settings import ProviderSettings
-from providers.simulators.base import SimulatorServer
+from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.odoo import OdooState, create_odoo_app, demo_setup, error_body
+from tests.providers.harness import Sleeps, journal_entry, standard_lines
+from tests.providers.harness import expect_error as expect_provider_error
 
 LOGIN = "bexsync-bot@example.com"
 KEY = "0123456789abcdef0123456789abcdef01234567"
 _auth_ids = itertools.count(1)
+
+
+def entry(reference: str = "bexsync:3:2026-03", **kw: Any) -> JournalEntry:
+    kw.setdefault("lines", standard_lines("1234567.89", "1132631.09"))
+    return journal_entry(reference, **kw)
+
+
+expect_error = partial(expect_provider_error, "odoo")
 
 
 @dataclass
@@ -47,42 +54,10 @@ class Sim:
         return [(model, method) for kind, model, method in self.state.calls if kind == api]
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@contextlib.asynccontextmanager
-async def fast_serve(app: Any) -> AsyncIterator[str]:
-    """``serve`` plus TCP_NODELAY on the listening socket (accepted sockets inherit it).
-
-    Without it every answer waits ~40 ms for a delayed ACK, which makes the file several times
-    slower. Work-around until ``SimulatorServer`` sets the option itself.
-    """
-    server = SimulatorServer(app, name="test-simulator")
-    await server.start()
-    sock = getattr(server, "_sock", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        yield server.url
-    finally:
-        await server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
-
-
 async def _sim(version: int) -> AsyncIterator[Sim]:
     state = OdooState.seeded(LOGIN, KEY, version=version)
     plan = FaultPlan(error_body=error_body)
-    async with fast_serve(create_odoo_app(state, faults=plan)) as url:
+    async with serve(create_odoo_app(state, faults=plan)) as url:
         yield Sim(state, plan, url)
 
 
@@ -119,38 +94,6 @@ def adapter(
         credentials={"api_key": key},
     )
     return OdooProvider(ctx, sleep=sleeps or Sleeps())
-
-
-def entry(
-    reference: str = "bexsync:3:2026-03",
-    day: date = date(2026, 3, 31),
-    ledger: str = "BEX",
-    lines: tuple[EntryLine, ...] | None = None,
-    currency: str = "EUR",
-    tenant: str | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration=f"BEX PMS Park 2026-03 ({reference})",
-        currency=currency,
-        ledger_id=ledger,
-        tenant_id=tenant,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1234567.89"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1132631.09"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("101936.80"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == "odoo"
-    return info.value
 
 
 # -- login -------------------------------------------------------------------------------------

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from providers import registry
-from providers.base import EntryLine, JournalEntry
+from providers.base import EntryLine
 from providers.context import ProviderContext
-from providers.errors import ProviderError
 from providers.login import LoginContext
 from providers.pennylane import SPEC, PennylaneProvider
-from providers.ratelimit import reset_limiters
-from providers.redact import forget_secrets, redact
+from providers.redact import redact
 from providers.settings import ProviderSettings
-from providers.simulators.base import SimulatorServer
+from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.pennylane import (
     PREFIX,
@@ -33,9 +29,13 @@ from providers.simulators.pennylane import (
     demo_setup,
     error_body,
 )
+from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import expect_error as expect_provider_error
 
 TOKEN = "test-pennylane-token-0123456789"
 _auth_ids = itertools.count(1)
+entry = journal_entry
+expect_error = partial(expect_provider_error, "pennylane")
 
 
 @dataclass
@@ -45,43 +45,11 @@ class Sim:
     api_url: str
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@contextlib.asynccontextmanager
-async def fast_serve(app: Any) -> AsyncIterator[str]:
-    """``serve`` plus TCP_NODELAY on the listening socket (accepted sockets inherit it).
-
-    Without it every answer waits ~40 ms for a delayed ACK, which makes the file several times
-    slower. Work-around until ``SimulatorServer`` sets the option itself.
-    """
-    server = SimulatorServer(app, name="test-simulator")
-    await server.start()
-    sock = getattr(server, "_sock", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        yield server.url
-    finally:
-        await server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    reset_limiters()
-    forget_secrets()
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[Sim]:
     state = PennylaneState.seeded(TOKEN)
     plan = FaultPlan(error_body=error_body)
-    async with fast_serve(create_pennylane_app(state, faults=plan)) as url:
+    async with serve(create_pennylane_app(state, faults=plan)) as url:
         yield Sim(state, plan, url + PREFIX)
 
 
@@ -96,35 +64,6 @@ def adapter(
         credentials={"api_token": token},
     )
     return PennylaneProvider(ctx, sleep=sleeps or Sleeps())
-
-
-def entry(
-    reference: str = "bexsync:7:2026-03",
-    day: date = date(2026, 3, 31),
-    ledger: str = "BEX",
-    lines: tuple[EntryLine, ...] | None = None,
-) -> JournalEntry:
-    return JournalEntry(
-        reference=reference,
-        date=day,
-        narration=f"BEX PMS Park {reference.rsplit(':', 1)[-1]} ({reference})",
-        currency="EUR",
-        ledger_id=ledger,
-        lines=lines
-        or (
-            EntryLine("1300", "Guest debtors", Decimal("1090.00"), Decimal("0.00"), "NONE"),
-            EntryLine("8000", "Rent turnover", Decimal("0.00"), Decimal("1000.00"), "L"),
-            EntryLine("1800", "VAT low", Decimal("0.00"), Decimal("90.00"), "NONE"),
-        ),
-    )
-
-
-async def expect_error(kind: str, awaitable: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await awaitable
-    assert info.value.kind == kind, info.value.message
-    assert info.value.provider == "pennylane"
-    return info.value
 
 
 # -- login, verify, options ----------------------------------------------------------------
