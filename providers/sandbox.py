@@ -8,6 +8,8 @@ Anyone can audit it: ``sqlite3 sandbox-ledger.sqlite3 'select * from journal_ent
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +108,9 @@ class SandboxLedger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # A new ledger is 0600 whatever the umask (it holds the books); never through a symlink.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             conn.executemany("INSERT OR IGNORE INTO accounts VALUES (?, ?)", CHART)
