@@ -58,6 +58,17 @@ async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
 
 
 @registry.method(
+    "authorisations.login",
+    summary="Log in again (a refused or expired login): the provider's login step, as for create",
+    description="Then authorisations.complete with what the user brings back, and "
+    "authorisations.activate to verify it; the old login stays until complete replaces it.",
+    result=obj({"authorisation": AUTHORISATION, "next_step": obj({})}),
+)
+async def login(ctx: CallContext, p: ById) -> dict[str, Any]:
+    return await ctx.app.authorisations.login(p.id)
+
+
+@registry.method(
     "authorisations.complete",
     summary="Finish the login: the pasted redirect URL, a code, or the credentials form",
     result=AUTHORISATION,

@@ -16,7 +16,7 @@ from daemon.rpc.errors import (
 from daemon.services.common import dumps, iso, loads
 from providers import registry
 from providers.errors import ProviderError
-from providers.login import LoginContext
+from providers.login import LoginContext, LoginStart
 
 
 def shape(row: sqlite3.Row) -> dict[str, Any]:
@@ -82,27 +82,56 @@ class Authorisations:
             transport=self.app.provider_transport,
         )
 
-    async def create(
-        self, name: str, provider: str, settings: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        problems = validate_authorisation_name(name)
+    def _provider_problems(self, provider: str) -> list[FieldProblem]:
+        """Why a login to ``provider`` cannot start: unknown, or its app is not registered."""
         spec = registry.get(provider)
         if spec is None:
             known = ", ".join(s.info.id for s in registry.all_specs())
-            problems.append(
-                FieldProblem("provider", f"unknown provider {provider!r}; one of {known}")
-            )
-        elif spec.needs_app_registration and not self.app.config.provider(provider).registered:
-            problems.append(
+            return [FieldProblem("provider", f"unknown provider {provider!r}; one of {known}")]
+        if spec.needs_app_registration and not self.app.config.provider(provider).registered:
+            return [
                 FieldProblem(
                     "provider",
                     f"register a {spec.info.title} app first: set client_id and "
                     f"client_secret_file in [providers.{provider}] of the config file",
                 )
+            ]
+        return []
+
+    async def _begin_login(self, provider: str, options: dict[str, Any]) -> LoginStart:
+        """The provider's first login step (URL, device code, form or nothing)."""
+        spec = registry.get(provider)
+        assert spec is not None  # checked by _provider_problems
+        try:
+            return await spec.login.begin(self.login_context(provider, options))
+        except ProviderError as exc:
+            raise ProviderFailure.from_provider_error(exc) from None
+
+    async def _save_pending(self, conn: Any, auth_id: int, start: LoginStart) -> None:
+        """The login's secret state (PKCE verifier, device code) replaces any older one."""
+        await conn.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
+        if start.pending is not None:
+            await conn.execute(
+                "INSERT INTO pending_logins VALUES (?, ?, ?)",
+                (auth_id, self.app.seal(start.pending), start.expires_at or 0),
             )
+
+    async def _login_started(self, auth_id: int, start: LoginStart) -> dict[str, Any]:
+        """Announce the login, let the daemon finish it by itself where it can, and answer."""
+        auth = await self.get(auth_id)
+        self.app.bus.publish("authorisation.updated", auth)
+        if start.next_step.get("kind") == "open_url":
+            self.app.expect_redirect(auth_id, start.pending)
+        if start.next_step.get("kind") == "device_code":
+            self.app.poll_device_login(auth_id)
+        return {"authorisation": auth, "next_step": start.next_step}
+
+    async def create(
+        self, name: str, provider: str, settings: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        problems = validate_authorisation_name(name) + self._provider_problems(provider)
         if problems:
             raise ValidationFailed("The authorisation cannot be created.", errors=problems)
-        assert spec is not None
         name = name.strip()
         existing = await self.app.db.fetchone(
             "SELECT id FROM authorisations WHERE name = ?", (name,)
@@ -110,10 +139,7 @@ class Authorisations:
         if existing is not None:
             raise Conflict(f"An authorisation named {name!r} already exists.")
         options = dict(settings or {})
-        try:
-            start = await spec.login.begin(self.login_context(provider, options))
-        except ProviderError as exc:
-            raise ProviderFailure.from_provider_error(exc) from None
+        start = await self._begin_login(provider, options)
         now = iso(self.app.clock())
         try:
             async with self.app.db.transaction() as conn:
@@ -123,20 +149,26 @@ class Authorisations:
                     (name, provider, "Not verified yet: activate it.", dumps(options), now, now),
                 )
                 auth_id = int(cur.lastrowid or 0)
-                if start.pending is not None:
-                    await conn.execute(
-                        "INSERT INTO pending_logins VALUES (?, ?, ?)",
-                        (auth_id, self.app.seal(start.pending), start.expires_at or 0),
-                    )
+                await self._save_pending(conn, auth_id, start)
         except sqlite3.IntegrityError:
             raise Conflict(f"An authorisation named {name!r} already exists.") from None
-        auth = await self.get(auth_id)
-        self.app.bus.publish("authorisation.updated", auth)
-        if start.next_step.get("kind") == "open_url":
-            self.app.expect_redirect(auth_id, start.pending)
-        if start.next_step.get("kind") == "device_code":
-            self.app.poll_device_login(auth_id)
-        return {"authorisation": auth, "next_step": start.next_step}
+        return await self._login_started(auth_id, start)
+
+    async def login(self, auth_id: int) -> dict[str, Any]:
+        """Log in again (a refused or expired login): the same steps as ``create``.
+
+        The old credentials stay until ``complete`` replaces them; the status stays as it is
+        until then, and ``complete`` leaves it inactive for ``activate`` to verify, as after
+        ``create``.
+        """
+        row = await self.row(auth_id)
+        problems = self._provider_problems(row["provider"])
+        if problems:
+            raise ValidationFailed("This authorisation cannot log in again.", errors=problems)
+        start = await self._begin_login(row["provider"], loads(row["settings"], {}))
+        async with self.app.db.transaction() as conn:
+            await self._save_pending(conn, auth_id, start)
+        return await self._login_started(auth_id, start)
 
     async def complete(
         self,
