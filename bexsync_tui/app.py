@@ -185,11 +185,8 @@ class BexsyncApp(App[None]):
         each (re)subscription, so this loop never ends while the app runs.
         """
         client = self.client
-        stream = client.events().__aiter__()
-        # Register the stream before anything can be emitted: the queue behind ``events()``
-        # exists only once iteration starts, and the first snapshot must not be missed.
-        pending = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0)
+        # Taken before start(): the stream holds every state change and snapshot from here on.
+        stream = client.events()
         start = getattr(client, "start", None)
         if start is not None:
             await start()
@@ -197,15 +194,15 @@ class BexsyncApp(App[None]):
         state = str(getattr(client, "state", "connected"))
         self._on_client_state(state, getattr(client, "error", None))
         await self._ensure_subscribed()
+        # Direct iteration: a burst of queued events is handled without yielding to the loop,
+        # so all its progress coalesces into one ProgressPending message.
         try:
-            topic, data = await pending
-        except StopAsyncIteration:
-            return
-        await self._handle_stream_item(topic, data if isinstance(data, dict) else {})
-        # Direct iteration from here: a burst of queued events is handled without yielding
-        # to the loop, so all its progress coalesces into one ProgressPending message.
-        async for topic, data in stream:
-            await self._handle_stream_item(topic, data if isinstance(data, dict) else {})
+            async for topic, data in stream:
+                await self._handle_stream_item(topic, data if isinstance(data, dict) else {})
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
 
     async def _handle_stream_item(self, topic: str, data: dict[str, Any]) -> None:
         if topic == STATE_TOPIC:

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import platformdirs
@@ -88,18 +88,55 @@ class RpcCallError(Exception):
 _END: Any = object()
 
 
-class _EventQueue:
-    """A consumer's queue: bounded, dropping the oldest rather than growing without end."""
+class EventStream:
+    """One consumer's events: ``async for topic, data in stream``; bounded, oldest dropped first.
 
-    def __init__(self, size: int) -> None:
+    It is registered when ``events()`` returns it, not when iteration starts, so a consumer can
+    take its stream, then connect or subscribe, and miss nothing emitted in between. ``close()``
+    (or leaving ``async with``) unregisters it; the end of the source ends the iteration.
+    """
+
+    def __init__(self, streams: set[EventStream], size: int) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.size = size
+        self._streams = streams
+        self._closed = False
+        streams.add(self)
 
     def put(self, item: Any) -> None:
         if item is not _END and self.queue.qsize() >= self.size:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
         self.queue.put_nowait(item)
+
+    def end(self) -> None:
+        """The source is gone: iteration ends once what is queued has been read."""
+        self.put(_END)
+
+    def close(self) -> None:
+        self._closed = True
+        self._streams.discard(self)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> tuple[str, dict[str, Any]]:
+        if self._closed:
+            raise StopAsyncIteration
+        item = await self.queue.get()
+        if item is _END:
+            self.close()
+            raise StopAsyncIteration
+        return item  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _describe(exc: OSError) -> str:
@@ -124,7 +161,7 @@ class Client:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._on_result: dict[int, Callable[[Any], None]] = {}
         self._ids = itertools.count(1)
-        self._queues: set[_EventQueue] = set()
+        self._queues: set[EventStream] = set()
         self._callbacks: list[Callable[[str, dict[str, Any]], None]] = []
         self._closed = asyncio.Event()
         self._fatal: RpcCallError | None = None
@@ -236,20 +273,15 @@ class Client:
         """Call ``callback(topic, data)`` for each event, from the reading task (keep it short)."""
         self._callbacks.append(callback)
 
-    async def events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """``async for topic, data in client.events()``; ends when the connection closes."""
-        queue = _EventQueue(self._event_buffer)
-        self._queues.add(queue)
+    def events(self) -> EventStream:
+        """``async for topic, data in client.events()``; ends when the connection closes.
+
+        The stream receives every event from this call on, iterated or not yet.
+        """
+        stream = EventStream(self._queues, self._event_buffer)
         if self._closed.is_set():
-            queue.put(_END)
-        try:
-            while True:
-                item = await queue.queue.get()
-                if item is _END:
-                    return
-                yield item
-        finally:
-            self._queues.discard(queue)
+            stream.end()
+        return stream
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -345,7 +377,7 @@ class Client:
             if not future.done():
                 future.set_exception(error)
         for queue in list(self._queues):
-            queue.put(_END)
+            queue.end()
 
 
 class ConnectionState(enum.StrEnum):
@@ -388,7 +420,7 @@ class ReconnectingClient:
         self._client: Client | None = None
         self._topics: list[str] | None = None
         self._subscribed = False
-        self._queues: set[_EventQueue] = set()
+        self._queues: set[EventStream] = set()
         self._listeners: list[Callable[[ConnectionState], None]] = []
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -426,7 +458,7 @@ class ReconnectingClient:
         self._connected.clear()
         self._set_state(ConnectionState.DOWN)
         for queue in list(self._queues):
-            queue.put(_END)
+            queue.end()
 
     def add_state_listener(self, callback: Callable[[ConnectionState], None]) -> None:
         self._listeners.append(callback)
@@ -461,17 +493,13 @@ class ReconnectingClient:
         self._subscribed = False
         await self._current().unsubscribe(None)
 
-    async def events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        queue = _EventQueue(self._event_buffer)
-        self._queues.add(queue)
-        try:
-            while True:
-                item = await queue.queue.get()
-                if item is _END:
-                    return
-                yield item
-        finally:
-            self._queues.discard(queue)
+    def events(self) -> EventStream:
+        """The stream of events, ``client.state`` and ``client.snapshot``, from this call on:
+        take it before ``start()`` to see the first state and snapshot."""
+        stream = EventStream(self._queues, self._event_buffer)
+        if self._closing and self._task is None:
+            stream.end()
+        return stream
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -591,6 +619,7 @@ __all__ = [
     "Client",
     "ConnectionState",
     "DaemonUnavailable",
+    "EventStream",
     "ReconnectingClient",
     "RpcCallError",
     "default_socket_path",

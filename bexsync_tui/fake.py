@@ -14,13 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bexsync_tui.client import SNAPSHOT_TOPIC, STATE_TOPIC, DaemonUnavailable, RpcCallError
+from bexsync_tui.client import (
+    SNAPSHOT_TOPIC,
+    STATE_TOPIC,
+    DaemonUnavailable,
+    EventStream,
+    RpcCallError,
+)
 
 FIXED_TODAY = date(2025, 3, 15)
 CENT = Decimal("0.01")
@@ -214,7 +220,7 @@ class FakeDaemon:
         self.instance = 1
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.data = FakeState()
-        self._queues: set[asyncio.Queue[Any]] = set()
+        self._queues: set[EventStream] = set()
         self._subscribed = False
         self._topics: list[str] | None = None
         self._started = False
@@ -240,7 +246,7 @@ class FakeDaemon:
             task.cancel()
         self._set_state("down", None)
         for queue in list(self._queues):
-            queue.put_nowait(None)
+            queue.end()
 
     async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
         if self.state != "connected":
@@ -265,17 +271,9 @@ class FakeDaemon:
             raise DaemonUnavailable(self._down_message())
         return self._send_snapshot(restarted=False)
 
-    async def events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._queues.add(queue)
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            self._queues.discard(queue)
+    def events(self) -> EventStream:
+        """Registered at once, as the real client's: nothing emitted after this is missed."""
+        return EventStream(self._queues, 100_000)
 
     # -- test controls ---------------------------------------------------------------------
     def stop_daemon(self) -> None:
@@ -323,7 +321,7 @@ class FakeDaemon:
 
     def _put(self, item: Any) -> None:
         for queue in list(self._queues):
-            queue.put_nowait(item)
+            queue.put(item)
 
     def _set_state(self, state: str, error: str | None) -> None:
         if state == self.state:

@@ -114,6 +114,60 @@ async def test_subscribe_and_iterate_events(tmp_path: Path) -> None:
             await asyncio.wait_for(anext(stream), 2)
 
 
+async def test_a_stream_taken_before_iterating_misses_no_event(tmp_path: Path) -> None:
+    """``events()`` registers the stream when it returns: events delivered before the first
+    ``anext`` wait in it (they were lost while the registration waited for iteration)."""
+    bus = EventBus()
+    async with serve(tmp_path / "d.sock", bus=bus) as srv:
+        client = await Client().connect(srv.socket_path)
+        delivered: list[str] = []
+        client.on_event(lambda topic, data: delivered.append(topic))
+        stream = client.events()
+        await client.subscribe(["sync.finished"])
+        for run_id in (1, 2):
+            bus.publish("sync.finished", {"run_id": run_id})
+        for _ in range(200):  # both reached the client before anyone iterates
+            if len(delivered) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert delivered == ["sync.finished", "sync.finished"]
+        got = [await asyncio.wait_for(anext(stream), 2) for _ in range(2)]
+        assert [data["run_id"] for _, data in got] == [1, 2]
+        stream.close()  # unregistered: later events are not kept for it
+        bus.publish("sync.finished", {"run_id": 3})
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(stream), 2)
+        await client.aclose()
+        with pytest.raises(StopAsyncIteration):  # a stream of a closed client ends at once
+            await asyncio.wait_for(anext(client.events()), 2)
+
+
+async def test_reconnecting_client_stream_has_the_first_state_and_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Taken before ``start()`` and read only after ``subscribe()``: nothing is missing."""
+    bus = EventBus()
+
+    async def snapshot(topics: list[str]) -> dict[str, Any]:
+        return {"running": []}
+
+    bus.snapshot_provider = snapshot
+    async with serve(tmp_path / "d.sock", bus=bus):
+        rc = ReconnectingClient(tmp_path / "d.sock", backoff_initial=0.02)
+        stream = rc.events()
+        await rc.start(wait=2)
+        await rc.subscribe(["sync.finished"])
+        bus.publish("sync.finished", {"run_id": 7})
+        first = [await asyncio.wait_for(anext(stream), 2) for _ in range(4)]
+        assert first[0] == (STATE_TOPIC, {"state": "connecting", "error": None})
+        assert first[1] == (STATE_TOPIC, {"state": "connected", "error": None})
+        assert first[2][0] == SNAPSHOT_TOPIC and first[2][1]["snapshot"] == {"running": []}
+        assert first[3] == ("sync.finished", {"run_id": 7})
+        await rc.close()
+        rest = [item async for item in stream]  # ends with the client
+        assert rest == [(STATE_TOPIC, {"state": "down", "error": None})]
+
+
 async def test_reconnecting_client_survives_a_daemon_restart(tmp_path: Path) -> None:
     path = tmp_path / "d.sock"
     first_app, second_app = DummyApp(), DummyApp()
