@@ -30,6 +30,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from bexsync_tui.client import SNAPSHOT_TOPIC, STATE_TOPIC, DaemonUnavailable
+from bexsync_tui.screens.administrations import AdministrationsScreen
 from bexsync_tui.screens.authorisations import AuthorisationsScreen
 from bexsync_tui.screens.daemon_down import DaemonDownScreen
 from bexsync_tui.screens.daemon_status import DaemonStatusScreen
@@ -64,6 +65,7 @@ SECTION_TITLES = {
     "entries": "Entries overview",
     "notifications": "Notifications",
     "status": "Daemon status",
+    "administrations": "Access (administrations)",
 }
 
 
@@ -98,6 +100,7 @@ class BexsyncApp(App[None]):
         "entries": EntriesScreen,
         "notifications": NotificationsScreen,
         "status": DaemonStatusScreen,
+        "administrations": AdministrationsScreen,
     }
     DEFAULT_MODE = "authorisations"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -111,6 +114,13 @@ class BexsyncApp(App[None]):
             "3", "section('notifications')", "Notifications", id="nav.notifications", show=False
         ),
         Binding("4", "section('status')", "Daemon status", id="nav.status", show=False),
+        Binding(
+            "5",
+            "section('administrations')",
+            "Access (administrations)",
+            id="nav.administrations",
+            show=False,
+        ),
         # Announced by the sync-finished toast ("Press v"), so it leaves the footer to the screen.
         Binding("v", "view_last_entry", "View synced entry", id="app.view_last_entry", show=False),
     ]

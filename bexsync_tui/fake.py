@@ -637,6 +637,13 @@ class FakeDaemon:
     def m_administrations_list(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         return sorted(self.data.administrations.values(), key=lambda a: a["number"])
 
+    def m_administrations_set_access(self, p: dict[str, Any]) -> dict[str, Any]:
+        admin = self.data.administrations.get(str(p.get("id")))
+        if admin is None:
+            raise _error(-32001, "NotFound", f"No administration with id {p.get('id')!r}.")
+        admin["access"] = bool(p.get("access"))
+        return admin
+
     # -- authorisations --------------------------------------------------------------------
     def m_authorisations_list(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         auths = [self._auth(i) for i in self.data.authorisations]
@@ -821,8 +828,14 @@ class FakeDaemon:
         def add(field_name: str, message: str) -> None:
             problems.append({"field": field_name, "message": message})
 
-        if merged.get("administration_id") not in self.data.administrations:
+        admin = self.data.administrations.get(str(merged.get("administration_id")))
+        if admin is None:
             add("administration_id", f"unknown administration {merged.get('administration_id')!r}")
+        elif not admin["access"]:
+            add(
+                "administration_id",
+                "bexsync has no access to this administration; tick its access first",
+            )
         if merged.get("frequency") not in ("daily", "monthly"):
             add("frequency", "must be daily or monthly")
         if merged.get("ledger_id") not in {x["id"] for x in LEDGERS}:

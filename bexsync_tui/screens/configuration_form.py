@@ -201,6 +201,19 @@ class ConfigurationFormScreen(BexScreen):
         administrations = sorted(
             options.get("administrations") or [], key=lambda a: str(a.get("number", ""))
         )
+        current = c.get("administration_id")
+        if current is not None and str(current) not in {str(a["id"]) for a in administrations}:
+            # The daemon offers only administrations with access; this one lost it. Show it
+            # as it is: saving is then refused beside this field until access is ticked again.
+            administrations.insert(
+                0,
+                {
+                    "id": current,
+                    "number": c.get("administration_number"),
+                    "name": c.get("administration_name") or "",
+                    "access": False,
+                },
+            )
         self._set_options(
             "administration_id",
             [

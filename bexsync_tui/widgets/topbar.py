@@ -12,6 +12,7 @@ SECTIONS = (
     ("entries", "2", "Entries"),
     ("notifications", "3", "Notifications"),
     ("status", "4", "Daemon"),
+    ("administrations", "5", "Access"),
 )
 
 CONNECTION_LABELS = {

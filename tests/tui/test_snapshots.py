@@ -155,3 +155,15 @@ def test_daemon_down(snap_compare: Any, tmp_path: Path) -> None:
 
     fake = FakeDaemon(running=False)
     assert snap_compare(app(tmp_path, fake), terminal_size=SIZE, run_before=steps)
+
+
+def test_administrations(snap_compare: Any, tmp_path: Path) -> None:
+    fake = FakeDaemon()
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await first_screen(pilot)
+        fake.data.administrations["4103"]["access"] = False  # one unticked: both marks show
+        await pilot.press("5")
+        await wait_text(pilot, "Access · administrations", "[ ] no")
+
+    assert snap_compare(app(tmp_path, fake), terminal_size=SIZE, run_before=steps)
