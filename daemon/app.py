@@ -286,7 +286,7 @@ class DaemonApp:
                     register_secret(v)
         return value
 
-    def expect_redirect(self, auth_id: int, pending: Any) -> None:
+    def expect_redirect(self, auth_id: int | None, pending: Any) -> None:
         """With a loopback port configured, catch the browser's redirect ourselves."""
         if self.config.oauth_loopback_port is None or self._catcher is not None:
             return
@@ -310,6 +310,8 @@ class DaemonApp:
             if flow and json.loads(flow).get("state") == state:
                 await self.authorisations.complete(row["authorisation_id"], url, None, None)
                 return
+        if await self.administrations.caught_redirect(url, state):  # the PMS's own login
+            return
         raise OAuthFlowError(
             "oauth", "rejected", "this redirect belongs to no login in progress", reason="state"
         )

@@ -78,6 +78,43 @@ def _int(table: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> 
     return value
 
 
+PMS_KEYS = frozenset(
+    {
+        "api_url",
+        "page_size",
+        "calls_per_15min",
+        "calls_per_minute",
+        # the PMS's OAuth2 app registration (pms.connect with auth "oauth")
+        "client_id",
+        "client_secret_file",
+        "authorize_url",
+        "token_url",
+    }
+)
+
+
+def _check_pms_keys(pms: Mapping[str, Any]) -> None:
+    """[pms]: known keys only, strings where strings belong, and no secret in the file."""
+    if "client_secret" in pms:
+        raise ConfigError(
+            "[pms] put the OAuth client secret in a file and name it with client_secret_file; "
+            "secrets do not belong in the config file"
+        )
+    unknown = set(pms) - PMS_KEYS
+    if unknown:
+        raise ConfigError(f"[pms] unknown key(s): {', '.join(sorted(unknown))}")
+    for key in ("client_id", "client_secret_file"):
+        value = pms.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"[pms] {key} must be a non-empty string")
+    for key in ("api_url", "authorize_url", "token_url"):
+        value = pms.get(key)
+        if value is not None and (
+            not isinstance(value, str) or not value.startswith(("http://", "https://"))
+        ):
+            raise ConfigError(f"[pms] {key} must be an http(s) URL")
+
+
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonConfig:
     daemon = data.get("daemon", {})
     if not isinstance(daemon, Mapping):
@@ -110,9 +147,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
     pms = data.get("pms", {})
     if not isinstance(pms, Mapping):
         raise ConfigError("[pms] must be a table")
-    unknown_pms = set(pms) - {"api_url", "page_size", "calls_per_15min", "calls_per_minute"}
-    if unknown_pms:
-        raise ConfigError(f"[pms] unknown key(s): {', '.join(sorted(unknown_pms))}")
+    _check_pms_keys(pms)
     page_size = pms.get("page_size", 100)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
         raise ConfigError("[pms] page_size must be a whole number from 1 to 1000")

@@ -624,7 +624,8 @@ class SyncEngine:
                 )
         if note is not None:
             self.app.notifications.publish(note)
-        if error is not None and error.kind == "auth_expired":
+        # A refused PMS login is the PMS connection's problem (pms.get), not the authorisation's.
+        if error is not None and error.kind == "auth_expired" and error.provider != "bex":
             cfg_row = await self.app.configurations.row(row["configuration_id"])
             await self.app.authorisations.auth_lost(cfg_row["authorisation_id"], error.message)
         await self._finished(run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from daemon.api.schemas import ADMINISTRATION, INT, STR, array, obj
+from daemon.api.schemas import ADMINISTRATION, BOOL, INT, NULLABLE_STR, STR, array, obj
 from daemon.rpc.params import MaxLen
 from daemon.rpc.registry import CallContext, Registry
 
@@ -45,17 +45,48 @@ async def providers_list(ctx: CallContext) -> list[dict[str, Any]]:
     return ctx.app.providers_list()
 
 
+PMS = obj(
+    {
+        "kind": {"enum": ["bex"]},
+        "base_url": NULLABLE_STR,
+        "auth": {"enum": ["api_key", "oauth", None]},
+        "status": {"enum": ["not_connected", "connected", "error"]},
+        "message": STR,
+        "login_pending": BOOL,
+    },
+    ["kind", "base_url", "auth", "status", "message", "login_pending"],
+)
+OPEN_URL = obj(
+    {
+        "kind": {"enum": ["open_url"]},
+        "url": STR,
+        "redirect_uri": STR,
+        "instructions": STR,
+        "expires_at": {"type": "number"},
+    },
+    ["kind", "url", "redirect_uri", "instructions"],
+)
+
+
 @dataclass
 class PmsConnect:
     kind: Literal["bex"] = "bex"
     base_url: Annotated[str, MaxLen(500)] | None = None
+    # "api_key" (the default) verifies the key now; "oauth" starts a login: pms.complete ends it
+    auth: Literal["api_key", "oauth"] | None = None
     api_key: Annotated[str, MaxLen(500)] | None = None
+
+
+@dataclass
+class PmsComplete:
+    redirect_url: Annotated[str, MaxLen(8000)] | None = None
+    code: Annotated[str, MaxLen(4000)] | None = None
 
 
 @registry.method(
     "pms.get",
-    summary="The PMS connection (never its key)",
-    result=obj({"kind": STR, "status": STR}),
+    summary="The PMS connection: how it logs in and its status (never a key or token)",
+    result=PMS,
 )
 async def pms_get(ctx: CallContext) -> dict[str, Any]:
     return await ctx.app.administrations.pms_get()
@@ -63,11 +94,25 @@ async def pms_get(ctx: CallContext) -> dict[str, Any]:
 
 @registry.method(
     "pms.connect",
-    summary="Connect to the PMS: verify the key, then load its administrations",
-    result=obj({"kind": STR, "status": STR}),
+    summary="Connect to the PMS: verify an API key and load its administrations, or start an "
+    'OAuth login (auth "oauth": next_step.kind open_url, then pms.complete)',
+    result={
+        **PMS,
+        "properties": {**PMS["properties"], "next_step": OPEN_URL},
+    },
 )
 async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
-    return await ctx.app.administrations.pms_connect(p.base_url, p.api_key)
+    return await ctx.app.administrations.pms_connect(p.base_url, p.api_key, p.auth)
+
+
+@registry.method(
+    "pms.complete",
+    summary="Finish the PMS OAuth login: the pasted redirect URL (or the code); the tokens are "
+    "stored sealed and the administrations loaded",
+    result=PMS,
+)
+async def pms_complete(ctx: CallContext, p: PmsComplete) -> dict[str, Any]:
+    return await ctx.app.administrations.pms_complete(p.redirect_url, p.code)
 
 
 @registry.method(

@@ -20,6 +20,16 @@ MEDIA_TYPE = "application/vnd.api+json"  # [V]
 API_KEY_HEADER = "X-API-KEY"  # [V]
 DEFAULT_BASE_URL = "https://api.bookingexperts.nl"  # [V]; paths below carry the /v3 prefix
 
+# -- OAuth2 (pms.connect with auth "oauth"; research section 2.2) ----------------------------
+# GAP: the token URL https://api.bookingexperts.nl/oauth/token is documented [V]; the authorize
+# path is only in the 2020 security scheme [H]. Both are taken relative to the API base URL so
+# that a sandbox or simulator base URL brings its own login; [pms] authorize_url / token_url
+# override them. Scopes are fixed in the app's "permissions" [I], so none are requested.
+OAUTH_AUTHORIZE_PATH = "/oauth/authorize"  # [H] GAP
+OAUTH_TOKEN_PATH = "/oauth/token"  # [V]
+OAUTH_SCOPES: tuple[str, ...] = ()  # [I] GAP: whether a scope parameter is expected is unknown
+OAUTH_USE_PKCE = True  # [I] GAP: not documented; servers that ignore PKCE ignore it harmlessly
+
 # -- limits ---------------------------------------------------------------------------------
 # [H] 500 calls per moving 15 minutes, bursts up to 100 per minute; X-RateLimit-Remaining.
 RATE_LIMIT = RateLimitSpec(
