@@ -8,12 +8,12 @@ methods call.
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import timedelta
 from typing import Any
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.bex import BexDataset, create_bex_app
+from providers.simulators.planted import plant
 
 log = logging.getLogger("bexsync.demo")
 
@@ -22,7 +22,7 @@ DEMO_AUTHORISATION = "Demo sandbox"
 
 
 async def start_pms_simulator(app: Any) -> tuple[str, str]:
-    api_key = "demo-" + secrets.token_hex(12)
+    api_key = plant("demo-", 12)
     dataset = BexDataset(seed=DEMO_SEED, today=lambda: app.clock().date())
     # The client keeps to BEX's limits itself; the demo's PMS does not also police them, so a
     # busy machine never turns a burst into a minute-long Retry-After in the demo.

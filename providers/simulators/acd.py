@@ -32,6 +32,7 @@ from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
+from providers.simulators.planted import plant
 from providers.simulators.throttle import take_slot
 
 CNX = "CNX1225"
@@ -280,7 +281,7 @@ def create_acd_app(state: AcdState, *, faults: FaultPlan | None = None) -> Any:
 
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """Start a seeded firm; the demo logs in with its host, CNX, user and password."""
-    password = "demo-acd-" + secrets.token_hex(12)
+    password = plant("demo-acd-", 12)
     state = AcdState.seeded("comptable", password)
     server = SimulatorServer(create_acd_app(state), name="acd-simulator")
     url = await server.start()

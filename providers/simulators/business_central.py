@@ -52,6 +52,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.simulators.planted import plant
 from providers.simulators.responses import decimal_json
 
 OAUTH_PREFIX = "/oauth"
@@ -778,7 +779,7 @@ async def demo_setup(workdir: Path) -> DemoProvider:
     """Start the simulator (one environment, one company: activation needs no choice) with a
     registered app whose device codes are approved at once: ``authorisations.complete`` with no
     params logs in."""
-    secret = "bc-demo-" + uuid.uuid4().hex
+    secret = plant("bc-demo-")
     secret_file = write_secret_file(workdir / "business_central-client-secret", secret)
     app = create_app(clients=(SimClient("bexsync-demo", secret),), single=True)
     state: BCSimState = app.state.bc

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import pathlib
 import re
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultPlan
+from providers.simulators.planted import plant
 from providers.simulators.throttle import take_slot
 
 PREFIX = "/loop-api-publiques"
@@ -314,8 +314,8 @@ def create_loop_app(state: LoopState, *, faults: FaultPlan | None = None) -> Any
 
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """Start a seeded dossier whose imports complete shortly after they are submitted."""
-    subscription = "demo-apim-" + secrets.token_hex(16)
-    api_key = f"demo-loop-key:{secrets.token_hex(16)}"
+    subscription = plant("demo-apim-")
+    api_key = plant("demo-loop-key:")
     secret_file = write_secret_file(workdir / "cegid_loop-subscription-key", subscription)
     state = LoopState.seeded(subscription, api_key)
     state.process_after = 0.3

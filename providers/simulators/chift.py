@@ -37,6 +37,7 @@ from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
+from providers.simulators.planted import plant
 
 INTEGRATIONS: dict[str, tuple[str, int]] = {
     "chift": ("Pennylane", 37),
@@ -145,7 +146,7 @@ class ChiftSimulator:
             raise ValueError(f"unknown Chift connector flavour {connector!r}")
         self.connector = connector
         self.client_id = f"bexsync-{connector}"
-        self.client_secret = "sim-" + secrets.token_urlsafe(24)
+        self.client_secret = plant("sim-", 18)
         self.account_id = str(uuid.uuid4())
         self.token_ttl = token_ttl
         self.clock = clock

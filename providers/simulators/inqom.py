@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import pathlib
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.simulators.planted import plant
 from providers.simulators.responses import decimal_json
 
 OAUTH_PREFIX = "/identity/connect"
@@ -463,8 +463,8 @@ def settings_for(base_url: str, client_id: str, secret_file: str) -> dict[str, A
 
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """One company with one dossier the demo user sees (activation needs no choice)."""
-    secret = "inqom-demo-" + secrets.token_hex(16)
-    password = "demo-" + secrets.token_hex(8)
+    secret = plant("inqom-demo-")
+    password = plant("demo-", 8)
     secret_file = write_secret_file(workdir / "inqom-client-secret", secret)
     app = create_app("bexsync-demo", secret, {"demo@bexsync.example": password})
     app.state.inqom.add_dossier("Camping Les Pins SAS", users=("demo@bexsync.example",))

@@ -51,6 +51,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.simulators.planted import plant
 from providers.simulators.responses import decimal_json
 
 API_PREFIX = "/api/1"
@@ -491,7 +492,7 @@ browser_login = consent_player("Minox")
 async def demo_setup(workdir: Path) -> DemoProvider:
     """Start the simulator (one tenant, one administration: activation needs no choice) with a
     registered app; ``browser_login`` plays the main user's consent."""
-    secret = "minox-demo-" + uuid.uuid4().hex
+    secret = plant("minox-demo-")
     secret_file = write_secret_file(workdir / "minox-client-secret", secret)
     app = create_app("bexsync-demo", secret, single=True)
     server = SimulatorServer(app, name="minox-simulator")

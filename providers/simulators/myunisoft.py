@@ -36,6 +36,7 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.demo_login import write_secret_file
 from providers.simulators.faults import FaultMiddleware, FaultPlan
+from providers.simulators.planted import plant
 from providers.simulators.responses import decimal_json
 from providers.simulators.throttle import take_slot
 
@@ -414,7 +415,7 @@ def settings_for(base_url: str, secret_file: str) -> dict[str, Any]:
 
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """A seeded dossier, the partner secret in a file, and a society-level token to log in."""
-    partner = "bexsync-" + secrets.token_urlsafe(24)
+    partner = plant("bexsync-", 18)
     secret_file = write_secret_file(workdir / "myunisoft-partner-secret", partner)
     state = MyUnisoftState.seeded(partner)
     token = state.add_key("api")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import json
 import pathlib
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -36,6 +35,7 @@ from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
+from providers.simulators.planted import plant
 
 CENT = Decimal("0.01")
 
@@ -600,7 +600,7 @@ def _dispatch_rpc(state: OdooState, service: Any, method: Any, args: list[Any]) 
 
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """Start a seeded Odoo 19 simulator; the demo logs in with the form's values."""
-    login, key = "bexsync-bot@example.com", secrets.token_hex(20)
+    login, key = "bexsync-bot@example.com", plant("", 20)
     state = OdooState.seeded(login, key)
     server = SimulatorServer(create_odoo_app(state), name="odoo-simulator")
     url = await server.start()

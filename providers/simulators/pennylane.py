@@ -16,7 +16,6 @@ import itertools
 import json
 import math
 import pathlib
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from providers.sandbox import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
+from providers.simulators.planted import plant
 from providers.simulators.throttle import take_slot
 
 PREFIX = "/api/external/v2"
@@ -381,7 +381,7 @@ def create_pennylane_app(
 
 async def demo_setup(workdir: pathlib.Path) -> DemoProvider:
     """Start a seeded simulator; the demo logs in with its company API token."""
-    token = "demo-pennylane-" + secrets.token_hex(16)
+    token = plant("demo-pennylane-")
     state = PennylaneState.seeded(token)
     server = SimulatorServer(create_pennylane_app(state), name="pennylane-simulator")
     url = await server.start()

@@ -51,6 +51,7 @@ from providers.simulators.oauth_server import (
     SimClient,
     create_oauth_app,
 )
+from providers.simulators.planted import plant
 from providers.simulators.responses import decimal_json
 from providers.wire import dumps_decimal
 
@@ -693,7 +694,7 @@ browser_login = consent_player("Xero")
 
 async def demo_setup(workdir: Path) -> DemoProvider:
     """Start the simulator with one seeded organisation and a registered (secret) app."""
-    secret = "xero-demo-" + uuid.uuid4().hex
+    secret = plant("xero-demo-")
     secret_file = write_secret_file(workdir / "xero-client-secret", secret)
     state = XeroSimState(client_id="bexsync-demo", client_secret=secret)
     state.add_org("Demo Holiday Parks (Xero)")
