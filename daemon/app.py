@@ -423,6 +423,9 @@ class DaemonApp:
 
     async def attention(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        pms = await self.administrations.pms_get()
+        if pms["status"] == "error":  # its login was refused: every sync waits for it
+            items.append({"kind": "pms", "id": None, "message": f"PMS: {pms['message']}"})
         for auth in await self.authorisations.list():
             if auth["status"] == "error":
                 items.append(

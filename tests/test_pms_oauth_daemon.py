@@ -347,6 +347,8 @@ async def test_a_refused_refresh_stops_syncs_with_a_pms_error_until_reconnected(
         notes = await call("notifications.list", {"unread_only": True})
         assert [n["title"] for n in notes] == ["Connect the PMS again"]
         assert "pms.connect" in notes[0]["body"]
+        attention = (await call("daemon.status"))["attention"]
+        assert [a["kind"] for a in attention] == ["pms"]  # `bexsync status` exits 1
         # A sync fails at once with that reason, without asking the PMS or the OAuth server.
         tried = len(pms.oauth.token_requests)
         run = await call("syncs.run", {"configuration_id": config_id, "period": "2026-10"})
@@ -359,6 +361,7 @@ async def test_a_refused_refresh_stops_syncs_with_a_pms_error_until_reconnected(
         # A new login resumes syncs.
         reconnected = await connect_oauth(call, pms)
         assert reconnected["status"] == "connected"
+        assert not [a for a in (await call("daemon.status"))["attention"] if a["kind"] == "pms"]
         run = await call("syncs.run", {"configuration_id": config_id, "period": "2026-10"})
         assert (await wait_run(client, run["run_id"]))["state"] == "posted"
     for secret in pms.secrets():
