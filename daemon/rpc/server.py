@@ -89,6 +89,22 @@ _decoder = json.JSONDecoder(parse_constant=_refuse_constant)  # built once: json
 # parse_constant=...) would build a decoder per message
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """A ``\\ud800`` escape decodes to a string UTF-8 cannot hold; it would fail deep inside
+    (SQLite, the log, the TUI), so such a message is refused as not valid UTF-8 JSON."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def _error_line(request_id: Any, error: RpcError) -> bytes:
     return encode_message({"jsonrpc": "2.0", "error": error.to_json(), "id": request_id})
 
@@ -389,6 +405,8 @@ class Connection(asyncio.Protocol):
             return  # blank lines are harmless keep-alives from hand-typed sessions
         try:
             message = _decoder.decode(line.decode("utf-8"))
+            if (b"\\ud" in line or b"\\uD" in line) and _has_lone_surrogate(message):
+                raise ValueError("a lone surrogate escape is not Unicode")
         except (UnicodeDecodeError, ValueError, RecursionError):
             self.send_raw(_error_line(None, ParseError("The message is not valid UTF-8 JSON.")))
             return
