@@ -319,10 +319,15 @@ async def test_refresh_saves_the_rotated_token_sealed_and_it_survives_a_restart(
         # revoked refresh token, this refresh would be refused.
         async with daemon(tmp_path, clock) as (app, client):
             clock.expire_tokens()
-            after = await client.call(
-                "syncs.preview", {"configuration_id": config_id, "period": "2026-11"}
+            # Two previews at once on a fresh daemon share one client and ONE refresh: two
+            # refreshers would spend the same rotating refresh token twice.
+            both = await asyncio.gather(
+                *(
+                    client.call("syncs.preview", {"configuration_id": config_id, "period": p})
+                    for p in ("2026-10", "2026-11")
+                )
             )
-            assert after["lines"]
+            assert all(d["lines"] for d in both)
             assert refreshes(pms) == [200, 200]
             assert stored_token(app).refresh_token in pms.oauth.active_refresh_tokens()
             assert (await client.call("pms.get"))["status"] == "connected"
@@ -406,6 +411,14 @@ async def test_bad_requests_are_refused_and_change_nothing(tmp_path):
         done = await call("pms.complete", {"redirect_url": redirect})
         assert done["auth"] == "oauth" and done["status"] == "connected"
         assert stored_token(app).access_token
+        # Back to an API key needs the key: none is stored with OAuth.
+        err = await refused("pms.connect", {"auth": "api_key"})
+        assert err.code == -32602 and err.data["errors"][0]["field"] == "api_key"
+        # An OAuth login left unfinished stops counting as pending once it expires.
+        await call("pms.connect", {"auth": "oauth"})
+        assert (await call("pms.get"))["login_pending"] is True
+        clock.now += timedelta(hours=1)
+        assert (await call("pms.get"))["login_pending"] is False
     assert CLIENT_SECRET not in call.text() and API_KEY not in call.text()
 
 

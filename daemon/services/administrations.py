@@ -94,7 +94,10 @@ class Administrations:
 
     async def pms_get(self) -> dict[str, Any]:
         row = await self.pms_row()
-        pending = await self.app.db.fetchval("SELECT count(*) FROM pms_pending_login")
+        pending = await self.app.db.fetchval(
+            "SELECT count(*) FROM pms_pending_login WHERE expires_at > ?",
+            (self.app.clock().timestamp(),),
+        )
         if row is None:
             return {
                 "kind": "bex",
@@ -168,6 +171,8 @@ class Administrations:
         if row["status"] == "error":
             self._lost = row["message"]
             raise auth_expired(PROVIDER, row["message"])
+        if self._client is not None:  # built by a concurrent caller meanwhile: ONE refresher
+            return self._client
         if row["auth"] == "oauth":
             store = PmsTokenStore(self.app)
             try:
@@ -236,8 +241,12 @@ class Administrations:
         if mode == "oauth":
             return await self._begin_oauth(url)
         key = api_key or self._key(row)
-        if key:
-            register_secret(key)
+        if not key:
+            raise InvalidParams(
+                "The PMS API key is missing.",
+                errors=[{"field": "api_key", "message": 'required, or use auth "oauth"'}],
+            )
+        register_secret(key)
         client = self.client(url, key)
         try:
             admins = await client.list_administrations()
