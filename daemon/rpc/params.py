@@ -25,6 +25,8 @@ from .errors import InvalidParams
 
 DEFAULT_MAX_STRING = 10_000
 """Sanity cap for any string without its own ``MaxLen``: params are commands, not documents."""
+INT64 = (-(2**63), 2**63 - 1)
+"""Bounds for any int without its own ``Range``: what SQLite stores (bigger ids overflowed it)."""
 MAX_DEPTH = 32
 """Deepest nesting accepted inside params (objects and arrays)."""
 
@@ -204,7 +206,7 @@ def _str_converter(constraints: tuple[Constraint, ...]) -> Converter:
 
 def _int_converter(constraints: tuple[Constraint, ...]) -> Converter:
     _check_allowed(int, constraints, (Range,))
-    rng = _find(constraints, Range)
+    rng = _find(constraints, Range) or Range(*INT64)
 
     def convert(value: Any, path: str, errors: Errors, depth: int) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
