@@ -392,6 +392,13 @@ async def test_bad_requests_are_refused_and_change_nothing(tmp_path):
         assert err.code == -32602 and [e["field"] for e in err.data["errors"]] == ["auth"]
         err = await refused("pms.connect", {"auth": "oauth", "api_key": "pms-key-in-oauth-9"})
         assert err.code == -32602 and err.data["errors"][0]["field"] == "api_key"
+        for bad_key in ("clé-du-pms", "key\x00", "two words"):  # would not fit in a header
+            err = await refused("pms.connect", {"base_url": pms.url, "api_key": bad_key})
+            assert err.code == -32602 and err.data["errors"][0]["field"] == "api_key"
+            assert bad_key not in err.message
+        for bad_url in ("http://\x00", "http://[::1", "https://", "ftp://bex"):
+            err = await refused("pms.connect", {"base_url": bad_url, "auth": "oauth"})
+            assert err.name == "ValidationFailed" and err.data["errors"][0]["field"] == "base_url"
         err = await refused("pms.complete", {})
         assert err.code == -32602 and err.data["errors"][0]["field"] == "redirect_url"
         err = await refused("pms.complete", {"redirect_url": "http://127.0.0.1/cb?code=x&state=y"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import sqlite3
 from typing import Any
 
@@ -27,6 +28,7 @@ from providers.redact import register_secret
 from providers.tokens import Token
 
 log = logging.getLogger("bexsync.pms")
+API_KEY_RE = re.compile(r"[\x21-\x7e]{1,500}")
 
 NOT_CONNECTED = (
     "No PMS connection yet: call pms.connect with the API base URL and an API key, or with "
@@ -213,9 +215,14 @@ class Administrations:
                 "The PMS API base URL is missing.",
                 errors=[{"field": "base_url", "message": "required on the first connection"}],
             )
-        if not url.startswith(("http://", "https://")):
+        try:
+            parsed = httpx.URL(url)
+            usable = parsed.scheme in ("http", "https") and bool(parsed.host)
+        except (httpx.InvalidURL, ValueError):  # UnicodeError is a ValueError
+            usable = False
+        if not usable or not url.isprintable():
             raise ValidationFailed(
-                "The PMS API base URL must start with http:// or https://.",
+                "The PMS API base URL must be an http:// or https:// URL with a host.",
                 errors=[{"field": "base_url", "message": "must be an http(s) URL"}],
             )
         return str(url)
@@ -245,6 +252,11 @@ class Administrations:
             raise InvalidParams(
                 "The PMS API key is missing.",
                 errors=[{"field": "api_key", "message": 'required, or use auth "oauth"'}],
+            )
+        if not API_KEY_RE.fullmatch(key):  # it goes into an HTTP header as it is
+            raise InvalidParams(
+                "The PMS API key has characters an API key cannot have.",
+                errors=[{"field": "api_key", "message": "printable ASCII without spaces"}],
             )
         register_secret(key)
         client = self.client(url, key)
