@@ -168,6 +168,7 @@ class BexsyncApp(App[None]):
         self._initial_keymap = keymap
         self.configuration_labels: dict[str, str] = {}
         self.configurations: dict[str, dict[str, Any]] = {}
+        self._corrections: set[str] = set()
 
     # -- start-up --------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -344,7 +345,8 @@ class BexsyncApp(App[None]):
         self._toast_timer = None
         if not runs:
             return
-        posted = [r for r in runs if r.state == "posted"]
+        posted = [r for r in runs if r.state == "posted" and r.entry_id is not None]
+        unposted = [r for r in runs if r.state == "posted" and r.entry_id is None]
         others = [r for r in runs if r.state != "posted"]
         if len(posted) > MAX_TOASTS:
             last = posted[-1]
@@ -358,11 +360,19 @@ class BexsyncApp(App[None]):
             posted = []
         for run in posted:
             label = self._configuration_label(run.configuration_id)
+            what = "correcting entry" if str(run.run_id) in self._corrections else "entry"
             self.notify(
-                f"{label} {run.period}: entry posted. Press v to view it.",
+                f"{label} {run.period}: {what} posted. Press v to view it.",
                 title="Sync finished",
                 timeout=8,
             )
+        for run in unposted[:MAX_TOASTS]:
+            label = self._configuration_label(run.configuration_id)
+            if str(run.run_id) in self._corrections:
+                text = "nothing to correct; the PMS still shows what was posted."
+            else:
+                text = "no transactions, so nothing was posted."
+            self.notify(f"{label} {run.period}: {text}", title="Sync finished", timeout=8)
         for run in others[:MAX_TOASTS]:
             label = self._configuration_label(run.configuration_id)
             if run.state == "cancelled":
@@ -381,6 +391,11 @@ class BexsyncApp(App[None]):
                 severity="error",
                 timeout=12,
             )
+
+    def expect_run(self, run_id: Any, *, correction: bool = False) -> None:
+        """A run this app started; a forced one is a correction and its toast says so."""
+        if correction and run_id is not None:
+            self._corrections.add(str(run_id))
 
     def _configuration_label(self, configuration_id: Any) -> str:
         return self.configuration_labels.get(str(configuration_id), f"#{configuration_id}")

@@ -551,6 +551,67 @@ class FakeDaemon:
                 return None
         return period
 
+    def _period(self, c: dict[str, Any], key: Any, *, for_run: bool) -> str:
+        """The daemon's period checks: shape, the configuration's dates, due for a run."""
+        if key is None:
+            period = (c["next_due"] or {}).get("period")
+            if period is None:
+                raise validation(
+                    "Nothing to sync: the configuration is finished.",
+                    [{"field": "period", "message": "no period left"}],
+                )
+            if for_run and c["next_due"]["due_at"] > self._stamp():
+                raise validation(
+                    "No period of this configuration is due for a sync. The next one, "
+                    f"{period}, is due at {c['next_due']['due_at']}.",
+                    [{"field": "period", "message": "nothing is due; name a period"}],
+                )
+            return str(period)
+        key = str(key)
+        try:
+            day = date.fromisoformat(key if c["frequency"] == "daily" else key + "-01")
+            if len(key) != (10 if c["frequency"] == "daily" else 7):
+                raise ValueError
+        except ValueError:
+            raise validation(
+                f"{key!r} is not a period of this configuration.",
+                [{"field": "period", "message": f"not a {c['frequency']} period"}],
+            ) from None
+        start = date.fromisoformat(c["start_date"])
+        first = start if c["frequency"] == "daily" else start.replace(day=1)
+        end = c.get("end_date")
+        if day < first or (end and day > date.fromisoformat(end)):
+            raise validation(
+                f"Period {key} is outside this configuration's start and end dates.",
+                [{"field": "period", "message": "outside the configuration's dates"}],
+            )
+        due = due_at(key, c["frequency"], c["delay_days"])
+        if for_run and due > self._stamp():
+            raise validation(
+                f"Period {key} is not due until {due}; a period is synced only after it "
+                "ends (plus the delay).",
+                [{"field": "period", "message": "not due yet"}],
+            )
+        return key
+
+    def _posted_lines(self, config_id: int, period: str) -> dict[tuple[str, str], Decimal] | None:
+        """Net amount per (account, VAT code) over the period's entries; None: not posted."""
+        entries = [
+            e
+            for e in self.data.entries
+            if e["configuration_id"] == config_id and e["period"] == period
+        ]
+        if not entries:
+            return None
+        totals: dict[tuple[str, str], Decimal] = {}
+        for entry in entries:
+            for line in entry["lines"]:
+                key = (line["account"], line.get("vat_code") or "")
+                totals[key] = (
+                    totals.get(key, Decimal(0)) + Decimal(line["debit"]) - Decimal(line["credit"])
+                )
+        return totals
+
     def _config(self, config_id: Any) -> dict[str, Any]:
         c = self.data.configurations.get(_int(config_id))
         if c is None:
@@ -940,14 +1001,21 @@ class FakeDaemon:
     # -- previews and drafts ---------------------------------------------------------------
     def m_syncs_preview(self, p: dict[str, Any]) -> dict[str, Any]:
         c = self._config(p.get("configuration_id"))
-        period = p.get("period") or (c["next_due"] or {}).get("period")
-        if period is None:
-            raise validation(
-                "Nothing to preview: the configuration is finished.",
-                [{"field": "period", "message": "no period left"}],
-            )
+        period = self._period(c, p.get("period"), for_run=False)
         scale = 1 if c["frequency"] == "daily" else 30
-        lines = entry_lines(c["id"] * 1000 + len(period), scale)
+        posted = next(
+            (
+                e
+                for e in self.data.entries
+                if e["configuration_id"] == c["id"] and e["period"] == period
+            ),
+            None,
+        )
+        # The PMS has not changed since: a posted period previews as it was posted.
+        if posted is not None:
+            lines = [dict(line) for line in posted["lines"]]
+        else:
+            lines = entry_lines(c["id"] * 1000 + len(period), scale)
         day = date.fromisoformat(period if len(period) == 10 else period + "-01")
         warnings = []
         if c["frequency"] == "monthly":
@@ -957,6 +1025,15 @@ class FakeDaemon:
                     "message": f"Invoice {c['administration_number']}-S0012: the stay is "
                     f"realised in {period} and the next month; its invoice date is in {period}.",
                     "details": {"invoice": f"{c['administration_number']}-S0012"},
+                }
+            )
+        if posted is not None:
+            warnings.append(
+                {
+                    "code": "already_posted",
+                    "message": f"Period {period} is already posted; running it again with "
+                    "force posts a correcting entry for the difference only.",
+                    "details": {},
                 }
             )
         draft_id = self.data.next_id("draft")
@@ -1003,7 +1080,9 @@ class FakeDaemon:
                 errors.append(
                     {
                         "code": "unknown_account",
-                        "message": f"line {number}: account {account} is not known at the provider",
+                        "message": f"The accounting provider has no account {account}. Create "
+                        "it there, or map the BEX account to an existing account in the "
+                        "configuration.",
                         "details": {"line": number},
                     }
                 )
@@ -1087,23 +1166,30 @@ class FakeDaemon:
                     "The draft cannot be posted.",
                     [{"field": "draft_id", "message": e["message"]} for e in draft["errors"]],
                 )
-        period = (
-            p.get("period") or (draft or {}).get("period") or (c["next_due"] or {}).get("period")
-        )
-        if period is None:
-            raise validation(
-                "Nothing to sync: the configuration is finished.",
-                [{"field": "period", "message": "no period left"}],
+        period = self._period(c, p.get("period") or (draft or {}).get("period"), for_run=True)
+        posted = self._posted_lines(c["id"], period)
+        if posted is not None and not p.get("force"):
+            raise _error(
+                -32003,
+                "Conflict",
+                f"Period {period} is already synced. To post a correcting entry for what "
+                "changed since, run it again with force=true.",
+                period=period,
             )
         run = self._new_run(c["id"], period, "manual")
         run.draft_id = None if draft is None else draft["id"]
         run.started_at = self._stamp()
-        task = asyncio.get_running_loop().create_task(self._progress(run, draft))
+        task = asyncio.get_running_loop().create_task(self._progress(run, draft, posted))
         self._tasks[run.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
         return {"run_id": run.id}
 
-    async def _progress(self, run: FakeRun, draft: dict[str, Any] | None) -> None:
+    async def _progress(
+        self,
+        run: FakeRun,
+        draft: dict[str, Any] | None,
+        posted: dict[tuple[str, str], Decimal] | None = None,
+    ) -> None:
         for stage, total in STAGES:
             for done in range(total + 1):
                 run.state, run.stage, run.done, run.total = stage, stage, done, total
@@ -1125,7 +1211,11 @@ class FakeDaemon:
         if run.state == "cancelled":
             return
         c = self.data.configurations[run.configuration_id]
+        number = self.data.administrations[c["administration_id"]]["number"]
         day = date.fromisoformat(run.period if len(run.period) == 10 else run.period + "-01")
+        if posted is not None:
+            self._post_correction(run, c, number, day, draft, posted)
+            return
         if draft is not None:
             draft["status"] = "posted"
             entry = self._store_entry(c["id"], run.period, day, draft["lines"], run.id)
@@ -1134,7 +1224,6 @@ class FakeDaemon:
         entry["posted_at"] = run.finished_at = self._stamp()
         run.state, run.entry_id = "posted", entry["id"]
         self._finish(run)
-        number = self.data.administrations[c["administration_id"]]["number"]
         note = self._notify(
             "success",
             f"Sync posted: {number} {run.period}",
@@ -1143,6 +1232,53 @@ class FakeDaemon:
             {"kind": "entries", "configuration_id": c["id"], "entry_id": entry["id"]},
         )
         self.emit("notification.created", note)
+
+    def _post_correction(
+        self,
+        run: FakeRun,
+        c: dict[str, Any],
+        number: str,
+        day: date,
+        draft: dict[str, Any] | None,
+        posted: dict[tuple[str, str], Decimal],
+    ) -> None:
+        """A forced re-sync posts the difference only (without a draft the PMS is unchanged)."""
+        target: dict[tuple[str, str], Decimal] = dict(posted)
+        if draft is not None:
+            draft["status"] = "posted"
+            target = {}
+            for line in draft["lines"]:
+                key = (line["account"], line.get("vat_code") or "")
+                net = Decimal(line["debit"]) - Decimal(line["credit"])
+                target[key] = target.get(key, Decimal(0)) + net
+        lines = []
+        for account, vat in sorted(set(target) | set(posted)):
+            net = target.get((account, vat), Decimal(0)) - posted.get((account, vat), Decimal(0))
+            if net:
+                lines.append(
+                    _line(
+                        account,
+                        f"Correction {run.period} {account}",
+                        vat,
+                        max(net, Decimal(0)),
+                        max(-net, Decimal(0)),
+                    )
+                )
+        run.finished_at = self._stamp()
+        link: dict[str, Any] = {"kind": "entries", "configuration_id": c["id"], "entry_id": None}
+        if not lines:
+            run.state, run.stage = "posted", "no difference"
+            title = f"Nothing to correct: {number} {run.period}"
+            body = f"The PMS still shows what was posted for {run.period}."
+        else:
+            entry = self._store_entry(c["id"], run.period, day, lines, run.id)
+            entry["posted_at"] = run.finished_at
+            run.state, run.entry_id = "posted", entry["id"]
+            link["entry_id"] = entry["id"]
+            title = f"Correction posted {number} {run.period}"
+            body = f"Entry {entry['external_id']}: the difference, {len(lines)} lines."
+        self._finish(run)
+        self.emit("notification.created", self._notify("success", title, body, link))
 
     def _finish(self, run: FakeRun) -> None:
         self.emit(

@@ -15,7 +15,7 @@ from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.screens.configurations import confirm_delete_configuration, start_sync
 from bexsync_tui.widgets.state import same_id
 from bexsync_tui.widgets.sync_progress import SyncProgressPanel
-from bexsync_tui.widgets.tables import BexTable, fill_table
+from bexsync_tui.widgets.tables import PlainTable, fill_table
 
 RUN_STYLES = {"posted": "green", "failed": "bold red", "needs_review": "yellow", "cancelled": "dim"}
 FACTS = (
@@ -53,8 +53,9 @@ class ConfigurationViewScreen(BexScreen):
     RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"configuration.updated", "sync.finished"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="configuration.back"),
-        Binding("s", "sync", "Sync now", id="configuration.sync"),
+        Binding("s", "sync", "Sync", id="configuration.sync"),
         Binding("p", "preview", "Preview", id="configuration.preview"),
+        Binding("t", "period", "Period", id="configuration.period"),
         Binding("e", "edit", "Edit", id="configuration.edit"),
         Binding("a", "activate", "Activate", id="configuration.activate"),
         Binding("a", "deactivate", "Deactivate", id="configuration.deactivate"),
@@ -76,7 +77,7 @@ class ConfigurationViewScreen(BexScreen):
                 yield Static(values[key], id=f"fact-{key}", markup=False, classes="fact")
         yield SyncProgressPanel(self.configuration["id"], id="progress")
         yield Static("Recent runs", classes="section-title")
-        table = BexTable(id="runs-table")
+        table = RunsTable(id="runs-table")
         table.add_column("Period", width=10)
         table.add_column("Trigger", width=8)
         table.add_column("State", width=12, key="state")
@@ -91,7 +92,7 @@ class ConfigurationViewScreen(BexScreen):
     def _progressed(self) -> None:
         """A listed run that is going on shows its live state and stage, not "queued"."""
         self.refresh_bindings()
-        table = self.query_one("#runs-table", BexTable)
+        table = self.query_one("#runs-table", RunsTable)
         for run_id, progress in self.bex.runs.items():
             run = self.runs.get(str(run_id))
             if run is None or not progress.active:
@@ -132,7 +133,7 @@ class ConfigurationViewScreen(BexScreen):
         runs = await self.call("syncs.list", {"configuration_id": c["id"], "limit": 20})
         self.runs = {str(r["id"]): r for r in runs}
         fill_table(
-            self.query_one("#runs-table", BexTable),
+            self.query_one("#runs-table", RunsTable),
             ((key, run_cells(r)) for key, r in self.runs.items()),
         )
         self.refresh_bindings()
@@ -149,7 +150,7 @@ class ConfigurationViewScreen(BexScreen):
             return active
         if action == "cancel_run":
             return self.running or False
-        if action in ("sync", "preview"):
+        if action in ("sync", "preview", "period"):
             return not self.running  # hidden while a run goes on: room for "Cancel sync"
         return True
 
@@ -174,6 +175,11 @@ class ConfigurationViewScreen(BexScreen):
         from bexsync_tui.screens.preview import PreviewScreen
 
         self.app.push_screen(PreviewScreen(self.configuration))
+
+    def action_period(self) -> None:
+        from bexsync_tui.screens.period import PeriodScreen
+
+        self.app.push_screen(PeriodScreen(self.configuration))
 
     def action_edit(self) -> None:
         from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
@@ -225,3 +231,7 @@ def run_cells(run: dict[str, Any]) -> tuple[Any, ...]:
         started,
         result,
     )
+
+
+class RunsTable(PlainTable):
+    """Enter opens a run's entry; the Result column says so, which leaves the footer room."""

@@ -309,16 +309,11 @@ class PreviewScreen(BexScreen):
     async def action_post(self) -> None:
         if not self.can_post or self.draft is None:
             return
-        await self.call(
-            "syncs.run",
-            {
-                "configuration_id": self.configuration["id"],
-                "period": self.draft.get("period"),
-                "draft_id": self.draft["id"],
-            },
-        )
-        self.notify(f"Posting {self.draft.get('period')}…", title="Sync", timeout=3)
-        self.dismiss(None)
+        from bexsync_tui.screens.period import run_period
+
+        period = str(self.draft.get("period"))
+        if await run_period(self, self.configuration, period, self.draft["id"]):
+            self.dismiss(None)
 
 
 def _count(value: Any) -> str:

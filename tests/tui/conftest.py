@@ -43,28 +43,16 @@ FROZEN_NOW = datetime(2025, 3, 15, 9, 30, tzinfo=UTC)
 ACTIVE = ("queued", "fetching", "building", "posting")
 
 FAKE_ONLY: dict[str, str] = {
-    "test_sync_now_shows_progress_then_a_toast_with_a_key_to_view": (
-        "syncs today's not-yet-due period 2025-03-15 and asserts the fake's stage counts; "
-        "the real daemon refuses a period before it is due (covered by test_real_daemon)"
+    "test_rpc_errors_are_sentences_not_tracebacks": (
+        "makes the fake's handlers raise any error, a Python exception included, which a real "
+        "daemon never sends over the socket"
     ),
-    "test_unread_count_is_visible_on_every_screen": "asserts the fake's 2 unread notifications",
-    "test_view_jumps_to_the_entry_and_marks_it_read": (
-        "needs the fake's 'Sync failed' notification that links to an entry"
-    ),
-    "test_a_finished_sync_adds_an_unread_notification": (
-        "syncs 101's not-yet-due 2025-03-15 and counts the fake's notifications"
-    ),
-    "test_view_without_an_entry_opens_the_configuration": (
-        "needs the fake's 'Manual sync waiting' notification (no entry link)"
-    ),
-    "test_mark_all_read_clears_the_count": "asserts the fake's unread count and titles",
-    "test_rpc_errors_are_sentences_not_tracebacks": "patches the fake's method handlers",
     "test_open_url_login_with_qr_code_and_paste_back": (
-        "the demo daemon has no Xero app registered (only with --demo-providers)"
+        "the demo daemon has no Xero app registered (only with --demo-providers, which would "
+        "add authorisations to every other test's lists); the real login is in test_reauth.py"
     ),
-    "test_new_line_with_unknown_account_is_an_error_from_the_daemon": (
-        "asserts the fake's wording ('not known'); the real daemon's error is covered in "
-        "test_real_daemon"
+    "test_logging_in_again_with_a_pasted_redirect": (
+        "the same reason: an open_url login needs a provider app the demo daemon lacks"
     ),
 }
 

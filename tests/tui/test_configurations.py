@@ -109,7 +109,7 @@ async def test_configuration_view_shows_state_next_period_and_runs(run_app: Any)
         text = await wait_text(pilot, "Next due", "2025-02")
         assert "monthly" in text and "no (manual)" in text and "3 days" in text
         assert "2025-01" in text and "posted" in text  # the recent runs
-        for key in ("s Sync now", "p Preview", "e Edit", "a Deactivate", "d Delete"):
+        for key in ("s Sync", "p Preview", "t Period", "e Edit", "a Deactivate", "d Delete"):
             assert key in text
 
 
@@ -153,9 +153,9 @@ async def test_sync_now_shows_progress_then_a_toast_with_a_key_to_view(
 ) -> None:
     await backend.hold_runs()
     async with run_app() as pilot:
-        await open_configuration(pilot, "101")
+        await open_configuration(pilot, "102")  # its 2025-02 is due (2025-03-04)
         await pilot.press("s")
-        text = await wait_text(pilot, "Syncing 2025-03-15 · building 3/3")
+        text = await wait_text(pilot, "Syncing 2025-02 · building")
         assert "c Cancel sync" in text
         await pilot.press("s")  # disabled while the run goes on: no second run
         await pilot.pause(0.1)
@@ -164,10 +164,18 @@ async def test_sync_now_shows_progress_then_a_toast_with_a_key_to_view(
         await wait_text(pilot, "running", "building")
         await backend.release_runs()
         toast = await wait_toast(pilot, "entry posted. Press v to view it.")
-        assert "Administration 101 2025-03-15" in toast
+        assert "Administration 102 2025-02" in toast
         await pilot.press("v")
         text = await wait_text(pilot, "Entries overview")
         table = pilot.app.screen.query_one("#entries-table")
-        assert table.current_row["period"] == "2025-03-15"
-        assert table.current_row["administration_number"] == "101"
-        assert "2025-03-15" in text
+        await wait_until(pilot, lambda: table.current_row is not None, what="the cursor")
+        assert table.current_row["period"] == "2025-02"
+        assert table.current_row["administration_number"] == "102"
+
+
+async def test_sync_now_when_nothing_is_due_says_when(run_app: Any) -> None:
+    async with run_app() as pilot:
+        await open_configuration(pilot, "101")  # today's 2025-03-15 is due tomorrow
+        await pilot.press("s")
+        toast = await wait_toast(pilot, "No period of this configuration is due")
+        assert "The next one, 2025-03-15, is due at 2025-03-16T" in toast

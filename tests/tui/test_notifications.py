@@ -15,31 +15,52 @@ async def open_notifications(pilot: Any) -> NotificationsScreen:
     await wait_text(pilot, "Demo sandbox")
     await pilot.press("3")
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, NotificationsScreen))
-    await wait_text(pilot, "Sync posted")
-    return pilot.app.screen
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: bool(screen.items), what="the notifications")
+    return screen
+
+
+async def go_to_row(pilot: Any, screen: NotificationsScreen, note_id: Any) -> None:
+    """Move the cursor to a notification by keys (a refresh keeps the cursor on its row)."""
+    table = screen.query_one("#notifications-table")
+    delta = list(screen.items).index(str(note_id)) - table.cursor_row
+    await pilot.press(*(["down"] * delta if delta > 0 else ["up"] * -delta))
+    await wait_until(pilot, lambda: screen.current is not None and screen.current["id"] == note_id)
 
 
 def top_line(pilot: Any) -> str:
     return screen_text(pilot.app).splitlines()[0]
 
 
+async def unread(pilot: Any) -> int:
+    return len(await pilot.app.client.call("notifications.list", {"unread_only": True}))
+
+
 async def test_unread_count_is_visible_on_every_screen(run_app: Any) -> None:
     async with run_app() as pilot:
-        await wait_text(pilot, "3 Notifications (2)")
+        await wait_text(pilot, "Demo sandbox")
+        count = await unread(pilot)
+        assert count > 0
+        await wait_text(pilot, f"3 Notifications ({count})")
         await open_configuration(pilot, "101")
-        assert "3 Notifications (2)" in top_line(pilot)
+        assert f"3 Notifications ({count})" in top_line(pilot)
         await pilot.press("2")
         await wait_text(pilot, "Entries overview")
-        assert "3 Notifications (2)" in top_line(pilot)
+        assert f"3 Notifications ({count})" in top_line(pilot)
 
 
 async def test_view_jumps_to_the_entry_and_marks_it_read(run_app: Any) -> None:
     async with run_app() as pilot:
         screen = await open_notifications(pilot)
-        posted = next(n for n in screen.items.values() if n["title"].startswith("Sync failed"))
-        link = posted["link"]
-        keys = list(screen.items)
-        await pilot.press(*["down"] * keys.index(str(posted["id"])), "enter")
+        count = await unread(pilot)
+        linked = next(
+            n
+            for n in screen.items.values()
+            if not n["read"] and (n.get("link") or {}).get("entry_id") is not None
+        )
+        link = linked["link"]
+        await go_to_row(pilot, screen, linked["id"])
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, EntriesScreen))
         table = pilot.app.screen.query_one("#entries-table", VirtualTable)
         await wait_until(
@@ -48,25 +69,33 @@ async def test_view_jumps_to_the_entry_and_marks_it_read(run_app: Any) -> None:
             what="the cursor on the linked entry",
         )
         assert {r["configuration_id"] for r in table.rows} == {link["configuration_id"]}
-        await wait_until(pilot, lambda: "3 Notifications (1)" in top_line(pilot), what="(1)")
+        await wait_until(
+            pilot, lambda: f"3 Notifications ({count - 1})" in top_line(pilot), what="one less"
+        )
 
 
 async def test_mark_all_read_clears_the_count(run_app: Any) -> None:
     async with run_app() as pilot:
         await open_notifications(pilot)
+        count = await unread(pilot)
+        assert count > 0 and f"({count})" in top_line(pilot)
         await pilot.press("M")
-        await wait_until(pilot, lambda: "(2)" not in top_line(pilot), what="the count to go")
+        await wait_until(pilot, lambda: f"({count})" not in top_line(pilot), what="the count")
         assert "3 Notifications " in top_line(pilot) + " "
         assert "•" not in screen_text(pilot.app)
+        assert await unread(pilot) == 0
 
 
 async def test_a_finished_sync_adds_an_unread_notification(run_app: Any) -> None:
     async with run_app() as pilot:
         await open_notifications(pilot)
-        await pilot.app.client.call("syncs.run", {"configuration_id": 1})
+        count = await unread(pilot)
+        await pilot.app.client.call("syncs.run", {"configuration_id": 2})  # 102's due 2025-02
         await wait_toast(pilot, "entry posted")
-        await wait_until(pilot, lambda: "3 Notifications (3)" in top_line(pilot), what="(3)")
-        await wait_text(pilot, "Sync posted: 101 2025-03-15")  # the list refreshed itself
+        await wait_until(
+            pilot, lambda: f"3 Notifications ({count + 1})" in top_line(pilot), what="one more"
+        )
+        await wait_text(pilot, "102 2025-02")  # the list refreshed itself
 
 
 async def test_view_without_an_entry_opens_the_configuration(run_app: Any) -> None:
@@ -74,12 +103,16 @@ async def test_view_without_an_entry_opens_the_configuration(run_app: Any) -> No
 
     async with run_app() as pilot:
         screen = await open_notifications(pilot)
-        waiting = next(
-            n for n in screen.items.values() if (n.get("link") or {}).get("entry_id") is None
-        )
-        keys = list(screen.items)
-        await pilot.press(*["down"] * keys.index(str(waiting["id"])), "enter")
+        # A re-sync of a posted month whose PMS data did not change: nothing to correct, a
+        # notification that links to the configuration and no entry.
+        client = pilot.app.client
+        await client.call("syncs.run", {"configuration_id": 2, "period": "2025-01", "force": True})
+        await wait_text(pilot, "Nothing to correct: 102 2025-01")
+        waiting = next(n for n in screen.items.values() if n["title"].startswith("Nothing to"))
+        assert waiting["link"]["entry_id"] is None
+        await go_to_row(pilot, screen, waiting["id"])
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationViewScreen))
         configuration = pilot.app.screen.configuration
-        assert configuration["id"] == waiting["link"]["configuration_id"]
-        await wait_text(pilot, f"Administration {configuration['administration_number']}")
+        assert configuration["id"] == waiting["link"]["configuration_id"] == 2
+        await wait_text(pilot, "Administration 102")

@@ -100,7 +100,7 @@ async def test_new_line_with_unknown_account_is_an_error_from_the_daemon(run_app
         screen.query_one("#edit-description", Input).value = "Rounding"
         await pilot.press("enter")
         text = await wait_text(pilot, "Error:", "9999")
-        assert "not known" in text
+        assert "has no account 9999" in text
         assert not screen.can_post
         await pilot.press("x")  # remove the highlighted (new) line
         await wait_until(pilot, lambda: screen.can_post, what="postable again")

@@ -1,0 +1,181 @@
+"""A chosen period of a configuration: preview it, or sync it again.
+
+Syncing a period that is already posted is an explicit choice (DESIGN.md): the daemon answers
+``Conflict`` and the user confirms; the daemon then posts a correcting entry for the difference
+only, or nothing when the PMS still shows what was posted. The daemon judges due dates and the
+configuration's range; this screen checks only the shape of what was typed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Static
+
+from bexsync_tui.client import RpcCallError
+from bexsync_tui.screens.base import BexScreen
+from bexsync_tui.screens.dialogs import ConfirmScreen
+from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
+
+MONTH = re.compile(r"\d{4}-\d{2}")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def period_problem(frequency: str, text: str) -> str:
+    """Why ``text`` is not a period of a ``frequency`` configuration; "" when it is one."""
+    if frequency == "monthly":
+        example = "use YYYY-MM for a monthly configuration, e.g. 2025-01"
+        if not MONTH.fullmatch(text):
+            return f"{text!r} is not a month: {example}" if text else example
+        if not 1 <= int(text[5:]) <= 12:
+            return f"{text!r} has no month {text[5:]}: {example}"
+        return ""
+    example = "use YYYY-MM-DD for a daily configuration, e.g. 2025-03-14"
+    if not DAY.fullmatch(text):
+        return f"{text!r} is not a day: {example}" if text else example
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return f"{text!r} is not a date in the calendar: {example}"
+    return ""
+
+
+def default_period(configuration: dict[str, Any]) -> str:
+    """The last run's period (the one most often re-checked), else the next due one."""
+    last = configuration.get("last_run") or {}
+    due = configuration.get("next_due") or {}
+    return str(last.get("period") or due.get("period") or "")
+
+
+class PeriodScreen(BexScreen):
+    """One input; Enter previews the period, ctrl+s syncs it (again, after a confirmation)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="period.back"),
+        Binding("enter", "preview", "Preview", id="period.preview"),
+        Binding("ctrl+s", "sync", "Sync this period", id="period.sync"),
+    ]
+
+    def __init__(self, configuration: dict[str, Any]) -> None:
+        super().__init__()
+        self.configuration = configuration
+
+    @property
+    def frequency(self) -> str:
+        return str(self.configuration.get("frequency") or "daily")
+
+    def compose_body(self) -> ComposeResult:
+        shape = "YYYY-MM" if self.frequency == "monthly" else "YYYY-MM-DD"
+        with VerticalScroll(id="form"):
+            with Horizontal(classes="form-row"):
+                yield Label(f"Period ({shape})", classes="form-label")
+                yield Input(
+                    default_period(self.configuration),
+                    placeholder=shape,
+                    max_length=10,
+                    id="period",
+                    compact=True,
+                )
+            yield Label("", id="error-period", classes="field-error form-error")
+            yield Static(
+                "Enter previews the period: its lines from the PMS, to correct and post. "
+                "ctrl+s syncs it at once. A period that is already posted is synced again "
+                "only after you confirm: bexsync then posts a correcting entry for what "
+                "changed since, or nothing if nothing changed.",
+                markup=False,
+                classes="help-text",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Preview (enter)", id="preview", variant="primary", compact=True)
+                yield Button("Sync (ctrl+s)", id="sync", compact=True)
+                yield Button("Back (esc)", id="back", compact=True)
+
+    def on_mount(self) -> None:
+        number = self.configuration.get("administration_number")
+        self.set_heading(f"Administration {number} › Choose a period ({self.frequency})")
+        self.query_one("#period", Input).focus()
+
+    def period(self) -> str | None:
+        """The typed period, or None after showing why it is not one."""
+        text = self.query_one("#period", Input).value.strip()
+        problem = period_problem(self.frequency, text)
+        self.show_error(problem)
+        return None if problem else text
+
+    def show_error(self, text: str) -> None:
+        show_field_error(self.query_one("#error-period", Label), text)
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted, "#period")
+    @on(Button.Pressed, "#preview")
+    def action_preview(self) -> None:
+        period = self.period()
+        if period is None:
+            return
+        from bexsync_tui.screens.preview import PreviewScreen
+
+        self.app.push_screen(PreviewScreen(self.configuration, period))
+
+    @on(Button.Pressed, "#sync")
+    def _sync_pressed(self) -> None:
+        self.action_sync()
+
+    @work(exclusive=True, group="sync", exit_on_error=False, description="start the sync")
+    async def action_sync(self) -> None:
+        period = self.period()
+        if period is None:
+            return
+        started = await run_period(self, self.configuration, period)
+        if started:
+            self.dismiss(None)
+
+
+async def run_period(
+    screen: BexScreen, configuration: dict[str, Any], period: str, draft_id: Any = None
+) -> bool:
+    """``syncs.run`` for a period; a posted one is forced only after the user confirms.
+
+    Field errors (a period out of range or not due) go beside the period field when the
+    screen has one, else into a toast. True when a run started.
+    """
+    params: dict[str, Any] = {"configuration_id": configuration["id"], "period": period}
+    if draft_id is not None:
+        params["draft_id"] = draft_id
+    number = configuration.get("administration_number")
+    try:
+        result = await screen.call("syncs.run", params)
+        forced = False
+    except RpcCallError as error:
+        if error.name != "Conflict" or "period" not in (error.data or {}):
+            found = field_errors(error)
+            if "period" in found and screen.query("#error-period"):
+                show_field_error(screen.query_one("#error-period", Label), describe_error(error)[1])
+                return False
+            raise
+        if not await screen.app.push_screen_wait(
+            ConfirmScreen(
+                f"Administration {number} {period} is already posted. Sync it again?",
+                "bexsync compares the PMS with what was posted and posts a correcting entry "
+                "for the difference only; if nothing changed, it posts nothing.",
+                yes="Post the difference",
+            )
+        ):
+            return False
+        result = await screen.call("syncs.run", {**params, "force": True})
+        forced = True
+    screen.bex.expect_run(result.get("run_id"), correction=forced)
+    screen.notify(
+        f"{'Correction of' if forced else 'Sync of'} administration {number} {period} started.",
+        title="Sync",
+        timeout=3,
+    )
+    return True
