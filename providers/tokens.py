@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import logging
 import os
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -164,6 +167,14 @@ class SecretBox:
             raise SecretBoxError(
                 f"the token encryption key file {str(path)!r} cannot be read: {exc.strerror}"
             ) from None
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:  # like ssh with a private key, but only a warning
+                logging.getLogger("bexsync.secrets").warning(
+                    "the token encryption key file %r can be read by other users; "
+                    "run: chmod 600 %s",
+                    str(path),
+                    shlex.quote(str(path)),
+                )
         try:
             return cls(key)
         except SecretBoxError as exc:
