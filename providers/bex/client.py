@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -21,12 +22,12 @@ import httpx
 from providers.bex import mapping as m
 from providers.bex.jsonapi import (
     JournalPageParser,
+    Page,
     PmsDataError,
     PmsSubscription,
     VatTariff,
-    data_list,
+    decode_page,
     load_document,
-    next_link,
     parse_administration,
     parse_administrations,
     parse_ledger_accounts,
@@ -42,6 +43,41 @@ from providers.redact import register_secret
 
 DEFAULT_RETRY = RetryPolicy()
 MAX_PAGES = 100_000  # a runaway links.next loop ends here rather than never
+# How long a pager waits for its prefetch request to reach the wire before it parses anyway.
+PREFETCH_SEND_WAIT = 0.05
+
+# Set (in the prefetch task's context only) to the future that says "the request was sent".
+_request_sent: contextvars.ContextVar[asyncio.Future[None] | None] = contextvars.ContextVar(
+    "bex_request_sent", default=None
+)
+_SENT_EVENTS = frozenset({"http11.send_request_body.complete", "http2.send_request_body.complete"})
+
+
+class _SignalSent(httpx.AsyncBaseTransport):
+    """Resolves the prefetching pager's future once httpcore has written the request.
+
+    The pager parses a page without awaiting, so a prefetch task only runs when the pager next
+    yields to the loop. Waiting for this event (a few loop turns) puts the request on the wire
+    first, so the PMS renders the next page while this one is parsed; without it the two
+    halves ran one after the other. Uses httpcore's documented ``trace`` request extension.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sent = _request_sent.get()
+        if sent is not None and "trace" not in request.extensions:
+
+            async def trace(name: str, info: dict[str, Any]) -> None:
+                if name in _SENT_EVENTS and not sent.done():
+                    sent.set_result(None)
+
+            request.extensions["trace"] = trace
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @contextlib.contextmanager
@@ -79,6 +115,7 @@ class BexClient:
         self._credential = "access token" if auth is not None and api_key is None else "API key"
         if http is None:
             headers = {"Accept": m.MEDIA_TYPE}
+            transport = _SignalSent(transport or httpx.AsyncHTTPTransport())
             if api_key:
                 register_secret(api_key)
                 headers[m.API_KEY_HEADER] = api_key
@@ -143,15 +180,31 @@ class BexClient:
         return load_document(response.content, what)
 
     async def _pages(
-        self, url: str, what: str, params: dict[str, Any], parse: Callable[[Any, str], list[Any]]
+        self,
+        url: str,
+        what: str,
+        params: dict[str, Any],
+        parse: Callable[[Any, str], list[Any]],
+        decode: Callable[[bytes, str], Page] = decode_page,
+        records_of: Callable[[Page, str], list[Any]] | None = None,
     ) -> AsyncIterator[list[Any]]:
-        """Yield ``parse(page)`` for each page, following links.next (page numbers without it).
+        """Yield the records of each page, following links.next (page numbers without it).
+
+        ``decode`` turns a response body into a ``Page``; ``records_of`` (default: ``parse`` of
+        the decoded document) turns that into records. The next page is requested between the
+        two, and this waits until that request is on the wire, so the PMS prepares the next
+        page while this one is parsed and built: the two halves of the work overlap.
 
         Decoding and parsing run with the cyclic garbage collector paused: a page is an acyclic
-        tree of thousands of dicts, and letting the collector rescan it while it is being built
-        doubles the cost of a million-line month for nothing. The page is dropped before the
-        collector resumes.
+        tree of thousands of objects, and letting the collector rescan it while it is being
+        built doubles the cost of a million-line month for nothing. The page is dropped before
+        the collector resumes.
         """
+        if records_of is None:
+
+            def records_of(page: Page, label: str) -> list[Any]:
+                return parse(page.body, label)
+
         seen: set[str] = set()
         page_params: dict[str, Any] | None = {
             **params,
@@ -159,8 +212,6 @@ class BexClient:
             m.PAGE_NUMBER_PARAM: 1,
         }
         number = 1
-        # The next page is requested as soon as this one's links.next is known, so the PMS
-        # prepares it while we parse and build: the two halves of the work overlap.
         pending: asyncio.Task[Any] | None = asyncio.ensure_future(
             self.http.get(url, params=page_params)
         )
@@ -171,10 +222,10 @@ class BexClient:
                 response = await pending
                 pending = None
                 with _gc_paused():
-                    doc = load_document(response.content, label)
+                    page = decode(response.content, label)
                     del response
-                    nxt = next_link(doc, label)
-                    short = "links" in doc or len(data_list(doc, label)) < self.page_size
+                    nxt = page.next
+                    short = page.has_links or page.count < self.page_size
                     if nxt is not None:
                         if nxt in seen:
                             raise PmsDataError(
@@ -182,9 +233,9 @@ class BexClient:
                             )
                         seen.add(nxt)
                         self._check_same_origin(nxt, label)
-                        pending = asyncio.ensure_future(self.http.get(nxt))
-                    records = parse(doc, label)
-                    del doc
+                        pending = await self._prefetch(nxt)
+                    records = records_of(page, label)
+                    del page
                 yield records
                 del records
                 if nxt is None:
@@ -194,7 +245,7 @@ class BexClient:
                     number += 1
                     page_params = {**params, m.PAGE_SIZE_PARAM: self.page_size}
                     page_params[m.PAGE_NUMBER_PARAM] = number
-                    pending = asyncio.ensure_future(self.http.get(url, params=page_params))
+                    pending = await self._prefetch(url, page_params)
                     continue
                 number += 1
             raise PmsDataError(f"the PMS sent more than {MAX_PAGES} pages of {what}")
@@ -203,6 +254,25 @@ class BexClient:
                 pending.cancel()
                 with contextlib.suppress(BaseException):
                     await pending
+
+    async def _prefetch(self, url: str, params: dict[str, Any] | None = None) -> asyncio.Task[Any]:
+        """Start fetching a page and return once its request is sent (or it is done)."""
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        token = _request_sent.set(sent)
+        try:
+            task = asyncio.ensure_future(self.http.get(url, params=params))
+        finally:
+            _request_sent.reset(token)
+        try:
+            await asyncio.wait(
+                (task, sent), timeout=PREFETCH_SEND_WAIT, return_when=asyncio.FIRST_COMPLETED
+            )
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            sent.cancel()
+        return task
 
     def _check_same_origin(self, link: str, label: str) -> None:
         if "://" not in link:
@@ -287,5 +357,7 @@ class BexClient:
         url = m.path(m.JOURNAL_TRANSACTIONS_PATH, administration_id)
         what = f"journal transactions of administration {administration_id}"
         params = {m.TXN_DATE_FILTER: f"{start.isoformat()}{m.RANGE_SEPARATOR}{end.isoformat()}"}
-        async for page in self._pages(url, what, params, parser.parse):
+        async for page in self._pages(
+            url, what, params, parser.parse, decode=parser.decode, records_of=parser.records
+        ):
             yield page

