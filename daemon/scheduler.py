@@ -30,6 +30,7 @@ class Scheduler:
         self.next_item: tuple[int, str] | None = None  # (configuration id, period) due next
         self.passes = 0
         self._next_key = ""
+        self._pms_connected_at: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -54,6 +55,10 @@ class Scheduler:
             SELECT + " WHERE c.active = 1 AND c.automatic = 1 AND au.status = 'active' "
             "ORDER BY c.id"
         )
+        pms = await self.app.db.fetchone(
+            "SELECT updated_at FROM pms_connection WHERE status = 'connected'"
+        )
+        self._pms_connected_at = None if pms is None else parse_iso(pms["updated_at"])
         earliest: datetime | None = None
         self.next_item = None
         for cfg in rows:
@@ -100,6 +105,8 @@ class Scheduler:
         edited = parse_iso(cfg["updated_at"])
         if edited > finished:
             return edited  # the user changed something: try again now
+        if run["state"] != "needs_review" and run["error_kind"] == "auth_expired":
+            return self._login_renewed_after(finished, cfg)
         if run["state"] == "needs_review" or run["error_kind"] not in (
             "rate_limited",
             "unavailable",
@@ -107,3 +114,15 @@ class Scheduler:
             return None
         step = RETRY_BACKOFF[min(run["attempts"], len(RETRY_BACKOFF)) - 1]
         return finished + timedelta(seconds=step)
+
+    def _login_renewed_after(self, finished: datetime, cfg: Any) -> datetime | None:
+        """A refused login (the PMS's or the provider's) waits for a new one, then retries.
+
+        The scheduler only sees configurations whose authorisation is active, so a newer
+        authorisation change means a fresh login; the PMS connection counts when connected.
+        """
+        renewed = [parse_iso(cfg["authorisation_updated_at"])]
+        if self._pms_connected_at is not None:
+            renewed.append(self._pms_connected_at)
+        latest = max(renewed)
+        return latest if latest > finished else None

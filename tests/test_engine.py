@@ -269,3 +269,48 @@ async def test_retryable_provider_failure_is_retried_with_backoff(tmp_path, cloc
         same_period = [r for r in runs if r["period"] == failed["period"]]
         assert [r["state"] for r in same_period] == ["failed", "posted"]
         assert runs[-1]["period"] == "2026-11-26"
+
+
+async def test_a_refused_login_waits_for_a_new_one_then_the_period_is_retried(
+    tmp_path, clock, monkeypatch
+):
+    from providers.errors import auth_expired
+    from providers.sandbox import SandboxProvider
+
+    original = SandboxProvider.post_entry
+    refusals = {"left": 1}
+
+    async def refusing(self, entry, key):
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise auth_expired("sandbox", "the ledger no longer accepts this login")
+        return await original(self, entry, key)
+
+    monkeypatch.setattr(SandboxProvider, "post_entry", refusing)
+    async with demo_daemon(tmp_path, clock=clock) as (app, client):
+        client._test_clock = clock
+        daily = next(
+            c for c in await client.call("configurations.list") if c["frequency"] == "daily"
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = await client.call("syncs.list", {"configuration_id": daily["id"]})
+            if runs and runs[0]["state"] == "failed":
+                break
+            await asyncio.sleep(0.05)
+        failed = runs[0]
+        assert failed["error_kind"] == "auth_expired"
+        auth = await client.call("authorisations.get", {"id": daily["authorisation_id"]})
+        assert auth["status"] == "error"
+        # Hours later nothing was retried: the login must be renewed first.
+        clock.now += timedelta(hours=3)
+        await app.scheduler.plan()
+        await asyncio.sleep(0.2)
+        assert (await client.call("syncs.list", {"configuration_id": daily["id"]}))[0] == failed
+        # Renewing it (here: activating again) retries the failed period, then catches up.
+        clock.now += timedelta(seconds=1)
+        await client.call("authorisations.activate", {"id": daily["authorisation_id"]})
+        runs = await settle(client, daily["id"])
+        same_period = [r for r in runs if r["period"] == failed["period"]]
+        assert [r["state"] for r in same_period] == ["failed", "posted"]
+        assert runs[-1]["state"] == "posted"

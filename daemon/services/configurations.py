@@ -27,7 +27,8 @@ from providers.errors import ProviderError
 SELECT = (
     "SELECT c.*, ad.number AS administration_number, ad.name AS administration_name, "
     "ad.timezone AS timezone, ad.currency AS currency, ad.access AS access, "
-    "au.status AS authorisation_status, au.provider AS provider, au.name AS authorisation_name "
+    "au.status AS authorisation_status, au.provider AS provider, au.name AS authorisation_name, "
+    "au.updated_at AS authorisation_updated_at "
     "FROM configurations c JOIN administrations ad ON ad.id = c.administration_id "
     "JOIN authorisations au ON au.id = c.authorisation_id"
 )
