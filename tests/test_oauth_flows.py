@@ -1,4 +1,7 @@
-"""OAuth client flows against the real authlib-based OAuth2 server on 127.0.0.1."""
+"""OAuth client flows against the real authlib-based OAuth2 server on 127.0.0.1.
+
+The PKCE verifier and state-before-token checks live in tests/test_security.py (section 4).
+"""
 
 from __future__ import annotations
 
@@ -147,20 +150,6 @@ async def test_code_flow_with_just_the_code_and_extra_authorize_params(env: Env)
     assert env.state.check_bearer(token.access_token) is not None
 
 
-async def test_code_flow_sends_a_verifier_that_the_server_checks(env: Env) -> None:
-    pending = begin_code_flow(env.public, now=env.clock())
-    redirect_url = await consent(pending)
-    record = env.state.codes[code_of(redirect_url)]
-    assert record.code_challenge_method == "S256" and record.code_challenge
-    wrong = replace(pending, code_verifier="x" * 64)
-
-    with pytest.raises(OAuthFlowError) as caught:
-        await complete_code_flow(env.public, wrong, redirect_url=redirect_url, now=env.clock())
-
-    assert caught.value.reason == "invalid_grant"
-    assert env.state.requests_for("authorization_code")[-1].error == "invalid_grant"
-
-
 async def test_public_client_without_pkce_is_refused_by_the_server(env: Env) -> None:
     app = replace(env.public, use_pkce=False)
     pending = begin_code_flow(app, now=env.clock())
@@ -219,14 +208,6 @@ async def test_code_flow_failures_are_clear_and_save_nothing(
         assert code_of(kwargs["redirect_url"]) not in str(error)
     if case == "reused_code":  # RFC 6749 §4.1.2: the replay also revokes the first grant
         assert env.state.check_bearer(first.access_token) is None
-
-
-async def test_state_check_happens_before_any_token_request(env: Env) -> None:
-    pending = begin_code_flow(env.public, now=env.clock())
-    other = begin_code_flow(env.public, now=env.clock())
-    with pytest.raises(OAuthFlowError):
-        await complete_code_flow(env.public, pending, redirect_url=await consent(other))
-    assert env.state.token_requests == []
 
 
 # --- device code -------------------------------------------------------------------------------
