@@ -58,7 +58,8 @@ class PeriodScreen(BexScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="period.back"),
-        Binding("enter", "preview", "Preview", id="period.preview"),
+        # A priority binding, so the footer shows it over the field's own Enter.
+        Binding("enter", "preview", "Preview", id="period.preview", priority=True),
         Binding("ctrl+s", "sync", "Sync this period", id="period.sync"),
     ]
 
@@ -74,7 +75,7 @@ class PeriodScreen(BexScreen):
         shape = "YYYY-MM" if self.frequency == "monthly" else "YYYY-MM-DD"
         with VerticalScroll(id="form"):
             with Horizontal(classes="form-row"):
-                yield Label(f"Period ({shape})", classes="form-label")
+                yield Label("Period", classes="form-label")
                 yield Input(
                     default_period(self.configuration),
                     placeholder=shape,
@@ -84,6 +85,7 @@ class PeriodScreen(BexScreen):
                 )
             yield Label("", id="error-period", classes="field-error form-error")
             yield Static(
+                f"A {self.frequency} period is written {shape}. "
                 "Enter previews the period: its lines from the PMS, to correct and post. "
                 "ctrl+s syncs it at once. A period that is already posted is synced again "
                 "only after you confirm: bexsync then posts a correcting entry for what "
@@ -115,9 +117,15 @@ class PeriodScreen(BexScreen):
     def action_back(self) -> None:
         self.dismiss(None)
 
-    @on(Input.Submitted, "#period")
-    @on(Button.Pressed, "#preview")
     def action_preview(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Button) and focused.id != "preview":
+            focused.press()  # Enter on another button does what that button says
+            return
+        self._preview()
+
+    @on(Button.Pressed, "#preview")
+    def _preview(self) -> None:
         period = self.period()
         if period is None:
             return

@@ -22,6 +22,7 @@ from bexsync_tui.widgets.money import balance, parse_amount, right, wire
 from bexsync_tui.widgets.tables import LinesTable, fill_table
 
 EDIT_FIELDS = ("account", "description", "vat_code", "debit", "credit")
+URGENT_WARNINGS = ("already_posted", "not_due")
 EMPTY_LINE = {
     "account": "",
     "account_name": "",
@@ -173,10 +174,29 @@ class PreviewScreen(BexScreen):
         self.query_one("#balance", Static).update(text)
         self.refresh_bindings()
 
+    @property
+    def already_posted(self) -> bool:
+        """The draft is for a posted period: posting it posts the difference only."""
+        warnings = (self.draft or {}).get("warnings") or []
+        return any(isinstance(w, dict) and w.get("code") == "already_posted" for w in warnings)
+
     def _render_problems(self) -> None:
         draft = self.draft or {}
+        number = self.configuration.get("administration_number")
+        if self.already_posted:
+            self.set_heading(
+                f"Administration {number} › Correct posted {draft.get('period')}: "
+                "p posts the difference"
+            )
+        else:
+            self.set_heading(f"Administration {number} › Preview and correct")
+        # What decides about posting (already posted, not due) first: it must stay in view.
+        warnings = sorted(
+            draft.get("warnings") or [],
+            key=lambda w: not (isinstance(w, dict) and w.get("code") in URGENT_WARNINGS),
+        )
         parts = [f"Error: {problem_text(p)}" for p in draft.get("errors") or []]
-        parts += [f"Warning: {problem_text(p)}" for p in draft.get("warnings") or []]
+        parts += [f"Warning: {problem_text(p)}" for p in warnings]
         problems = self.query_one("#problems", Static)
         problems.update("\n".join(parts))
         problems.display = bool(parts)
