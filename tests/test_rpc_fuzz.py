@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.events import EventBus
 from daemon.rpc import Server
+from tests.support.fuzz_counts import fuzz_settings, tried
 from tests.test_rpc_protocol import DummyApp, make_registry
 
 MAX_MESSAGE = 4096  # small, so that the fuzzer also reaches the size limit
@@ -81,15 +82,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
 
 
-def exchange(path: Path, payload: bytes) -> tuple[list[Any], bool]:
-    """Send ``payload``, half-close, read every answer until the server hangs up."""
+def exchange(path: Path, payload: bytes, cuts: list[int] | None = None) -> tuple[list[Any], bool]:
+    """Send ``payload`` (in pieces of ``cuts`` bytes first), half-close, read every answer
+    until the server hangs up."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(10)
     sock.connect(str(path))
     data = b""
     try:
         try:
-            sock.sendall(payload)
+            rest = payload
+            for cut in cuts or []:
+                sock.sendall(rest[:cut])
+                rest = rest[cut:]
+            sock.sendall(rest)
             sock.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server already refused an oversized message
@@ -151,23 +157,27 @@ lines = st.one_of(
     requests.map(lambda r: json.dumps(r).encode()),
     st.lists(requests | json_values, max_size=5).map(lambda b: json.dumps(b).encode()),
     st.binary(min_size=MAX_MESSAGE - 50, max_size=MAX_MESSAGE + 50),
+    st.binary(max_size=60).map(lambda b: b"\xff\xfe" + b + b"\xc3"),  # invalid UTF-8
+    st.integers(2, 60).map(lambda n: b"[" * n + b"{" + b"]" * n),  # unbalanced nesting
 )
 
 
-@settings(
-    max_examples=250,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(st.lists(lines, min_size=1, max_size=4))
-def test_fuzzed_input_gets_well_formed_answers(live: LiveServer, messages: list[bytes]) -> None:
+@fuzz_settings(250)
+@given(st.lists(lines, min_size=1, max_size=8), st.lists(st.integers(1, 200), max_size=6))
+def test_fuzzed_input_gets_well_formed_answers(
+    live: LiveServer, messages: list[bytes], cuts: list[int]
+) -> None:
+    """Several messages in one write or split into partial frames at random byte offsets."""
     payload = b"\n".join(messages) + b"\n"
-    answers, too_large = exchange(live.path, payload)
+    answers, too_large = exchange(live.path, payload, cuts)
+    errors = 0
     for answer in answers:
         for response in answer if isinstance(answer, list) else [answer]:
             check_response(response)
+            errors += "error" in response
     if too_large:
         assert answers and answers[-1]["error"]["data"]["name"] == "MessageTooLarge"
+    tried("line protocol, raw frames", refused=errors > 0)
     still_healthy(live)
 
 
