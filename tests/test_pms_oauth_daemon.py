@@ -374,6 +374,41 @@ async def test_a_refused_refresh_stops_syncs_with_a_pms_error_until_reconnected(
         assert secret not in daemon_log.getvalue()
 
 
+async def test_scheduled_periods_refused_by_the_pms_login_are_retried_after_reconnecting(
+    tmp_path,
+):
+    clock = Clock()
+    async with pms_with_oauth(clock) as pms, daemon(tmp_path, clock) as (_app, client):
+        call = Recorder(client)
+        await connect_oauth(call, pms)
+        config_id = await sandbox_configuration(call)
+        pms.oauth.revoke_all()
+        clock.expire_tokens()
+        await call("configurations.update", {"id": config_id, "automatic": True})
+
+        async def periods(state: str) -> set[str]:
+            found = await call("syncs.list", {"configuration_id": config_id})
+            return {r["period"] for r in found if r["state"] == state}
+
+        await wait_until(lambda: periods("failed"), {"2026-09"})  # the oldest due period first
+        assert await periods("posted") == set()
+        clock.now += timedelta(minutes=5)  # the sysadmin logs in again a little later
+        await connect_oauth(call, pms)
+        await wait_until(lambda: periods("posted"), {"2026-09", "2026-10"})
+
+
+async def wait_until(observe: Any, want: set[str], timeout: float = 30) -> None:
+    """Poll ``observe()`` until it returns ``want``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    seen: set[str] = set()
+    while asyncio.get_running_loop().time() < deadline:
+        seen = await observe()
+        if seen == want:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"after {timeout} s: {sorted(seen)}, not {sorted(want)}")
+
+
 async def test_bad_requests_are_refused_and_change_nothing(tmp_path):
     clock = Clock()
     async with pms_with_oauth(clock) as pms, daemon(tmp_path, clock) as (app, client):
