@@ -767,6 +767,20 @@ class FakeDaemon:
             }
         return {"kind": "none"}
 
+    def m_authorisations_login(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Log in again: the provider's step as for create; the old login stays till complete."""
+        auth = self._auth(p.get("id"))
+        kind = {pid: k for pid, _, _, k in PROVIDERS}[auth["provider"]]
+        self.data.authorisations[auth["id"]]["login_pending"] = kind != "none"
+        result = self._auth(auth["id"])
+        self.emit("authorisation.updated", result)
+        return {"authorisation": result, "next_step": self._next_step(auth["provider"], kind)}
+
+    def set_status(self, auth_id: int, status: str, message: str) -> None:
+        """Test control: the daemon found the login refused (``error``) or fixed."""
+        self.data.authorisations[auth_id].update(status=status, status_message=message)
+        self.emit("authorisation.updated", self._auth(auth_id))
+
     def approve_device_login(self, auth_id: int) -> None:
         """The user approved the device code: the daemon's poll finishes the login."""
         auth = self.data.authorisations[auth_id]

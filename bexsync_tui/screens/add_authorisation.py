@@ -43,7 +43,11 @@ def field_row(label: str, widget: Widget, field: str) -> Vertical:
 
 
 class AddAuthorisationScreen(BexScreen):
-    """Step by step; each step replaces the content of ``#step``."""
+    """Step by step; each step replaces the content of ``#step``.
+
+    ``login_again``: an existing authorisation (a refused or expired login) whose login starts
+    over with ``authorisations.login``; the provider's steps that follow are the same.
+    """
 
     HEADING = "New authorisation"
     RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"authorisation.updated"})
@@ -51,14 +55,25 @@ class AddAuthorisationScreen(BexScreen):
         Binding("escape", "back", "Back", id="add_authorisation.back"),
     ]
 
-    def __init__(self, existing_names: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        existing_names: list[str] | None = None,
+        *,
+        login_again: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.existing = {n.strip().casefold() for n in existing_names or []}
         self.providers: list[dict[str, Any]] = []
-        self.auth: dict[str, Any] | None = None
+        self.login_again = login_again
+        self.auth: dict[str, Any] | None = login_again
         self.step = "start"
 
     def compose_body(self) -> ComposeResult:
+        if self.login_again is not None:
+            with VerticalScroll(id="step"):
+                yield Static("Asking the provider for a new login…", markup=False)
+                yield Label("", id="error-general", classes="field-error")
+            return
         with VerticalScroll(id="step"):
             yield field_row(
                 "Name (unique; e.g. the organisation at the provider)",
@@ -75,9 +90,29 @@ class AddAuthorisationScreen(BexScreen):
             yield Label("", id="error-general", classes="field-error")
             yield Button("Continue", id="continue", variant="primary", compact=True)
 
+    def on_mount(self) -> None:
+        if self.login_again is not None:
+            self.set_heading(self._title())
+
     def reload(self) -> None:
-        if not self.providers and self.step == "start":
+        if self.login_again is not None:
+            if self.step == "start":
+                self.step = "starting"
+                self.begin_login_again()
+        elif not self.providers and self.step == "start":
             self.load_providers()
+
+    @work(exclusive=True, group="create", exit_on_error=False, description="start the login")
+    async def begin_login_again(self) -> None:
+        assert self.auth is not None
+        try:
+            result = await self.call("authorisations.login", {"id": self.auth["id"]})
+        except RpcCallError as error:
+            self.step = "start"
+            self._show_errors({"general": describe_error(error)[1]})
+            return
+        self.auth = {**self.auth, **result["authorisation"]}
+        await self.show_next_step(result.get("next_step") or {"kind": "none"})
 
     @work(exclusive=True, group="load", exit_on_error=False, description="list the providers")
     async def load_providers(self) -> None:
@@ -146,7 +181,8 @@ class AddAuthorisationScreen(BexScreen):
 
     def _title(self) -> str:
         assert self.auth is not None
-        return f"New authorisation {self.auth.get('name')!r} ({self.auth.get('provider')})"
+        what = "Log in again to" if self.login_again is not None else "New authorisation"
+        return f"{what} {self.auth.get('name')!r} ({self.auth.get('provider')})"
 
     async def show_next_step(self, next_step: dict[str, Any]) -> None:
         kind = next_step.get("kind", "none")
@@ -268,8 +304,10 @@ class AddAuthorisationScreen(BexScreen):
         """The daemon finished the login itself (loopback redirect or device poll)."""
         if self.auth is None or self.step not in ("open_url", "device_code"):
             return
+        # A login again starts with the old login still there: done once none is pending.
+        finished = data.get("logged_in") and not data.get("login_pending")
         if same_id(data.get("id"), self.auth["id"]) and (
-            data.get("logged_in") or data.get("status") == "active"
+            finished or data.get("status") == "active"
         ):
             self.run_worker(self.show_done(data), exclusive=True, group="complete")
 

@@ -61,6 +61,7 @@ class AuthorisationsScreen(BexScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="authorisations.new"),
         Binding("a", "activate", "Activate", id="authorisations.activate"),
+        Binding("l", "login", "Log in again", id="authorisations.login"),
         Binding("d", "delete", "Delete", id="authorisations.delete"),
         Binding("r", "reload", "Refresh", id="authorisations.refresh"),
     ]
@@ -68,6 +69,7 @@ class AuthorisationsScreen(BexScreen):
     def __init__(self) -> None:
         super().__init__()
         self.items: dict[str, dict[str, Any]] = {}
+        self._login_offered = False
 
     def compose_body(self) -> ComposeResult:
         table = BexTable(id="authorisations-table")
@@ -119,13 +121,25 @@ class AuthorisationsScreen(BexScreen):
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_detail()
 
+    def _offer_login(self) -> None:
+        """Show "Log in again" for a highlighted authorisation in error (footer only redrawn
+        when that changes)."""
+        auth = self.current
+        offered = auth is not None and auth.get("status") == "error"
+        if offered != self._login_offered:
+            self._login_offered = offered
+            self.refresh_bindings()
+
     def _show_detail(self) -> None:
+        self._offer_login()
         auth = self.current
         if auth is None:
             return
         text = f"{auth.get('name')} · {auth.get('provider')} · {auth.get('status')}"
         if auth.get("status_message"):
             text += f": {auth['status_message']}"
+        if auth.get("status") == "error":
+            text += " Press l to log in again."
         self.query_one("#detail", Static).update(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -144,7 +158,17 @@ class AuthorisationsScreen(BexScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("activate", "delete") and not self.items:
             return None
+        if action == "login":  # offered where it is needed: a refused or expired login
+            return self._login_offered  # hidden (False) elsewhere
         return True
+
+    def action_login(self) -> None:
+        auth = self.current
+        if auth is None:
+            return
+        from bexsync_tui.screens.add_authorisation import AddAuthorisationScreen
+
+        self.app.push_screen(AddAuthorisationScreen(login_again=auth))
 
     @work(group="activate", exit_on_error=False, description="activate the authorisation")
     async def action_activate(self) -> None:

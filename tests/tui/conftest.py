@@ -110,6 +110,10 @@ class FakeBackend:
         """Syncs pause before posting, so a test can look at them running."""
         self.fake.hold_runs()
 
+    async def set_status(self, auth_id: int, status: str, message: str) -> None:
+        """The daemon marks an authorisation (``error``: its login was refused)."""
+        self.fake.set_status(auth_id, status, message)
+
     async def release_runs(self) -> None:
         self.fake.release_runs()
 
@@ -241,6 +245,10 @@ class RealBackend:
         await self.stop()
         self.app = await start_demo_daemon(self.tmp)
         self._patch_post()
+
+    async def set_status(self, auth_id: int, status: str, message: str) -> None:
+        """As the daemon does when a provider refuses the login (``auth_lost``)."""
+        await self.app.authorisations.set_status(auth_id, status, message)
 
     async def hold_runs(self) -> None:
         """Runs wait just before posting until ``release_runs()``."""
