@@ -46,6 +46,7 @@ ZERO = Decimal("0")
 POST_ATTEMPTS = 4
 MAX_INLINE_WAIT = 60.0
 REFERENCE_TTL = 300.0  # seconds PMS ledger accounts and VAT codes are reused
+RECOVERY_RETRY = 30.0  # seconds before a run whose result could not be recorded is looked up again
 
 
 class RunCancelled(Exception):
@@ -394,6 +395,11 @@ class SyncEngine:
             await self._finish_failed(run_id, "failed", exc.message, exc)
         except Exception as exc:  # a bug must not kill the daemon; the run says what happened
             log.exception("run %s failed unexpectedly", run_id)
+            if run.get("state") == "posting":
+                # The provider may hold the entry already (e.g. the disk filled up while its
+                # result was committed): never "failed"; look it up again until it settles.
+                self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
+                return
             await self._finish_failed(
                 run_id, "failed", f"internal error: {type(exc).__name__}", None
             )
@@ -829,7 +835,11 @@ class SyncEngine:
     async def recover_one(self, run_id: int) -> None:
         row = await self.app.runs.row(run_id)
         if row["state"] == "posting":
-            await self._recover_posting(row)
+            try:
+                await self._recover_posting(row)
+            except sqlite3.OperationalError as exc:  # disk full, I/O error: try again later
+                log.warning("run %s: recovery not recorded (%s); retrying", run_id, exc)
+                self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
 
     async def shutdown(self, timeout: float = 20.0) -> None:
         """Let posting runs finish; cancel the rest (they are recorded as interrupted)."""

@@ -9,6 +9,7 @@ Starlette app) puts it in front of any ASGI app; ``plan.injected`` records what 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import random
@@ -25,7 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorBody = Callable[[int, str], Any]
 
-FaultKind = Literal["status", "slow", "malformed", "reset"]
+FaultKind = Literal["status", "slow", "malformed", "reset", "hook"]
 
 
 class SimulatedReset(httpx.RemoteProtocolError):
@@ -91,6 +92,8 @@ class Fault:
     delay: float = 0.0
     mutate: Callable[[Any], Any] | None = None
     limit: int | None = None
+    after: bool = False  # slow/reset: let the app handle the request first (it took effect)
+    action: Callable[[], Any] | None = None
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
@@ -105,8 +108,11 @@ class Fault:
         return cls("status", status=status, retry_after=retry_after, **select)
 
     @classmethod
-    def slow(cls, delay: float, **select: Any) -> Fault:
-        return cls("slow", delay=delay, **select)
+    def slow(cls, delay: float, *, after: bool = False, **select: Any) -> Fault:
+        """Delay the answer. ``after=True``: the app handles the request at once and only the
+        response is late, so a client that times out leaves an effect behind (the ambiguous
+        case exactly-once posting must survive)."""
+        return cls("slow", delay=delay, after=after, **select)
 
     @classmethod
     def malformed(cls, mutate: Callable[[Any], Any] | None = None, **select: Any) -> Fault:
@@ -115,8 +121,17 @@ class Fault:
         return cls("malformed", mutate=mutate, **select)
 
     @classmethod
-    def reset(cls, **select: Any) -> Fault:
-        return cls("reset", **select)
+    def reset(cls, *, after: bool = False, **select: Any) -> Fault:
+        """Drop the connection. ``after=True``: the app handles the request first, then the
+        response is lost (the server did the work; the client cannot know)."""
+        return cls("reset", after=after, **select)
+
+    @classmethod
+    def hook(cls, action: Callable[[], Any], **select: Any) -> Fault:
+        """Run ``action()`` (awaited when it returns an awaitable) when the request arrives,
+        then let it through: something changes in the world at a precise point of a sync
+        (a token revoked, a period locked, the PMS's data edited, a disk filling up)."""
+        return cls("hook", action=action, **select)
 
 
 class FaultPlan:
@@ -146,6 +161,15 @@ class FaultPlan:
         if fault.kind == "reset":
             _quiet_uvicorn()
         return fault
+
+    def clear(self) -> None:
+        """Remove every rule (the outage is over); ``injected`` keeps the history."""
+        self.faults.clear()
+        self._rngs.clear()
+
+    def count(self, kind: str | None = None) -> int:
+        """How many faults were injected (of one kind or status, e.g. ``"429"``)."""
+        return sum(1 for k, _ in self.injected if kind is None or k == kind)
 
     def select(self, path: str) -> list[Fault]:
         """The faults that fire for this request (advances counters and random streams)."""
@@ -179,10 +203,31 @@ class FaultMiddleware:
             return
         path = scope.get("path", "")
         for fault in self.plan.select(path):
+            if fault.kind == "hook":
+                self.plan.injected.append(("hook", path))
+                assert fault.action is not None
+                result = fault.action()
+                if inspect.isawaitable(result):
+                    await result
+                continue
+            if fault.kind == "slow" and fault.after:
+                self.plan.injected.append(("slow", path))
+                start, body = await self._handled(scope, receive)
+                await self.plan.sleep(fault.delay)
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+                return
             if fault.kind == "slow":
                 self.plan.injected.append(("slow", path))
                 await self.plan.sleep(fault.delay)
                 continue
+            if fault.kind == "reset" and fault.after:
+                self.plan.injected.append(("reset", path))
+                await self._handled(scope, receive)
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": [(b"x-fault", b"1")]}
+                )
+                raise SimulatedReset()
             if fault.kind == "status":
                 self.plan.injected.append((str(fault.status), path))
                 await self._error(send, fault)
@@ -199,6 +244,20 @@ class FaultMiddleware:
                 return
         await self.app(scope, receive, send)
 
+    async def _handled(self, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+        """Run the app to the end and keep its response (start message, whole body)."""
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        return start, b"".join(chunks)
+
     async def _error(self, send: Send, fault: Fault) -> None:
         body = json.dumps(self.plan.error_body(fault.status, "simulated fault")).encode()
         headers = [
@@ -213,17 +272,7 @@ class FaultMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     async def _malformed(self, scope: Scope, receive: Receive, send: Send, fault: Fault) -> None:
-        start: Message = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
-        raw = b"".join(chunks)
+        start, raw = await self._handled(scope, receive)
         try:
             doc = json.loads(raw)
         except ValueError:

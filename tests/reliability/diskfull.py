@@ -1,0 +1,190 @@
+"""Disk full while the run's result is committed, then space freed and the daemon restarted.
+
+Runs as its own process (``python -m tests.reliability.diskfull PROVIDER N METHOD DIR OUT``) so
+that the mount or the file-size limit belongs to it alone:
+
+- ``tmpfs``: the state dir is a small tmpfs (root, mount permitted); the moment the provider has
+  accepted the entry, a filler file takes every free byte, so the SQLite commit of the result
+  (entry, run ``posted``, notification) fails with "database or disk is full".
+- ``rlimit_fsize``: no mount possible; at the same moment this process's RLIMIT_FSIZE drops to one
+  byte, so every write into the database files fails (EFBIG) the same way.
+
+Then the space comes back, the daemon is stopped and started again on the same state dir, and
+the exactly-once recovery must settle the run: the entry found at the provider, recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon import engine
+from tests.reliability.matrix import (
+    ScenarioResult,
+    answering,
+    count_known,
+    last_note_id,
+    notified,
+    rerun_until_settled,
+    start_run,
+    wait_settled,
+)
+from tests.reliability.rig import Rig, one_line, short_http_timeouts
+
+TMPFS_SIZE = "16m"
+CHUNK = b"\0" * (64 * 1024)
+
+
+class DiskFiller:
+    """Takes the free space of the state dir away, and gives it back."""
+
+    def __init__(self, method: str, state_dir: Path) -> None:
+        self.method = method
+        self.filler = state_dir / "filler.bin"
+        self._limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+        self.full = False
+
+    def fill(self) -> None:
+        if self.method == "rlimit_fsize":
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1, self._limit[1]))
+        else:
+            fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                for size in (len(CHUNK), 4096, 512, 1):
+                    with contextlib.suppress(OSError):
+                        while True:
+                            os.write(fd, CHUNK[:size])
+            finally:
+                os.close(fd)
+        self.full = True
+
+    def free(self) -> None:
+        if self.method == "rlimit_fsize":
+            resource.setrlimit(resource.RLIMIT_FSIZE, self._limit)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.filler.unlink()
+        self.full = False
+
+
+def mount_tmpfs(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(path)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def arm(rig: Rig, filler: DiskFiller) -> None:
+    """Fill the disk right after the provider accepted the entry (test-side wrapper around this
+    daemon's provider object; the next daemon gets a fresh, unwrapped one)."""
+    assert rig.app is not None
+    provider = rig.app._providers[rig.auth_id]
+    original = provider.post_entry
+
+    async def post_entry(entry: Any, key: str) -> Any:
+        posted = await original(entry, key)
+        if posted.status == "posted" and not filler.full:
+            filler.fill()
+        return posted
+
+    provider.post_entry = post_entry  # type: ignore[method-assign]
+
+
+async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
+    period = rig.next_period()
+    before_notes = await last_note_id(rig)
+    assert rig.app is not None
+    await rig.app.provider_for(rig.auth_id)
+    arm(rig, filler)
+    run_id = await start_run(rig, period)
+    assert run_id is not None
+    deadline = time.monotonic() + 60
+    while not filler.full and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    injected = int(filler.full)
+    await asyncio.sleep(0.5)  # the commit fails; let the engine say what it makes of it
+    during = await rig.call("syncs.get", {"run_id": run_id})
+    alive = await answering(rig)
+    filler.free()
+    restart = i % 2 == 1
+    if restart:
+        await rig.restart_daemon()
+    first = await wait_settled(rig, run_id)
+    result = ScenarioResult(
+        provider=rig.provider_id,
+        fault="disk_full",
+        iteration=i,
+        period=period,
+        what=f"disk full ({filler.method}) when the result is committed; the run read "
+        f"{during['state']!r} while full; space freed, "
+        + ("daemon restarted" if restart else "no restart"),
+        injected=injected,
+        first_state=first["state"],
+        first_error_kind=first.get("error_kind"),
+        first_error=one_line(first.get("error")),
+        final_state=first["state"],
+        expected=1,
+        found=0,
+        known=0,
+        notified=await notified(rig, before_notes, first),
+        answering=alive and await answering(rig),
+        method=filler.method,
+    )
+    if during["state"] == "posted":
+        result.notes.append("the commit did not fail: the disk was not full enough")
+    if first["state"] != "posted":
+        result.final_state = await rerun_until_settled(rig, period)
+    result.found = rig.count_at_provider(rig.reference(period))
+    result.known = await count_known(rig, period)
+    return result
+
+
+async def run(provider: str, iterations: int, method: str, workdir: Path) -> list[ScenarioResult]:
+    # The daemon looks an unrecorded result up again after engine.RECOVERY_RETRY (30 s); the
+    # scenarios that do not restart wait for that, so it is shortened here (test-side).
+    engine.RECOVERY_RETRY = 0.5
+    rig = Rig(provider, workdir)
+    if method == "tmpfs":
+        mount_tmpfs(rig.state_dir)
+    filler = DiskFiller(method, rig.state_dir)
+    results = []
+    try:
+        with short_http_timeouts():
+            async with rig:
+                for i in range(iterations):
+                    results.append(await scenario(rig, filler, i))
+    finally:
+        filler.free()
+        if method == "tmpfs":
+            umount(rig.state_dir)
+    return results
+
+
+def main(argv: list[str]) -> None:
+    provider, iterations, method, workdir, out = argv
+    results = asyncio.run(run(provider, int(iterations), method, Path(workdir)))
+    Path(out).write_text(json.dumps([r.as_dict() for r in results]))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except OSError as exc:  # e.g. the mount refused after all
+        print(f"diskfull: {exc} ({errno.errorcode.get(exc.errno or 0, '?')})", file=sys.stderr)
+        sys.exit(1)
+    os._exit(0)
