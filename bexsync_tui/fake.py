@@ -403,6 +403,8 @@ class FakeDaemon:
                 "automatic": automatic,
                 "active": True,
                 "no_vat_code": "NONE",
+                "account_map": {},
+                "vat_map": {},
             }
         # Bulk entries (benchmarks) are the oldest, generated on demand from their index.
         self.bulk_entries = bulk_entries
@@ -930,6 +932,10 @@ class FakeDaemon:
         delay = merged.get("delay_days")
         if not isinstance(delay, int) or not 0 <= delay <= 14:
             add("delay_days", "must be between 0 and 14 days")
+        for key in ("account_map", "vat_map"):
+            mapping = merged.get(key) or {}
+            if not all(isinstance(v, str) and v for v in mapping.values()):
+                add(key, "must map codes (text) to non-empty codes (text)")
         return problems
 
     def m_configurations_create(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -964,7 +970,9 @@ class FakeDaemon:
             "delay_days": p["delay_days"],
             "automatic": bool(p.get("automatic", True)),
             "active": bool(p.get("activate", False)),
-            "no_vat_code": "NONE",
+            "no_vat_code": p.get("no_vat_code") or "NONE",
+            "account_map": dict(p.get("account_map") or {}),
+            "vat_map": dict(p.get("vat_map") or {}),
         }
         result = self._config(config_id)
         self.emit("configuration.updated", result)
@@ -985,6 +993,9 @@ class FakeDaemon:
             "end_date",
             "delay_days",
             "automatic",
+            "no_vat_code",
+            "account_map",
+            "vat_map",
         ):
             if key in fields:
                 stored[key] = fields[key]
@@ -1030,6 +1041,11 @@ class FakeDaemon:
             lines = [dict(line) for line in posted["lines"]]
         else:
             lines = entry_lines(c["id"] * 1000 + len(period), scale)
+            for line in lines:  # the configuration's overrides, as the entry builder does
+                line["account"] = (c.get("account_map") or {}).get(line["account"], line["account"])
+                if line["vat_code"]:
+                    vat = line["vat_code"]
+                    line["vat_code"] = (c.get("vat_map") or {}).get(vat, vat)
         day = date.fromisoformat(period if len(period) == 10 else period + "-01")
         warnings = []
         if c["frequency"] == "monthly":

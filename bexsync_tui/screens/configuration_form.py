@@ -63,6 +63,7 @@ class ConfigurationFormScreen(BexScreen):
         Binding("escape", "cancel", "Cancel", id="configuration_form.cancel"),
         Binding("ctrl+s", "save", "Save", id="configuration_form.save"),
         Binding("ctrl+r", "reload_options", "Reload lists", id="configuration_form.reload"),
+        Binding("ctrl+o", "mappings", "Mappings", id="configuration_form.mappings"),
     ]
 
     def __init__(
@@ -172,6 +173,19 @@ class ConfigurationFormScreen(BexScreen):
     def reload(self) -> None:
         if self.options is None:
             self.load_options()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "mappings":  # saved on their own, so a configuration must exist
+            return self.configuration is not None
+        return True
+
+    @work(group="mappings", exit_on_error=False, description="open the mappings")
+    async def action_mappings(self) -> None:
+        from bexsync_tui.screens.mappings import MappingsScreen
+
+        assert self.configuration is not None
+        current = await self.call("configurations.get", {"id": self.configuration["id"]})
+        await self.app.push_screen(MappingsScreen(current))
 
     def action_reload_options(self) -> None:
         self.load_options()
