@@ -77,7 +77,7 @@ def test_configuration_view_while_syncing(snap_compare: Any, tmp_path: Path) -> 
 
     async def steps(pilot: Pilot[Any]) -> None:
         fake.hold_runs()
-        await open_configuration(pilot, "101")
+        await open_configuration(pilot, "102")  # 2025-02 is due
         await pilot.press("s")
         await wait_text(pilot, "building 3/3")
         pilot.app.clear_notifications()
