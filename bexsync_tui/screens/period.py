@@ -181,9 +181,11 @@ async def run_period(
         result = await screen.call("syncs.run", {**params, "force": True})
         forced = True
     screen.bex.expect_run(result.get("run_id"), correction=forced)
-    screen.notify(
-        f"{'Correction of' if forced else 'Sync of'} administration {number} {period} started.",
-        title="Sync",
-        timeout=3,
-    )
+    if forced:
+        text = f"Posting {period} again for administration {number}: the difference only…"
+    elif draft_id is not None:
+        text = f"Posting {period} of administration {number}…"
+    else:
+        text = f"Sync of administration {number} {period} started."
+    screen.notify(text, title="Sync", timeout=3)
     return True

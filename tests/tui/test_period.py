@@ -57,7 +57,7 @@ async def test_a_malformed_or_not_due_period_is_refused_beside_the_field(
         await pilot.press("ctrl+s")
         await wait_text(pilot, "Period 2025-03 is not due until")
         assert isinstance(pilot.app.screen, PeriodScreen)
-        assert not any("started" in t for t in toasts(pilot.app))
+        assert not any(t.startswith("Sync: ") for t in toasts(pilot.app))
 
 
 async def test_preview_a_chosen_period(run_app: Any) -> None:
@@ -82,7 +82,7 @@ async def test_a_posted_period_with_no_change_has_nothing_to_correct(
         await wait_text(pilot, "102 2025-01 is already posted. Sync it again?", "difference")
         await pilot.press("n")  # not confirmed: nothing starts
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PeriodScreen))
-        assert not any("started" in t for t in toasts(pilot.app))
+        assert not any(t.startswith("Sync: ") for t in toasts(pilot.app))
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.press("y")
