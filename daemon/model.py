@@ -6,6 +6,7 @@ demo seeding and the store, so there is one definition of a valid configuration.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,8 @@ FINAL_RUN_STATES = frozenset({"posted", "failed", "cancelled", "needs_review"})
 NOTIFICATION_LEVELS = ("info", "success", "warning", "error")
 MAX_DELAY_DAYS = 14
 MAX_NAME_LENGTH = 100
+# Control (Cc), format (Cf: bidi overrides, zero-width), line and paragraph separators, surrogates.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,9 @@ def validate_authorisation_name(name: str) -> list[FieldProblem]:
         return [FieldProblem("name", "a name is required")]
     if len(stripped) > MAX_NAME_LENGTH:
         return [FieldProblem("name", f"at most {MAX_NAME_LENGTH} characters")]
-    if any(ord(ch) < 32 for ch in stripped):
-        return [FieldProblem("name", "control characters are not allowed")]
+    if any(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in stripped):
+        # Bidi overrides and other invisible characters would make a name display as another.
+        return [FieldProblem("name", "control and invisible formatting characters are not allowed")]
     return []
 
 

@@ -153,6 +153,25 @@ async def test_authorisation_names_are_unique_and_delete_needs_no_configurations
         assert err.name == "NotFound" and err.code == -32001
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["Park\u202eroF", "zero\u200bwidth", "tab\there", "line\u2028break", "nul\x00"],
+    ids=["bidi-override", "zero-width", "tab", "line-separator", "nul"],
+)
+async def test_a_name_that_would_display_as_another_is_refused(tmp_path, name):
+    async with demo_daemon(tmp_path) as (_app, client):
+        before = await client.call("authorisations.list")
+        err = await _error(client, "authorisations.create", {"name": name, "provider": "sandbox"})
+        assert err.name == "ValidationFailed"
+        assert err.data["errors"][0]["field"] == "name"
+        assert "invisible" in err.data["errors"][0]["message"]
+        assert await client.call("authorisations.list") == before
+        created = await client.call(
+            "authorisations.create", {"name": "Camping Zée ☀ 2", "provider": "sandbox"}
+        )
+        assert created["authorisation"]["name"] == "Camping Zée ☀ 2"
+
+
 async def test_manual_preview_correct_post_and_entries(tmp_path):
     async with demo_daemon(tmp_path) as (_app, client):
         manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
