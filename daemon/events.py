@@ -12,14 +12,21 @@ asking the app for the snapshot and releases it only after the response is writt
 event published after the snapshot is lost, and none published before it is re-sent. (If the
 snapshot provider awaits I/O, events published meanwhile are delivered after the snapshot even
 though the snapshot may already reflect them: state-like events make that harmless.)
+
+Besides ``topic`` and ``data``, each event's params carry ``seq`` (per topic, counting every
+event the daemon published on it, so a gap means coalesced or dropped events) and
+``emitted_at`` (Unix time of publication, so a client can tell how stale an update is and the
+benchmarks can measure delivery latency).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -176,10 +183,12 @@ def _hashable(value: Any) -> bool:
     return value is not None and isinstance(value, str | int)
 
 
-def _line(topic: str, data: dict[str, Any]) -> bytes:
-    return encode_message(
-        {"jsonrpc": "2.0", "method": "event", "params": {"topic": topic, "data": data}}
-    )
+def _line(topic: str, data: dict[str, Any], seq: int | None = None) -> bytes:
+    params: dict[str, Any] = {"topic": topic, "data": data}
+    if seq is not None:
+        params["seq"] = seq
+    params["emitted_at"] = round(time.time(), 6)
+    return encode_message({"jsonrpc": "2.0", "method": "event", "params": params})
 
 
 class EventBus:
@@ -198,6 +207,7 @@ class EventBus:
         self.max_queue = max_queue
         self.snapshot_provider = snapshot_provider
         self._subs: dict[EventSink, _Subscription] = {}
+        self._seq = {topic: itertools.count(1) for topic in self.topics}
 
     @property
     def subscribers(self) -> int:
@@ -209,12 +219,14 @@ class EventBus:
         The data is encoded right away, so later changes to the dict don't leak into events
         still queued, and an unserialisable value fails here, at the publisher.
         """
-        if topic not in self.topics:
+        counter = self._seq.get(topic)
+        if counter is None:
             raise ValueError(f"unknown event topic {topic!r}")
+        seq = next(counter)
         targets = [sub for sub in self._subs.values() if topic in sub.topics]
         if not targets:
             return
-        event = _Event(topic, data, _line(topic, data))
+        event = _Event(topic, data, _line(topic, data, seq))
         for sub in targets:
             try:
                 sub.offer(event)
