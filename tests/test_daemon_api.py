@@ -172,6 +172,20 @@ async def test_a_name_that_would_display_as_another_is_refused(tmp_path, name):
         assert created["authorisation"]["name"] == "Camping Zée ☀ 2"
 
 
+async def test_a_ledger_the_provider_does_not_have_is_refused_when_configuring(tmp_path):
+    async with demo_daemon(tmp_path) as (_app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        before = await client.call("configurations.get", {"id": manual["id"]})
+        err = await _error(
+            client, "configurations.update", {"id": manual["id"], "ledger_id": "NOPE"}
+        )
+        assert err.name == "ValidationFailed"
+        problem = err.data["errors"][0]
+        assert problem["field"] == "ledger_id" and "no ledger 'NOPE'" in problem["message"]
+        assert manual["ledger_id"] in problem["message"]  # says which ledgers there are
+        assert await client.call("configurations.get", {"id": manual["id"]}) == before
+
+
 async def test_manual_preview_correct_post_and_entries(tmp_path):
     async with demo_daemon(tmp_path) as (_app, client):
         manual = next(c for c in await client.call("configurations.list") if not c["automatic"])

@@ -3,8 +3,8 @@
 
 A demo daemon (scheduler quiet: its own configurations deactivated) gets random combinations
 of administration (granted, not granted, unknown), frequency, ledger (known, blank, unknown at
-the provider), start and end dates and delay. The oracle is the pure rule function; a ledger
-unknown at the provider is accepted at create time (see the comment in the test).
+the provider), start and end dates and delay. The oracle is the pure rule function, then the
+provider's ledger list.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.model import FREQUENCIES, ConfigurationFields, validate_configuration
+from daemon.model import FREQUENCIES, ConfigurationFields, FieldProblem, validate_configuration
 from tests.support.daemon import DaemonProcess
 from tests.support.fuzz_counts import fuzz_settings, tried
 from tests.test_fuzz_daemon import Line, dump
@@ -71,11 +71,12 @@ def test_create_agrees_with_the_rules_and_a_refusal_changes_nothing(daemon: Any,
         delay_days=data.draw(st.integers(-3, 17)),
         automatic=data.draw(st.booleans()),
     )
-    # The daemon does not ask the provider whether the ledger exists at create time (a ledger
-    # unknown there is refused when the entry is posted), so the oracle does not either.
     problems = validate_configuration(
         fields, administration_access=daemon.access.get(fields.administration_id)
     )
+    # Once the rules pass, the daemon asks the provider whether the ledger exists.
+    if not problems and fields.ledger_id not in daemon.ledgers:
+        problems = [FieldProblem("ledger_id", "unknown at the provider")]
     params = {
         "authorisation_id": daemon.auth_id,
         "administration_id": fields.administration_id,

@@ -180,15 +180,34 @@ class Configurations:
                 f"(configuration {clash['id']})."
             )
 
-    async def ledger_name(self, authorisation_id: int, ledger_id: str, tenant: str | None) -> str:
-        """Best effort: the name shown beside the ledger id; a provider hiccup is not fatal."""
+    async def ledger_name(
+        self, authorisation_id: int, ledger_id: str, tenant: str | None, *, must_exist: bool = False
+    ) -> str:
+        """The name shown beside the ledger id.
+
+        A provider hiccup is not fatal (the ledger is checked again when posting), but when the
+        provider does answer and has no such ledger, ``must_exist`` refuses it now rather than
+        at the first sync.
+        """
         try:
             provider = await self.app.provider_for(authorisation_id)
-            for ledger in await provider.list_ledgers(tenant):
-                if ledger.id == ledger_id:
-                    return ledger.name
+            ledgers = await provider.list_ledgers(tenant)
         except (ProviderError, AuthorisationRequired):
-            pass
+            return ""
+        for ledger in ledgers:
+            if ledger.id == ledger_id:
+                return ledger.name
+        if must_exist and ledgers:
+            known = ", ".join(sorted(ledger.id for ledger in ledgers)[:10])
+            raise ValidationFailed(
+                "The configuration breaks some rules.",
+                errors=[
+                    FieldProblem(
+                        "ledger_id",
+                        f"the provider has no ledger {ledger_id!r} (it has: {known})",
+                    )
+                ],
+            )
         return ""
 
     async def create(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +223,7 @@ class Configurations:
         tenant = values.get("tenant_id") or loads(auth["settings"], {}).get("tenant_id")
         name = ""
         if auth["status"] == "active":
-            name = await self.ledger_name(auth["id"], values["ledger_id"], tenant)
+            name = await self.ledger_name(auth["id"], values["ledger_id"], tenant, must_exist=True)
         now = iso(self.app.clock())
         try:
             config_id = await self.app.db.execute(
@@ -267,7 +286,10 @@ class Configurations:
         ledger_name = row["ledger_name"]
         if values["ledger_id"] != row["ledger_id"]:
             ledger_name = await self.ledger_name(
-                row["authorisation_id"], values["ledger_id"], values.get("tenant_id")
+                row["authorisation_id"],
+                values["ledger_id"],
+                values.get("tenant_id"),
+                must_exist=True,
             )
         await self.app.db.execute(
             "UPDATE configurations SET administration_id = ?, frequency = ?, ledger_id = ?, "
