@@ -28,8 +28,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark prints its figures and one RESULT line; the summary repeats the RESULT lines.
 bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@log=$$(mktemp); for b in benchmarks/bench_*.py; do echo "== $$b"; \
+	  { $(BIN)/python $$b || echo "RESULT $$(basename $$b .py): FAILED (exit $$?)"; } 2>&1 | tee -a $$log; \
+	done; echo "== summary (BENCHMARKS.md explains each)"; grep '^RESULT ' $$log; \
+	! grep -q -E '^RESULT .*(MISSED|FAILED)' $$log; status=$$?; rm -f $$log; exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

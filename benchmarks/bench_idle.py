@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _result import result  # noqa: E402
 
 from bexsync_tui.client import Client  # noqa: E402
 
@@ -129,6 +132,17 @@ def main() -> None:
     print(f"RSS ratio daemon/baseline: {rss / base_rss:.2f}x")
     print(f"budget: CPU < 0.1% -> {'met' if cpu < 0.1 else 'MISSED'}; "
           f"RSS < 80 MB -> {'met' if rss < 80 else 'MISSED'}")  # fmt: skip
+    result(
+        "bench_idle",
+        "rss",
+        f"{rss:.1f}MB",
+        f"{base_rss:.1f}MB",
+        rss / base_rss,
+        "cpu<0.1%,rss<80MB",
+        cpu < 0.1 and rss < 80,
+        cpu=f"{cpu:.3f}%",
+        baseline_cpu=f"{base_cpu:.3f}%",
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _result import result  # noqa: E402
 
 from daemon.app import DaemonApp  # noqa: E402
 from daemon.config import parse_config  # noqa: E402
@@ -160,6 +163,16 @@ async def main(n: int) -> None:
     )
     print(f"lower bound from those limits: {bound:.1f}s")
     print(f"achieved/bound: {elapsed / bound:.2f}x (goal <= 1.10x)")
+    result(
+        "bench_many_due",
+        "elapsed",
+        f"{elapsed:.1f}s",
+        f"{bound:.1f}s",
+        elapsed / bound,
+        "<=1.10x",
+        elapsed / bound <= 1.10,
+        configurations=str(n),
+    )
 
 
 if __name__ == "__main__":
