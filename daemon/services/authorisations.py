@@ -287,6 +287,7 @@ class Authorisations:
             "UPDATE authorisations SET status = ?, status_message = ?, updated_at = ? WHERE id = ?",
             (status, message[:500], iso(self.app.clock()), auth_id),
         )
+        self.app.wake_scheduler()  # an authorisation's status decides what may be scheduled
         self.app.bus.publish("authorisation.updated", await self.get(auth_id))
 
     async def auth_lost(self, auth_id: int, message: str) -> None:
