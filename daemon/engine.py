@@ -395,7 +395,7 @@ class SyncEngine:
             await self._finish_failed(run_id, "failed", exc.message, exc)
         except Exception as exc:  # a bug must not kill the daemon; the run says what happened
             log.exception("run %s failed unexpectedly", run_id)
-            if run.get("state") == "posting":
+            if run.get("state") == "posting" and isinstance(exc, sqlite3.OperationalError):
                 # The provider may hold the entry already (e.g. the disk filled up while its
                 # result was committed): never "failed"; look it up again until it settles.
                 self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
@@ -535,6 +535,20 @@ class SyncEngine:
     ) -> None:
         row = await self.app.runs.row(run_id)
         now = iso(self.app.clock())
+        recorded = await self.app.db.fetchval(
+            "SELECT id FROM entries WHERE configuration_id = ? AND period = ? AND reference = ?",
+            (cfg["id"], row["period"], entry.reference),
+        )
+        if recorded is not None:
+            # Another run of this period recorded this very entry first (a sync started while
+            # a restart's recovery settled the period): it is held once, here and there.
+            await self.app.db.execute(
+                "UPDATE runs SET state = 'posted', stage = 'already recorded', entry_id = ?, "
+                "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
+                (recorded, now, run_id),
+            )
+            await self._finished(run_id)
+            return
         lines = [_line_to_json(line) for line in entry.lines]
         kind = row["kind"]
         title = (
@@ -796,7 +810,11 @@ class SyncEngine:
         already serves, and before the scheduler starts new runs."""
         rows = await self.app.db.fetchall("SELECT * FROM runs WHERE state = 'posting' ORDER BY id")
         for row in rows:
-            await self._recover_posting(row)
+            try:
+                await self._recover_posting(row)
+            except Exception:  # one run must not leave the others in posting for good
+                log.exception("run %s: recovery failed; retrying later", row["id"])
+                self.app.retry_recovery_later(row["id"], RECOVERY_RETRY)
 
     async def _recover_posting(self, row: sqlite3.Row) -> None:
         cfg = await self.app.configurations.row(row["configuration_id"])

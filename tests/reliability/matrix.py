@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ from bexsync_tui.client import RpcCallError
 from providers.simulators.faults import Fault
 from tests.reliability.rig import (
     HTTP_TIMEOUT,
-    PROVIDERS,
     TXN_PATH,
     Rig,
     first_record_repeated,
@@ -110,9 +109,9 @@ class ScenarioResult:
             out.append(f"the daemon lists {self.known} entries, the provider holds {self.found}")
         if self.first_state not in TERMINAL:
             out.append(f"the run was left in {self.first_state!r}")
-        if self.first_state in ("failed", "needs_review"):
-            if not self.first_error or "internal error" in self.first_error:
-                out.append(f"unclear error: {self.first_error!r}")
+        unclear = not self.first_error or "internal error" in self.first_error
+        if self.first_state in ("failed", "needs_review") and unclear:
+            out.append(f"unclear error: {self.first_error!r}")
         if self.final_state != "posted":
             out.append(f"after the outage the period ended {self.final_state!r}, not posted")
         if not self.notified:
