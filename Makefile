@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 	  { $(BIN)/python $$b || echo "RESULT $$(basename $$b .py): FAILED (exit $$?)"; } 2>&1 | tee -a $$log; \
 	done; echo "== summary (BENCHMARKS.md explains each)"; grep '^RESULT ' $$log; \
 	! grep -q -E '^RESULT .*(MISSED|FAILED)' $$log; status=$$?; rm -f $$log; exit $$status
+
+# The fault matrix (RELIABILITY.md): every provider x fault, plus 200 seeded SIGKILLs.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability.fault_matrix --iterations 3 --kills 200
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
