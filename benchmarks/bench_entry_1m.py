@@ -13,7 +13,7 @@ Figures: wall time, this process's CPU, the simulator process's CPU, peak RSS of
 Second figure (``--in-process``, on by default): the simulator in this process too, as in the
 demo; then one core does both sides' work, and the simulator's ASGI time is reported apart.
 
-Run: ``.venv/bin/python benchmarks/bench_entry_1m.py [--per-day N] [--page-size N]
+Run: ``.venv/bin/python benchmarks/bench_entry_1m.py [--per-day N] [--page-size N] [--rounds N]
 [--no-in-process]``. Prints figures and one RESULT line; asserts nothing about time.
 """
 
@@ -196,38 +196,52 @@ class Phase:
 
 
 async def separate_process(args: argparse.Namespace) -> tuple[Phase, Phase]:
-    """Simulator in its own process: baseline loop, then the real path (client figures)."""
+    """Simulator in its own process: baseline loop and the real path, interleaved ``rounds``
+    times; the fastest of each is kept (a noisy neighbour on the machine only adds time)."""
     url, proc = start_bex_process(ADMIN, args.per_day, KEY)
+    bases: list[Phase] = []
+    fulls: list[Phase] = []
     try:
         # warm the simulator's per-day caches so neither run pays for them alone
         await baseline(url, args.page_size)
-        phase = Phase()
-        records, pages = await baseline(url, args.page_size)
-        base = phase.stop()
-        print(
-            f"  baseline (fetch + orjson.loads): {records:,} records, {pages} pages in "
-            f"{base.wall:.2f} s wall, client CPU {base.cpu:.2f} s, peak RSS {base.rss:.0f} MB"
-        )
-        phase = Phase()
-        records, pages, summary = await build_entry(url, args.page_size)
-        full = phase.stop()
-        print(
-            f"  entry (BexClient + accumulator): {records:,} records, {pages} pages in "
-            f"{full.wall:.2f} s wall, client CPU {full.cpu:.2f} s, peak RSS {full.rss:.0f} MB"
-        )
+        for round_ in range(1, args.rounds + 1):
+            phase = Phase()
+            records, pages = await baseline(url, args.page_size)
+            base = phase.stop()
+            bases.append(base)
+            print(
+                f"  round {round_} baseline (fetch + orjson.loads): {records:,} records, {pages} "
+                f"pages in {base.wall:.2f} s wall, client CPU {base.cpu:.2f} s, "
+                f"peak RSS {base.rss:.0f} MB"
+            )
+            phase = Phase()
+            records, pages, summary = await build_entry(url, args.page_size)
+            full = phase.stop()
+            fulls.append(full)
+            print(
+                f"  round {round_} entry (BexClient + accumulator): {records:,} records, {pages} "
+                f"pages in {full.wall:.2f} s wall, client CPU {full.cpu:.2f} s, "
+                f"peak RSS {full.rss:.0f} MB"
+            )
         print(f"    {summary}")
     finally:
         server_cpu = stop_bex_process(proc)
-    print(f"  simulator process CPU over the three passes: {server_cpu:.2f} s")
-    return base, full
+    passes = 1 + 2 * args.rounds
+    print(
+        f"  simulator process CPU: {server_cpu:.2f} s over {passes} passes "
+        f"({server_cpu / passes:.2f} s a pass)"
+    )
+    best_base, best_full = min(bases, key=lambda p: p.wall), min(fulls, key=lambda p: p.wall)
+    best_full.rss = max(p.rss for p in fulls)  # memory: the worst round counts
+    return best_base, best_full
 
 
 async def in_process(args: argparse.Namespace) -> Phase:
     """Simulator in this process (as in the demo): one core serves and builds."""
     dataset = BexDataset(1, TODAY, volume={ADMIN: args.per_day})
     app = Timed(create_bex_app(dataset, api_key=KEY, rate_limit=None))
+    dataset.count(ADMIN, START, END)  # warm the per-day plans, as the other process's warm-up
     async with SimulatorServer(app, name="bex-bench") as server:
-        await baseline(server.url, args.page_size)  # warm the simulator's caches
         app.seconds = 0.0
         phase = Phase()
         records, _pages, _ = await build_entry(server.url, args.page_size)
@@ -244,16 +258,21 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-day", type=int, default=32_300, help="regular lines per day")
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds, best kept")
     parser.add_argument("--no-in-process", dest="in_process", action="store_false")
     args = parser.parse_args()
 
     total = BexDataset(1, TODAY, volume={ADMIN: args.per_day}).count(ADMIN, START, END)
     print(f"dataset: {total:,} journal transactions in {START:%Y-%m}, page size {args.page_size}")
-    print("simulator in its own process (production-like: BEX is another machine):")
+    print(
+        f"simulator in its own process (production-like: BEX is another machine), "
+        f"best of {args.rounds} rounds:"
+    )
     base, full = await separate_process(args)
+    extra = {}
     if args.in_process:
         print("simulator in this process (demo-like, one core does both sides):")
-        await in_process(args)
+        extra["in_process_wall"] = f"{(await in_process(args)).wall:.2f}s"
     print(
         f"ratio entry/baseline: {full.wall / base.wall:.2f}x wall, "
         f"{full.cpu / base.cpu:.2f}x client CPU"
@@ -274,6 +293,7 @@ async def main() -> None:
         full.wall < BUDGET_S and full.rss < BUDGET_MB,
         rss=f"{full.rss:.0f}MB",
         client_cpu=f"{full.cpu:.2f}s",
+        **extra,
     )
 
 
