@@ -91,6 +91,9 @@ class ScenarioResult:
 
     @property
     def outcome(self) -> str:
+        if self.fault == "disk_full":
+            how = "after restart" if "restarted" in self.what else "without restart"
+            return f"unrecorded->{self.final_state} {how}"
         if self.first_state == "posted":
             return "retried->posted" if self.injected else "posted"
         kind = f"({self.first_error_kind})" if self.first_error_kind else ""

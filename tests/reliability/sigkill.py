@@ -149,6 +149,7 @@ def run_series(
     rng = random.Random(seed)
     result = KillSeriesResult(iterations=iterations, seed=seed)
     started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
     daemon = DaemonProcess(workdir, "--demo")
     daemon.start()
     try:
