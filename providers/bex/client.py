@@ -113,6 +113,8 @@ class BexClient:
             raise ValueError("page_size must be positive")
         self.page_size = page_size
         self._credential = "access token" if auth is not None and api_key is None else "API key"
+        # Our own HttpClient signals when a prefetch request is on the wire; a caller's does not.
+        self._signals_sent = http is None
         if http is None:
             headers = {"Accept": m.MEDIA_TYPE}
             transport = _SignalSent(transport or httpx.AsyncHTTPTransport())
@@ -257,6 +259,10 @@ class BexClient:
 
     async def _prefetch(self, url: str, params: dict[str, Any] | None = None) -> asyncio.Task[Any]:
         """Start fetching a page and return once its request is sent (or it is done)."""
+        if not self._signals_sent:
+            task = asyncio.ensure_future(self.http.get(url, params=params))
+            await asyncio.sleep(0)  # give it a start; nothing says when it is on the wire
+            return task
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         token = _request_sent.set(sent)
         try:
