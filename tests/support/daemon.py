@@ -46,11 +46,25 @@ async def demo_daemon(
     await app.start()
     client = Client()
     await client.connect(str(app.socket_path))
+    watchdog = asyncio.get_running_loop().call_later(STUCK_AFTER_S, dump_tasks)
     try:
         yield app, client
     finally:
+        watchdog.cancel()
         await client.aclose()
         await app.stop()
+
+
+STUCK_AFTER_S = 90.0
+"""Below pytest-timeout's 120 s, so that a hung test's report shows where each task waits."""
+
+
+def dump_tasks() -> None:
+    """Print every asyncio task's stack to stderr (pytest shows it with the failure)."""
+    tasks = asyncio.all_tasks()
+    print(f"--- {len(tasks)} asyncio tasks after {STUCK_AFTER_S:.0f} s ---", file=sys.stderr)
+    for task in tasks:
+        task.print_stack(limit=12, file=sys.stderr)
 
 
 async def wait_run(client: Client, run_id: int, timeout: float = 30) -> dict[str, Any]:
