@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench reliability clean
+.PHONY: demo test lint format bench reliability fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: $(STAMP)
 # The fault matrix (RELIABILITY.md): every provider x fault, plus 200 seeded SIGKILLs.
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.fault_matrix --iterations 3 --kills 200
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz_report --scale 10
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
