@@ -318,25 +318,37 @@ class SyncEngine:
                 )
             key = draft["period"]
         period = await self._period(cfg, key, for_run=True)
-        posted = await self._posted_lines(config_id, period.key)
-        empty = await self.app.db.fetchval(
-            "SELECT status FROM period_status WHERE configuration_id = ? AND period = ?",
-            (config_id, period.key),
-        )
-        if (posted is not None or empty) and not force:
-            raise Conflict(
-                f"Period {period.key} is already synced. To post a correcting entry for what "
-                "changed since, run it again with force=true.",
-                data={"period": period.key},
-            )
-        kind = "correction" if (posted is not None or empty) else "entry"
         now = iso(self.app.clock())
         try:
-            run_id = await self.app.db.execute(
-                "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
-                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                (config_id, period.key, trigger, kind, draft_id, now),
-            )
+            # The check and the insert are one write transaction, so start-up recovery settling
+            # this very period cannot slip in between and have it run twice.
+            async with self.app.db.transaction() as conn:
+                cursor = await conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM entries WHERE configuration_id = ? AND "
+                    "period = ?) OR EXISTS (SELECT 1 FROM period_status WHERE "
+                    "configuration_id = ? AND period = ? AND coalesce(status, '') != '')",
+                    (config_id, period.key, config_id, period.key),
+                )
+                synced = bool((await cursor.fetchone())[0])
+                if synced and not force:
+                    raise Conflict(
+                        f"Period {period.key} is already synced. To post a correcting entry for "
+                        "what changed since, run it again with force=true.",
+                        data={"period": period.key},
+                    )
+                cursor = await conn.execute(
+                    "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
+                    "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                    (
+                        config_id,
+                        period.key,
+                        trigger,
+                        "correction" if synced else "entry",
+                        draft_id,
+                        now,
+                    ),
+                )
+                run_id = int(cursor.lastrowid or 0)
         except sqlite3.IntegrityError:
             active = await self.app.runs.active_run(config_id)
             raise Conflict(
