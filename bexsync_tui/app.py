@@ -52,6 +52,7 @@ TOPICS = (
     "notification.created",
     "authorisation.updated",
     "configuration.updated",
+    "administration.updated",
 )
 CONNECTION_STATES = ("connecting", "connected", "reconnecting", "down")
 TOAST_GATHER_S = 0.5

@@ -705,6 +705,7 @@ class FakeDaemon:
         if admin is None:
             raise _error(-32001, "NotFound", f"No administration with id {p.get('id')!r}.")
         admin["access"] = bool(p.get("access"))
+        self.emit("administration.updated", admin)
         return admin
 
     # -- authorisations --------------------------------------------------------------------

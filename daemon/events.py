@@ -45,6 +45,7 @@ TOPICS: tuple[str, ...] = (
     "notification.created",
     "authorisation.updated",
     "configuration.updated",
+    "administration.updated",
 )
 LOST = "events.lost"
 """Sent (whatever the filter) when events to this client were dropped: re-subscribe."""

@@ -37,6 +37,7 @@ class AdministrationsScreen(BexScreen):
     """Number, name, currency, time zone and access of every administration the PMS lists."""
 
     HEADING = "Access · administrations in the PMS that bexsync may read"
+    RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"administration.updated"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_access", "Toggle access", id="administrations.toggle_access"),
         Binding("r", "reload", "Refresh", id="administrations.refresh"),
@@ -61,6 +62,17 @@ class AdministrationsScreen(BexScreen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
+        """Another user changed an administration's access: update its row in place."""
+        key = str(data.get("id"))
+        if key not in self.items:
+            self.load()
+            return
+        self.items[key] = {**self.items[key], **data}
+        self.query_one("#administrations-table", PlainTable).update_cell(
+            key, "access", access_cell(bool(self.items[key].get("access")))
+        )
 
     @work(exclusive=True, group="load", exit_on_error=False, description="load administrations")
     async def load(self) -> None:

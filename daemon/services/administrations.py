@@ -426,4 +426,6 @@ class Administrations:
         await self.app.db.execute(
             "UPDATE administrations SET access = ? WHERE id = ?", (int(access), admin_id)
         )
-        return shape(await self.get_row(admin_id))
+        admin = shape(await self.get_row(admin_id))
+        self.app.bus.publish("administration.updated", admin)  # other TUIs update their lists
+        return admin

@@ -56,6 +56,17 @@ async def test_access_lists_the_administrations_and_space_toggles_it(
         assert await access_of(backend, "4103")
 
 
+async def test_access_changed_elsewhere_shows_at_once(run_app: Any, backend: Any) -> None:
+    async with run_app() as pilot:
+        await open_access(pilot)
+        # Another admin (another TUI, or a script) removes 102's access.
+        await backend.client.call("administrations.set_access", {"id": "4102", "access": False})
+        await wait_until(pilot, lambda: "[ ] no" in row_of(_text(pilot), "102"))
+        assert "[x] yes" in row_of(_text(pilot), "101")
+        await backend.client.call("administrations.set_access", {"id": "4102", "access": True})
+        await wait_until(pilot, lambda: "[ ] no" not in row_of(_text(pilot), "102"))
+
+
 def _text(pilot: Any) -> str:
     from tests.tui.helpers import screen_text
 
