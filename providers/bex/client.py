@@ -200,7 +200,8 @@ class BexClient:
         Decoding and parsing run with the cyclic garbage collector paused: a page is an acyclic
         tree of thousands of objects, and letting the collector rescan it while it is being
         built doubles the cost of a million-line month for nothing. The page is dropped before
-        the collector resumes.
+        the collector resumes. (The wait for the prefetch's send, a few loop turns, happens
+        inside the pause: other tasks then run briefly without the collector, which is harmless.)
         """
         if records_of is None:
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -406,8 +406,8 @@ def _typed_journal_decoder() -> Any:
         return msgspec.defstruct(name, fields, gc=False)
 
     ref = struct("BexRef", [("id", str)])
-    rel = struct("BexRel", [("data", Optional[ref], None)])  # noqa: UP045 - a runtime type
-    opt_str = Optional[str]  # noqa: UP045 - a runtime type
+    rel = struct("BexRel", [("data", ref | None, None)])
+    opt_str = str | None
     amounts = (
         [("amount", str, field(name=m.TXN_AMOUNT))]
         if m.TXN_AMOUNT_MODE == "signed"
@@ -427,8 +427,8 @@ def _typed_journal_decoder() -> Any:
         "BexTxnRelationships",
         [
             ("ledger", rel, field(name=m.TXN_LEDGER_ACCOUNT_REL)),
-            ("vat", Optional[rel], field(default=None, name=m.TXN_VAT_CODE_REL)),  # noqa: UP045
-            ("invoice", Optional[rel], field(default=None, name=m.TXN_INVOICE_REL)),  # noqa: UP045
+            ("vat", rel | None, field(default=None, name=m.TXN_VAT_CODE_REL)),
+            ("invoice", rel | None, field(default=None, name=m.TXN_INVOICE_REL)),
         ],
     )
     record = struct(
