@@ -150,12 +150,16 @@ async def open_database(state_dir: Path, *, target_version: int = LATEST_VERSION
     path = state_dir / DB_NAME
     _create_file_0600(path)
     writer = await _connect(path)
-    await writer.execute("PRAGMA journal_mode = WAL")
-    await writer.execute("PRAGMA synchronous = NORMAL")
-    await migrate(writer, target_version)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists() and not side.is_symlink():
-            os.chmod(side, 0o600)
-    reader = await _connect(path)
+    try:
+        await writer.execute("PRAGMA journal_mode = WAL")
+        await writer.execute("PRAGMA synchronous = NORMAL")
+        await migrate(writer, target_version)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists() and not side.is_symlink():
+                os.chmod(side, 0o600)
+        reader = await _connect(path)
+    except BaseException:
+        await writer.close()  # a refused database (too new, unreadable) leaves no thread behind
+        raise
     return Database(path, writer, reader)
