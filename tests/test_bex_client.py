@@ -415,6 +415,31 @@ async def test_a_page_pointing_to_itself_ends_with_an_error(ds: BexDataset) -> N
     assert "repeats a page" in info.value.message
 
 
+async def test_data_changing_between_pages_is_refused_not_summed(ds: BexDataset) -> None:
+    def back_dated_line_inserted(doc: Any) -> Any:
+        # Offset paging while a line is inserted before this page: a line seen on page 1
+        # comes again, the collection has grown by one.
+        doc["data"] = [doc["data"][0], *doc["data"][:-1]]
+        doc["meta"]["pagination"]["total_records"] += 1
+        return doc
+
+    plan = FaultPlan([Fault.malformed(back_dated_line_inserted, nth=[2], path="journal")])
+    async with make_client(create_bex_app(ds, api_key=KEY, faults=plan), page_size=20) as c:
+        with pytest.raises(PmsDataError) as info:
+            await collect(c)
+    assert "changed while bexsync read it" in info.value.message
+    assert "page 2" in info.value.message and "sync again" in info.value.message
+
+    # Without the count (older or newer BEX), the pages are read as they come.
+    def no_meta(doc: Any) -> Any:
+        doc.pop("meta", None)
+        return doc
+
+    plan = FaultPlan([Fault.malformed(no_meta, fraction=1.0, path="journal")])
+    async with make_client(create_bex_app(ds, api_key=KEY, faults=plan), page_size=20) as c:
+        assert as_tuples(await collect(c)) == expected(ds)
+
+
 # -- the parser on its own ------------------------------------------------------------------
 
 

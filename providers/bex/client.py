@@ -209,6 +209,7 @@ class BexClient:
                 return parse(page.body, label)
 
         seen: set[str] = set()
+        announced: int | None = None  # the collection's size, as the first page said
         page_params: dict[str, Any] | None = {
             **params,
             m.PAGE_SIZE_PARAM: self.page_size,
@@ -229,6 +230,15 @@ class BexClient:
                     del response
                     nxt = page.next
                     short = page.has_links or page.count < self.page_size
+                    if page.total is not None:
+                        if announced is None:
+                            announced = page.total
+                        elif page.total != announced:
+                            raise PmsDataError(
+                                f"the PMS's data changed while bexsync read it: {label} "
+                                f"counts {page.total} records, the first page {announced}; "
+                                "sync again"
+                            )
                     if nxt is not None:
                         if nxt in seen:
                             raise PmsDataError(

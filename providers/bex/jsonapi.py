@@ -5,13 +5,13 @@ pointing at an unknown ledger account or outside the requested period) raises
 ``PmsDataError`` naming the record (type and id) and the field, so a sysadmin can report it to
 Booking Experts; nothing here may crash with a bare KeyError.
 
-Journal pages are the hot path (a busy park has a million lines a month). With msgspec
-installed, a page is decoded straight into small typed records holding only the fields bexsync
-reads (no dict per object, nothing for the garbage collector to track): about 2.5x cheaper than
-building and freeing the full dict tree. A tight loop with date caches turns those into
+Journal pages are the hot path (a busy park has a million lines a month). A page is decoded
+with msgspec straight into small typed records holding only the fields bexsync reads (no dict
+per object, nothing for the garbage collector to track): about 2.5x cheaper than building and
+freeing the full dict tree. A tight loop with date caches turns those into
 ``JournalTransaction`` records. Whenever a page does not fit that shape, or the loop trips, the
 page is decoded again with orjson and walked slowly, to say exactly which record and field is
-wrong: the errors are the same with or without msgspec.
+wrong.
 """
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+import msgspec
 import orjson
-
-try:  # the fast decoder for journal pages; without it the orjson path does the same work
-    import msgspec
-except ImportError:  # pragma: no cover - msgspec is installed wherever the budget matters
-    msgspec = None
 
 from providers.bex import mapping as m
 from providers.bex.models import JournalTransaction, LedgerAccount, PmsAdministration, VatCode
@@ -104,21 +100,35 @@ def next_link(doc: dict[str, Any], what: str) -> str | None:
     return nxt
 
 
+def total_records(meta: Any) -> int | None:
+    """``meta.pagination.total_records`` when the PMS sends it, else None."""
+    if isinstance(meta, dict):
+        pagination = meta.get(m.META_PAGINATION)
+        if isinstance(pagination, dict):
+            total = pagination.get(m.META_TOTAL_RECORDS)
+            if isinstance(total, int) and not isinstance(total, bool):
+                return total
+    return None
+
+
 class Page(NamedTuple):
-    """One decoded page: its records (as decoded), ``links.next`` and whether it had links."""
+    """One decoded page: its records (as decoded), ``links.next``, whether it had links, and
+    the collection's size the PMS announced with it (to notice data changing between pages)."""
 
     body: Any
     next: str | None
     has_links: bool
     count: int
     content: bytes | str
+    total: int | None = None
 
 
 def decode_page(content: bytes | str, what: str) -> Page:
     """Decode any collection page with orjson; ``body`` is the whole document."""
     doc = load_document(content, what)
     data = data_list(doc, what)
-    return Page(doc, next_link(doc, what), "links" in doc, len(data), content)
+    total = total_records(doc.get("meta"))
+    return Page(doc, next_link(doc, what), "links" in doc, len(data), content, total)
 
 
 def _label(rec: Any, expected_type: str, index: int) -> str:
@@ -396,10 +406,8 @@ def _typed_journal_decoder() -> Any:
     """A msgspec decoder for journal pages that keeps only the fields the parser reads.
 
     Wire names come from ``mapping``; unknown fields are skipped. ``gc=False``: the records are
-    acyclic, so the collector never needs to track them. None when msgspec is not installed.
+    acyclic, so the collector never needs to track them.
     """
-    if msgspec is None:  # pragma: no cover
-        return None
     field = msgspec.field
 
     def struct(name: str, fields: list[Any]) -> Any:
@@ -436,14 +444,15 @@ def _typed_journal_decoder() -> Any:
         [("id", str), ("type", str), ("attributes", attrs), ("relationships", rels)],
     )
     # links: UNSET when absent (then the client falls back to page numbers), checked later.
-    page = struct("BexTxnPage", [("data", list[record]), ("links", Any, msgspec.UNSET)])
+    page = struct(
+        "BexTxnPage",
+        [("data", list[record]), ("links", Any, msgspec.UNSET), ("meta", Any, None)],
+    )
     return msgspec.json.Decoder(page)
 
 
 _JOURNAL_DECODER = _typed_journal_decoder()
-_DECODE_ERRORS: tuple[type[Exception], ...] = (
-    (msgspec.DecodeError, msgspec.ValidationError) if msgspec is not None else ()
-)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
 
 class _Bad(Exception):
@@ -506,21 +515,20 @@ class JournalPageParser:
         raise PmsDataError(f"the PMS sent {what} that could not be read")  # pragma: no cover
 
     def decode(self, content: bytes | str, what: str) -> Page:
-        """Decode a page for :meth:`records`: typed and lean when msgspec is installed.
+        """Decode a page for :meth:`records`: typed and lean.
 
         A page that does not fit the typed shape is decoded with orjson instead, so that
         :meth:`records` can name what is wrong with it.
         """
-        if _JOURNAL_DECODER is not None:
-            try:
-                doc = _JOURNAL_DECODER.decode(content)
-            except _DECODE_ERRORS:
-                return decode_page(content, what)
-            links = doc.links
-            has_links = links is not msgspec.UNSET
-            nxt = next_link({"links": links}, what) if has_links else None
-            return Page(doc.data, nxt, has_links, len(doc.data), content)
-        return decode_page(content, what)  # pragma: no cover
+        try:
+            doc = _JOURNAL_DECODER.decode(content)
+        except _DECODE_ERRORS:
+            return decode_page(content, what)
+        links = doc.links
+        has_links = links is not msgspec.UNSET
+        nxt = next_link({"links": links}, what) if has_links else None
+        total = total_records(doc.meta)
+        return Page(doc.data, nxt, has_links, len(doc.data), content, total)
 
     def records(self, page: Page, what: str = "a journal transactions page") -> list[Any]:
         """The page's transactions; ``PmsDataError`` naming the record when one is malformed."""

@@ -58,6 +58,8 @@ PAGE_NUMBER_PARAM = "page[number]"  # [H]
 PAGE_SIZE_PARAM = "page[size]"  # [H]
 TXN_DATE_FILTER = "filter[date]"  # [I] which date attribute is filterable is unknown
 RANGE_SEPARATOR = ".."  # [H] filter value form a..b means BETWEEN
+META_PAGINATION = "pagination"  # [H] 2020 responses: meta.pagination.total_records
+META_TOTAL_RECORDS = "total_records"  # [H] (absent today? then the check is skipped)
 
 # -- JSON:API resource types ----------------------------------------------------------------
 TYPE_SUBSCRIPTION = "subscription"  # [H]
