@@ -48,11 +48,11 @@ FAKE_ONLY: dict[str, str] = {
         "daemon never sends over the socket"
     ),
     "test_open_url_login_with_qr_code_and_paste_back": (
-        "the demo daemon has no Xero app registered (only with --demo-providers, which would "
-        "add authorisations to every other test's lists); the real login is in test_reauth.py"
+        "the shared demo daemon has no Xero app (--demo-providers would add authorisations to "
+        "every other test's lists); the real flow runs in test_real_open_url_login.py"
     ),
     "test_logging_in_again_with_a_pasted_redirect": (
-        "the same reason: an open_url login needs a provider app the demo daemon lacks"
+        "the same: the real flow runs in test_real_open_url_login.py"
     ),
 }
 

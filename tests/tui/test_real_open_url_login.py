@@ -1,0 +1,100 @@
+"""Open-URL logins in the TUI against a real daemon and the Xero simulator (over HTTP on
+127.0.0.1): adding an authorisation and logging in again after a refused login. The browser's
+consent is played by the simulator's demo login; everything else goes through the TUI.
+
+The shared ``backend`` fixture's demo daemon has no provider apps (``--demo-providers`` would add
+authorisations to every other test's lists), so these build their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from bexsync_tui.app import BexsyncApp
+from bexsync_tui.client import ReconnectingClient
+from tests.support.daemon import demo_daemon
+from tests.test_reauth import refuse_login
+from tests.tui.helpers import wait_text
+from tests.tui.test_add_authorisation import start_adding
+
+
+@asynccontextmanager
+async def xero_tui(tmp_path: Path) -> AsyncIterator[tuple[Any, Any, Pilot[Any]]]:
+    """A demo daemon with the Xero simulator, its client, and the TUI on it at 80x24."""
+    short = Path(tempfile.mkdtemp(prefix="bx-"))  # the socket path must stay short
+    async with demo_daemon(short, providers="xero") as (daemon, client):
+        tui_client = ReconnectingClient(str(daemon.socket_path), backoff_max=0.3)
+        await tui_client.start(wait=10)
+        tui = BexsyncApp(
+            client=tui_client,
+            socket_path=str(daemon.socket_path),
+            keymap={},
+            keymap_path=tmp_path / "tui.toml",
+            down_grace=0.05,
+            sixteen_colours=False,
+        )
+        try:
+            async with tui.run_test(size=(80, 24), notifications=True) as pilot:
+                yield daemon, client, pilot
+        finally:
+            await tui_client.close()
+
+
+async def wait_status(client: Any, name: str, status: str, timeout: float = 20) -> None:
+    """The daemon's word, not a toast: the demo's own catch-up toasts may crowd it out."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = {a["name"]: a["status"] for a in await client.call("authorisations.list")}
+        if seen.get(name) == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name!r} is {seen and seen.get(name)!r}, not {status!r}")
+
+
+async def paste_consented_redirect(daemon: Any, pilot: Pilot[Any]) -> None:
+    """What the user does: open the URL shown, consent, paste the address landed on."""
+    screen = pilot.app.screen
+    url = str(screen.query_one("#login-url", Static).render())
+    assert url.startswith("http://127.0.0.1:")  # the simulator's authorize endpoint
+    redirect = await daemon.demo_providers["xero"].browser_login(url)
+    screen.query_one("#redirect-url", Input).value = redirect
+    await pilot.press("enter")
+
+
+async def test_adding_a_xero_authorisation_by_pasting_the_redirect(tmp_path: Path) -> None:
+    async with xero_tui(tmp_path) as (daemon, client, pilot):
+        await start_adding(pilot, "Xero Dunes", "xero")
+        await wait_text(pilot, "Paste the final address", "Complete login")
+        await paste_consented_redirect(daemon, pilot)
+        await wait_text(pilot, "Logged in; activate it", "Activate now")
+        await pilot.press("enter")
+        await wait_status(client, "Xero Dunes", "active")
+
+
+async def test_logging_in_again_after_xero_refused_the_login(tmp_path: Path) -> None:
+    async with xero_tui(tmp_path) as (daemon, client, pilot):
+        auth = next(a for a in await client.call("authorisations.list") if a["name"] == "xero")
+        await client.call("authorisations.activate", {"id": auth["id"]})
+        await refuse_login(daemon, client, auth["id"])
+        await wait_text(pilot, "xero", "error")
+        await pilot.press("down")  # "Demo sandbox" sorts first
+        await wait_text(pilot, "l Log in again")
+        await pilot.press("l")
+        await wait_text(pilot, "Log in again to 'xero' (xero)", "Paste the final address")
+        await paste_consented_redirect(daemon, pilot)
+        await wait_text(pilot, "Logged in; activate it", "Activate now")
+        await pilot.press("enter")
+        await wait_status(client, "xero", "active")
+        config = (await client.call("configurations.list", {"authorisation_id": auth["id"]}))[0]
+        draft = await client.call("syncs.preview", {"configuration_id": config["id"]})
+        assert draft["configuration_id"] == config["id"]  # Xero answers again
