@@ -1,6 +1,6 @@
 """SIGKILL series: ``bexsyncd`` (a real child process) killed at seeded random points, restarted.
 
-Each iteration starts the demo daemon, asks it to sync the next period of three manual daily
+Each iteration starts the demo daemon, asks it to sync the next period of twelve manual daily
 configurations (so postings are in flight), and kills it with SIGKILL after a seeded random
 delay: sometimes before it is even ready (during recovery), mostly while runs fetch, build, post
 or record. Before each restart the dead daemon's database says which states runs were caught in.
@@ -27,7 +27,10 @@ from typing import Any
 from providers.sandbox import LEDGER_FILE
 from tests.support.daemon import DaemonProcess, wait_for
 
-WORK_CONFIGS = 3
+WORK_AUTHS = 4
+"""Sandbox authorisations, each with a manual daily configuration per administration: enough
+due periods (about 4 x 3 x 150) that the series never runs out of work to interrupt."""
+WORK_DAYS = 150
 SETTLE_TIMEOUT = 120.0
 ACTIVE = ("queued", "fetching", "building", "posting")
 
@@ -92,13 +95,22 @@ def _caught_states(state_dir: Path) -> Counter[str]:
 
 
 def _setup(sock: Path) -> list[dict[str, Any]]:
-    """A second sandbox authorisation with a manual daily configuration per administration."""
-    created = rpc(sock, "authorisations.create", {"name": "Kill series", "provider": "sandbox"})
-    auth_id = created["authorisation"]["id"]
-    rpc(sock, "authorisations.activate", {"id": auth_id})
-    start = (date.today() - timedelta(days=100)).isoformat()
+    """Sandbox authorisations with a manual daily configuration per administration each."""
+    start = (date.today() - timedelta(days=WORK_DAYS)).isoformat()
     configs = []
-    for admin in rpc(sock, "administrations.list")[:WORK_CONFIGS]:
+    for n in range(WORK_AUTHS):
+        created = rpc(
+            sock, "authorisations.create", {"name": f"Kill series {n + 1}", "provider": "sandbox"}
+        )
+        auth_id = created["authorisation"]["id"]
+        rpc(sock, "authorisations.activate", {"id": auth_id})
+        configs += _configure(sock, auth_id, start)
+    return configs
+
+
+def _configure(sock: Path, auth_id: int, start: str) -> list[dict[str, Any]]:
+    configs = []
+    for admin in rpc(sock, "administrations.list"):
         configs.append(
             rpc(
                 sock,
