@@ -230,6 +230,17 @@ async def test_cancel_a_running_sync_posts_nothing(tmp_path, clock, monkeypatch)
         assert again["state"] == "posted"
 
 
+async def first_failure(client, config_id, timeout=20):
+    """The configuration's newest run once it has failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = await client.call("syncs.list", {"configuration_id": config_id})
+        if runs and runs[0]["state"] == "failed":
+            return runs[0]
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"no run of configuration {config_id} failed")
+
+
 async def test_retryable_provider_failure_is_retried_with_backoff(tmp_path, clock, monkeypatch):
     from providers.errors import unavailable
     from providers.sandbox import SandboxProvider
@@ -248,13 +259,7 @@ async def test_retryable_provider_failure_is_retried_with_backoff(tmp_path, cloc
         daily = next(
             c for c in await client.call("configurations.list") if c["frequency"] == "daily"
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            runs = await client.call("syncs.list", {"configuration_id": daily["id"]})
-            if runs and runs[0]["state"] == "failed":
-                break
-            await asyncio.sleep(0.05)
-        failed = runs[0]
+        failed = await first_failure(client, daily["id"])
         assert failed["error_kind"] == "unavailable" and "maintenance" in failed["error"]
         # Not retried before the backoff ...
         await app.scheduler.plan()
@@ -292,13 +297,7 @@ async def test_a_refused_login_waits_for_a_new_one_then_the_period_is_retried(
         daily = next(
             c for c in await client.call("configurations.list") if c["frequency"] == "daily"
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            runs = await client.call("syncs.list", {"configuration_id": daily["id"]})
-            if runs and runs[0]["state"] == "failed":
-                break
-            await asyncio.sleep(0.05)
-        failed = runs[0]
+        failed = await first_failure(client, daily["id"])
         assert failed["error_kind"] == "auth_expired"
         auth = await client.call("authorisations.get", {"id": daily["authorisation_id"]})
         assert auth["status"] == "error"
