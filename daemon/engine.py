@@ -59,6 +59,7 @@ class SyncEngine:
         self._slots = asyncio.Semaphore(app.config.max_concurrent_syncs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._progress: dict[int, dict[str, Any]] = {}
+        self._began: dict[int, float] = {}  # run id -> monotonic time its work began
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._shutting_down = False
         self._pms_reference: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
@@ -390,6 +391,7 @@ class SyncEngine:
         run = dict(self.app.runs.shape(row))
         try:
             async with self._slots:
+                self._began[run_id] = time.monotonic()
                 await self._run(run, row)
         except asyncio.CancelledError:
             state = run.get("state")
@@ -665,6 +667,9 @@ class SyncEngine:
     async def _finished(self, run_id: int) -> None:
         run = await self.app.runs.get(run_id)
         self._progress.pop(run_id, None)
+        began = self._began.pop(run_id, None)
+        if began is not None:  # the stored timestamps have whole seconds only
+            run["duration_s"] = time.monotonic() - began
         self.app.bus.publish(
             "sync.finished",
             {

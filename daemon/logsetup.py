@@ -263,6 +263,9 @@ _OUTCOME_LEVEL = {
 
 
 def _duration_s(run: Mapping[str, Any]) -> str | None:
+    measured = run.get("duration_s")
+    if isinstance(measured, int | float):  # measured by the engine, finer than the timestamps
+        return f"{measured:.3f}"
     try:
         start = datetime.fromisoformat(str(run["started_at"]))
         end = datetime.fromisoformat(str(run["finished_at"]))

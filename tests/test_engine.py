@@ -313,3 +313,17 @@ async def test_a_refused_login_waits_for_a_new_one_then_the_period_is_retried(
         same_period = [r for r in runs if r["period"] == failed["period"]]
         assert [r["state"] for r in same_period] == ["failed", "posted"]
         assert runs[-1]["state"] == "posted"
+
+
+async def test_the_outcome_line_says_how_long_the_run_took(tmp_path, caplog):
+    caplog.set_level("INFO", logger="bexsync.daemon")
+    async with demo_daemon(tmp_path) as (_app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        started = await client.call("syncs.run", {"configuration_id": manual["id"]})
+        assert (await wait_run(client, started["run_id"]))["state"] == "posted"
+    outcome = next(
+        r for r in caplog.records if r.getMessage() == "sync posted"
+        and r.fields.get("run_id") == started["run_id"]
+    )  # fmt: skip
+    # Measured by the engine: a run of a few milliseconds is not "0.000" (whole-second stamps).
+    assert 0 < float(outcome.fields["duration_s"]) < 30
