@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -120,22 +121,18 @@ async def test_login_form_keeps_host_code_and_user_as_options_and_the_password_s
 
 
 async def test_verify_logs_in_and_lists_the_dossiers_as_tenants(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         result = await provider.verify()
         assert result.ok and USER in result.message
         assert [(t.id, t.name) for t in result.tenants] == [("BEXPARC", "Camping Les Dunes")]
         assert sim.state.logins == 1
         assert sim.state.requests[0] == ("POST", "/v1/authentification")
-    finally:
-        await provider.aclose()
 
 
 async def test_options_list_journals_active_accounts_and_the_bex_vat_codes(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         ledgers = {led.code: led for led in await provider.list_ledgers(None)}
         assert ledgers["BEX"].id == "BEX" and ledgers["BEX"].name == "Booking Experts"
         accounts = {a.code: a.name for a in await provider.list_accounts(None)}
@@ -143,16 +140,13 @@ async def test_options_list_journals_active_accounts_and_the_bex_vat_codes(
             assert number in accounts
         assert "47100000" not in accounts  # inactive accounts are not offered
         assert {t.code for t in await provider.list_tax_codes(None)} == {"0", "L", "H", "NONE"}
-    finally:
-        await provider.aclose()
 
 
 async def test_several_dossiers_need_a_chosen_tenant(tmp_path: Path) -> None:
     state = AcdState.seeded(USER, PASSWORD, dossiers=2)
     async with serve(create_acd_app(state)) as url:
         sim = Sim(state, FaultPlan(), url)
-        provider = adapter(sim, tmp_path)
-        try:
+        async with aclosing(adapter(sim, tmp_path)) as provider:
             assert len((await provider.verify()).tenants) == 2
             err = await expect_error("rejected", provider.list_ledgers(None))
             assert err.field_errors[0].field == "tenant_id"
@@ -164,8 +158,6 @@ async def test_several_dossiers_need_a_chosen_tenant(tmp_path: Path) -> None:
                 assert state.entries[0]["CodeDossier"] == "DOSS01"
             finally:
                 await chosen.aclose()
-        finally:
-            await provider.aclose()
 
 
 # -- posting and lookup ----------------------------------------------------------------------
@@ -175,8 +167,7 @@ async def test_post_sends_year_and_month_in_the_header_the_day_per_line_and_exac
     sim: Sim, tmp_path: Path
 ) -> None:
     recorder = Recorder()
-    provider = adapter(sim, tmp_path, transport=recorder)
-    try:
+    async with aclosing(adapter(sim, tmp_path, transport=recorder)) as provider:
         posted = await provider.post_entry(entry(), "key-1")
         assert posted.external_id == "BEXPARC/BEX/2026-10/BX7-202610"
         assert posted.status == "posted"
@@ -195,15 +186,12 @@ async def test_post_sends_year_and_month_in_the_header_the_day_per_line_and_exac
         [raw] = [body for path, body in recorder.bodies if path.endswith("/compta/ecriture")]
         assert b'"Debit":1090.00' in raw and b'"Credit":90.00' in raw  # numbers, not floats
         assert "Annee" in json.loads(raw) and "Jour" not in json.loads(raw)
-    finally:
-        await provider.aclose()
 
 
 async def test_find_entry_matches_the_piece_of_the_exact_reference(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         posted = await provider.post_entry(entry(), "key-1")
         found = await provider.find_entry("bexsync:7:2026-10", None, "BEX")
         assert found == posted
@@ -212,8 +200,6 @@ async def test_find_entry_matches_the_piece_of_the_exact_reference(
         assert await provider.find_entry("bexsync:77:2026-10", None, "BEX") is None
         assert await provider.find_entry("bexsync:7:2026-10", None, "OD") is None
         assert await provider.find_entry("bexsync:7:2026-10", None, "NOPE") is None
-    finally:
-        await provider.aclose()
 
 
 def test_piece_numbers_are_short_distinct_and_stable() -> None:
@@ -226,42 +212,33 @@ def test_piece_numbers_are_short_distinct_and_stable() -> None:
 async def test_posting_the_same_reference_again_returns_the_first_entry(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         first = await provider.post_entry(entry(), "key-1")
         assert await provider.post_entry(entry(), "key-1") == first
         assert await provider.post_entry(entry(), "key-2") == first
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_an_expired_session_is_renewed_by_logging_in_again(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         await provider.verify()
         sim.state.expire_sessions()
         posted = await provider.post_entry(entry(), "key-1")
         assert posted.external_id.endswith("BX7-202610")
         assert sim.state.logins == 2
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_a_lost_answer_is_unavailable_and_the_retry_does_not_duplicate(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         sim.faults.add(Fault.malformed(path="/compta/ecriture", nth={2}))
         err = await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         assert "looked up" in err.message
         assert len(sim.state.entries) == 1
         await provider.post_entry(entry(), "key-1")
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 # -- errors mapped to the taxonomy -----------------------------------------------------------
@@ -270,26 +247,20 @@ async def test_a_lost_answer_is_unavailable_and_the_retry_does_not_duplicate(
 async def test_other_currencies_are_refused_clearly_before_any_request(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(currency="USD"), "k"))
         assert "EUR only" in err.message and "USD" in err.message
         assert err.field_errors[0].field == "currency"
         assert sim.state.requests == []
-    finally:
-        await provider.aclose()
 
 
 async def test_a_wrong_password_is_auth_expired_without_the_password(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path, password="wrong-password-123")
-    try:
+    async with aclosing(adapter(sim, tmp_path, password="wrong-password-123")) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "user name or password" in err.message
         assert "wrong-password-123" not in str(err)
-    finally:
-        await provider.aclose()
 
 
 async def test_an_unknown_account_is_rejected_on_its_line(sim: Sim, tmp_path: Path) -> None:
@@ -297,14 +268,11 @@ async def test_an_unknown_account_is_rejected_on_its_line(sim: Sim, tmp_path: Pa
         EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
         EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=lines), "k"))
         assert [f.field for f in err.field_errors] == ["lines[1].account"]
         assert "compteInexistant" in err.message
         assert sim.state.entries == []
-    finally:
-        await provider.aclose()
 
 
 async def test_unbalanced_and_unknown_journal_are_rejected_before_posting(
@@ -314,38 +282,29 @@ async def test_unbalanced_and_unknown_journal_are_rejected_before_posting(
         EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
         EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message
         err = await expect_error("rejected", provider.post_entry(entry(ledger="ZZ"), "k"))
         assert err.field_errors[0].field == "ledger_id"
         assert ("POST", "/v1/compta/ecriture") not in sim.state.requests
-    finally:
-        await provider.aclose()
 
 
 async def test_a_closed_month_is_period_locked(sim: Sim, tmp_path: Path) -> None:
     sim.state.closed_until = (2026, 10)
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
         assert "10/2026" in err.message
         sim.state.closed_until = (2026, 9)
         await provider.post_entry(entry(), "k")
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_an_unpublished_dossier_says_how_to_fix_it(sim: Sim, tmp_path: Path) -> None:
     sim.state.unpublished.add("BEXPARC")
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("auth_expired", provider.list_ledgers(None))
         assert err.status == 403 and "published" in err.message
-    finally:
-        await provider.aclose()
 
 
 async def test_the_firm_database_being_down_is_unavailable(sim: Sim, tmp_path: Path) -> None:
@@ -355,32 +314,25 @@ async def test_the_firm_database_being_down_is_unavailable(sim: Sim, tmp_path: P
         ]}  # fmt: skip
 
     sim.faults.add(Fault.malformed(mutate=down, path="/compta/ecriture", nth={2}))
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("unavailable", provider.post_entry(entry(), "k"))
         assert err.retryable
-    finally:
-        await provider.aclose()
 
 
 async def test_429_is_waited_out_or_goes_up_with_retry_after(sim: Sim, tmp_path: Path) -> None:
     sim.faults.add(Fault.rate_limit(retry_after=0.05, path="/compta/journal", nth={1}))
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         assert len(await provider.list_ledgers(None)) == 5
         assert 0.05 in sleeps.delays
         sim.faults.add(Fault.rate_limit(retry_after=600, path="/compta/comptes", fraction=1.0))
         err = await expect_error("rate_limited", provider.list_accounts(None))
         assert err.retry_after == 600
-    finally:
-        await provider.aclose()
 
 
 async def test_server_errors_retry_reads_but_never_the_post(sim: Sim, tmp_path: Path) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         sim.faults.add(Fault.error(502, path="/compta/comptes", fraction=1.0))
         err = await expect_error("unavailable", provider.list_accounts(None))
         assert err.status == 502 and len(sleeps.delays) == 4
@@ -388,8 +340,6 @@ async def test_server_errors_retry_reads_but_never_the_post(sim: Sim, tmp_path: 
         await expect_error("unavailable", provider.post_entry(entry(), "k"))
         assert [i for i in sim.faults.injected if i == ("502", "/CNX1225/api/v1/compta/ecriture")]
         assert len([p for m, p in sim.state.requests if m == "POST" and "ecriture" in p]) == 0
-    finally:
-        await provider.aclose()
 
 
 # -- the demo ----------------------------------------------------------------------------------
@@ -409,12 +359,9 @@ async def test_demo_setup_serves_a_firm_the_demo_can_log_in_to_and_post_to(
         ctx = ProviderContext(
             "acd", 99, settings, tmp_path, options=result.options, credentials=result.credentials
         )
-        provider = SPEC.create(ctx)
-        try:
+        async with aclosing(SPEC.create(ctx)) as provider:
             assert (await provider.verify()).ok
             posted = await provider.post_entry(entry(), "k")
             assert await provider.find_entry("bexsync:7:2026-10", None, "BEX") == posted
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -122,14 +123,11 @@ async def test_login_form_keeps_the_dossier_as_option_and_the_api_key_secret() -
 
 
 async def test_verify_sends_both_keys_and_names_the_dossier(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         result = await provider.verify()
         assert result.ok and DOSSIER in result.message
         assert [t.id for t in result.tenants] == [DOSSIER]
         assert sim.state.requests == [("GET", "/journal")]
-    finally:
-        await provider.aclose()
 
 
 async def test_options_list_journals_across_pages_and_open_accounts(
@@ -137,8 +135,7 @@ async def test_options_list_journals_across_pages_and_open_accounts(
 ) -> None:
     for i in range(150):
         sim.state.journals.append({"objectId": 1 + i, "code": f"J{i}", "libelle": f"J {i}"})
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         ledgers = {led.code: led for led in await provider.list_ledgers(None)}
         assert len(ledgers) == 155 and ledgers["BEX"].id == "BEX"
         assert len([p for _, p in sim.state.requests if p == "/journal"]) == 2
@@ -147,8 +144,6 @@ async def test_options_list_journals_across_pages_and_open_accounts(
             assert number in accounts
         assert "471000" not in accounts  # closed (ferme) accounts are not offered
         assert {t.code for t in await provider.list_tax_codes(None)} == {"0", "L", "H", "NONE"}
-    finally:
-        await provider.aclose()
 
 
 # -- the asynchronous import -----------------------------------------------------------------
@@ -158,8 +153,7 @@ async def test_post_submits_one_import_and_polls_with_backoff_until_booked(
     sim: Sim, tmp_path: Path
 ) -> None:
     sleeps = Sleeps(after=3, action=sim.state.process)
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         posted = await provider.post_entry(entry(), "key-1")
         assert posted.status == "posted"
         [booked] = sim.state.entries
@@ -177,24 +171,19 @@ async def test_post_submits_one_import_and_polls_with_backoff_until_booked(
         ]
         polls = [p for _, p in sim.state.requests if p == "/statutImport"]
         assert len(polls) == 4
-    finally:
-        await provider.aclose()
 
 
 async def test_still_pending_after_the_bound_is_unavailable_and_nothing_is_resubmitted(
     sim: Sim, tmp_path: Path
 ) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         err = await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         assert err.retryable and "still processing" in err.message
         assert sum(sleeps.delays) <= 60 and max(sleeps.delays) == 15
         assert len(sim.state.imports) == 1
         await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         assert len(sim.state.imports) == 1  # the second attempt waited for the first import
-    finally:
-        await provider.aclose()
 
 
 async def test_a_restart_while_posting_finds_the_pending_import_and_completes_it(
@@ -240,8 +229,7 @@ async def test_find_entry_is_none_for_other_references_journals_and_failed_impor
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.state.process_after = 0
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         await provider.post_entry(entry(), "k")
         assert await provider.find_entry("bexsync:7:2026-10-31", None, "BEX") is None
         assert await provider.find_entry("bexsync:77:2026-10", None, "BEX") is None
@@ -252,35 +240,29 @@ async def test_find_entry_is_none_for_other_references_journals_and_failed_impor
         await expect_error("rejected", provider.post_entry(entry("bexsync:8:2026-10",
                                                                  lines=bad), "k2"))  # fmt: skip
         assert await provider.find_entry("bexsync:8:2026-10", None, "BEX") is None
-    finally:
-        await provider.aclose()
 
 
 async def test_posting_the_same_reference_again_returns_the_booked_entry(
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.state.process_after = 0
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         first = await provider.post_entry(entry(), "key-1")
         assert await provider.post_entry(entry(), "key-2") == first
         assert len(sim.state.imports) == 1 and len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_a_lost_answer_to_the_import_is_found_and_waited_for_not_resubmitted(
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.faults.add(Fault.malformed(path="/importJson", nth={1}))
-    provider = adapter(sim, tmp_path, sleeps=Sleeps(after=1, action=sim.state.process))
-    try:
+    async with aclosing(
+        adapter(sim, tmp_path, sleeps=Sleeps(after=1, action=sim.state.process))
+    ) as provider:
         err = await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         assert "looked up" in err.message
         posted = await provider.post_entry(entry(), "key-1")
         assert posted.status == "posted" and len(sim.state.imports) == 1
-    finally:
-        await provider.aclose()
 
 
 # -- errors mapped to the taxonomy -----------------------------------------------------------
@@ -294,34 +276,27 @@ async def test_a_failed_import_is_rejected_per_line_and_a_fixed_entry_is_importe
         EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
         EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=lines), "k"))
         assert [f.field for f in err.field_errors] == ["lines[1].account"]
         assert "9999" in err.message
         await provider.post_entry(entry(), "k2")
         assert [i["statut"] for i in sim.state.imports] == ["Erreur", "Termine"]
-    finally:
-        await provider.aclose()
 
 
 async def test_a_closed_period_is_period_locked(sim: Sim, tmp_path: Path) -> None:
     sim.state.process_after = 0
     sim.state.closed_until = date(2026, 12, 31)
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
         assert "clôturée" in err.message
         assert sim.state.entries == []
-    finally:
-        await provider.aclose()
 
 
 async def test_an_invalid_request_is_rejected_with_cegid_field_errors(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         body = {"codeIbs": DOSSIER, "data": {"ecritures": [
             {"journalCode": "BEX", "lignes": [{"compteNumero": "1300", "debit": 1.5,
                                                "credit": "0.00"}]}]}}  # fmt: skip
@@ -329,8 +304,6 @@ async def test_an_invalid_request_is_rejected_with_cegid_field_errors(
         assert err.status == 400
         assert [f.field for f in err.field_errors] == ["ecritures[0].lignes[0].debit"]
         assert sim.state.imports == []
-    finally:
-        await provider.aclose()
 
 
 async def test_unbalanced_and_unknown_journal_are_rejected_before_any_import(
@@ -340,42 +313,32 @@ async def test_unbalanced_and_unknown_journal_are_rejected_before_any_import(
         EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
         EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message
         err = await expect_error("rejected", provider.post_entry(entry(ledger="ZZ"), "k"))
         assert err.field_errors[0].field == "ledger_id"
         assert sim.state.imports == []
-    finally:
-        await provider.aclose()
 
 
 async def test_a_wrong_subscription_or_api_key_is_auth_expired_without_the_keys(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path, api_key="otherkey:revoked-secret-99")
-    try:
+    async with aclosing(adapter(sim, tmp_path, api_key="otherkey:revoked-secret-99")) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "API key" in err.message and "revoked-secret-99" not in err.message
-    finally:
-        await provider.aclose()
     sim.secret_file.write_text("wrong-subscription-key-0000")
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "subscription key" in err.message
         assert "wrong-subscription-key-0000" not in err.message
         assert "wrong-subscription-key-0000" not in redact("key wrong-subscription-key-0000")
-    finally:
-        await provider.aclose()
 
 
 async def test_no_subscription_key_file_is_a_configuration_error_before_any_request(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path, secret_file=None)
-    try:
+    async with aclosing(adapter(sim, tmp_path, secret_file=None)) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "client_secret_file" in err.message
         missing = adapter(sim, tmp_path, secret_file=str(tmp_path / "nope"))
@@ -383,28 +346,22 @@ async def test_no_subscription_key_file_is_a_configuration_error_before_any_requ
         assert "cannot be read" in err.message
         await missing.aclose()
         assert sim.state.requests == []
-    finally:
-        await provider.aclose()
 
 
 async def test_429_is_waited_out_or_goes_up_with_retry_after(sim: Sim, tmp_path: Path) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         sim.faults.add(Fault.rate_limit(retry_after=0.05, path="/journal", nth={1}))
         assert len(await provider.list_ledgers(None)) == 5
         assert 0.05 in sleeps.delays
         sim.faults.add(Fault.rate_limit(retry_after=600, path="/compte", fraction=1.0))
         err = await expect_error("rate_limited", provider.list_accounts(None))
         assert err.retry_after == 600
-    finally:
-        await provider.aclose()
 
 
 async def test_server_errors_retry_reads_but_never_the_import(sim: Sim, tmp_path: Path) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         sim.faults.add(Fault.error(503, path="/compte", fraction=1.0))
         err = await expect_error("unavailable", provider.list_accounts(None))
         assert err.status == 503 and len(sleeps.delays) == 4
@@ -412,8 +369,6 @@ async def test_server_errors_retry_reads_but_never_the_import(sim: Sim, tmp_path
         await expect_error("unavailable", provider.post_entry(entry(), "k"))
         assert ("502", f"{PREFIX}/importJson") in sim.faults.injected
         assert ("POST", "/importJson") not in sim.state.requests
-    finally:
-        await provider.aclose()
 
 
 # -- the demo ----------------------------------------------------------------------------------
@@ -433,13 +388,10 @@ async def test_demo_setup_serves_a_dossier_whose_imports_complete(tmp_path: Path
             "cegid_loop", 99, settings, tmp_path,
             options=result.options, credentials=result.credentials,
         )  # fmt: skip
-        provider = CegidLoopProvider(ctx, poll_first=0.1)
-        try:
+        async with aclosing(CegidLoopProvider(ctx, poll_first=0.1)) as provider:
             assert (await provider.verify()).ok
             posted = await provider.post_entry(entry(), "k")
             assert posted.status == "posted"
             assert await provider.find_entry("bexsync:7:2026-10", None, "BEX") == posted
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -659,13 +660,10 @@ async def test_demo_setup_logs_in_and_verifies(
             options=result.options,
             credentials=result.credentials,
         )
-        provider = spec.create(ctx)
-        try:
+        async with aclosing(spec.create(ctx)) as provider:
             verified = await provider.verify()
             assert verified.ok and len(verified.tenants) == 1
             assert "BEX" in [ledger.id for ledger in await provider.list_ledgers(None)]
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()
 

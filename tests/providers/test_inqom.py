@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -211,16 +212,13 @@ async def test_several_dossiers_are_tenants_and_one_must_be_chosen(
     other = sim.state.add_dossier("Résidence Mer SARL", company="Cabinet Nord", users=(USER,))
     sim.state.add_dossier("Not theirs", users=("outsider@example",))
     account = await log_in(sim)
-    provider = adapter(sim, tmp_path, account)
-    try:
+    async with aclosing(adapter(sim, tmp_path, account)) as provider:
         tenants = await provider.list_tenants()
         assert [t.name for t in tenants] == ["Camping Les Pins SAS", "Résidence Mer SARL"]
         assert "2 dossiers" in (await provider.verify()).message
         err = await expect_error("rejected", provider.list_ledgers(None))
         assert err.field_errors[0].field == "tenant_id"
         assert len(await provider.list_ledgers(str(other.id))) == 5
-    finally:
-        await provider.aclose()
     chosen = adapter(sim, tmp_path, account, tenant_id=str(other.id))
     try:
         assert "Résidence Mer SARL" in (await chosen.verify()).message
@@ -344,58 +342,46 @@ async def test_a_post_that_failed_with_a_server_error_is_not_sent_twice(
 
 async def test_a_revoked_login_is_auth_expired_and_reported_once(sim: Sim, tmp_path: Path) -> None:
     account = await log_in(sim)
-    provider = adapter(sim, tmp_path, account)
-    try:
+    async with aclosing(adapter(sim, tmp_path, account)) as provider:
         sim.state.oauth.revoke_all()
         err = await expect_error("auth_expired", provider.list_ledgers(None))
         assert "log in again" in err.message
         assert len(account.lost) == 1
         token = json.loads(account.credentials["token"])["access_token"]
         assert token not in err.message
-    finally:
-        await provider.aclose()
 
 
 async def test_an_expired_token_is_refreshed_mid_sync(sim: Sim, tmp_path: Path) -> None:
     account = await log_in(sim)
-    provider = adapter(sim, tmp_path, account)
-    try:
+    async with aclosing(adapter(sim, tmp_path, account)) as provider:
         await provider.list_accounts(None)
         sim.clock.advance(3700)  # the access token (1 hour) expired between two calls
         posted = await provider.post_entry(entry(), "key-1")
         assert posted.external_id == str(sim.dossier.entries[0]["Id"])
         assert sim.state.oauth.request_counts()["refresh_token"] == 1
         assert len(account.saved) == 1 and account.lost == []
-    finally:
-        await provider.aclose()
 
 
 async def test_429_is_waited_out_and_a_long_retry_after_goes_up(sim: Sim, tmp_path: Path) -> None:
     sim.state.rate_calls, sim.state.rate_per = 2, 0.2
-    provider = adapter(sim, tmp_path, await log_in(sim))
-    try:
+    async with aclosing(adapter(sim, tmp_path, await log_in(sim))) as provider:
         for _ in range(3):
             assert len(await provider.list_ledgers(None)) == 5
         assert sim.state.refused >= 1
         sim.faults.add(Fault.rate_limit(retry_after=600, path="/journals", fraction=1.0))
         err = await expect_error("rate_limited", provider.list_ledgers(None))
         assert err.retry_after == 600
-    finally:
-        await provider.aclose()
 
 
 async def test_server_errors_are_retried_for_reads_then_unavailable(
     sim: Sim, tmp_path: Path
 ) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, await log_in(sim), sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, await log_in(sim), sleeps)) as provider:
         sim.faults.add(Fault.error(503, path="/accounts", fraction=1.0))
         err = await expect_error("unavailable", provider.list_accounts(None))
         assert err.status == 503
         assert len([d for d in sleeps.delays if d < 31]) >= 4  # five attempts in all
-    finally:
-        await provider.aclose()
 
 
 async def test_inqom_validation_refusals_are_rejected_with_field_errors(
@@ -472,15 +458,12 @@ async def test_inqoms_own_locked_refusal_is_period_locked_too(
 
 async def test_secrets_are_masked_wherever_they_are_logged(sim: Sim, tmp_path: Path) -> None:
     account = await log_in(sim)
-    provider = adapter(sim, tmp_path, account)
-    try:
+    async with aclosing(adapter(sim, tmp_path, account)) as provider:
         await provider.verify()
         token = json.loads(account.credentials["token"])
         text = redact(f"{SECRET} {PASSWORD} {token['access_token']} {token['refresh_token']}")
         for secret in (SECRET, PASSWORD, token["access_token"], token["refresh_token"]):
             assert secret not in text
-    finally:
-        await provider.aclose()
 
 
 # -- the demo ----------------------------------------------------------------------------------
@@ -499,15 +482,12 @@ async def test_demo_setup_serves_a_simulator_the_demo_can_log_in_to_and_post_to(
             login_ctx(settings), None, redirect_url=None, code=None, **demo.complete
         )
         ctx = ProviderContext("inqom", 99, settings, tmp_path, credentials=result.credentials)
-        provider = SPEC.create(ctx)
-        try:
+        async with aclosing(SPEC.create(ctx)) as provider:
             assert len((await provider.verify()).tenants) == 1
             posted = await provider.post_entry(
                 entry(day=date(2026, 10, 31), reference="bexsync:1:2026-10"), "k"
             )
             assert await provider.find_entry("bexsync:1:2026-10", None, "BEX") == posted
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()
 

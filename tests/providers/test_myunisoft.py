@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -272,36 +273,29 @@ async def test_a_post_that_failed_with_a_server_error_is_not_sent_twice(
 
 async def test_a_revoked_token_is_auth_expired_without_the_token(sim: Sim, tmp_path: Path) -> None:
     revoked = "eyJhbGciOi.revoked-token-abc.def"
-    provider = adapter(sim, tmp_path, jwt=revoked)
-    try:
+    async with aclosing(adapter(sim, tmp_path, jwt=revoked)) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "ERR-API-TOKEN-NOT-FOUND" in err.message and "log in again" in err.message
         assert revoked not in err.message
         assert revoked not in redact(f"Authorization: Bearer {revoked}")
-    finally:
-        await provider.aclose()
 
 
 async def test_no_stored_token_is_auth_expired_before_any_request(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path, jwt="")
-    try:
+    async with aclosing(adapter(sim, tmp_path, jwt="")) as provider:
         await expect_error("auth_expired", provider.list_ledgers(None))
         assert sim.state.requests == []
-    finally:
-        await provider.aclose()
 
 
 async def test_a_wrong_partner_secret_points_at_the_config_file(sim: Sim, tmp_path: Path) -> None:
     wrong_file = tmp_path / "wrong-partner"
     wrong_file.write_text("not-the-partner-secret\n", encoding="utf-8")
     table = {**settings_for("http://x", str(wrong_file)), "api_url": sim.settings.urls["api_url"]}
-    provider = adapter(sim, tmp_path, settings=ProviderSettings.from_table("myunisoft", table))
-    try:
+    async with aclosing(
+        adapter(sim, tmp_path, settings=ProviderSettings.from_table("myunisoft", table))
+    ) as provider:
         err = await expect_error("rejected", provider.verify())
         assert "ERR-INVALID-SECRET" in err.message and "client_secret_file" in err.message
         assert "not-the-partner-secret" not in err.message
-    finally:
-        await provider.aclose()
     missing = ProviderSettings("myunisoft", client_id="bexsync", urls=dict(sim.settings.urls))
     with pytest.raises(ProviderError) as info:
         adapter(sim, tmp_path, settings=missing)
@@ -310,16 +304,13 @@ async def test_a_wrong_partner_secret_points_at_the_config_file(sim: Sim, tmp_pa
 
 async def test_429_is_waited_out_and_a_long_retry_after_goes_up(sim: Sim, tmp_path: Path) -> None:
     sim.state.rate_calls, sim.state.rate_per = 2, 0.2
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         for _ in range(3):
             assert len(await provider.list_ledgers(None)) == 5
         assert sim.state.refused >= 1
         sim.faults.add(Fault.rate_limit(retry_after=600, path="/diary", fraction=1.0))
         err = await expect_error("rate_limited", provider.list_ledgers(None))
         assert err.retry_after == 600
-    finally:
-        await provider.aclose()
 
 
 def test_the_documented_rate_limit_is_20_per_10_seconds_at_most_10_at_once() -> None:
@@ -333,13 +324,10 @@ async def test_server_errors_are_retried_for_reads_then_unavailable(
     sim: Sim, tmp_path: Path
 ) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         sim.faults.add(Fault.error(503, path="/account", fraction=1.0))
         err = await expect_error("unavailable", provider.list_accounts(None))
         assert err.status == 503 and len(sleeps.delays) >= 4
-    finally:
-        await provider.aclose()
 
 
 async def test_myunisoft_validation_codes_are_rejected_with_the_code(
@@ -420,14 +408,11 @@ async def test_demo_setup_serves_a_simulator_the_demo_can_log_in_to_and_post_to(
             login_ctx(), None, redirect_url=None, code=None, **demo.complete
         )
         ctx = ProviderContext("myunisoft", 99, settings, tmp_path, credentials=result.credentials)
-        provider = SPEC.create(ctx)
-        try:
+        async with aclosing(SPEC.create(ctx)) as provider:
             assert len((await provider.verify()).tenants) == 1
             posted = await provider.post_entry(
                 entry(day=date(2026, 10, 31), reference="bexsync:1:2026-10"), "k"
             )
             assert await provider.find_entry("bexsync:1:2026-10", None, "BEX") == posted
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()

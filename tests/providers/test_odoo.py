@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -145,8 +146,7 @@ def test_without_a_url_the_odoo_online_address_of_the_database_is_used(tmp_path:
 
 
 async def test_the_probe_picks_the_api_the_server_speaks(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         result = await provider.verify()
         assert result.ok
         if sim.state.version >= 19:
@@ -162,13 +162,10 @@ async def test_the_probe_picks_the_api_the_server_speaks(sim: Sim, tmp_path: Pat
         assert [(t.id, t.name) for t in result.tenants] == [
             (str(sim.state.company()["id"]), "Vakantiepark De Duinen B.V.")
         ]
-    finally:
-        await provider.aclose()
 
 
 async def test_options_list_journals_accounts_and_taxes(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         ledgers = await provider.list_ledgers(None)
         assert [led.code for led in ledgers] == ["BEX", "BNK1", "INV", "MISC"]
         assert ledgers[0].id == str(sim.state.journal("BEX")["id"])
@@ -179,8 +176,6 @@ async def test_options_list_journals_accounts_and_taxes(sim: Sim, tmp_path: Path
         taxes = {t.code: t for t in await provider.list_tax_codes(None)}
         assert set(taxes) == {"0", "L", "H", "NONE"}
         assert taxes["H"].rate == Decimal("21") and taxes["H"].name == "21% S"
-    finally:
-        await provider.aclose()
 
 
 async def test_several_companies_are_tenants_and_scope_every_call(sim: Sim, tmp_path: Path) -> None:
@@ -197,8 +192,7 @@ async def test_several_companies_are_tenants_and_scope_every_call(sim: Sim, tmp_
     )
     for code in ("1300", "8000", "1800"):
         sim.state.add_account(code, f"Hotel {code}", second["id"])
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         tenants = await provider.list_tenants()
         assert [t.name for t in tenants] == ["Vakantiepark De Duinen B.V.", "Stadshotel B.V."]
         hotel = str(second["id"])
@@ -210,16 +204,13 @@ async def test_several_companies_are_tenants_and_scope_every_call(sim: Sim, tmp_
         assert await provider.find_entry("bexsync:3:2026-03", hotel, "BEX") == posted
         first = str(sim.state.company()["id"])
         assert await provider.find_entry("bexsync:3:2026-03", first, "BEX") is None
-    finally:
-        await provider.aclose()
 
 
 # -- posting and lookup --------------------------------------------------------------------------
 
 
 async def test_post_creates_and_posts_one_move_with_exact_amounts(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         posted = await provider.post_entry(entry(), "key-1")
         [move] = sim.state.moves
         assert posted.external_id == str(move["id"])
@@ -237,15 +228,12 @@ async def test_post_creates_and_posts_one_move_with_exact_amounts(sim: Sim, tmp_
             ("1800", "VAT low", Decimal("0.00"), Decimal("101936.80")),
         ]
         assert ("account.move", "action_post") in [(m, f) for _, m, f in sim.state.calls]
-    finally:
-        await provider.aclose()
 
 
 async def test_find_entry_matches_the_exact_reference_in_the_journal(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         assert await provider.find_entry("bexsync:3:2026-03", None, "BEX") is None
         posted = await provider.post_entry(entry(), "key-1")
         bex_id = str(sim.state.journal("BEX")["id"])
@@ -254,15 +242,12 @@ async def test_find_entry_matches_the_exact_reference_in_the_journal(
         assert await provider.find_entry("bexsync:3:2026-03-31", None, "BEX") is None
         assert await provider.find_entry("bexsync:3:2026-03", None, "MISC") is None
         assert await provider.find_entry("bexsync:3:2026-03", None, "NOPE") is None
-    finally:
-        await provider.aclose()
 
 
 async def test_posting_the_same_reference_again_returns_the_posted_move(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         first = await provider.post_entry(entry(), "key-1")
         again = await provider.post_entry(entry(), "key-1")
         fresh = adapter(sim, tmp_path)
@@ -272,16 +257,13 @@ async def test_posting_the_same_reference_again_returns_the_posted_move(
             await fresh.aclose()
         assert first == again == other_key
         assert len(sim.state.moves) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_a_draft_left_by_a_failed_post_is_replaced_not_duplicated(
     sim19: Sim, tmp_path: Path
 ) -> None:
     sim19.faults.add(Fault.error(502, path="/account.move/action_post", nth={1}))
-    provider = adapter(sim19, tmp_path)
-    try:
+    async with aclosing(adapter(sim19, tmp_path)) as provider:
         await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         [draft] = sim19.state.moves
         assert draft["state"] == "draft"
@@ -290,116 +272,87 @@ async def test_a_draft_left_by_a_failed_post_is_replaced_not_duplicated(
         [move] = sim19.state.moves
         assert move["state"] == "posted" and move["id"] != draft["id"]
         assert posted.external_id == str(move["id"])
-    finally:
-        await provider.aclose()
 
 
 # -- errors mapped to the taxonomy -----------------------------------------------------------------
 
 
 async def test_a_wrong_api_key_is_auth_expired(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path, key="revoked-key-0000000000")
-    try:
+    async with aclosing(adapter(sim, tmp_path, key="revoked-key-0000000000")) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "revoked-key-0000000000" not in err.message
-    finally:
-        await provider.aclose()
 
 
 async def test_a_key_revoked_mid_session_is_auth_expired(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         await provider.verify()
         sim.state.users[LOGIN]["api_key"] = "another-key-999999999"
         await expect_error("auth_expired", provider.list_accounts(None))
-    finally:
-        await provider.aclose()
 
 
 async def test_the_api_key_is_masked_wherever_it_is_logged(sim19: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim19, tmp_path)
-    try:
+    async with aclosing(adapter(sim19, tmp_path)):
         assert KEY not in redact(f"execute_kw args ['bexsync', 2, '{KEY}', 'account.move']")
-    finally:
-        await provider.aclose()
 
 
 async def test_long_lists_are_read_page_by_page(sim: Sim, tmp_path: Path) -> None:
     company = sim.state.company()["id"]
     for i in range(600):
         sim.state.add_account(f"7{i:04d}", f"Extra {i}", company)
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         accounts = await provider.list_accounts(None)
         assert len(accounts) == 624
         reads = [c for c in sim.state.calls if c[1:] == ("account.account", "search_read")]
         assert len(reads) == 2
-    finally:
-        await provider.aclose()
 
 
 async def test_json_rpc_needs_the_username(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path, username=None)
-    try:
+    async with aclosing(adapter(sim, tmp_path, username=None)) as provider:
         if sim.state.version >= 19:
             assert (await provider.verify()).ok  # JSON-2 needs only the key
         else:
             err = await expect_error("auth_expired", provider.verify())
             assert "username" in err.message
-    finally:
-        await provider.aclose()
 
 
 async def test_an_unknown_database_is_rejected_on_the_database_field(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path, database="nope")
-    try:
+    async with aclosing(adapter(sim, tmp_path, database="nope")) as provider:
         err = await expect_error("rejected", provider.verify())
         assert [f.field for f in err.field_errors] == ["credentials.database"]
-    finally:
-        await provider.aclose()
 
 
 async def test_429_with_a_long_retry_after_goes_up_as_rate_limited(
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.faults.add(Fault.rate_limit(retry_after=600, fraction=1.0))
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rate_limited", provider.list_ledgers(None))
         assert err.retry_after == 600
-    finally:
-        await provider.aclose()
 
 
 async def test_server_errors_are_retried_for_reads_then_unavailable(
     sim: Sim, tmp_path: Path
 ) -> None:
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         await provider.verify()
         sim.faults.add(Fault.error(503, fraction=1.0))
         err = await expect_error("unavailable", provider.list_accounts(None))
         assert err.status == 503
         assert len(sleeps.delays) == 4  # five attempts in all
-    finally:
-        await provider.aclose()
 
 
 async def test_a_create_that_failed_with_a_server_error_is_not_retried(
     sim19: Sim, tmp_path: Path
 ) -> None:
     sim19.faults.add(Fault.error(500, path="/account.move/create", fraction=1.0))
-    provider = adapter(sim19, tmp_path)
-    try:
+    async with aclosing(adapter(sim19, tmp_path)) as provider:
         await expect_error("unavailable", provider.post_entry(entry(), "k"))
         creates = [i for i in sim19.faults.injected if i[1].endswith("/account.move/create")]
         assert len(creates) == 1
         assert sim19.state.moves == []
-    finally:
-        await provider.aclose()
 
 
 async def test_odoo_validation_errors_are_rejected_with_its_message(
@@ -409,15 +362,12 @@ async def test_odoo_validation_errors_are_rejected_with_its_message(
         EntryLine("1300", "refund", Decimal("-5.00"), Decimal("0.00")),
         EntryLine("8000", "refund", Decimal("0.00"), Decimal("-5.00")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=negative), "k"))
         assert "cannot be negative" in err.message
         assert "UserError" in err.message
         assert err.field_errors and err.field_errors[0].field == "entry"
         assert sim.state.moves == []
-    finally:
-        await provider.aclose()
 
 
 async def test_unbalanced_unknown_accounts_journals_and_currencies_are_rejected_first(
@@ -431,8 +381,7 @@ async def test_unbalanced_unknown_accounts_journals_and_currencies_are_rejected_
         EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
         EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message
         err = await expect_error("rejected", provider.post_entry(entry(lines=unknown), "k"))
@@ -444,26 +393,20 @@ async def test_unbalanced_unknown_accounts_journals_and_currencies_are_rejected_
         err = await expect_error("rejected", provider.post_entry(entry(currency="GBP"), "k"))
         assert err.field_errors[0].field == "currency"
         assert not [c for c in sim.state.calls if c[2] == "create"]
-    finally:
-        await provider.aclose()
 
 
 async def test_a_lock_date_is_period_locked_before_anything_is_created(
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.state.company()["fiscalyear_lock_date"] = "2026-03-31"
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
         assert "2026-03-31" in err.message
         assert not [c for c in sim.state.calls if c[2] == "create"]
-    finally:
-        await provider.aclose()
 
 
 async def test_odoos_own_lock_refusal_is_period_locked(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         await provider.post_entry(entry(reference="bexsync:3:2026-02", day=date(2026, 2, 28)), "k")
         # the books are closed after the adapter read the company (or by a lock it does not
         # read: the pre-18 period_lock_date): Odoo itself refuses
@@ -472,30 +415,24 @@ async def test_odoos_own_lock_refusal_is_period_locked(sim: Sim, tmp_path: Path)
         err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
         assert "prior to and inclusive of the lock date 2026-03-31" in err.message
         assert len(sim.state.moves) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_a_sales_journal_lock_refuses_instead_of_letting_odoo_move_the_date(
     sim19: Sim, tmp_path: Path
 ) -> None:
     sim19.state.company()["sale_lock_date"] = "2026-03-31"
-    provider = adapter(sim19, tmp_path)
-    try:
+    async with aclosing(adapter(sim19, tmp_path)) as provider:
         err = await expect_error("period_locked", provider.post_entry(entry(ledger="INV"), "k"))
         assert "2026-03-31" in err.message
         assert sim19.state.moves == []
         await provider.post_entry(entry(), "k")  # the general BEX journal is not under it
         assert len(sim19.state.moves) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_a_date_odoo_postponed_after_all_is_kept_and_logged(
     sim19: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    provider = adapter(sim19, tmp_path)
-    try:
+    async with aclosing(adapter(sim19, tmp_path)) as provider:
         await provider.post_entry(entry(reference="bexsync:3:2026-02", ledger="INV"), "k")
         sim19.state.company()["sale_lock_date"] = "2026-03-31"  # after the adapter read it
         with caplog.at_level("WARNING", logger="bexsync.odoo"):
@@ -503,8 +440,6 @@ async def test_a_date_odoo_postponed_after_all_is_kept_and_logged(
         move = next(m for m in sim19.state.moves if str(m["id"]) == posted.external_id)
         assert move["state"] == "posted" and move["date"] == "2026-04-01"
         assert "bexsync:3:2026-03" in caplog.text and "2026-04-01" in caplog.text
-    finally:
-        await provider.aclose()
 
 
 def test_database_conflicts_are_unavailable_and_access_errors_auth_expired() -> None:
@@ -540,12 +475,9 @@ async def test_demo_setup_serves_a_simulator_the_demo_can_log_in_to_and_post_to(
         ctx = ProviderContext(
             "odoo", 99, settings, tmp_path, options=result.options, credentials=result.credentials
         )
-        provider = SPEC.create(ctx)
-        try:
+        async with aclosing(SPEC.create(ctx)) as provider:
             assert (await provider.verify()).ok
             posted = await provider.post_entry(entry(), "k")
             assert await provider.find_entry("bexsync:3:2026-03", None, "BEX") == posted
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -104,8 +105,7 @@ async def test_login_form_asks_for_a_secret_token_and_stores_it_as_a_credential(
 
 
 async def test_verify_names_the_company_as_the_only_tenant(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         result = await provider.verify()
         assert result.ok
         assert "Camping Les Pins SAS" in result.message
@@ -113,15 +113,12 @@ async def test_verify_names_the_company_as_the_only_tenant(sim: Sim, tmp_path: P
         assert [t.id for t in await provider.list_tenants()] == ["424242"]
         headers_ok = all(path.startswith(PREFIX) for _, path in sim.state.requests)
         assert headers_ok
-    finally:
-        await provider.aclose()
 
 
 async def test_options_list_journals_accounts_and_the_bex_vat_codes(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         ledgers = await provider.list_ledgers(None)
         assert "BEX" in [led.code for led in ledgers]
         bex = next(led for led in ledgers if led.code == "BEX")
@@ -134,21 +131,16 @@ async def test_options_list_journals_accounts_and_the_bex_vat_codes(
         assert accounts["8000"].name == "Rent turnover"
         codes = {t.code for t in await provider.list_tax_codes(None)}
         assert codes == {"0", "L", "H", "NONE"}
-    finally:
-        await provider.aclose()
 
 
 async def test_journals_are_read_across_cursor_pages(sim: Sim, tmp_path: Path) -> None:
     for i in range(230):
         sim.state.journals.append({"id": 50_000 + i, "code": f"J{i}", "label": f"Journal {i}"})
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         ledgers = await provider.list_ledgers(None)
         assert len(ledgers) == 235
         gets = [p for m, p in sim.state.requests if p.endswith("/journals")]
         assert len(gets) == 3
-    finally:
-        await provider.aclose()
 
 
 # -- posting and lookup ----------------------------------------------------------------------
@@ -157,8 +149,7 @@ async def test_journals_are_read_across_cursor_pages(sim: Sim, tmp_path: Path) -
 async def test_post_creates_one_balanced_entry_with_decimal_strings_and_ids(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         posted = await provider.post_entry(entry(), "key-1")
         assert posted.reference == "bexsync:7:2026-03"
         [stored] = sim.state.entries
@@ -177,15 +168,12 @@ async def test_post_creates_one_balanced_entry_with_decimal_strings_and_ids(
         ]
         assert lines[1]["label"] == "Rent turnover [VAT L]"
         assert lines[0]["label"] == "Guest debtors"
-    finally:
-        await provider.aclose()
 
 
 async def test_find_entry_matches_the_exact_reference_in_the_period_and_journal(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         posted = await provider.post_entry(entry(), "key-1")
         bex_id = str(sim.state.journal("BEX")["id"])
         for ledger in ("BEX", bex_id):
@@ -198,29 +186,23 @@ async def test_find_entry_matches_the_exact_reference_in_the_period_and_journal(
         assert await provider.find_entry("bexsync:7:2026-03", None, "NOPE") is None
         filters = [p for m, p in sim.state.requests if p.endswith("/ledger_entries")]
         assert filters, "find_entry must ask Pennylane"
-    finally:
-        await provider.aclose()
 
 
 async def test_posting_the_same_reference_again_returns_the_first_entry(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         first = await provider.post_entry(entry(), "key-1")
         again = await provider.post_entry(entry(), "key-1")
         other_key = await provider.post_entry(entry(), "key-2")
         assert first == again == other_key
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_a_lost_answer_is_unavailable_and_the_retry_does_not_duplicate(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         sim.faults.add(Fault.malformed(path="/ledger_entries", nth={2}))  # the POST's answer
         err = await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         assert "looked up" in err.message
@@ -228,15 +210,12 @@ async def test_a_lost_answer_is_unavailable_and_the_retry_does_not_duplicate(
         posted = await provider.post_entry(entry(), "key-1")
         assert len(sim.state.entries) == 1
         assert posted.external_id == str(sim.state.entries[0]["id"])
-    finally:
-        await provider.aclose()
 
 
 async def test_a_post_that_failed_with_a_server_error_is_not_retried_blindly(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         sim.faults.add(Fault.error(502, path="/ledger_entries", nth={2}))
         await expect_error("unavailable", provider.post_entry(entry(), "key-1"))
         posts = [p for m, p in sim.state.requests if m == "POST"]
@@ -244,8 +223,6 @@ async def test_a_post_that_failed_with_a_server_error_is_not_retried_blindly(
         assert len([i for i in sim.faults.injected if i[0] == "502"]) == 1
         await provider.post_entry(entry(), "key-1")
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 # -- errors mapped to the taxonomy -----------------------------------------------------------
@@ -254,67 +231,49 @@ async def test_a_post_that_failed_with_a_server_error_is_not_retried_blindly(
 async def test_a_wrong_token_is_auth_expired_without_the_token_in_the_message(
     sim: Sim, tmp_path: Path
 ) -> None:
-    provider = adapter(sim, tmp_path, token="revoked-token-abcdef")
-    try:
+    async with aclosing(adapter(sim, tmp_path, token="revoked-token-abcdef")) as provider:
         err = await expect_error("auth_expired", provider.verify())
         assert "revoked-token-abcdef" not in err.message
         assert "missing or invalid" in err.message
-    finally:
-        await provider.aclose()
 
 
 async def test_the_token_is_masked_wherever_it_is_logged(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)):
         assert TOKEN not in redact(f"token={TOKEN!r} in some traceback")
-    finally:
-        await provider.aclose()
 
 
 async def test_no_stored_token_is_auth_expired_before_any_request(sim: Sim, tmp_path: Path) -> None:
-    provider = adapter(sim, tmp_path, token="")
-    try:
+    async with aclosing(adapter(sim, tmp_path, token="")) as provider:
         await expect_error("auth_expired", provider.list_ledgers(None))
         assert sim.state.requests == []
-    finally:
-        await provider.aclose()
 
 
 async def test_429_with_a_long_retry_after_goes_up_as_rate_limited(
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.faults.add(Fault.rate_limit(retry_after=600, path="/journals", fraction=1.0))
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rate_limited", provider.list_ledgers(None))
         assert err.retry_after == 600
-    finally:
-        await provider.aclose()
 
 
 async def test_the_rate_limit_headers_hold_requests_back_before_pennylane_refuses(
     sim: Sim, tmp_path: Path
 ) -> None:
     sim.state.rate_calls, sim.state.rate_per = 2, 0.2
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         for _ in range(3):
             assert len(await provider.list_ledgers(None)) == 5
         assert sim.state.refused == 0
-    finally:
-        await provider.aclose()
 
 
 async def test_a_429_from_pennylane_is_waited_out_and_retried(sim: Sim, tmp_path: Path) -> None:
     sim.state.rate_calls, sim.state.rate_per = 2, 0.2
     for _ in range(2):  # another client of the same token used up the window
         sim.state.throttle(TOKEN)
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         assert len(await provider.list_ledgers(None)) == 5
         assert sim.state.refused == 1
-    finally:
-        await provider.aclose()
 
 
 async def test_server_errors_are_retried_for_reads_then_unavailable(
@@ -322,13 +281,10 @@ async def test_server_errors_are_retried_for_reads_then_unavailable(
 ) -> None:
     sim.faults.add(Fault.error(503, path="/ledger_accounts", fraction=1.0))
     sleeps = Sleeps()
-    provider = adapter(sim, tmp_path, sleeps=sleeps)
-    try:
+    async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         err = await expect_error("unavailable", provider.list_accounts(None))
         assert err.status == 503
         assert len(sleeps.delays) == 4  # five attempts in all
-    finally:
-        await provider.aclose()
 
 
 async def test_pennylane_validation_refusal_is_rejected_with_its_message(
@@ -339,15 +295,12 @@ async def test_pennylane_validation_refusal_is_rejected_with_its_message(
         EntryLine("8000", "x", Decimal("5.00"), Decimal("0.00")),
         EntryLine("8100", "y", Decimal("0.00"), Decimal("5.00")),
     )
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=lines), "k"))
         assert err.status == 422
         assert "both a debit and a credit" in err.message
         assert err.field_errors and err.field_errors[0].field == "ledger_entry"
         assert sim.state.entries == []
-    finally:
-        await provider.aclose()
 
 
 async def test_unbalanced_and_unknown_accounts_are_rejected_per_line_before_posting(
@@ -378,16 +331,13 @@ async def test_unbalanced_and_unknown_accounts_are_rejected_per_line_before_post
 
 async def test_a_closed_fiscal_period_is_period_locked(sim: Sim, tmp_path: Path) -> None:
     sim.state.closed_until = date(2026, 3, 31)
-    provider = adapter(sim, tmp_path)
-    try:
+    async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("period_locked", provider.post_entry(entry(), "k"))
         assert "2026-03-31" in err.message
         assert sim.state.entries == []
         sim.state.closed_until = None
         await provider.post_entry(entry(), "k")
         assert len(sim.state.entries) == 1
-    finally:
-        await provider.aclose()
 
 
 # -- the demo ----------------------------------------------------------------------------------
@@ -406,13 +356,10 @@ async def test_demo_setup_serves_a_simulator_the_demo_can_log_in_to_and_post_to(
             login, None, redirect_url=None, code=None, **demo.complete
         )
         ctx = ProviderContext("pennylane", 99, settings, tmp_path, credentials=result.credentials)
-        provider = SPEC.create(ctx)
-        try:
+        async with aclosing(SPEC.create(ctx)) as provider:
             assert (await provider.verify()).ok
             posted = await provider.post_entry(entry(), "k")
             found = await provider.find_entry("bexsync:7:2026-03", None, "BEX")
             assert found == posted
-        finally:
-            await provider.aclose()
     finally:
         await demo.aclose()
