@@ -53,6 +53,21 @@ def standard_lines(debtors: str = "1090.00", turnover: str = "1000.00") -> tuple
     )
 
 
+UNBALANCED = (
+    EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+    EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
+)
+"""Off by a cent: every adapter must refuse it before sending anything."""
+
+
+def with_unknown_account(account: str) -> tuple[EntryLine, ...]:
+    """Balanced lines, the second on ``account`` (one the provider does not have)."""
+    return (
+        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
+        EntryLine(account, "unknown", Decimal("0"), Decimal("10.00")),
+    )
+
+
 def period_end(reference: str) -> date:
     """The last day of the period a ``bexsync:<config>:<period>`` reference names."""
     period = reference.rsplit(":", 1)[-1]

@@ -25,7 +25,7 @@ from providers.settings import ProviderSettings
 from providers.simulators.acd import CNX, AcdState, create_acd_app, demo_setup, error_body
 from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
-from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import UNBALANCED, Sleeps, journal_entry
 from tests.providers.harness import expect_error as expect_provider_error
 
 USER = "comptable"
@@ -278,10 +278,7 @@ async def test_an_unknown_account_is_rejected_on_its_line(sim: Sim, tmp_path: Pa
 async def test_unbalanced_and_unknown_journal_are_rejected_before_posting(
     sim: Sim, tmp_path: Path
 ) -> None:
-    unbalanced = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-    )
+    unbalanced = UNBALANCED
     async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message

@@ -32,7 +32,7 @@ from providers.simulators.cegid_loop import (
     error_body,
 )
 from providers.simulators.faults import Fault, FaultPlan
-from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import UNBALANCED, Sleeps, journal_entry
 from tests.providers.harness import expect_error as expect_provider_error
 
 SUBSCRIPTION = "apim-subscription-0123456789abcdef"
@@ -309,10 +309,7 @@ async def test_an_invalid_request_is_rejected_with_cegid_field_errors(
 async def test_unbalanced_and_unknown_journal_are_rejected_before_any_import(
     sim: Sim, tmp_path: Path
 ) -> None:
-    unbalanced = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-    )
+    unbalanced = UNBALANCED
     async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message

@@ -35,7 +35,7 @@ from providers.simulators.inqom import (
     error_body,
     settings_for,
 )
-from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import UNBALANCED, Sleeps, journal_entry, with_unknown_account
 from tests.providers.harness import expect_error as expect_provider_error
 
 CLIENT_ID = "bexsync-test"
@@ -406,14 +406,8 @@ async def test_inqom_validation_refusals_are_rejected_with_field_errors(
 async def test_unbalanced_unknown_accounts_and_journals_are_rejected_before_posting(
     sim: Sim, provider: InqomProvider
 ) -> None:
-    unbalanced = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-    )
-    unknown = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("80", "heading", Decimal("0"), Decimal("10.00")),
-    )
+    unbalanced = UNBALANCED
+    unknown = with_unknown_account("80")
     err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
     assert "do not balance" in err.message
     err = await expect_error("rejected", provider.post_entry(entry(lines=unknown), "k"))

@@ -33,7 +33,7 @@ from providers.simulators.myunisoft import (
     error_body,
     settings_for,
 )
-from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import UNBALANCED, Sleeps, journal_entry, with_unknown_account
 from tests.providers.harness import expect_error as expect_provider_error
 
 PARTNER = "bexsync-partner-secret-0123456789"
@@ -342,14 +342,8 @@ async def test_myunisoft_validation_codes_are_rejected_with_the_code(
 async def test_unbalanced_unknown_accounts_journals_and_currency_are_rejected_before_posting(
     sim: Sim, provider: MyUnisoftProvider
 ) -> None:
-    unbalanced = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-    )
-    unknown = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("4999", "blocked", Decimal("0"), Decimal("10.00")),
-    )
+    unbalanced = UNBALANCED
+    unknown = with_unknown_account("4999")
     err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
     assert "do not balance" in err.message
     err = await expect_error("rejected", provider.post_entry(entry(lines=unknown), "k"))

@@ -29,7 +29,13 @@ from providers.settings import ProviderSettings
 from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.odoo import OdooState, create_odoo_app, demo_setup, error_body
-from tests.providers.harness import Sleeps, journal_entry, standard_lines
+from tests.providers.harness import (
+    UNBALANCED,
+    Sleeps,
+    journal_entry,
+    standard_lines,
+    with_unknown_account,
+)
 from tests.providers.harness import expect_error as expect_provider_error
 
 LOGIN = "bexsync-bot@example.com"
@@ -373,14 +379,8 @@ async def test_odoo_validation_errors_are_rejected_with_its_message(
 async def test_unbalanced_unknown_accounts_journals_and_currencies_are_rejected_first(
     sim: Sim, tmp_path: Path
 ) -> None:
-    unbalanced = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-    )
-    unknown = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
-    )
+    unbalanced = UNBALANCED
+    unknown = with_unknown_account("9999")
     async with aclosing(adapter(sim, tmp_path)) as provider:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message

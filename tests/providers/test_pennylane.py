@@ -30,7 +30,7 @@ from providers.simulators.pennylane import (
     demo_setup,
     error_body,
 )
-from tests.providers.harness import Sleeps, journal_entry
+from tests.providers.harness import UNBALANCED, Sleeps, journal_entry, with_unknown_account
 from tests.providers.harness import expect_error as expect_provider_error
 
 TOKEN = "test-pennylane-token-0123456789"
@@ -307,14 +307,8 @@ async def test_unbalanced_and_unknown_accounts_are_rejected_per_line_before_post
     sim: Sim, tmp_path: Path
 ) -> None:
     provider = adapter(sim, tmp_path)
-    unbalanced = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-    )
-    unknown = (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine("9999", "b", Decimal("0"), Decimal("10.00")),
-    )
+    unbalanced = UNBALANCED
+    unknown = with_unknown_account("9999")
     try:
         err = await expect_error("rejected", provider.post_entry(entry(lines=unbalanced), "k"))
         assert "do not balance" in err.message
