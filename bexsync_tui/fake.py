@@ -71,6 +71,10 @@ PROVIDERS = (
     ("xero", "Xero", "direct", "open_url"),
 )
 OAUTH_STATE = "s7Qk2v"
+FAKE_PMS_URL = "http://127.0.0.1:8765"
+FAKE_PMS_KEY = "demo-fake-pms-key"
+"""The key the fake's PMS accepts (the demo's simulated PMS plants its own)."""
+PMS_OAUTH_STATE = "pmsK4t9"
 CREDENTIAL_FIELDS = {
     "odoo": [
         {"name": "url", "label": "Odoo URL", "secret": False},
@@ -220,6 +224,15 @@ class FakeDaemon:
         self.instance = 1
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.data = FakeState()
+        self.pms: dict[str, Any] = {
+            "kind": "bex",
+            "base_url": FAKE_PMS_URL,
+            "auth": "api_key",
+            "status": "connected",
+            "message": "Connected; 3 administrations.",
+        }
+        self.pms_key = FAKE_PMS_KEY
+        self.pms_pending: str | None = None
         self._queues: set[EventStream] = set()
         self._subscribed = False
         self._topics: list[str] | None = None
@@ -664,12 +677,7 @@ class FakeDaemon:
             "uptime_s": 3600,
             "state_dir": "/var/lib/bexsync",
             "socket": "/run/bexsync/bexsyncd.sock",
-            "pms": {
-                "kind": "bex",
-                "base_url": "http://127.0.0.1:8765",
-                "status": "connected",
-                "message": "",
-            },
+            "pms": {k: self.pms[k] for k in ("kind", "base_url", "status", "message")},
             "counts": {
                 "authorisations": len(self.data.authorisations),
                 "configurations": len(configs),
@@ -696,6 +704,106 @@ class FakeDaemon:
             {"id": pid, "title": title, "route": route, "auth": [kind], "capabilities": {}}
             for pid, title, route, kind in PROVIDERS
         ]
+
+    # -- the PMS connection (as the daemon's administrations service) -----------------------
+    def m_pms_get(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {**self.pms, "login_pending": self.pms_pending is not None}
+
+    def m_pms_connect(self, p: dict[str, Any]) -> dict[str, Any]:
+        """API key: checked against the PMS now. OAuth: a login URL; ``pms.complete`` ends it."""
+        mode = p.get("auth") or "api_key"
+        if mode not in ("api_key", "oauth"):
+            raise _error(
+                -32602,
+                "InvalidParams",
+                f"Unknown PMS login {mode!r}.",
+                errors=[{"field": "auth", "message": 'one of "api_key", "oauth"'}],
+            )
+        if mode == "oauth" and p.get("api_key") is not None:
+            raise _error(
+                -32602,
+                "InvalidParams",
+                "An API key is not used with an OAuth login.",
+                errors=[{"field": "api_key", "message": 'leave it out with auth "oauth"'}],
+            )
+        url = str(p.get("base_url") or self.pms["base_url"] or "")
+        if not url:
+            raise validation(
+                "The PMS API base URL is missing.",
+                [{"field": "base_url", "message": "required on the first connection"}],
+            )
+        scheme, _, rest = url.partition("://")
+        if scheme not in ("http", "https") or not rest.split("/")[0] or not url.isprintable():
+            raise validation(
+                "The PMS API base URL must be an http:// or https:// URL with a host.",
+                [{"field": "base_url", "message": "must be an http(s) URL"}],
+            )
+        if mode == "oauth":
+            self.pms_pending = url
+            return {
+                **self.m_pms_get({}),
+                "next_step": {
+                    "kind": "open_url",
+                    "url": f"{url}/oauth/authorize?response_type=code&client_id=bexsync"
+                    f"&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback"
+                    f"&state={PMS_OAUTH_STATE}",
+                    "redirect_uri": "http://127.0.0.1:8976/callback",
+                    "instructions": "Open this address, log in to the PMS and allow bexsync; "
+                    "then paste the address the browser lands on.",
+                },
+            }
+        key = p.get("api_key") or (self.pms_key if self.pms["auth"] == "api_key" else None)
+        if not key:
+            raise _error(
+                -32602,
+                "InvalidParams",
+                "The PMS API key is missing.",
+                errors=[{"field": "api_key", "message": 'required, or use auth "oauth"'}],
+            )
+        if key != FAKE_PMS_KEY:
+            raise _error(
+                -32004,
+                "ProviderError",
+                "The PMS refused the API key (401).",
+                kind="auth_expired",
+                provider="bex",
+            )
+        self.pms_key = key
+        return self._pms_connected(url, "api_key")
+
+    def _pms_connected(self, url: str, auth: str) -> dict[str, Any]:
+        count = len(self.data.administrations)
+        self.pms = {
+            "kind": "bex",
+            "base_url": url,
+            "auth": auth,
+            "status": "connected",
+            "message": f"Connected; {count} administrations.",
+        }
+        return self.m_pms_get({})
+
+    def m_pms_complete(self, p: dict[str, Any]) -> dict[str, Any]:
+        url = str(p.get("redirect_url") or "")
+        if not (url or p.get("code")):
+            raise _error(
+                -32602,
+                "InvalidParams",
+                "Paste the address the browser ended on (or the code).",
+                errors=[{"field": "redirect_url", "message": "redirect_url or code is required"}],
+            )
+        if self.pms_pending is None:
+            raise validation(
+                "No PMS OAuth login is in progress: start one with pms.connect and auth "
+                '"oauth" (a login that already completed cannot be completed twice).',
+                [{"field": "redirect_url", "message": 'call pms.connect with auth "oauth"'}],
+            )
+        if url and ("code=" not in url or f"state={PMS_OAUTH_STATE}" not in url):
+            raise validation(
+                "The PMS login cannot be completed.",
+                [{"field": "redirect_url", "message": "not the address of this login"}],
+            )
+        base_url, self.pms_pending = self.pms_pending, None
+        return self._pms_connected(base_url, "oauth")
 
     def m_administrations_list(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         return sorted(self.data.administrations.values(), key=lambda a: a["number"])

@@ -42,6 +42,36 @@ def field_row(label: str, widget: Widget, field: str) -> Vertical:
     )
 
 
+def open_url_step(next_step: dict[str, Any]) -> list[Widget]:
+    """An ``open_url`` login step: instructions, the URL with its QR code, a paste-back field.
+
+    Shared by the authorisation and PMS logins: ``#redirect-url`` takes the pasted address,
+    ``#complete`` submits it, ``#error-general`` shows what has no field of its own.
+    """
+    url = str(next_step.get("url", ""))
+    return [
+        Static(
+            str(next_step.get("instructions") or OPEN_URL_HELP),
+            markup=False,
+            classes="help-text",
+        ),
+        Static(url, id="login-url", markup=False, classes="url"),
+        field_row(
+            "Paste the final address (redirect URL) here",
+            Input(
+                placeholder=str(next_step.get("redirect_uri") or "http://…"),
+                id="redirect-url",
+                compact=True,
+            ),
+            "redirect_url",
+        ),
+        Label("", id="error-general", classes="field-error"),
+        Button("Complete login", id="complete", variant="primary", compact=True),
+        Label("Or scan:", classes="field-label"),
+        QrCode(url, id="login-qr"),
+    ]
+
+
 class AddAuthorisationScreen(BexScreen):
     """Step by step; each step replaces the content of ``#step``.
 
@@ -189,28 +219,7 @@ class AddAuthorisationScreen(BexScreen):
         self.step = kind
         self.set_heading(self._title() + " · log in")
         if kind == "open_url":
-            url = str(next_step.get("url", ""))
-            widgets: list[Widget] = [
-                Static(
-                    str(next_step.get("instructions") or OPEN_URL_HELP),
-                    markup=False,
-                    classes="help-text",
-                ),
-                Static(url, id="login-url", markup=False, classes="url"),
-                field_row(
-                    "Paste the final address (redirect URL) here",
-                    Input(
-                        placeholder=str(next_step.get("redirect_uri") or "http://…"),
-                        id="redirect-url",
-                        compact=True,
-                    ),
-                    "redirect_url",
-                ),
-                Label("", id="error-general", classes="field-error"),
-                Button("Complete login", id="complete", variant="primary", compact=True),
-                Label("Or scan:", classes="field-label"),
-                QrCode(url, id="login-qr"),
-            ]
+            widgets = open_url_step(next_step)
             await self._replace_step(*widgets)
             # The step starts at its top (instructions, URL); the field is within view.
             self.query_one("#redirect-url", Input).focus(scroll_visible=False)

@@ -65,6 +65,7 @@ class DaemonStatusScreen(BexScreen):
     RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"sync.finished", "configuration.updated"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reload", "Refresh", id="status.refresh"),
+        Binding("c", "connect_pms", "Connect PMS", id="status.connect_pms"),
     ]
 
     _configurations_known = False
@@ -95,6 +96,12 @@ class DaemonStatusScreen(BexScreen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def action_connect_pms(self) -> None:
+        """The screen's result does not matter: resuming here reloads the status."""
+        from bexsync_tui.screens.pms_connect import PmsConnectScreen
+
+        self.app.push_screen(PmsConnectScreen())
 
     @work(exclusive=True, group="load", exit_on_error=False, description="read the status")
     async def load(self) -> None:
