@@ -313,8 +313,11 @@ def scan_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iter
 
     def run(tests: str, *args: str) -> pytest.RunResult:
         pytester.makepyfile(test_inner=tests)
-        # --tb=no: the inner terminal never prints a secret into this test's own output.
-        return pytester.runpytest_subprocess("-q", "--tb=no", "-p", "no:cacheprovider", *args)
+        # --tb=no and -rN: the inner terminal never prints a secret into this test's own output
+        # (on CI, where $CI is set, pytest's short summary would print failure messages whole).
+        return pytester.runpytest_subprocess(
+            "-q", "--tb=no", "-rN", "-p", "no:cacheprovider", *args
+        )
 
     yield run
     for path in pytester.path.iterdir():
