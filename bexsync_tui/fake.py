@@ -218,6 +218,9 @@ class FakeDaemon:
         self.now = datetime(today.year, today.month, today.day, 9, 30)
         self.step_delay = step_delay
         self.options_delay = options_delay
+        # Cleared, configurations.options answers only once it is set again (a slow provider).
+        self.options_ready = asyncio.Event()
+        self.options_ready.set()
         self.daemon_running = running
         self.state = "down"
         self.error: str | None = None
@@ -987,6 +990,7 @@ class FakeDaemon:
             )
         if self.options_delay:
             await asyncio.sleep(self.options_delay)
+        await self.options_ready.wait()
         return {
             "administrations": [a for a in self.m_administrations_list({}) if a["access"]],
             "ledgers": list(LEDGERS),
