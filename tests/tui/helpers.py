@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +14,29 @@ from textual.app import App
 from textual.pilot import Pilot
 
 DEFAULT_TIMEOUT = 5.0
+
+
+@asynccontextmanager
+async def tui_on_daemon(socket_path: Path, tmp_path: Path) -> AsyncIterator[Pilot[Any]]:
+    """The TUI at 80x24 on a daemon a test started itself, with its own reconnecting client."""
+    from bexsync_tui.app import BexsyncApp
+    from bexsync_tui.client import ReconnectingClient
+
+    client = ReconnectingClient(str(socket_path), backoff_max=0.3)
+    await client.start(wait=10)
+    app = BexsyncApp(
+        client=client,
+        socket_path=str(socket_path),
+        keymap={},
+        keymap_path=tmp_path / "tui.toml",
+        down_grace=0.05,
+        sixteen_colours=False,
+    )
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            yield pilot
+    finally:
+        await client.close()
 
 
 def screen_text(app: App[Any]) -> str:

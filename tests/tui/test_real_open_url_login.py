@@ -19,11 +19,9 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from bexsync_tui.app import BexsyncApp
-from bexsync_tui.client import ReconnectingClient
 from tests.support.daemon import demo_daemon
 from tests.test_reauth import refuse_login
-from tests.tui.helpers import wait_text
+from tests.tui.helpers import tui_on_daemon, wait_text
 from tests.tui.test_add_authorisation import start_adding
 
 
@@ -31,22 +29,11 @@ from tests.tui.test_add_authorisation import start_adding
 async def xero_tui(tmp_path: Path) -> AsyncIterator[tuple[Any, Any, Pilot[Any]]]:
     """A demo daemon with the Xero simulator, its client, and the TUI on it at 80x24."""
     short = Path(tempfile.mkdtemp(prefix="bx-"))  # the socket path must stay short
-    async with demo_daemon(short, providers="xero") as (daemon, client):
-        tui_client = ReconnectingClient(str(daemon.socket_path), backoff_max=0.3)
-        await tui_client.start(wait=10)
-        tui = BexsyncApp(
-            client=tui_client,
-            socket_path=str(daemon.socket_path),
-            keymap={},
-            keymap_path=tmp_path / "tui.toml",
-            down_grace=0.05,
-            sixteen_colours=False,
-        )
-        try:
-            async with tui.run_test(size=(80, 24), notifications=True) as pilot:
-                yield daemon, client, pilot
-        finally:
-            await tui_client.close()
+    async with (
+        demo_daemon(short, providers="xero") as (daemon, client),
+        tui_on_daemon(daemon.socket_path, tmp_path) as pilot,
+    ):
+        yield daemon, client, pilot
 
 
 async def wait_status(client: Any, name: str, status: str, timeout: float = 20) -> None:
