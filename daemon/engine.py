@@ -877,12 +877,16 @@ class SyncEngine:
                 self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
 
     async def shutdown(self, timeout: float = 20.0) -> None:
-        """Let posting runs finish; cancel the rest (they are recorded as interrupted)."""
+        """Let posting runs finish; cancel the rest (they are recorded as interrupted).
+
+        A run already settled is only logging its outcome and announcing it: that finishes too,
+        so no settled run goes without its one outcome line and its ``sync.finished`` event.
+        """
         self._shutting_down = True
         deadline = time.monotonic() + timeout
         for run_id, task in list(self._tasks.items()):
             row = await self.app.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
-            if row is not None and row["state"] != "posting":
+            if row is not None and row["state"] in ACTIVE_RUN_STATES - {"posting"}:
                 task.cancel()
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:

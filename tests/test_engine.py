@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -317,13 +318,54 @@ async def test_a_refused_login_waits_for_a_new_one_then_the_period_is_retried(
 
 async def test_the_outcome_line_says_how_long_the_run_took(tmp_path, caplog):
     caplog.set_level("INFO", logger="bexsync.daemon")
+
+    def outcome_of(run_id: int) -> logging.LogRecord | None:
+        lines = [r for r in caplog.records if r.getMessage() == "sync posted"]
+        return next((r for r in lines if r.fields.get("run_id") == run_id), None)
+
     async with demo_daemon(tmp_path) as (_app, client):
         manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
         started = await client.call("syncs.run", {"configuration_id": manual["id"]})
         assert (await wait_run(client, started["run_id"]))["state"] == "posted"
-    outcome = next(
-        r for r in caplog.records if r.getMessage() == "sync posted"
-        and r.fields.get("run_id") == started["run_id"]
-    )  # fmt: skip
+        # The line is written just after the run is stored as posted: wait for it here.
+        deadline = time.monotonic() + 10
+        while (outcome := outcome_of(started["run_id"])) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    assert outcome is not None, "no outcome line for the run"
     # Measured by the engine: a run of a few milliseconds is not "0.000" (whole-second stamps).
     assert 0 < float(outcome.fields["duration_s"]) < 30
+
+
+async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp_path, caplog):
+    """Stopping cancels runs still fetching or building, not one that is already stored as
+    posted and is only logging its outcome and publishing ``sync.finished``."""
+    caplog.set_level("INFO", logger="bexsync.daemon")
+    release = asyncio.Event()
+    announced: list[int] = []
+    async with demo_daemon(tmp_path) as (app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        real_finished, real_publish = app.engine._finished, app.bus.publish
+
+        async def slow_finished(run_id: int) -> None:
+            sql = "SELECT configuration_id FROM runs WHERE id = ?"
+            if (await app.db.fetchone(sql, (run_id,)))["configuration_id"] == manual["id"]:
+                await release.wait()  # the daemon is told to stop meanwhile
+            await real_finished(run_id)
+
+        def publish(topic: str, data: dict) -> None:
+            if topic == "sync.finished":
+                announced.append(data["run_id"])
+            real_publish(topic, data)
+
+        app.engine._finished, app.bus.publish = slow_finished, publish
+        run_id = (await client.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
+        state, deadline = None, time.monotonic() + 20
+        while state != "posted" and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            row = await app.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
+            state = row["state"]
+        assert state == "posted"
+        asyncio.get_running_loop().call_later(0.2, release.set)
+    assert run_id in announced
+    lines = [r for r in caplog.records if r.getMessage() == "sync posted"]
+    assert run_id in [r.fields["run_id"] for r in lines]
