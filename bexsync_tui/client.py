@@ -240,9 +240,8 @@ class Client:
             self._on_result[request_id] = on_result
         try:
             await self._send(message)
-            if timeout is None:
+            async with asyncio.timeout(timeout):  # None: no limit
                 return await future
-            return await asyncio.wait_for(future, timeout)
         finally:
             self._pending.pop(request_id, None)
             self._on_result.pop(request_id, None)
@@ -441,7 +440,8 @@ class ReconnectingClient:
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError:
             raise DaemonUnavailable(self.error or "No daemon answered in time.") from None
 

@@ -44,8 +44,11 @@ class Scheduler:
                 log.exception("scheduling pass failed; retrying in a minute")
                 delay = 60.0
             self.app.scheduler_status_changed()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that lands
+            # as the wake-up does, and the daemon's stop then waited for the next plan (hours).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def plan(self) -> float:
         """Start what is due now; return seconds until the next thing becomes due."""

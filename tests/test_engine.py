@@ -7,10 +7,12 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
 from bexsync_tui.client import RpcCallError
+from daemon.scheduler import MAX_SLEEP, Scheduler
 from tests.support.daemon import demo_daemon, wait_run
 
 
@@ -369,3 +371,25 @@ async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp
     assert run_id in announced
     lines = [r for r in caplog.records if r.getMessage() == "sync posted"]
     assert run_id in [r.fields["run_id"] for r in lines]
+
+
+async def test_the_scheduler_stops_when_cancelled_as_it_is_woken():
+    """A run finishing wakes the scheduler; the daemon stopping cancels it in the same step.
+    The cancellation must win: with 3.11's wait_for it was dropped and the stop waited for
+    the next plan, up to six hours later."""
+
+    class Idle(Scheduler):
+        async def plan(self) -> float:
+            self.passes += 1
+            return MAX_SLEEP
+
+    scheduler = Idle(SimpleNamespace(scheduler_status_changed=lambda: None))
+    task = asyncio.create_task(scheduler.run_forever())
+    while scheduler.passes == 0:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # now waiting to be woken
+    scheduler.wake()
+    await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert task in done and task.cancelled()

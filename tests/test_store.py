@@ -1,5 +1,7 @@
 """The state store: permissions, migrations by version, transactions."""
 
+import asyncio
+import contextlib
 import os
 import sqlite3
 import stat
@@ -70,6 +72,32 @@ async def test_a_failed_transaction_changes_nothing(tmp_path):
                     "INSERT INTO administrations VALUES ('a1', '1', 'P', 'EUR', 'UTC', 1)"
                 )
         assert await db.fetchval("SELECT count(*) FROM administrations") == 0
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+async def test_a_writer_cancelled_while_it_begins_leaves_no_transaction_open(tmp_path, steps):
+    """A daemon stopping cancels runs at any await: also while their BEGIN is on the writer's
+    thread. The next writer must still get a transaction of its own, and nothing half-done."""
+    db = await open_database(tmp_path)
+    try:
+
+        async def writer() -> None:
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO administrations VALUES ('a1', '1', 'P', 'EUR', 'UTC', 1)"
+                )
+
+        task = asyncio.create_task(writer())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await db.execute("INSERT INTO administrations VALUES ('a2', '2', 'Q', 'EUR', 'UTC', 1)")
+        ids = [r[0] for r in await db.fetchall("SELECT id FROM administrations ORDER BY id")]
+        assert ids in (["a2"], ["a1", "a2"])  # the cancelled one wholly or not at all
     finally:
         await db.close()
 

@@ -54,12 +54,13 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
+        self._unfinished: asyncio.Future[None] | None = None  # see _begin
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """All writes that belong together go through one of these: BEGIN IMMEDIATE ... COMMIT."""
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self._writer
             except BaseException:
@@ -67,6 +68,29 @@ class Database:
                 raise
             else:
                 await self._writer.commit()
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, ended again if the caller is cancelled while it runs.
+
+        The writer's thread runs the BEGIN whether or not its caller still waits. Cancelled
+        there, the transaction would stay open after the lock is let go, and the next writer's
+        BEGIN would fail with "cannot start a transaction within a transaction". So a task of
+        its own rolls it back, and the next writer waits for that task before its BEGIN.
+        """
+        if self._unfinished is not None:
+            await asyncio.shield(self._unfinished)
+            self._unfinished = None
+        begin = asyncio.ensure_future(self._writer.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            self._unfinished = asyncio.ensure_future(self._roll_back_after(begin))
+            raise
+
+    async def _roll_back_after(self, begin: asyncio.Future[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await begin
+            await self._writer.rollback()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         # One call on the reader's thread: execute and fetch to the end, so no statement stays
@@ -96,6 +120,9 @@ class Database:
         return int(await self.fetchval("PRAGMA user_version"))
 
     async def close(self) -> None:
+        if self._unfinished is not None:
+            with contextlib.suppress(Exception):
+                await self._unfinished
         await self._reader.close()
         await self._writer.close()
 

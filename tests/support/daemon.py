@@ -51,18 +51,24 @@ async def demo_daemon(
         yield app, client
     finally:
         watchdog.cancel()
-        await client.aclose()
-        await app.stop()
+        # Stopping has its own watchdog: a stop that hangs must show where it waits, too.
+        watchdog = asyncio.get_running_loop().call_later(STOP_STUCK_AFTER_S, dump_tasks)
+        try:
+            await client.aclose()
+            await app.stop()
+        finally:
+            watchdog.cancel()
 
 
 STUCK_AFTER_S = 90.0
 """Below pytest-timeout's 120 s, so that a hung test's report shows where each task waits."""
+STOP_STUCK_AFTER_S = 30.0
 
 
 def dump_tasks() -> None:
     """Print every asyncio task's stack to stderr (pytest shows it with the failure)."""
     tasks = asyncio.all_tasks()
-    print(f"--- {len(tasks)} asyncio tasks after {STUCK_AFTER_S:.0f} s ---", file=sys.stderr)
+    print(f"--- {len(tasks)} asyncio tasks still waiting ---", file=sys.stderr)
     for task in tasks:
         task.print_stack(limit=12, file=sys.stderr)
 
