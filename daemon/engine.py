@@ -53,11 +53,18 @@ class RunCancelled(Exception):
     pass
 
 
+INTERRUPTED = "interrupted: the daemon shut down before posting; nothing was posted"
+
+
 class SyncEngine:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._slots = asyncio.Semaphore(app.config.max_concurrent_syncs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # Runs that may still be cancelled: queued, fetching or building. A run leaves this set,
+        # with no await in between, as it starts posting or recording its outcome; the stop and
+        # the user's cancel decide from it, never from a database read that may be stale.
+        self._cancellable: set[int] = set()
         self._progress: dict[int, dict[str, Any]] = {}
         self._began: dict[int, float] = {}  # run id -> monotonic time its work began
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -363,7 +370,13 @@ class SyncEngine:
     def _spawn(self, run_id: int) -> None:
         task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
         self._tasks[run_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
+        self._cancellable.add(run_id)
+
+        def done(_task: asyncio.Task[None]) -> None:
+            self._tasks.pop(run_id, None)
+            self._cancellable.discard(run_id)
+
+        task.add_done_callback(done)
 
     def running_count(self) -> int:
         return len(self._tasks)
@@ -377,13 +390,21 @@ class SyncEngine:
                 f"Run {run_id} is posting to the provider; it cannot be cancelled safely now."
             )
         task = self._tasks.get(run_id)
+        if task is not None and run_id not in self._cancellable:
+            raise Conflict(f"Run {run_id} is already posting or settling; it cannot be cancelled.")
         if task is not None:
             task.cancel(RunCancelled("cancelled by the user"))
             with contextlib.suppress(asyncio.CancelledError, RunCancelled):
                 await task
-        else:
-            await self._finish_failed(run_id, "cancelled", "cancelled by the user", None)
+        await self._settle_cancelled(run_id, "cancelled by the user")
         return await self.app.runs.get(run_id)
+
+    async def _settle_cancelled(self, run_id: int, reason: str) -> None:
+        """Record a cancelled run that its task did not (one cancelled before its first step,
+        or a run with no task at all); a run that reached posting is left to recovery."""
+        row = await self.app.runs.row(run_id)
+        if row["state"] in ACTIVE_RUN_STATES - {"posting"}:
+            await self._finish_failed(run_id, "cancelled", reason, None)
 
     # -- executing -------------------------------------------------------------------------
     async def _execute(self, run_id: int) -> None:
@@ -397,11 +418,7 @@ class SyncEngine:
             state = run.get("state")
             if state == "posting":
                 raise
-            reason = (
-                "interrupted: the daemon shut down before posting; nothing was posted"
-                if self._shutting_down
-                else "cancelled by the user"
-            )
+            reason = INTERRUPTED if self._shutting_down else "cancelled by the user"
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._finish_failed(run_id, "cancelled", reason, None))
             raise
@@ -483,6 +500,7 @@ class SyncEngine:
                 f"{cfg['id']}:{run['period']}:{entry.reference}:{payload_hash}".encode()
             ).hexdigest()[:40]
         )
+        self._cancellable.discard(run["id"])  # from here on a stop lets the run finish
         async with self.app.db.transaction() as conn:
             await conn.execute(
                 "UPDATE runs SET state = 'posting', stage = 'posting', idempotency_key = ?, "
@@ -547,6 +565,7 @@ class SyncEngine:
     async def _record_posted(
         self, run_id: int, cfg: sqlite3.Row, entry: JournalEntry, posted: PostedEntry
     ) -> None:
+        self._cancellable.discard(run_id)
         row = await self.app.runs.row(run_id)
         now = iso(self.app.clock())
         recorded = await self.app.db.fetchval(
@@ -627,6 +646,7 @@ class SyncEngine:
         *,
         kind: str | None = None,
     ) -> None:
+        self._cancellable.discard(run_id)
         row = await self.app.runs.row(run_id)
         cfg = await self.app.db.fetchone(
             "SELECT c.id, ad.number FROM configurations c JOIN administrations ad "
@@ -884,13 +904,18 @@ class SyncEngine:
         """
         self._shutting_down = True
         deadline = time.monotonic() + timeout
-        for run_id, task in list(self._tasks.items()):
-            row = await self.app.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
-            if row is not None and row["state"] in ACTIVE_RUN_STATES - {"posting"}:
-                task.cancel()
+        cancelled = {
+            run_id: task for run_id, task in self._tasks.items() if run_id in self._cancellable
+        }
+        for task in cancelled.values():
+            task.cancel()
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=max(0.1, deadline - time.monotonic()))
+        for run_id, task in cancelled.items():
+            if task.done():
+                with contextlib.suppress(Exception):
+                    await self._settle_cancelled(run_id, INTERRUPTED)
 
 
 def _named(lines: list[DraftLine], known: dict[str, str]) -> list[DraftLine]:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import ROOT, DaemonProcess
+from daemon.store.db import DB_NAME
+from tests.support.daemon import ROOT, DaemonProcess, demo_daemon
 from tests.support_notify import NotifyListener
 
 
@@ -114,3 +121,25 @@ def test_demo_sync_wait_posts_and_status_reports_attention(tmp_path):
         assert again.returncode == 1 and "already synced" in again.stderr
     finally:
         daemon.stop()
+
+
+async def test_stopping_while_syncs_are_in_flight_settles_every_run(caplog):
+    """Stops land at every stage of a sync (the manual one and the start-up catch-up): each
+    stop ends, no run fails unexpectedly, and none is left active in the database."""
+    caplog.set_level("ERROR", logger="bexsync")
+    for i in range(8):
+        tmp = Path(tempfile.mkdtemp(prefix="bx-stop-"))  # the socket path must stay short
+        async with demo_daemon(tmp) as (_app, client):
+            configs = await client.call("configurations.list")
+            manual = next(c for c in configs if not c["automatic"])
+            await client.call("syncs.run", {"configuration_id": manual["id"]})
+            await asyncio.sleep(0.03 * i)
+        with contextlib.closing(sqlite3.connect(tmp / "state" / DB_NAME)) as db:
+            active = db.execute(
+                "SELECT id, trigger, state, stage FROM runs WHERE state IN "
+                "('queued', 'fetching', 'building', 'posting')"
+            ).fetchall()
+        assert active == [], f"stop {i} left runs active: {active}"
+        shutil.rmtree(tmp, ignore_errors=True)
+    unexpected = [r.getMessage() for r in caplog.records if "unexpectedly" in r.getMessage()]
+    assert unexpected == []
