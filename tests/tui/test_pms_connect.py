@@ -21,14 +21,20 @@ async def demo_key(backend: Any) -> str:
     return str(admins._key(await admins.pms_row()))
 
 
-async def open_connect(pilot: Any) -> PmsConnectScreen:
-    await wait_text(pilot, "Demo sandbox")
+async def press_connect(pilot: Any) -> PmsConnectScreen:
+    """Daemon status (4), then Connect PMS (c)."""
     await pilot.press("4")
-    await wait_text(pilot, "Daemon status", "Next runs")
+    await wait_text(pilot, "Daemon status", "Next runs", "c Connect PMS")
     await pilot.press("c")
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, PmsConnectScreen))
     screen = pilot.app.screen
     assert isinstance(screen, PmsConnectScreen)
+    return screen
+
+
+async def open_connect(pilot: Any) -> PmsConnectScreen:
+    await wait_text(pilot, "Demo sandbox")
+    screen = await press_connect(pilot)
     await wait_until(pilot, lambda: screen.query_one("#base-url", Input).value, what="prefill")
     return screen
 

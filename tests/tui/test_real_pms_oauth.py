@@ -20,7 +20,8 @@ from textual.widgets import Input, Select, Static
 
 from bexsync_tui.screens.pms_connect import PmsConnectScreen
 from tests.test_pms_oauth_daemon import Clock, Pms, consent, daemon, pms_with_oauth
-from tests.tui.helpers import screen_text, tui_on_daemon, wait_text, wait_until
+from tests.tui.helpers import screen_text, tui_on_daemon, wait_text
+from tests.tui.test_pms_connect import press_connect
 
 
 @asynccontextmanager
@@ -38,12 +39,7 @@ async def pms_tui(tmp_path: Path) -> AsyncIterator[tuple[Pms, Any, Pilot[Any]]]:
 
 async def start_oauth_login(pilot: Pilot[Any], pms: Pms) -> tuple[PmsConnectScreen, str]:
     """Daemon status, c, the PMS's URL, OAuth, ctrl+s: returns the screen and the login URL."""
-    await pilot.press("4")
-    await wait_text(pilot, "Daemon status", "c Connect PMS")
-    await pilot.press("c")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PmsConnectScreen))
-    screen = pilot.app.screen
-    assert isinstance(screen, PmsConnectScreen)
+    screen = await press_connect(pilot)
     screen.query_one("#base-url", Input).value = pms.url
     screen.query_one("#auth", Select).value = "oauth"
     await pilot.press("ctrl+s")
