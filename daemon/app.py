@@ -24,9 +24,9 @@ from daemon import metrics
 from daemon.api import build_registry
 from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine
+from daemon.errors import AuthorisationRequired, DaemonError, NotFound
 from daemon.events import EventBus, register_event_methods
 from daemon.logsetup import log_sync_outcome
-from daemon.rpc.errors import AuthorisationRequired, NotFound, RpcError
 from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, status_line, stop_task
@@ -334,7 +334,7 @@ class DaemonApp:
                 try:
                     await self.authorisations.complete(auth_id, None, None, None)
                     return
-                except RpcError as exc:
+                except DaemonError as exc:
                     if "not approved yet" not in exc.message:
                         log.info("device login of authorisation %s ended: %s", auth_id, exc)
                         return

@@ -30,9 +30,9 @@ from daemon.entry_builder import (
     parse_lines,
     reference_for,
 )
+from daemon.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
 from daemon.model import ACTIVE_RUN_STATES
 from daemon.periods import Period
-from daemon.rpc.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
 from daemon.services.common import dumps, iso, loads
 from daemon.services.configurations import schedule_of
 from daemon.services.runs import ACTIVE_SQL
@@ -342,7 +342,7 @@ class SyncEngine:
                     raise Conflict(
                         f"Period {period.key} is already synced. To post a correcting entry for "
                         "what changed since, run it again with force=true.",
-                        data={"period": period.key},
+                        details={"period": period.key},
                     )
                 cursor = await conn.execute(
                     "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
@@ -362,7 +362,7 @@ class SyncEngine:
             raise Conflict(
                 "A sync of this configuration is already running"
                 + (f" (run {active['id']}, period {active['period']})." if active else "."),
-                data={"run_id": active["id"] if active else None},
+                details={"run_id": active["id"] if active else None},
             ) from None
         self._spawn(run_id)
         return run_id

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.rpc.errors import RpcError
+from daemon.errors import DaemonError
 from daemon.services.common import parse_iso
 from daemon.services.configurations import SELECT, schedule_of
 
@@ -98,7 +98,7 @@ class Scheduler:
                 return retry_at
         try:
             await self.app.engine.start(cfg["id"], period.key, trigger="schedule")
-        except RpcError as exc:
+        except DaemonError as exc:
             log.warning("configuration %s period %s not started: %s", cfg["id"], period.key, exc)
             return now + timedelta(seconds=RETRY_BACKOFF[-1])
         return None

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from daemon import errors as domain
+
 if TYPE_CHECKING:
     from providers.errors import ProviderError
 
@@ -153,6 +155,36 @@ class PermissionDenied(RpcError):
     default_message = "Permission denied."
 
 
+def rpc_error_for(error: domain.DaemonError) -> RpcError:
+    """The JSON-RPC error for a domain error (``daemon.errors``): its code and ``data.name``."""
+    if isinstance(error, domain.ProviderFailure):
+        return ProviderFailure(
+            error.message,
+            data={
+                "provider": error.provider,
+                "kind": error.kind,
+                "retryable": error.retryable,
+                "retry_after": error.retry_after,
+                "errors": normalise_field_errors(error.errors),
+            },
+        )
+    if isinstance(error, domain.ValidationFailed):
+        return ValidationFailed(error.message, errors=error.errors, data=error.details)
+    if isinstance(error, domain.InvalidArgument):
+        return InvalidParams(error.message, errors=error.errors, data=error.details)
+    for domain_class, rpc_class in _PLAIN:
+        if isinstance(error, domain_class):
+            return rpc_class(error.message, data=error.details)
+    return InternalError(error.message, data=error.details)
+
+
+_PLAIN: tuple[tuple[type[domain.DaemonError], type[RpcError]], ...] = (
+    (domain.NotFound, NotFound),
+    (domain.Conflict, Conflict),
+    (domain.AuthorisationRequired, AuthorisationRequired),
+)
+
+
 __all__ = [
     "AuthorisationRequired",
     "Conflict",
@@ -168,4 +200,5 @@ __all__ = [
     "RpcError",
     "ValidationFailed",
     "normalise_field_errors",
+    "rpc_error_for",
 ]

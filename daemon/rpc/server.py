@@ -26,6 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from daemon.errors import DaemonError
 from providers.errors import ProviderError
 
 from .errors import (
@@ -37,6 +38,7 @@ from .errors import (
     PermissionDenied,
     ProviderFailure,
     RpcError,
+    rpc_error_for,
 )
 from .openrpc import build_openrpc
 from .params import convert_params
@@ -503,6 +505,8 @@ class Connection(asyncio.Protocol):
                 raise InternalError(_internal_message(info.name)) from None
         except RpcError as error:
             failure = error
+        except DaemonError as error:
+            failure = rpc_error_for(error)
         except ProviderError as error:
             failure = ProviderFailure.from_provider_error(error)
         except Exception:

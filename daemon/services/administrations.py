@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from daemon.rpc.errors import InvalidParams, NotFound, ProviderFailure, ValidationFailed
+from daemon.errors import InvalidArgument, NotFound, ProviderFailure, ValidationFailed
 from daemon.services.common import iso
 from providers.bex import oauth as bex_oauth
 from providers.bex.client import BexClient
@@ -234,12 +234,12 @@ class Administrations:
         OAuth: start the login and say which URL to open; ``pms_complete`` finishes it."""
         mode = auth or "api_key"
         if mode not in ("api_key", "oauth"):
-            raise InvalidParams(
+            raise InvalidArgument(
                 f"Unknown PMS login {mode!r}.",
                 errors=[{"field": "auth", "message": 'one of "api_key", "oauth"'}],
             )
         if mode == "oauth" and api_key is not None:
-            raise InvalidParams(
+            raise InvalidArgument(
                 "An API key is not used with an OAuth login.",
                 errors=[{"field": "api_key", "message": 'leave it out with auth "oauth"'}],
             )
@@ -249,12 +249,12 @@ class Administrations:
             return await self._begin_oauth(url)
         key = api_key or self._key(row)
         if not key:
-            raise InvalidParams(
+            raise InvalidArgument(
                 "The PMS API key is missing.",
                 errors=[{"field": "api_key", "message": 'required, or use auth "oauth"'}],
             )
         if not API_KEY_RE.fullmatch(key):  # it goes into an HTTP header as it is
-            raise InvalidParams(
+            raise InvalidArgument(
                 "The PMS API key has characters an API key cannot have.",
                 errors=[{"field": "api_key", "message": "printable ASCII without spaces"}],
             )
@@ -278,7 +278,7 @@ class Administrations:
                 now=self.app.clock().timestamp(),
             )
         except bex_oauth.PmsOAuthConfigError as exc:
-            raise InvalidParams(exc.message, errors=exc.problems) from None
+            raise InvalidArgument(exc.message, errors=exc.problems) from None
         async with self._login_lock:
             await self.app.db.execute(
                 "INSERT INTO pms_pending_login (id, data, expires_at) VALUES (1, ?, ?) "
@@ -293,7 +293,7 @@ class Administrations:
     async def pms_complete(self, redirect_url: str | None, code: str | None) -> dict[str, Any]:
         """Finish the OAuth login: exchange the code, verify, store the sealed token set."""
         if not (redirect_url or code):
-            raise InvalidParams(
+            raise InvalidArgument(
                 "Paste the address the browser ended on (or the code).",
                 errors=[{"field": "redirect_url", "message": "redirect_url or code is required"}],
             )
@@ -338,7 +338,7 @@ class Administrations:
                 store = PmsTokenStore(self.app, token, durable=False)
                 client = self._oauth_client(url, store)
             except bex_oauth.PmsOAuthConfigError as exc:
-                raise InvalidParams(exc.message, errors=exc.problems) from None
+                raise InvalidArgument(exc.message, errors=exc.problems) from None
             try:
                 admins = await client.list_administrations()
             except ProviderError:

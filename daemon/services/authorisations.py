@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from daemon.model import FieldProblem, validate_authorisation_name
-from daemon.rpc.errors import (
+from daemon.errors import (
     AuthorisationRequired,
     Conflict,
     NotFound,
     ProviderFailure,
     ValidationFailed,
 )
+from daemon.model import FieldProblem, validate_authorisation_name
 from daemon.services.common import dumps, iso, loads
 from providers import registry
 from providers.errors import ProviderError
@@ -68,7 +68,7 @@ class Authorisations:
             raise AuthorisationRequired(
                 f"Authorisation {row['name']!r} is {row['status']}; activate it first."
                 + (f" ({row['status_message']})" if row["status_message"] else ""),
-                data={"authorisation_id": auth_id, "status": row["status"]},
+                details={"authorisation_id": auth_id, "status": row["status"]},
             )
         return row
 
@@ -229,7 +229,7 @@ class Authorisations:
         if needs_login and not row["logged_in"]:
             raise AuthorisationRequired(
                 f"Authorisation {row['name']!r} has no login yet: complete the login first.",
-                data={"authorisation_id": auth_id, "status": row["status"]},
+                details={"authorisation_id": auth_id, "status": row["status"]},
             )
         options = loads(row["settings"], {})
         self.app.forget_provider(auth_id)
@@ -246,7 +246,7 @@ class Authorisations:
                 raise ValidationFailed(
                     "That tenant is not one this login can reach.",
                     errors=[FieldProblem("tenant_id", f"unknown tenant {tenant_id!r}")],
-                    data={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
+                    details={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
                 )
             options.update(tenant_id=match[0].id, tenant_name=match[0].name)
         elif len(tenants) == 1:
@@ -257,7 +257,7 @@ class Authorisations:
                 errors=[
                     FieldProblem("tenant_id", "choose one of the tenants listed in data.tenants")
                 ],
-                data={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
+                details={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
             )
         await self.app.db.execute(
             "UPDATE authorisations SET settings = ? WHERE id = ?", (dumps(options), auth_id)

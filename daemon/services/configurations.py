@@ -6,6 +6,13 @@ import sqlite3
 from datetime import date
 from typing import Any
 
+from daemon.errors import (
+    AuthorisationRequired,
+    Conflict,
+    NotFound,
+    ProviderFailure,
+    ValidationFailed,
+)
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
@@ -14,13 +21,6 @@ from daemon.model import (
     validate_configuration,
 )
 from daemon.periods import Schedule
-from daemon.rpc.errors import (
-    AuthorisationRequired,
-    Conflict,
-    NotFound,
-    ProviderFailure,
-    ValidationFailed,
-)
 from daemon.services.common import dumps, iso, loads
 from providers.errors import ProviderError
 

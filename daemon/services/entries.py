@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from daemon.rpc.errors import NotFound
+from daemon.errors import NotFound
 from daemon.services.common import loads
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from daemon.errors import NotFound
 from daemon.model import ACTIVE_RUN_STATES
-from daemon.rpc.errors import NotFound
 
 ACTIVE_SQL = "('" + "', '".join(sorted(ACTIVE_RUN_STATES)) + "')"
 
