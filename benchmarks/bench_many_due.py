@@ -127,7 +127,7 @@ async def main(n: int) -> None:
     app = DaemonApp(state_dir=tmp / "state", socket_path=tmp / "s.sock", config=config)
     await app.open()
     await app.administrations.pms_connect(url, "bench-key-0001")
-    await app.db.execute("UPDATE administrations SET access = 1")
+    await app.store.db.execute("UPDATE administrations SET access = 1")
     auth = await app.authorisations.create("Bench", "bench", None)
     auth_id = auth["authorisation"]["id"]
     await app.authorisations.activate(auth_id, None)
@@ -139,14 +139,14 @@ async def main(n: int) -> None:
              "automatic": False, "tenant_id": None, "activate": True, "no_vat_code": "NONE"}
         )  # fmt: skip
     # All become automatic at once: every one is due now.
-    await app.db.execute("UPDATE configurations SET automatic = 1")
+    await app.store.db.execute("UPDATE configurations SET automatic = 1")
     BenchProvider.calls = 0
     t0 = time.monotonic()
     await app.start(serve=False)
-    while await app.db.fetchval("SELECT count(*) FROM period_status") < n:
-        failed = await app.db.fetchval("SELECT count(*) FROM runs WHERE state = 'failed'")
+    while await app.store.db.fetchval("SELECT count(*) FROM period_status") < n:
+        failed = await app.store.db.fetchval("SELECT count(*) FROM runs WHERE state = 'failed'")
         if failed:
-            row = await app.db.fetchone("SELECT error FROM runs WHERE state = 'failed'")
+            row = await app.store.db.fetchone("SELECT error FROM runs WHERE state = 'failed'")
             raise SystemExit(f"{failed} runs failed: {row['error']}")
         await asyncio.sleep(0.05)
     elapsed = time.monotonic() - t0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -26,19 +27,19 @@ from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine
 from daemon.errors import AuthorisationRequired, DaemonError, NotFound
 from daemon.events import EventBus, register_event_methods
+from daemon.formats import iso, parse_iso
 from daemon.logsetup import log_sync_outcome
 from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, status_line, stop_task
 from daemon.services.administrations import Administrations
 from daemon.services.authorisations import Authorisations
-from daemon.services.common import iso, loads, parse_iso
 from daemon.services.configurations import Configurations
 from daemon.services.entries import Entries
 from daemon.services.notifications import Notifications
-from daemon.services.runs import ACTIVE_SQL, Runs
-from daemon.store import Database, open_database
+from daemon.services.runs import Runs
 from daemon.store.db import prepare_state_dir
+from daemon.store.sqlite import SqliteStore
 from providers import registry as provider_registry
 from providers.base import Provider
 from providers.context import ProviderContext
@@ -95,7 +96,7 @@ class DaemonApp:
         self.runs = Runs(self)
         self.engine = SyncEngine(self)
         self.scheduler = Scheduler(self)
-        self.db: Database
+        self.store = SqliteStore(state_dir, lambda: self.clock())
         self.server: Server | None = None
         self.instance_id = uuid.uuid4().hex
         self.started_at = self.clock()
@@ -129,7 +130,7 @@ class DaemonApp:
 
     async def open(self) -> None:
         self.acquire_lock()
-        self.db = await open_database(self.state_dir)
+        await self.store.open()
 
     async def start(self, *, serve: bool = True) -> None:
         """Open state, recover interrupted runs, then serve and schedule."""
@@ -198,7 +199,7 @@ class DaemonApp:
         if self.config.metrics_file is not None:
             with contextlib.suppress(Exception):
                 await self.write_metrics(up=False)
-        await self.db.close()
+        await self.store.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -231,15 +232,15 @@ class DaemonApp:
         from daemon.services.configurations import schedule_of
 
         cfg = await self.configurations.row(run["configuration_id"])
-        done = await self.configurations.done_periods(cfg["id"])
+        done = await self.store.periods.done(cfg.id)
         nxt = schedule_of(cfg).next_due(self.clock(), done)
         if nxt is not None and nxt[1] <= self.clock():
             return
-        previous = Period.parse(cfg["frequency"], run["period"]).prev().key
+        previous = Period.parse(cfg.frequency, run["period"]).prev().key
         try:
-            await self.engine.check_drift(cfg["id"], previous)
+            await self.engine.check_drift(cfg.id, previous)
         except Exception as exc:  # a failed check is retried after the next posting
-            log.info("drift check of configuration %s %s skipped: %s", cfg["id"], previous, exc)
+            log.info("drift check of configuration %s %s skipped: %s", cfg.id, previous, exc)
 
     def retry_recovery_later(self, run_id: int, delay: float = 60.0) -> None:
         async def later() -> None:
@@ -304,11 +305,11 @@ class DaemonApp:
     async def _caught_redirect(self, url: str) -> None:
         """Find the pending login this redirect belongs to (by its state) and complete it."""
         state = parse_redirect_url(url).get("state")
-        for row in await self.db.fetchall("SELECT * FROM pending_logins"):
-            pending = self.unseal(row["data"])
+        for login in await self.store.logins.all():
+            pending = self.unseal(login.data)
             flow = pending.get("flow") if isinstance(pending, dict) else None
-            if flow and json.loads(flow).get("state") == state:
-                await self.authorisations.complete(row["authorisation_id"], url, None, None)
+            if flow and login.authorisation_id and json.loads(flow).get("state") == state:
+                await self.authorisations.complete(login.authorisation_id, url, None, None)
                 return
         if await self.administrations.caught_redirect(url, state):  # the PMS's own login
             return
@@ -321,13 +322,10 @@ class DaemonApp:
 
         async def poll() -> None:
             while True:
-                row = await self.db.fetchone(
-                    "SELECT data, expires_at FROM pending_logins WHERE authorisation_id = ?",
-                    (auth_id,),
-                )
-                if row is None or self.clock().timestamp() > row["expires_at"]:
+                login = await self.store.logins.get(auth_id)
+                if login is None or self.clock().timestamp() > login.expires_at:
                     return
-                interval = json.loads(self.unseal(row["data"]).get("device", "{}")).get(
+                interval = json.loads(self.unseal(login.data).get("device", "{}")).get(
                     "interval", 5
                 )
                 await asyncio.sleep(max(1.0, float(interval)))
@@ -350,33 +348,27 @@ class DaemonApp:
     async def provider_for(self, auth_id: int) -> Provider:
         if auth_id in self._providers:
             return self._providers[auth_id]
-        row = await self.db.fetchone("SELECT * FROM authorisations WHERE id = ?", (auth_id,))
+        row = await self.store.authorisations.get(auth_id)
         if row is None:
             raise NotFound(f"No authorisation with id {auth_id}.")
-        spec = provider_registry.get(row["provider"])
+        spec = provider_registry.get(row.provider)
         if spec is None:
-            raise AuthorisationRequired(f"Provider {row['provider']!r} is not known.")
-        cred = await self.db.fetchone(
-            "SELECT data FROM credentials WHERE authorisation_id = ?", (auth_id,)
-        )
-        credentials = self.unseal(cred["data"]) if cred else {}
+            raise AuthorisationRequired(f"Provider {row.provider!r} is not known.")
+        cred = await self.store.credentials.get(auth_id)
+        credentials = self.unseal(cred) if cred else {}
 
         async def lost(message: str) -> None:
             await self.authorisations.auth_lost(auth_id, message)
 
         async def save_credentials(creds: dict[str, Any]) -> None:
-            async with self.db.transaction() as conn:
-                await conn.execute(
-                    "UPDATE credentials SET data = ?, updated_at = ? WHERE authorisation_id = ?",
-                    (self.seal(creds), iso(self.clock()), auth_id),
-                )
+            await self.store.credentials.replace(auth_id, self.seal(creds))
 
         ctx = ProviderContext(
-            provider_id=row["provider"],
+            provider_id=row.provider,
             authorisation_id=auth_id,
-            settings=self.config.provider(row["provider"]),
+            settings=self.config.provider(row.provider),
             state_dir=self.state_dir,
-            options=loads(row["settings"], {}),
+            options=row.settings,
             credentials=credentials,
             transport=self.provider_transport,
             on_auth_lost=lost,
@@ -435,34 +427,23 @@ class DaemonApp:
                         "message": f"Authorisation {auth['name']!r}: {auth['status_message']}",
                     }
                 )
-        rows = await self.db.fetchall(
-            "SELECT r.* FROM runs r WHERE r.id IN (SELECT max(id) FROM runs GROUP BY "
-            "configuration_id, period) AND r.state IN ('failed', 'needs_review') "
-            "AND NOT EXISTS (SELECT 1 FROM period_status s WHERE s.configuration_id = "
-            "r.configuration_id AND s.period = r.period) ORDER BY r.id DESC LIMIT 50"
-        )
-        for r in rows:
+        for r in await self.store.reports.runs_needing_attention(50):
             items.append(
                 {
                     "kind": "run",
-                    "id": r["id"],
-                    "configuration_id": r["configuration_id"],
-                    "period": r["period"],
-                    "state": r["state"],
-                    "message": r["error"] or r["state"],
+                    "id": r.id,
+                    "configuration_id": r.configuration_id,
+                    "period": r.period,
+                    "state": r.state,
+                    "message": r.error or r.state,
                 }
             )
         return items
 
     async def status(self) -> dict[str, Any]:
         now = self.clock()
-        counts = {}
-        for table in ("administrations", "authorisations", "configurations", "entries"):
-            counts[table] = int(await self.db.fetchval(f"SELECT count(*) FROM {table}"))
-        counts["running"] = int(
-            await self.db.fetchval(f"SELECT count(*) FROM runs WHERE state IN {ACTIVE_SQL}")
-        )
-        counts["unread_notifications"] = await self.notifications.unread_count()
+        figures = await self.store.reports.counts()
+        counts = dataclasses.asdict(figures)
         return {
             "version": server_version(),
             "api_version": API_VERSION,
@@ -491,37 +472,18 @@ class DaemonApp:
         path = self.config.metrics_file
         if path is None:
             return
-        runs = {
-            r[0]: r[1]
-            for r in await self.db.fetchall("SELECT state, count(*) FROM runs GROUP BY state")
-        }
-        auths = {
-            r[0]: r[1]
-            for r in await self.db.fetchall(
-                "SELECT status, count(*) FROM authorisations GROUP BY status"
-            )
-        }
-        errors = {
-            (r[0], r[1]): r[2]
-            for r in await self.db.fetchall(
-                "SELECT au.provider, r.error_kind, count(*) FROM runs r JOIN configurations c "
-                "ON c.id = r.configuration_id JOIN authorisations au ON au.id = "
-                "c.authorisation_id WHERE r.error_kind IS NOT NULL GROUP BY 1, 2"
-            )
-        }
+        figures = await self.store.reports.metrics()
         last = [
-            metrics.LastSuccess(r[0], r[1], parse_iso(r[2]).timestamp())
-            for r in await self.db.fetchall(
-                "SELECT c.id, ad.number, max(r.finished_at) FROM runs r JOIN configurations c "
-                "ON c.id = r.configuration_id JOIN administrations ad ON ad.id = "
-                "c.administration_id WHERE r.state = 'posted' GROUP BY c.id"
+            metrics.LastSuccess(
+                p.configuration_id, p.administration_number, parse_iso(p.finished_at).timestamp()
             )
+            for p in figures.last_postings
         ]
         snapshot = metrics.MetricsSnapshot(
-            runs_by_state=runs,
+            runs_by_state=figures.runs_by_state,
             last_success=last,
-            provider_errors=errors,
-            authorisations=auths,
+            provider_errors=figures.errors_by_provider_and_kind,
+            authorisations=figures.authorisations_by_status,
             up=up,
         )
         await asyncio.to_thread(metrics.write_metrics, path, snapshot)

@@ -37,7 +37,7 @@ async def start_pms_simulator(app: Any) -> tuple[str, str]:
 async def seed_demo(app: Any, *, providers: str | None = None) -> None:
     """Start the simulators; seed the state on first start, re-point the PMS on later ones."""
     url, api_key = await start_pms_simulator(app)
-    first_start = await app.db.fetchval("SELECT count(*) FROM authorisations") == 0
+    first_start = (await app.store.reports.counts()).authorisations == 0
     await app.administrations.pms_connect(url, api_key)
     if not first_start:
         if providers:

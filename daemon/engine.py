@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -31,11 +30,19 @@ from daemon.entry_builder import (
     reference_for,
 )
 from daemon.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
+from daemon.formats import dumps, iso
 from daemon.model import ACTIVE_RUN_STATES
 from daemon.periods import Period
-from daemon.services.common import dumps, iso, loads
 from daemon.services.configurations import schedule_of
-from daemon.services.runs import ACTIVE_SQL
+from daemon.store.errors import AlreadySynced, Duplicate, StoreUnavailable
+from daemon.store.records import (
+    Configuration,
+    NewEntry,
+    NewNotification,
+    PostingRun,
+    Run,
+    StoredDraft,
+)
 from providers.base import EntryLine, JournalEntry, PostedEntry, Provider
 from providers.errors import ProviderError
 
@@ -92,20 +99,16 @@ class SyncEngine:
 
     async def _set_state(self, run: dict[str, Any], state: str, stage: str | None = None) -> None:
         run["state"] = state
-        await self.app.db.execute(
-            "UPDATE runs SET state = ?, stage = COALESCE(?, stage), "
-            "started_at = COALESCE(started_at, ?) WHERE id = ?",
-            (state, stage, iso(self.app.clock()), run["id"]),
-        )
+        await self.app.store.runs.set_state(run["id"], state, stage)
         progress = self._progress.get(run["id"], {"done": 0, "total": None})
         self._report(run, stage or state, progress["done"], progress["total"])
 
     # -- choosing the period ---------------------------------------------------------------
-    async def _period(self, cfg: sqlite3.Row, key: str | None, *, for_run: bool) -> Period:
+    async def _period(self, cfg: Configuration, key: str | None, *, for_run: bool) -> Period:
         schedule = schedule_of(cfg)
         now = self.app.clock()
         if key is None:
-            done = await self.app.configurations.done_periods(cfg["id"])
+            done = await self.app.store.periods.done(cfg.id)
             due = next(iter(schedule.due_periods(now, done)), None)
             if due is not None:
                 return due
@@ -121,7 +124,7 @@ class SyncEngine:
                 return last
             return schedule.first_period()
         try:
-            period = Period.parse(cfg["frequency"], key)
+            period = Period.parse(cfg.frequency, key)
         except ValueError as exc:
             raise ValidationFailed(
                 f"{key!r} is not a period of this configuration.",
@@ -162,31 +165,31 @@ class SyncEngine:
 
     async def build(
         self,
-        cfg: sqlite3.Row,
+        cfg: Configuration,
         period: Period,
         on_progress: Callable[[int], None] | None = None,
     ) -> Draft:
         """Fetch the period's transactions page by page and build the draft."""
-        provider = await self.app.provider_for(cfg["authorisation_id"])
-        tenant = cfg["tenant_id"]
+        provider = await self.app.provider_for(cfg.authorisation_id)
+        tenant = cfg.tenant_id
         known_accounts, known_taxes = await self._provider_chart(
-            cfg["authorisation_id"], provider, tenant
+            cfg.authorisation_id, provider, tenant
         )
         pms = await self.app.administrations.pms_client()
-        admin_id = cfg["administration_id"]
+        admin_id = cfg.administration_id
         accounts, vat_codes = await self._reference_data(pms, admin_id)
         ctx = BuildContext(
-            configuration_id=cfg["id"],
+            configuration_id=cfg.id,
             period=period,
-            administration_name=cfg["administration_name"],
-            currency=cfg["currency"],
-            ledger_id=cfg["ledger_id"],
+            administration_name=cfg.administration_name,
+            currency=cfg.currency,
+            ledger_id=cfg.ledger_id,
             tenant_id=tenant,
             accounts=accounts,
             vat_codes=vat_codes,
-            account_map=loads(cfg["account_map"], {}),
-            vat_map=loads(cfg["vat_map"], {}),
-            no_vat_code=cfg["no_vat_code"],
+            account_map=cfg.account_map,
+            vat_map=cfg.vat_map,
+            no_vat_code=cfg.no_vat_code,
             known_accounts=known_accounts,
             known_tax_codes=known_taxes,
         )
@@ -221,7 +224,7 @@ class SyncEngine:
 
     async def preview(self, config_id: int, key: str | None) -> dict[str, Any]:
         cfg = await self.app.configurations.row(config_id)
-        await self.app.authorisations.require_active(cfg["authorisation_id"])
+        await self.app.authorisations.require_active(cfg.authorisation_id)
         period = await self._period(cfg, key, for_run=False)
         try:
             draft = await self.build(cfg, period)
@@ -249,41 +252,36 @@ class SyncEngine:
                     "details": {},
                 }
             )
-        now = iso(self.app.clock())
-        draft_id = await self.app.db.execute(
-            "INSERT INTO drafts (configuration_id, period, data, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (config_id, period.key, dumps(data), now, now),
-        )
+        draft_id = await self.app.store.drafts.create(config_id, period.key, data)
         return {"id": draft_id, **data}
 
-    async def draft_row(self, draft_id: int) -> sqlite3.Row:
-        row = await self.app.db.fetchone("SELECT * FROM drafts WHERE id = ?", (draft_id,))
-        if row is None:
+    async def draft_row(self, draft_id: int) -> StoredDraft:
+        draft = await self.app.store.drafts.get(draft_id)
+        if draft is None:
             raise NotFound(f"No draft with id {draft_id}.")
-        return row
+        return draft
 
     async def get_draft(self, draft_id: int) -> dict[str, Any]:
         row = await self.draft_row(draft_id)
-        return {"id": row["id"], "status": row["status"], **loads(row["data"])}
+        return {"id": row.id, "status": row.status, **row.data}
 
     async def update_draft(self, draft_id: int, raw_lines: Any) -> dict[str, Any]:
         row = await self.draft_row(draft_id)
-        if row["status"] != "open":
-            raise Conflict(f"Draft {draft_id} was already {row['status']}; preview again.")
+        if row.status != "open":
+            raise Conflict(f"Draft {draft_id} was already {row.status}; preview again.")
         try:
             lines = parse_lines(raw_lines)
         except LinesInputError as exc:
             raise ValidationFailed("Some lines cannot be read.", errors=exc.errors) from None
-        cfg = await self.app.configurations.row(row["configuration_id"])
-        provider = await self.app.provider_for(cfg["authorisation_id"])
+        cfg = await self.app.configurations.row(row.configuration_id)
+        provider = await self.app.provider_for(cfg.authorisation_id)
         try:
             known_accounts, known_taxes = await self._provider_chart(
-                cfg["authorisation_id"], provider, cfg["tenant_id"]
+                cfg.authorisation_id, provider, cfg.tenant_id
             )
         except ProviderError as exc:
             raise ProviderFailure.from_provider_error(exc) from None
-        data = loads(row["data"])
+        data = row.data
         extra = [w for w in data["warnings"] if w["code"] in ("not_due", "already_posted")]
         draft = Draft.from_dict(data).with_lines(
             _named(lines, known_accounts),
@@ -292,10 +290,7 @@ class SyncEngine:
         )
         new = draft.as_dict()
         new["warnings"] += [w for w in extra if w not in new["warnings"]]
-        await self.app.db.execute(
-            "UPDATE drafts SET data = ?, updated_at = ? WHERE id = ?",
-            (dumps(new), iso(self.app.clock()), draft_id),
-        )
+        await self.app.store.drafts.update(draft_id, new)
         return {"id": draft_id, "status": "open", **new}
 
     # -- starting and cancelling runs ------------------------------------------------------
@@ -309,60 +304,39 @@ class SyncEngine:
         force: bool = False,
     ) -> int:
         cfg = await self.app.configurations.row(config_id)
-        await self.app.authorisations.require_active(cfg["authorisation_id"])
+        await self.app.authorisations.require_active(cfg.authorisation_id)
         if draft_id is not None:
             draft = await self.draft_row(draft_id)
-            if draft["configuration_id"] != config_id:
+            if draft.configuration_id != config_id:
                 raise ValidationFailed(
                     f"Draft {draft_id} belongs to another configuration.",
                     errors=[{"field": "draft_id", "message": "not a draft of this configuration"}],
                 )
-            if draft["status"] != "open":
-                raise Conflict(f"Draft {draft_id} was already {draft['status']}; preview again.")
-            if key is not None and key != draft["period"]:
+            if draft.status != "open":
+                raise Conflict(f"Draft {draft_id} was already {draft.status}; preview again.")
+            if key is not None and key != draft.period:
                 raise ValidationFailed(
                     "The draft is for another period.",
-                    errors=[{"field": "period", "message": f"the draft is for {draft['period']}"}],
+                    errors=[{"field": "period", "message": f"the draft is for {draft.period}"}],
                 )
-            key = draft["period"]
+            key = draft.period
         period = await self._period(cfg, key, for_run=True)
-        now = iso(self.app.clock())
         try:
-            # The check and the insert are one write transaction, so start-up recovery settling
-            # this very period cannot slip in between and have it run twice.
-            async with self.app.db.transaction() as conn:
-                cursor = await conn.execute(
-                    "SELECT EXISTS (SELECT 1 FROM entries WHERE configuration_id = ? AND "
-                    "period = ?) OR EXISTS (SELECT 1 FROM period_status WHERE "
-                    "configuration_id = ? AND period = ? AND coalesce(status, '') != '')",
-                    (config_id, period.key, config_id, period.key),
-                )
-                synced = bool((await cursor.fetchone())[0])
-                if synced and not force:
-                    raise Conflict(
-                        f"Period {period.key} is already synced. To post a correcting entry for "
-                        "what changed since, run it again with force=true.",
-                        details={"period": period.key},
-                    )
-                cursor = await conn.execute(
-                    "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
-                    "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                    (
-                        config_id,
-                        period.key,
-                        trigger,
-                        "correction" if synced else "entry",
-                        draft_id,
-                        now,
-                    ),
-                )
-                run_id = int(cursor.lastrowid or 0)
-        except sqlite3.IntegrityError:
-            active = await self.app.runs.active_run(config_id)
+            run_id = await self.app.store.runs.queue(
+                config_id, period.key, trigger=trigger, draft_id=draft_id, allow_correction=force
+            )
+        except AlreadySynced:
+            raise Conflict(
+                f"Period {period.key} is already synced. To post a correcting entry for "
+                "what changed since, run it again with force=true.",
+                details={"period": period.key},
+            ) from None
+        except Duplicate:
+            active = await self.app.store.runs.active(config_id)
             raise Conflict(
                 "A sync of this configuration is already running"
-                + (f" (run {active['id']}, period {active['period']})." if active else "."),
-                details={"run_id": active["id"] if active else None},
+                + (f" (run {active.id}, period {active.period})." if active else "."),
+                details={"run_id": active.id if active else None},
             ) from None
         self._spawn(run_id)
         return run_id
@@ -382,10 +356,10 @@ class SyncEngine:
         return len(self._tasks)
 
     async def cancel(self, run_id: int) -> dict[str, Any]:
-        row = await self.app.runs.row(run_id)
-        if row["state"] not in ACTIVE_RUN_STATES:
-            raise Conflict(f"Run {run_id} is already {row['state']}.")
-        if row["state"] == "posting":
+        row = await self.app.runs.record(run_id)
+        if row.state not in ACTIVE_RUN_STATES:
+            raise Conflict(f"Run {run_id} is already {row.state}.")
+        if row.state == "posting":
             raise Conflict(
                 f"Run {run_id} is posting to the provider; it cannot be cancelled safely now."
             )
@@ -402,13 +376,13 @@ class SyncEngine:
     async def _settle_cancelled(self, run_id: int, reason: str) -> None:
         """Record a cancelled run that its task did not (one cancelled before its first step,
         or a run with no task at all); a run that reached posting is left to recovery."""
-        row = await self.app.runs.row(run_id)
-        if row["state"] in ACTIVE_RUN_STATES - {"posting"}:
+        row = await self.app.runs.record(run_id)
+        if row.state in ACTIVE_RUN_STATES - {"posting"}:
             await self._finish_failed(run_id, "cancelled", reason, None)
 
     # -- executing -------------------------------------------------------------------------
     async def _execute(self, run_id: int) -> None:
-        row = await self.app.runs.row(run_id)
+        row = await self.app.runs.record(run_id)
         run = dict(self.app.runs.shape(row))
         try:
             async with self._slots:
@@ -426,7 +400,7 @@ class SyncEngine:
             await self._finish_failed(run_id, "failed", exc.message, exc)
         except Exception as exc:  # a bug must not kill the daemon; the run says what happened
             log.exception("run %s failed unexpectedly", run_id)
-            if run.get("state") == "posting" and isinstance(exc, sqlite3.OperationalError):
+            if run.get("state") == "posting" and isinstance(exc, StoreUnavailable):
                 # The provider may hold the entry already (e.g. the disk filled up while its
                 # result was committed): never "failed"; look it up again until it settles.
                 self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
@@ -437,91 +411,72 @@ class SyncEngine:
         finally:
             self._progress.pop(run_id, None)
 
-    async def _run(self, run: dict[str, Any], row: sqlite3.Row) -> None:
-        cfg = await self.app.configurations.row(row["configuration_id"])
-        period = Period.parse(cfg["frequency"], row["period"])
-        if row["draft_id"] is not None:
+    async def _run(self, run: dict[str, Any], row: Run) -> None:
+        cfg = await self.app.configurations.row(row.configuration_id)
+        period = Period.parse(cfg.frequency, row.period)
+        if row.draft_id is not None:
             await self._set_state(run, "building", "checking draft")
-            draft = await self._draft_for_run(row["draft_id"])
+            draft = await self._draft_for_run(row.draft_id)
         else:
             await self._set_state(run, "fetching", "fetching transactions")
             draft = await self.build(
                 cfg, period, lambda n: self._report(run, "fetching transactions", n, None)
             )
             await self._set_state(run, "building", "building entry")
-        if row["kind"] == "correction":
-            draft = await self._correction(cfg, period, draft, run)
-            if draft is None:
+        if row.kind == "correction":
+            corrected = await self._correction(cfg, period, draft, run)
+            if corrected is None:
                 return
+            draft = corrected
         if draft.errors or not draft.balanced:
             await self._needs_fix(run, cfg, draft)
             return
         if draft.is_empty:
-            await self._finish_empty(run, cfg, period)
+            await self._finish_empty(run)
             return
         entry = draft.to_journal_entry()
         await self._post(run, cfg, entry, draft)
 
     async def _draft_for_run(self, draft_id: int) -> Draft:
         row = await self.draft_row(draft_id)
-        return Draft.from_dict(loads(row["data"]))
+        return Draft.from_dict(row.data)
 
-    async def _needs_fix(self, run: dict[str, Any], cfg: sqlite3.Row, draft: Draft) -> None:
+    async def _needs_fix(self, run: dict[str, Any], cfg: Configuration, draft: Draft) -> None:
         reasons = [e.message for e in draft.errors] or ["the entry does not balance"]
         message = "The entry cannot be posted: " + " ".join(reasons)
         await self._finish_failed(run["id"], "failed", message, None, kind="rejected")
 
-    async def _finish_empty(self, run: dict[str, Any], cfg: sqlite3.Row, period: Period) -> None:
-        now = iso(self.app.clock())
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "INSERT OR REPLACE INTO period_status (configuration_id, period, status, "
-                "updated_at) VALUES (?, ?, 'empty', ?)",
-                (cfg["id"], period.key, now),
-            )
-            await conn.execute(
-                "UPDATE runs SET state = 'posted', stage = 'no transactions', finished_at = ? "
-                "WHERE id = ?",
-                (now, run["id"]),
-            )
+    async def _finish_empty(self, run: dict[str, Any]) -> None:
+        await self.app.store.runs.record_empty(run["id"])
         run["state"] = "posted"
         await self._finished(run["id"])
 
     # -- posting, exactly once -------------------------------------------------------------
     async def _post(
-        self, run: dict[str, Any], cfg: sqlite3.Row, entry: JournalEntry, draft: Draft | None
+        self, run: dict[str, Any], cfg: Configuration, entry: JournalEntry, draft: Draft | None
     ) -> None:
         payload = _entry_to_json(entry)
-        payload_text = dumps(payload)
-        payload_hash = hashlib.sha256(payload_text.encode()).hexdigest()
+        payload_hash = hashlib.sha256(dumps(payload).encode()).hexdigest()
         key = (
             "bexsync-"
             + hashlib.sha256(
-                f"{cfg['id']}:{run['period']}:{entry.reference}:{payload_hash}".encode()
+                f"{cfg.id}:{run['period']}:{entry.reference}:{payload_hash}".encode()
             ).hexdigest()[:40]
         )
         self._cancellable.discard(run["id"])  # from here on a stop lets the run finish
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE runs SET state = 'posting', stage = 'posting', idempotency_key = ?, "
-                "payload_hash = ?, payload = ? WHERE id = ?",
-                (key, payload_hash, payload_text, run["id"]),
-            )
-            if run.get("draft_id"):
-                await conn.execute(
-                    "UPDATE drafts SET status = 'posting' WHERE id = ?", (run["draft_id"],)
-                )
+        await self.app.store.runs.mark_posting(
+            run["id"], idempotency_key=key, payload_hash=payload_hash, payload=payload
+        )
         run["state"] = "posting"
         self._report(run, "posting", 0, 1)
-        provider = await self.app.provider_for(cfg["authorisation_id"])
+        provider = await self.app.provider_for(cfg.authorisation_id)
         try:
             posted = await self._post_with_retries(provider, entry, key, lookup_first=True)
         except ProviderError as exc:
             if exc.retryable and provider.info.capabilities.async_post:
                 # The import may still complete: stay in ``posting`` and look again later.
-                await self.app.db.execute(
-                    "UPDATE runs SET stage = ? WHERE id = ?",
-                    (f"waiting for {provider.info.title} to process the import", run["id"]),
+                await self.app.store.runs.set_stage(
+                    run["id"], f"waiting for {provider.info.title} to process the import"
                 )
                 self.app.retry_recovery_later(run["id"], exc.retry_after or 60.0)
                 return
@@ -563,78 +518,40 @@ class SyncEngine:
         raise AssertionError("unreachable")
 
     async def _record_posted(
-        self, run_id: int, cfg: sqlite3.Row, entry: JournalEntry, posted: PostedEntry
+        self, run_id: int, cfg: Configuration, entry: JournalEntry, posted: PostedEntry
     ) -> None:
         self._cancellable.discard(run_id)
-        row = await self.app.runs.row(run_id)
-        now = iso(self.app.clock())
-        recorded = await self.app.db.fetchval(
-            "SELECT id FROM entries WHERE configuration_id = ? AND period = ? AND reference = ?",
-            (cfg["id"], row["period"], entry.reference),
-        )
-        if recorded is not None:
-            # Another run of this period recorded this very entry first (a sync started while
-            # a restart's recovery settled the period): it is held once, here and there.
-            await self.app.db.execute(
-                "UPDATE runs SET state = 'posted', stage = 'already recorded', entry_id = ?, "
-                "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
-                (recorded, now, run_id),
-            )
-            await self._finished(run_id)
-            return
+        row = await self.app.runs.record(run_id)
         lines = [_line_to_json(line) for line in entry.lines]
-        kind = row["kind"]
         title = (
-            f"Posted {cfg['administration_number']} {row['period']}"
-            if kind == "entry"
-            else f"Correction posted {cfg['administration_number']} {row['period']}"
+            f"Posted {cfg.administration_number} {row.period}"
+            if row.kind == "entry"
+            else f"Correction posted {cfg.administration_number} {row.period}"
         )
-        async with self.app.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO entries (configuration_id, administration_number, period, kind, "
-                "reference, date, provider, external_id, total, line_count, lines, posted_at, "
-                "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cfg["id"],
-                    cfg["administration_number"],
-                    row["period"],
-                    kind,
-                    entry.reference,
-                    entry.date.isoformat(),
-                    cfg["provider"],
-                    posted.external_id,
-                    f"{entry.total_debit:.2f}",
-                    len(lines),
-                    dumps(lines),
-                    now,
-                    run_id,
-                ),
-            )
-            entry_id = int(cur.lastrowid or 0)
-            await conn.execute(
-                "INSERT INTO period_status (configuration_id, period, status, entry_id, "
-                "updated_at) VALUES (?, ?, 'posted', ?, ?) ON CONFLICT DO UPDATE SET "
-                "status = 'posted', updated_at = excluded.updated_at",
-                (cfg["id"], row["period"], entry_id, now),
-            )
-            await conn.execute(
-                "UPDATE runs SET state = 'posted', stage = 'posted', entry_id = ?, "
-                "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
-                (entry_id, now, run_id),
-            )
-            if row["draft_id"]:
-                await conn.execute(
-                    "UPDATE drafts SET status = 'posted' WHERE id = ?", (row["draft_id"],)
-                )
-            note = await self.app.notifications.add(
-                conn,
-                "success",
-                title,
-                f"{entry.reference}: {len(lines)} lines, total {entry.total_debit:.2f} "
-                f"{entry.currency}, posted to {cfg['provider']} as {posted.external_id}.",
-                {"kind": "entries", "configuration_id": cfg["id"], "entry_id": entry_id},
-            )
-        self.app.notifications.publish(note)
+        note = NewNotification(
+            "success",
+            title,
+            f"{entry.reference}: {len(lines)} lines, total {entry.total_debit:.2f} "
+            f"{entry.currency}, posted to {cfg.provider} as {posted.external_id}.",
+            {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
+        )
+        recorded = await self.app.store.runs.record_posted(
+            run_id,
+            NewEntry(
+                configuration_id=cfg.id,
+                administration_number=cfg.administration_number,
+                period=row.period,
+                kind=row.kind,
+                reference=entry.reference,
+                date=entry.date,
+                provider=cfg.provider,
+                external_id=posted.external_id,
+                total=entry.total_debit,
+                lines=lines,
+            ),
+            note,
+        )
+        self.app.notifications.publish(recorded.note)
         await self._finished(run_id)
 
     async def _finish_failed(
@@ -647,41 +564,28 @@ class SyncEngine:
         kind: str | None = None,
     ) -> None:
         self._cancellable.discard(run_id)
-        row = await self.app.runs.row(run_id)
-        cfg = await self.app.db.fetchone(
-            "SELECT c.id, ad.number FROM configurations c JOIN administrations ad "
-            "ON ad.id = c.administration_id WHERE c.id = ?",
-            (row["configuration_id"],),
-        )
-        now = iso(self.app.clock())
-        error_kind = kind or (error.kind if error else None)
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE runs SET state = ?, stage = ?, error = ?, error_kind = ?, "
-                "attempts = attempts + 1, finished_at = ? WHERE id = ?",
-                (state, state, message, error_kind, now, run_id),
+        row = await self.app.runs.record(run_id)
+        cfg = await self.app.store.configurations.get(row.configuration_id)
+        note = None
+        if state in ("failed", "needs_review") and cfg is not None:
+            note = NewNotification(
+                "error" if state == "failed" else "warning",
+                f"Sync {'failed' if state == 'failed' else 'needs review'}: "
+                f"{cfg.administration_number} {row.period}",
+                message,
+                {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
             )
-            if row["draft_id"]:
-                await conn.execute(
-                    "UPDATE drafts SET status = 'open' WHERE id = ? AND status = 'posting'",
-                    (row["draft_id"],),
-                )
-            note = None
-            if state in ("failed", "needs_review") and cfg is not None:
-                note = await self.app.notifications.add(
-                    conn,
-                    "error" if state == "failed" else "warning",
-                    f"Sync {'failed' if state == 'failed' else 'needs review'}: "
-                    f"{cfg['number']} {row['period']}",
-                    message,
-                    {"kind": "entries", "configuration_id": cfg["id"], "entry_id": None},
-                )
-        if note is not None:
-            self.app.notifications.publish(note)
+        created = await self.app.store.runs.record_failed(
+            run_id,
+            state=state,
+            message=message,
+            error_kind=kind or (error.kind if error else None),
+            note=note,
+        )
+        self.app.notifications.publish(created)
         # A refused PMS login is the PMS connection's problem (pms.get), not the authorisation's.
-        if error is not None and error.kind == "auth_expired" and error.provider != "bex":
-            cfg_row = await self.app.configurations.row(row["configuration_id"])
-            await self.app.authorisations.auth_lost(cfg_row["authorisation_id"], error.message)
+        if error is not None and error.kind == "auth_expired" and error.provider != "bex" and cfg:
+            await self.app.authorisations.auth_lost(cfg.authorisation_id, error.message)
         await self._finished(run_id)
 
     async def _finished(self, run_id: int) -> None:
@@ -707,15 +611,12 @@ class SyncEngine:
     async def _posted_lines(
         self, config_id: int, key: str
     ) -> dict[tuple[str, str | None], Decimal] | None:
-        rows = await self.app.db.fetchall(
-            "SELECT lines FROM entries WHERE configuration_id = ? AND period = ?",
-            (config_id, key),
-        )
-        if not rows:
+        entries = await self.app.store.entries.for_period(config_id, key)
+        if not entries:
             return None
         totals: dict[tuple[str, str | None], Decimal] = defaultdict(lambda: ZERO)
-        for r in rows:
-            for line in loads(r["lines"], []):
+        for posted in entries:
+            for line in posted.lines or []:
                 net = Decimal(line["debit"]) - Decimal(line["credit"])
                 totals[(line["account"], line["vat_code"])] += net
         return dict(totals)
@@ -746,33 +647,28 @@ class SyncEngine:
         return diff
 
     async def _correction(
-        self, cfg: sqlite3.Row, period: Period, draft: Draft, run: dict[str, Any]
+        self, cfg: Configuration, period: Period, draft: Draft, run: dict[str, Any]
     ) -> Draft | None:
-        posted = await self._posted_lines(cfg["id"], period.key) or {}
+        posted = await self._posted_lines(cfg.id, period.key) or {}
         if draft.errors:
             return draft
         diff = self._difference(draft, posted)
         if not diff:
-            now = iso(self.app.clock())
-            await self.app.db.execute(
-                "UPDATE runs SET state = 'posted', stage = 'no difference', finished_at = ? "
-                "WHERE id = ?",
-                (now, run["id"]),
+            note = await self.app.store.runs.record_unchanged(
+                run["id"],
+                NewNotification(
+                    "info",
+                    f"Nothing to correct: {cfg.administration_number} {period.key}",
+                    f"The PMS still shows what was posted for {period.key}; no correction is "
+                    "needed.",
+                    {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
+                ),
             )
-            await self.app.notifications.create(
-                "info",
-                f"Nothing to correct: {cfg['administration_number']} {period.key}",
-                f"The PMS still shows what was posted for {period.key}; no correction is needed.",
-                {"kind": "entries", "configuration_id": cfg["id"], "entry_id": None},
-            )
+            self.app.notifications.publish(note)
             await self._finished(run["id"])
             return None
-        count = await self.app.db.fetchval(
-            "SELECT count(*) FROM entries WHERE configuration_id = ? AND period = ? "
-            "AND kind = 'correction'",
-            (cfg["id"], period.key),
-        )
-        reference = f"{reference_for(cfg['id'], period.key)}:c{int(count) + 1}"
+        count = await self.app.store.entries.corrections(cfg.id, period.key)
+        reference = f"{reference_for(cfg.id, period.key)}:c{count + 1}"
         # The difference is a draft of its own: with_lines recomputes totals and balance.
         return replace(
             draft.with_lines(diff),
@@ -786,32 +682,26 @@ class SyncEngine:
         posted = await self._posted_lines(config_id, key)
         if posted is None:
             return None
-        period = Period.parse(cfg["frequency"], key)
+        period = Period.parse(cfg.frequency, key)
         draft = await self.build(cfg, period)
         diff = self._difference(draft, posted)
         if not diff:
             return None
         digest = hashlib.sha256(dumps([d.__dict__ for d in diff]).encode()).hexdigest()[:16]
-        seen = await self.app.db.fetchval(
-            "SELECT source_hash FROM period_status WHERE configuration_id = ? AND period = ?",
-            (config_id, key),
-        )
+        seen = await self.app.store.periods.source_hash(config_id, key)
         total = sum((d.debit for d in diff), ZERO)
         result = {"period": key, "lines": len(diff), "difference": f"{total:.2f}"}
         if seen == digest:
             return result
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE period_status SET source_hash = ? WHERE configuration_id = ? "
-                "AND period = ?",
-                (digest, config_id, key),
-            )
-            note = await self.app.notifications.add(
-                conn,
+        note = await self.app.store.periods.record_drift(
+            config_id,
+            key,
+            digest,
+            NewNotification(
                 "warning",
-                f"PMS changed after posting: {cfg['administration_number']} {key}",
+                f"PMS changed after posting: {cfg.administration_number} {key}",
                 f"Back-dated bookings changed {key} after it was posted: {len(diff)} line(s), "
-                f"{total:.2f} {cfg['currency']} in total. Preview the period and run it again "
+                f"{total:.2f} {cfg.currency} in total. Preview the period and run it again "
                 "with force to post a correcting entry.",
                 {
                     "kind": "entries",
@@ -820,7 +710,8 @@ class SyncEngine:
                     "period": key,
                     "action": "correction",
                 },
-            )
+            ),
+        )
         self.app.notifications.publish(note)
         return result
 
@@ -829,12 +720,9 @@ class SyncEngine:
         """Runs a crash or restart interrupted before posting: nothing reached the provider,
         so they are recorded as failed (the scheduler syncs their periods again). Quick; done
         before the daemon serves."""
-        rows = await self.app.db.fetchall(
-            f"SELECT * FROM runs WHERE state IN {ACTIVE_SQL} AND state != 'posting' ORDER BY id"
-        )
-        for row in rows:
+        for run in await self.app.store.runs.interrupted():
             await self._finish_failed(
-                row["id"],
+                run.id,
                 "failed",
                 "interrupted by a daemon restart before posting; nothing was posted",
                 None,
@@ -845,54 +733,54 @@ class SyncEngine:
         """Runs left in ``posting``: look the entry up, replay with the same key, or hand it to
         a human. May wait on a provider (an asynchronous import), so it runs while the daemon
         already serves, and before the scheduler starts new runs."""
-        rows = await self.app.db.fetchall("SELECT * FROM runs WHERE state = 'posting' ORDER BY id")
-        for row in rows:
+        for posting in await self.app.store.runs.posting():
             try:
-                await self._recover_posting(row)
+                await self._recover_posting(posting)
             except Exception:  # one run must not leave the others in posting for good
-                log.exception("run %s: recovery failed; retrying later", row["id"])
-                self.app.retry_recovery_later(row["id"], RECOVERY_RETRY)
+                log.exception("run %s: recovery failed; retrying later", posting.run.id)
+                self.app.retry_recovery_later(posting.run.id, RECOVERY_RETRY)
 
-    async def _recover_posting(self, row: sqlite3.Row) -> None:
-        cfg = await self.app.configurations.row(row["configuration_id"])
-        entry = _entry_from_json(loads(row["payload"]))
+    async def _recover_posting(self, posting: PostingRun) -> None:
+        row = posting.run
+        cfg = await self.app.configurations.row(row.configuration_id)
+        entry = _entry_from_json(posting.payload)
         try:
-            provider = await self.app.provider_for(cfg["authorisation_id"])
+            provider = await self.app.provider_for(cfg.authorisation_id)
             found = await provider.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
             if found is not None and found.status != "posted":
                 found = None  # still processing: post_entry with the same key waits for it
             elif found is None and provider.info.capabilities.idempotency == "none":
                 await self._finish_failed(
-                    row["id"],
+                    row.id,
                     "needs_review",
                     f"The daemon stopped while posting {entry.reference}, and "
-                    f"{cfg['provider']} offers no way to check whether it arrived. Check the "
+                    f"{cfg.provider} offers no way to check whether it arrived. Check the "
                     "ledger: if the entry is missing, run the period again.",
                     None,
                     kind="unknown",
                 )
                 return
             if found is None:
-                found = await provider.post_entry(entry, row["idempotency_key"])
+                found = await provider.post_entry(entry, posting.idempotency_key)
             if found.status != "posted":
                 raise ProviderError(
                     provider.info.id, "unavailable", "the import is still being processed"
                 )
         except ProviderError as exc:
             if not exc.retryable:
-                await self._finish_failed(row["id"], "failed", exc.message, exc)
+                await self._finish_failed(row.id, "failed", exc.message, exc)
                 return
-            log.warning("run %s: recovery deferred: %s", row["id"], exc.message)
-            self.app.retry_recovery_later(row["id"], exc.retry_after or 60.0)
+            log.warning("run %s: recovery deferred: %s", row.id, exc.message)
+            self.app.retry_recovery_later(row.id, exc.retry_after or 60.0)
             return
-        await self._record_posted(row["id"], cfg, entry, found)
+        await self._record_posted(row.id, cfg, entry, found)
 
     async def recover_one(self, run_id: int) -> None:
-        row = await self.app.runs.row(run_id)
-        if row["state"] == "posting":
+        posting = await self.app.store.runs.posting_run(run_id)
+        if posting is not None:
             try:
-                await self._recover_posting(row)
-            except sqlite3.OperationalError as exc:  # disk full, I/O error: try again later
+                await self._recover_posting(posting)
+            except StoreUnavailable as exc:  # disk full, I/O error: try again later
                 log.warning("run %s: recovery not recorded (%s); retrying", run_id, exc)
                 self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
 

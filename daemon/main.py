@@ -113,7 +113,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
         # SocketInUse exits 3 like AlreadyRunning: another daemon already serves that socket.
         log.error("cannot start: %s", exc)
         with contextlib.suppress(Exception):
-            await app.db.close()
+            await app.store.close()
         return 3 if isinstance(exc, SocketInUse) else 2
     await stop.wait()
     await app.stop()

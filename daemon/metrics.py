@@ -39,7 +39,7 @@ class LastSuccess:
 class MetricsSnapshot:
     """Everything the metrics file shows; plain values the daemon reads from its database.
 
-    `runs_by_state`: number of runs per state (SELECT state, count(*) FROM runs GROUP BY state).
+    `runs_by_state`: number of runs per state, as stored.
     `provider_errors`: failures per (provider id, error kind) since the database was created.
     `authorisations`: number of authorisations per status.
     """

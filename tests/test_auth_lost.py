@@ -18,14 +18,14 @@ async def test_refused_refresh_marks_the_authorisation_and_notifies(tmp_path):
             "active"
         )
         # The refresh token was revoked at Xero and the access token has expired.
-        row = await app.db.fetchone(
+        row = await app.store.db.fetchone(
             "SELECT data FROM credentials WHERE authorisation_id = ?", (auth["id"],)
         )
         creds = app.unseal(row["data"])
         token = json.loads(creds["token"])
         token.update(expires_at=1.0, refresh_token="revoked-refresh-token-000")
         creds["token"] = json.dumps(token)
-        await app.db.execute(
+        await app.store.db.execute(
             "UPDATE credentials SET data = ? WHERE authorisation_id = ?",
             (app.seal(creds), auth["id"]),
         )

@@ -211,7 +211,7 @@ async def test_cancel_a_running_sync_posts_nothing(tmp_path, clock, monkeypatch)
     original = SyncEngine.build
 
     async def held_build(self, cfg, period, on_progress=None):
-        if not cfg["automatic"]:
+        if not cfg.automatic:
             await gate.wait()
         return await original(self, cfg, period, on_progress)
 
@@ -350,7 +350,7 @@ async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp
 
         async def slow_finished(run_id: int) -> None:
             sql = "SELECT configuration_id FROM runs WHERE id = ?"
-            if (await app.db.fetchone(sql, (run_id,)))["configuration_id"] == manual["id"]:
+            if (await app.store.db.fetchone(sql, (run_id,)))["configuration_id"] == manual["id"]:
                 await release.wait()  # the daemon is told to stop meanwhile
             await real_finished(run_id)
 
@@ -364,7 +364,7 @@ async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp
         state, deadline = None, time.monotonic() + 20
         while state != "posted" and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-            row = await app.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
+            row = await app.store.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
             state = row["state"]
         assert state == "posted"
         asyncio.get_running_loop().call_later(0.2, release.set)

@@ -488,7 +488,7 @@ async def test_oauth_without_the_app_registration_is_invalid_params(tmp_path, pm
         assert missing in info.value.message and "[pms]" in info.value.message
         assert info.value.data["errors"][0]["field"] == "auth"
         assert await client.call("pms.get") == before
-        assert await app.db.fetchval("SELECT count(*) FROM pms_pending_login") == 0
+        assert await app.store.db.fetchval("SELECT count(*) FROM pms_pending_login") == 0
 
 
 async def test_endpoint_overrides_and_discovery(tmp_path):

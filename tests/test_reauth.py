@@ -15,14 +15,14 @@ from tests.support.daemon import demo_daemon
 async def refuse_login(app: Any, client: Any, auth_id: int) -> dict[str, Any]:
     """Xero revoked the refresh token and the access token expired: the next use turns the
     authorisation to ``error`` (as in tests/test_auth_lost.py). Returns the old secrets."""
-    row = await app.db.fetchone(
+    row = await app.store.db.fetchone(
         "SELECT data FROM credentials WHERE authorisation_id = ?", (auth_id,)
     )
     creds = app.unseal(row["data"])
     token = json.loads(creds["token"])
     token.update(expires_at=1.0, refresh_token="revoked-refresh-token-000")
     creds["token"] = json.dumps(token)
-    await app.db.execute(
+    await app.store.db.execute(
         "UPDATE credentials SET data = ? WHERE authorisation_id = ?", (app.seal(creds), auth_id)
     )
     app.forget_provider(auth_id)
@@ -53,7 +53,7 @@ async def test_an_authorisation_in_error_is_active_again_after_logging_in_again(
         text = json.dumps(started)
         pending = app.unseal(
             (
-                await app.db.fetchone(
+                await app.store.db.fetchone(
                     "SELECT data FROM pending_logins WHERE authorisation_id = ?", (auth["id"],)
                 )
             )["data"]

@@ -381,7 +381,7 @@ def with_query(url: str, **changes: str) -> str:
 
 
 async def credentials_dump(app: Any) -> list[Any]:
-    return [tuple(r) for r in await app.db.fetchall("SELECT * FROM credentials ORDER BY 1")]
+    return [tuple(r) for r in await app.store.db.fetchall("SELECT * FROM credentials ORDER BY 1")]
 
 
 async def test_daemon_refuses_a_redirect_with_another_state_and_saves_nothing(

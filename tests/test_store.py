@@ -3,12 +3,12 @@
 import asyncio
 import contextlib
 import os
-import sqlite3
 import stat
 
 import pytest
 
 from daemon.store.db import DB_NAME, StateDirError, open_database
+from daemon.store.errors import Duplicate
 from daemon.store.migrations import LATEST_VERSION
 
 
@@ -63,7 +63,7 @@ async def test_upgrade_from_version_1_keeps_data(tmp_path):
 async def test_a_failed_transaction_changes_nothing(tmp_path):
     db = await open_database(tmp_path)
     try:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(Duplicate):
             async with db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO administrations VALUES ('a1', '1', 'P', 'EUR', 'UTC', 1)"

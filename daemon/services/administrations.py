@@ -12,13 +12,12 @@ import asyncio
 import dataclasses
 import logging
 import re
-import sqlite3
 from typing import Any
 
 import httpx
 
 from daemon.errors import InvalidArgument, NotFound, ProviderFailure, ValidationFailed
-from daemon.services.common import iso
+from daemon.store.records import Administration, NewNotification, NewPendingLogin, PmsConnection
 from providers.bex import oauth as bex_oauth
 from providers.bex.client import BexClient
 from providers.bex.mapping import PROVIDER, RATE_LIMIT
@@ -36,14 +35,14 @@ NOT_CONNECTED = (
 )
 
 
-def shape(row: sqlite3.Row) -> dict[str, Any]:
+def shape(admin: Administration) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "number": row["number"],
-        "name": row["name"],
-        "currency": row["currency"],
-        "timezone": row["timezone"],
-        "access": bool(row["access"]),
+        "id": admin.id,
+        "number": admin.number,
+        "name": admin.name,
+        "currency": admin.currency,
+        "timezone": admin.timezone,
+        "access": admin.access,
     }
 
 
@@ -62,18 +61,14 @@ class PmsTokenStore:
 
     async def load(self) -> Token | None:
         if self.token is None:
-            row = await self.app.db.fetchone("SELECT token FROM pms_connection WHERE id = 1")
-            if row is not None and row["token"]:
-                self.token = Token.from_json(self.app.unseal(row["token"])["token"])
+            connection = await self.app.store.pms.get()
+            if connection is not None and connection.token:
+                self.token = Token.from_json(self.app.unseal(connection.token)["token"])
         return self.token
 
     async def save(self, token: Token) -> None:
         if self.durable:
-            await self.app.db.execute(
-                "UPDATE pms_connection SET token = ?, updated_at = ? "
-                "WHERE id = 1 AND auth = 'oauth'",
-                (self.app.seal({"token": token.to_json()}), iso(self.app.clock())),
-            )
+            await self.app.store.pms.save_token(self.app.seal({"token": token.to_json()}))
         self.token = token
 
 
@@ -87,19 +82,17 @@ class Administrations:
         self._login_lock = asyncio.Lock()
 
     # -- PMS connection -------------------------------------------------------------------
-    async def pms_row(self) -> sqlite3.Row | None:
-        return await self.app.db.fetchone("SELECT * FROM pms_connection WHERE id = 1")
+    async def pms_row(self) -> PmsConnection | None:
+        return await self.app.store.pms.get()
 
     async def _pending(self) -> dict[str, Any] | None:
-        row = await self.app.db.fetchone("SELECT data FROM pms_pending_login WHERE id = 1")
-        return self.app.unseal(row["data"]) if row is not None else None
+        pending = await self.app.store.pms.pending_login()
+        return self.app.unseal(pending.data) if pending is not None else None
 
     async def pms_get(self) -> dict[str, Any]:
         row = await self.pms_row()
-        pending = await self.app.db.fetchval(
-            "SELECT count(*) FROM pms_pending_login WHERE expires_at > ?",
-            (self.app.clock().timestamp(),),
-        )
+        login = await self.app.store.pms.pending_login()
+        pending = login is not None and login.expires_at > self.app.clock().timestamp()
         if row is None:
             return {
                 "kind": "bex",
@@ -110,11 +103,11 @@ class Administrations:
                 "login_pending": bool(pending),
             }
         return {
-            "kind": row["kind"],
-            "base_url": row["base_url"],
-            "auth": row["auth"],
-            "status": row["status"],
-            "message": row["message"],
+            "kind": row.kind,
+            "base_url": row.base_url,
+            "auth": row.auth,
+            "status": row.status,
+            "message": row.message,
             "login_pending": bool(pending),
         }
 
@@ -170,20 +163,20 @@ class Administrations:
                 "bexsync is not connected to the PMS yet.",
                 errors=[{"field": "pms", "message": "connect the PMS first (pms.connect)"}],
             )
-        if row["status"] == "error":
-            self._lost = row["message"]
-            raise auth_expired(PROVIDER, row["message"])
+        if row.status == "error":
+            self._lost = row.message
+            raise auth_expired(PROVIDER, row.message)
         if self._client is not None:  # built by a concurrent caller meanwhile: ONE refresher
             return self._client
-        if row["auth"] == "oauth":
+        if row.auth == "oauth":
             store = PmsTokenStore(self.app)
             try:
-                client = self._oauth_client(row["base_url"], store)
+                client = self._oauth_client(row.base_url, store)
             except bex_oauth.PmsOAuthConfigError as exc:
                 raise rejected(PROVIDER, exc.message) from None
             self._client, self._store = client, store
         else:
-            self._client, self._store = self.client(row["base_url"], self._key(row)), None
+            self._client, self._store = self.client(row.base_url, self._key(row)), None
         return self._client
 
     def _replace_client(self, client: BexClient, store: PmsTokenStore | None) -> None:
@@ -200,16 +193,16 @@ class Administrations:
         for client in clients:
             await client.aclose()
 
-    def _key(self, row: sqlite3.Row | None) -> str | None:
+    def _key(self, row: PmsConnection | None) -> str | None:
         """The stored PMS key (sealed like every credential when a key file is set)."""
-        if row is None or not row["api_key"]:
+        if row is None or not row.api_key:
             return None
-        key = self.app.unseal(row["api_key"])
+        key = self.app.unseal(row.api_key)
         register_secret(key)
         return str(key)
 
-    async def _base_url(self, base_url: str | None, row: sqlite3.Row | None) -> str:
-        url = base_url or (row["base_url"] if row else None) or self.app.config.pms.get("api_url")
+    async def _base_url(self, base_url: str | None, row: PmsConnection | None) -> str:
+        url = base_url or (row.base_url if row else None) or self.app.config.pms.get("api_url")
         if not url:
             raise ValidationFailed(
                 "The PMS API base URL is missing.",
@@ -280,11 +273,8 @@ class Administrations:
         except bex_oauth.PmsOAuthConfigError as exc:
             raise InvalidArgument(exc.message, errors=exc.problems) from None
         async with self._login_lock:
-            await self.app.db.execute(
-                "INSERT INTO pms_pending_login (id, data, expires_at) VALUES (1, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET data = excluded.data, "
-                "expires_at = excluded.expires_at",
-                (self.app.seal(start.pending), start.expires_at or 0),
+            await self.app.store.pms.start_login(
+                NewPendingLogin(self.app.seal(start.pending), start.expires_at or 0)
             )
         self.app.expect_redirect(None, start.pending)
         log.info("PMS OAuth login started; waiting for the redirect")
@@ -358,15 +348,10 @@ class Administrations:
             'again: pms.connect with auth "oauth", then pms.complete.'
         )
         self._lost = message
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE pms_connection SET status = 'error', message = ?, updated_at = ? "
-                "WHERE id = 1",
-                (message[:500], iso(self.app.clock())),
-            )
-            note = await self.app.notifications.add(
-                conn, "error", "Connect the PMS again", message, {"kind": "pms"}
-            )
+        note = await self.app.store.pms.mark_lost(
+            message[:500],
+            NewNotification("error", "Connect the PMS again", message, {"kind": "pms"}),
+        )
         self.app.notifications.publish(note)
         log.warning("PMS OAuth login lost: %s", detail)
 
@@ -378,54 +363,31 @@ class Administrations:
         api_key: str | None = None,
         token: Token | None = None,
     ) -> None:
-        now = iso(self.app.clock())
-        message = f"Connected; {len(admins)} administrations available."
-        auth = "oauth" if token is not None else "api_key"
-        sealed_token = self.app.seal({"token": token.to_json()}) if token is not None else None
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO pms_connection (id, kind, base_url, api_key, auth, token, status, "
-                "message, updated_at) VALUES (1, 'bex', ?, ?, ?, ?, 'connected', ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET base_url = excluded.base_url, "
-                "api_key = excluded.api_key, auth = excluded.auth, token = excluded.token, "
-                "status = excluded.status, message = excluded.message, "
-                "updated_at = excluded.updated_at",
-                (
-                    url,
-                    self.app.seal(api_key) if api_key else None,
-                    auth,
-                    sealed_token,
-                    message,
-                    now,
-                ),
-            )
-            await conn.execute("DELETE FROM pms_pending_login")  # superseded by this one
-            for a in admins:
-                await conn.execute(
-                    "INSERT INTO administrations (id, number, name, currency, timezone) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET number = excluded.number,"
-                    " name = excluded.name, currency = excluded.currency, "
-                    "timezone = excluded.timezone",
-                    (a.id, a.number, a.name, a.currency, a.timezone),
-                )
+        await self.app.store.pms.connect(
+            base_url=url,
+            auth="oauth" if token is not None else "api_key",
+            api_key=self.app.seal(api_key) if api_key else None,
+            token=self.app.seal({"token": token.to_json()}) if token is not None else None,
+            message=f"Connected; {len(admins)} administrations available.",
+            administrations=[
+                Administration(a.id, a.number, a.name, a.currency, a.timezone) for a in admins
+            ],
+        )
         self.app.wake_scheduler()
 
     # -- administrations ------------------------------------------------------------------
     async def list(self) -> list[dict[str, Any]]:
-        rows = await self.app.db.fetchall("SELECT * FROM administrations ORDER BY number, id")
-        return [shape(r) for r in rows]
+        return [shape(a) for a in await self.app.store.administrations.all()]
 
-    async def get_row(self, admin_id: str) -> sqlite3.Row:
-        row = await self.app.db.fetchone("SELECT * FROM administrations WHERE id = ?", (admin_id,))
-        if row is None:
+    async def get_row(self, admin_id: str) -> Administration:
+        admin = await self.app.store.administrations.get(admin_id)
+        if admin is None:
             raise NotFound(f"No administration with id {admin_id!r}.")
-        return row
+        return admin
 
     async def set_access(self, admin_id: str, access: bool) -> dict[str, Any]:
         await self.get_row(admin_id)
-        await self.app.db.execute(
-            "UPDATE administrations SET access = ? WHERE id = ?", (int(access), admin_id)
-        )
+        await self.app.store.administrations.set_access(admin_id, access)
         admin = shape(await self.get_row(admin_id))
         self.app.bus.publish("administration.updated", admin)  # other TUIs update their lists
         return admin

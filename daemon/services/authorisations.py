@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from daemon.errors import (
@@ -13,36 +12,28 @@ from daemon.errors import (
     ValidationFailed,
 )
 from daemon.model import FieldProblem, validate_authorisation_name
-from daemon.services.common import dumps, iso, loads
+from daemon.store.errors import Duplicate
+from daemon.store.records import Authorisation, NewNotification, NewPendingLogin
 from providers import registry
 from providers.errors import ProviderError
 from providers.login import LoginContext, LoginStart
 
 
-def shape(row: sqlite3.Row) -> dict[str, Any]:
-    settings = loads(row["settings"], {})
+def shape(auth: Authorisation) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "provider": row["provider"],
-        "status": row["status"],
-        "status_message": row["status_message"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "configuration_count": row["configuration_count"],
-        "tenant_id": settings.get("tenant_id"),
-        "tenant_name": settings.get("tenant_name"),
-        "login_pending": bool(row["login_pending"]),
-        "logged_in": bool(row["logged_in"]),
+        "id": auth.id,
+        "name": auth.name,
+        "provider": auth.provider,
+        "status": auth.status,
+        "status_message": auth.status_message,
+        "created_at": auth.created_at,
+        "updated_at": auth.updated_at,
+        "configuration_count": auth.configuration_count,
+        "tenant_id": auth.settings.get("tenant_id"),
+        "tenant_name": auth.settings.get("tenant_name"),
+        "login_pending": auth.login_pending,
+        "logged_in": auth.logged_in,
     }
-
-
-SELECT = (
-    "SELECT a.*, (SELECT count(*) FROM configurations c WHERE c.authorisation_id = a.id) "
-    "AS configuration_count, EXISTS (SELECT 1 FROM pending_logins p "
-    "WHERE p.authorisation_id = a.id) AS login_pending, EXISTS (SELECT 1 FROM credentials k "
-    "WHERE k.authorisation_id = a.id) AS logged_in FROM authorisations a"
-)
 
 
 class Authorisations:
@@ -50,27 +41,26 @@ class Authorisations:
         self.app = app
 
     async def list(self) -> list[dict[str, Any]]:
-        rows = await self.app.db.fetchall(SELECT + " ORDER BY a.name")
-        return [shape(r) for r in rows]
+        return [shape(a) for a in await self.app.store.authorisations.all()]
 
-    async def row(self, auth_id: int) -> sqlite3.Row:
-        row = await self.app.db.fetchone(SELECT + " WHERE a.id = ?", (auth_id,))
-        if row is None:
+    async def row(self, auth_id: int) -> Authorisation:
+        auth = await self.app.store.authorisations.get(auth_id)
+        if auth is None:
             raise NotFound(f"No authorisation with id {auth_id}.")
-        return row
+        return auth
 
     async def get(self, auth_id: int) -> dict[str, Any]:
         return shape(await self.row(auth_id))
 
-    async def require_active(self, auth_id: int) -> sqlite3.Row:
-        row = await self.row(auth_id)
-        if row["status"] != "active":
+    async def require_active(self, auth_id: int) -> Authorisation:
+        auth = await self.row(auth_id)
+        if auth.status != "active":
             raise AuthorisationRequired(
-                f"Authorisation {row['name']!r} is {row['status']}; activate it first."
-                + (f" ({row['status_message']})" if row["status_message"] else ""),
-                details={"authorisation_id": auth_id, "status": row["status"]},
+                f"Authorisation {auth.name!r} is {auth.status}; activate it first."
+                + (f" ({auth.status_message})" if auth.status_message else ""),
+                details={"authorisation_id": auth_id, "status": auth.status},
             )
-        return row
+        return auth
 
     def login_context(self, provider: str, options: dict[str, Any] | None = None) -> LoginContext:
         return LoginContext(
@@ -107,14 +97,11 @@ class Authorisations:
         except ProviderError as exc:
             raise ProviderFailure.from_provider_error(exc) from None
 
-    async def _save_pending(self, conn: Any, auth_id: int, start: LoginStart) -> None:
-        """The login's secret state (PKCE verifier, device code) replaces any older one."""
-        await conn.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
-        if start.pending is not None:
-            await conn.execute(
-                "INSERT INTO pending_logins VALUES (?, ?, ?)",
-                (auth_id, self.app.seal(start.pending), start.expires_at or 0),
-            )
+    def _pending(self, start: LoginStart) -> NewPendingLogin | None:
+        """The login's secret state (PKCE verifier, device code), sealed."""
+        if start.pending is None:
+            return None
+        return NewPendingLogin(self.app.seal(start.pending), start.expires_at or 0)
 
     async def _login_started(self, auth_id: int, start: LoginStart) -> dict[str, Any]:
         """Announce the login, let the daemon finish it by itself where it can, and answer."""
@@ -133,24 +120,20 @@ class Authorisations:
         if problems:
             raise ValidationFailed("The authorisation cannot be created.", errors=problems)
         name = name.strip()
-        existing = await self.app.db.fetchone(
-            "SELECT id FROM authorisations WHERE name = ?", (name,)
-        )
+        existing = await self.app.store.authorisations.find_by_name(name)
         if existing is not None:
             raise Conflict(f"An authorisation named {name!r} already exists.")
         options = dict(settings or {})
         start = await self._begin_login(provider, options)
-        now = iso(self.app.clock())
         try:
-            async with self.app.db.transaction() as conn:
-                cur = await conn.execute(
-                    "INSERT INTO authorisations (name, provider, status, status_message, "
-                    "settings, created_at, updated_at) VALUES (?, ?, 'inactive', ?, ?, ?, ?)",
-                    (name, provider, "Not verified yet: activate it.", dumps(options), now, now),
-                )
-                auth_id = int(cur.lastrowid or 0)
-                await self._save_pending(conn, auth_id, start)
-        except sqlite3.IntegrityError:
+            auth_id = await self.app.store.authorisations.create(
+                name=name,
+                provider=provider,
+                status_message="Not verified yet: activate it.",
+                settings=options,
+                pending=self._pending(start),
+            )
+        except Duplicate:
             raise Conflict(f"An authorisation named {name!r} already exists.") from None
         return await self._login_started(auth_id, start)
 
@@ -161,13 +144,12 @@ class Authorisations:
         until then, and ``complete`` leaves it inactive for ``activate`` to verify, as after
         ``create``.
         """
-        row = await self.row(auth_id)
-        problems = self._provider_problems(row["provider"])
+        auth = await self.row(auth_id)
+        problems = self._provider_problems(auth.provider)
         if problems:
             raise ValidationFailed("This authorisation cannot log in again.", errors=problems)
-        start = await self._begin_login(row["provider"], loads(row["settings"], {}))
-        async with self.app.db.transaction() as conn:
-            await self._save_pending(conn, auth_id, start)
+        start = await self._begin_login(auth.provider, auth.settings)
+        await self.app.store.logins.replace(auth_id, self._pending(start))
         return await self._login_started(auth_id, start)
 
     async def complete(
@@ -177,21 +159,19 @@ class Authorisations:
         code: str | None,
         credentials: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        row = await self.row(auth_id)
-        spec = registry.get(row["provider"])
+        auth = await self.row(auth_id)
+        spec = registry.get(auth.provider)
         if spec is None:
             raise ValidationFailed(
                 "This authorisation's provider is no longer known.",
-                errors=[FieldProblem("provider", f"unknown provider {row['provider']!r}")],
+                errors=[FieldProblem("provider", f"unknown provider {auth.provider!r}")],
             )
-        pending_row = await self.app.db.fetchone(
-            "SELECT data FROM pending_logins WHERE authorisation_id = ?", (auth_id,)
-        )
-        pending = self.app.unseal(pending_row["data"]) if pending_row else None
-        options = loads(row["settings"], {})
+        stored = await self.app.store.logins.get(auth_id)
+        pending = self.app.unseal(stored.data) if stored else None
+        options = auth.settings
         try:
             result = await spec.login.complete(
-                self.login_context(row["provider"], options),
+                self.login_context(auth.provider, options),
                 pending,
                 redirect_url=redirect_url,
                 code=code,
@@ -205,33 +185,25 @@ class Authorisations:
     async def store_login(
         self, auth_id: int, credentials: dict[str, Any], options: dict[str, Any]
     ) -> None:
-        now = iso(self.app.clock())
-        async with self.app.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO credentials VALUES (?, ?, ?) ON CONFLICT(authorisation_id) "
-                "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                (auth_id, self.app.seal(credentials), now),
-            )
-            await conn.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
-            await conn.execute(
-                "UPDATE authorisations SET settings = ?, status = 'inactive', "
-                "status_message = 'Logged in; activate it to verify the connection.', "
-                "updated_at = ? WHERE id = ?",
-                (dumps(options), now, auth_id),
-            )
+        await self.app.store.authorisations.record_login(
+            auth_id,
+            credentials=self.app.seal(credentials),
+            settings=options,
+            status_message="Logged in; activate it to verify the connection.",
+        )
         self.app.forget_provider(auth_id)
         self.app.bus.publish("authorisation.updated", await self.get(auth_id))
 
     async def activate(self, auth_id: int, tenant_id: str | None) -> dict[str, Any]:
-        row = await self.row(auth_id)
-        spec = registry.get(row["provider"])
+        auth = await self.row(auth_id)
+        spec = registry.get(auth.provider)
         needs_login = spec is not None and spec.login.kind != "none"
-        if needs_login and not row["logged_in"]:
+        if needs_login and not auth.logged_in:
             raise AuthorisationRequired(
-                f"Authorisation {row['name']!r} has no login yet: complete the login first.",
-                details={"authorisation_id": auth_id, "status": row["status"]},
+                f"Authorisation {auth.name!r} has no login yet: complete the login first.",
+                details={"authorisation_id": auth_id, "status": auth.status},
             )
-        options = loads(row["settings"], {})
+        options = dict(auth.settings)
         self.app.forget_provider(auth_id)
         try:
             provider = await self.app.provider_for(auth_id)
@@ -259,57 +231,50 @@ class Authorisations:
                 ],
                 details={"tenants": [{"id": t.id, "name": t.name} for t in tenants]},
             )
-        await self.app.db.execute(
-            "UPDATE authorisations SET settings = ? WHERE id = ?", (dumps(options), auth_id)
-        )
+        await self.app.store.authorisations.set_settings(auth_id, options)
         await self.set_status(auth_id, "active", result.message)
         await self._fill_ledger_names(auth_id, options.get("tenant_id"))
         return await self.get(auth_id)
 
     async def _fill_ledger_names(self, auth_id: int, tenant: str | None) -> None:
         """Configurations made before activation show the ledger's name once it can be read."""
-        rows = await self.app.db.fetchall(
-            "SELECT id, ledger_id, tenant_id FROM configurations "
-            "WHERE authorisation_id = ? AND ledger_name = ''",
-            (auth_id,),
-        )
-        for row in rows:
+        for cfg in await self.app.store.configurations.without_ledger_name(auth_id):
             name = await self.app.configurations.ledger_name(
-                auth_id, row["ledger_id"], row["tenant_id"] or tenant
+                auth_id, cfg.ledger_id, cfg.tenant_id or tenant
             )
             if name:
-                await self.app.db.execute(
-                    "UPDATE configurations SET ledger_name = ? WHERE id = ?", (name, row["id"])
-                )
+                await self.app.store.configurations.set_ledger_name(cfg.id, name)
 
-    async def set_status(self, auth_id: int, status: str, message: str) -> None:
-        await self.app.db.execute(
-            "UPDATE authorisations SET status = ?, status_message = ?, updated_at = ? WHERE id = ?",
-            (status, message[:500], iso(self.app.clock()), auth_id),
+    async def set_status(
+        self, auth_id: int, status: str, message: str, note: NewNotification | None = None
+    ) -> None:
+        created = await self.app.store.authorisations.set_status(
+            auth_id, status, message[:500], note
         )
         self.app.wake_scheduler()  # an authorisation's status decides what may be scheduled
         self.app.bus.publish("authorisation.updated", await self.get(auth_id))
+        self.app.notifications.publish(created)
 
     async def auth_lost(self, auth_id: int, message: str) -> None:
         """A login can no longer refresh: mark it, and tell the user to log in again."""
-        row = await self.row(auth_id)
-        await self.set_status(auth_id, "error", message)
-        await self.app.notifications.create(
+        auth = await self.row(auth_id)
+        note = NewNotification(
             "error",
-            f"Log in again to {row['name']}",
-            f"The {row['provider']} login of {row['name']!r} stopped working: {message} "
+            f"Log in again to {auth.name}",
+            f"The {auth.provider} login of {auth.name!r} stopped working: {message} "
             "Open the authorisation and log in again; syncs wait until then.",
             {"kind": "authorisations", "authorisation_id": auth_id},
         )
+        await self.set_status(auth_id, "error", message, note)
 
     async def delete(self, auth_id: int) -> dict[str, Any]:
-        row = await self.row(auth_id)
-        if row["configuration_count"]:
+        auth = await self.row(auth_id)
+        if auth.configuration_count:
             raise Conflict(
-                f"Authorisation {row['name']!r} still has {row['configuration_count']} "
+                f"Authorisation {auth.name!r} still has {auth.configuration_count} "
                 "configuration(s); delete those first."
             )
-        await self.app.db.execute("DELETE FROM authorisations WHERE id = ?", (auth_id,))
+        await self.app.store.authorisations.delete(auth_id)
         self.app.forget_provider(auth_id)
         self.app.bus.publish("authorisation.updated", {"id": auth_id, "deleted": True})
         return {"deleted": True}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import date
 from typing import Any
 
 from daemon.errors import (
@@ -13,6 +11,7 @@ from daemon.errors import (
     ProviderFailure,
     ValidationFailed,
 )
+from daemon.formats import iso
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
@@ -21,17 +20,9 @@ from daemon.model import (
     validate_configuration,
 )
 from daemon.periods import Schedule
-from daemon.services.common import dumps, iso, loads
+from daemon.store.errors import Duplicate
+from daemon.store.records import Configuration, ConfigurationValues
 from providers.errors import ProviderError
-
-SELECT = (
-    "SELECT c.*, ad.number AS administration_number, ad.name AS administration_name, "
-    "ad.timezone AS timezone, ad.currency AS currency, ad.access AS access, "
-    "au.status AS authorisation_status, au.provider AS provider, au.name AS authorisation_name, "
-    "au.updated_at AS authorisation_updated_at "
-    "FROM configurations c JOIN administrations ad ON ad.id = c.administration_id "
-    "JOIN authorisations au ON au.id = c.authorisation_id"
-)
 
 EDITABLE = (
     "administration_id",
@@ -49,14 +40,33 @@ EDITABLE = (
 )
 
 
-def schedule_of(row: sqlite3.Row) -> Schedule:
+def schedule_of(cfg: Configuration) -> Schedule:
     return Schedule(
-        frequency=row["frequency"],
-        start_date=date.fromisoformat(row["start_date"]),
-        end_date=date.fromisoformat(row["end_date"]) if row["end_date"] else None,
-        delay_days=row["delay_days"],
-        tz=row["timezone"],
-        cron=row["schedule"],
+        frequency=cfg.frequency,
+        start_date=cfg.start_date,
+        end_date=cfg.end_date,
+        delay_days=cfg.delay_days,
+        tz=cfg.timezone,
+        cron=cfg.schedule,
+    )
+
+
+def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
+    return ConfigurationValues(
+        authorisation_id=values["authorisation_id"],
+        administration_id=values["administration_id"],
+        frequency=values["frequency"],
+        ledger_id=values["ledger_id"],
+        ledger_name=ledger_name,
+        tenant_id=values.get("tenant_id"),
+        start_date=values["start_date"],
+        end_date=values["end_date"],
+        delay_days=values["delay_days"],
+        automatic=bool(values["automatic"]),
+        no_vat_code=values.get("no_vat_code"),
+        account_map=dict(values.get("account_map") or {}),
+        vat_map=dict(values.get("vat_map") or {}),
+        schedule=values.get("schedule"),
     )
 
 
@@ -64,51 +74,46 @@ class Configurations:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def row(self, config_id: int) -> sqlite3.Row:
-        row = await self.app.db.fetchone(SELECT + " WHERE c.id = ?", (config_id,))
-        if row is None:
+    async def row(self, config_id: int) -> Configuration:
+        cfg = await self.app.store.configurations.get(config_id)
+        if cfg is None:
             raise NotFound(f"No configuration with id {config_id}.")
-        return row
+        return cfg
 
     async def done_periods(self, config_id: int) -> set[str]:
-        rows = await self.app.db.fetchall(
-            "SELECT period FROM period_status WHERE configuration_id = ?", (config_id,)
-        )
-        return {r[0] for r in rows}
+        return set(await self.app.store.periods.done(config_id))
 
-    async def shape(self, row: sqlite3.Row) -> dict[str, Any]:
-        done = await self.done_periods(row["id"])
-        schedule = schedule_of(row)
+    async def shape(self, cfg: Configuration) -> dict[str, Any]:
+        done = await self.done_periods(cfg.id)
+        schedule = schedule_of(cfg)
         nxt = schedule.next_due(self.app.clock(), done)
         finished = nxt is None
-        last = await self.app.db.fetchone(
-            "SELECT * FROM runs WHERE configuration_id = ? ORDER BY id DESC LIMIT 1", (row["id"],)
-        )
-        running = last is not None and last["state"] in ACTIVE_RUN_STATES
+        last = await self.app.store.runs.latest(cfg.id)
+        running = last is not None and last.state in ACTIVE_RUN_STATES
         return {
-            "id": row["id"],
-            "authorisation_id": row["authorisation_id"],
-            "authorisation_name": row["authorisation_name"],
-            "provider": row["provider"],
-            "administration_id": row["administration_id"],
-            "administration_number": row["administration_number"],
-            "administration_name": row["administration_name"],
-            "frequency": row["frequency"],
-            "ledger_id": row["ledger_id"],
-            "ledger_name": row["ledger_name"],
-            "tenant_id": row["tenant_id"],
-            "start_date": row["start_date"],
-            "end_date": row["end_date"],
-            "delay_days": row["delay_days"],
-            "automatic": bool(row["automatic"]),
-            "active": bool(row["active"]),
-            "no_vat_code": row["no_vat_code"],
-            "account_map": loads(row["account_map"], {}),
-            "vat_map": loads(row["vat_map"], {}),
-            "schedule": row["schedule"],
+            "id": cfg.id,
+            "authorisation_id": cfg.authorisation_id,
+            "authorisation_name": cfg.authorisation_name,
+            "provider": cfg.provider,
+            "administration_id": cfg.administration_id,
+            "administration_number": cfg.administration_number,
+            "administration_name": cfg.administration_name,
+            "frequency": cfg.frequency,
+            "ledger_id": cfg.ledger_id,
+            "ledger_name": cfg.ledger_name,
+            "tenant_id": cfg.tenant_id,
+            "start_date": cfg.start_date.isoformat(),
+            "end_date": cfg.end_date.isoformat() if cfg.end_date else None,
+            "delay_days": cfg.delay_days,
+            "automatic": cfg.automatic,
+            "active": cfg.active,
+            "no_vat_code": cfg.no_vat_code,
+            "account_map": cfg.account_map,
+            "vat_map": cfg.vat_map,
+            "schedule": cfg.schedule,
             "state": configuration_state(
-                active=bool(row["active"]),
-                authorisation_status=row["authorisation_status"],
+                active=cfg.active,
+                authorisation_status=cfg.authorisation_status,
                 finished=finished,
                 running=running,
             ),
@@ -123,19 +128,11 @@ class Configurations:
     async def list(self, authorisation_id: int | None = None) -> list[dict[str, Any]]:
         if authorisation_id is not None:
             await self.app.authorisations.row(authorisation_id)
-            rows = await self.app.db.fetchall(
-                SELECT + " WHERE c.authorisation_id = ? ORDER BY ad.number, c.id",
-                (authorisation_id,),
-            )
-        else:
-            rows = await self.app.db.fetchall(SELECT + " ORDER BY ad.number, c.id")
-        return [await self.shape(r) for r in rows]
+        configs = await self.app.store.configurations.all(authorisation_id)
+        return [await self.shape(c) for c in configs]
 
     async def _validate(self, values: dict[str, Any], config_id: int | None) -> None:
-        admin = await self.app.db.fetchone(
-            "SELECT access, timezone FROM administrations WHERE id = ?",
-            (values["administration_id"],),
-        )
+        admin = await self.app.store.administrations.get(values["administration_id"])
         fields = ConfigurationFields(
             administration_id=values["administration_id"],
             frequency=values["frequency"],
@@ -147,7 +144,7 @@ class Configurations:
             no_vat_code=values.get("no_vat_code"),
         )
         problems = validate_configuration(
-            fields, administration_access=None if admin is None else bool(admin["access"])
+            fields, administration_access=None if admin is None else admin.access
         )
         if values.get("schedule") and admin is not None and not problems:
             try:
@@ -156,7 +153,7 @@ class Configurations:
                     values["start_date"],
                     values["end_date"],
                     values["delay_days"],
-                    admin["timezone"],
+                    admin.timezone,
                     values["schedule"],
                 )
             except ValueError as exc:
@@ -169,15 +166,13 @@ class Configurations:
                 )
         if problems:
             raise ValidationFailed("The configuration breaks some rules.", errors=problems)
-        clash = await self.app.db.fetchone(
-            "SELECT id FROM configurations WHERE authorisation_id = ? AND administration_id = ? "
-            "AND id IS NOT ?",
-            (values["authorisation_id"], values["administration_id"], config_id),
+        clash = await self.app.store.configurations.clash(
+            values["authorisation_id"], values["administration_id"], config_id
         )
         if clash is not None:
             raise Conflict(
                 "This authorisation already has a configuration for that administration "
-                f"(configuration {clash['id']})."
+                f"(configuration {clash})."
             )
 
     async def ledger_name(
@@ -218,40 +213,19 @@ class Configurations:
         values.setdefault("schedule", None)
         await self._validate(values, None)
         activate = values.pop("activate", False)
-        if activate and auth["status"] != "active":
-            await self.app.authorisations.require_active(auth["id"])
-        tenant = values.get("tenant_id") or loads(auth["settings"], {}).get("tenant_id")
+        if activate and auth.status != "active":
+            await self.app.authorisations.require_active(auth.id)
+        values["tenant_id"] = values.get("tenant_id") or auth.settings.get("tenant_id")
         name = ""
-        if auth["status"] == "active":
-            name = await self.ledger_name(auth["id"], values["ledger_id"], tenant, must_exist=True)
-        now = iso(self.app.clock())
-        try:
-            config_id = await self.app.db.execute(
-                "INSERT INTO configurations (authorisation_id, administration_id, frequency, "
-                "ledger_id, ledger_name, tenant_id, start_date, end_date, delay_days, automatic, "
-                "active, no_vat_code, account_map, vat_map, schedule, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    auth["id"],
-                    values["administration_id"],
-                    values["frequency"],
-                    values["ledger_id"],
-                    name,
-                    tenant,
-                    values["start_date"].isoformat(),
-                    values["end_date"].isoformat() if values["end_date"] else None,
-                    values["delay_days"],
-                    int(values["automatic"]),
-                    int(activate),
-                    values["no_vat_code"],
-                    dumps(values["account_map"]),
-                    dumps(values["vat_map"]),
-                    values["schedule"],
-                    now,
-                    now,
-                ),
+        if auth.status == "active":
+            name = await self.ledger_name(
+                auth.id, values["ledger_id"], values["tenant_id"], must_exist=True
             )
-        except sqlite3.IntegrityError:
+        try:
+            config_id = await self.app.store.configurations.create(
+                _values(values, name), active=bool(activate)
+            )
+        except Duplicate:
             raise Conflict(
                 "This authorisation already has a configuration for that administration."
             ) from None
@@ -264,18 +238,16 @@ class Configurations:
         return config
 
     async def update(self, config_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        row = await self.row(config_id)
-        current = await self.shape(row)
+        cfg = await self.row(config_id)
+        current = await self.shape(cfg)
         values: dict[str, Any] = {
-            "authorisation_id": row["authorisation_id"],
+            "authorisation_id": cfg.authorisation_id,
             **{k: current[k] for k in EDITABLE if k in current},
         }
-        values["start_date"] = date.fromisoformat(current["start_date"])
-        values["end_date"] = (
-            date.fromisoformat(current["end_date"]) if current["end_date"] else None
-        )
+        values["start_date"] = cfg.start_date
+        values["end_date"] = cfg.end_date
         values.update(changes)
-        if values["administration_id"] != row["administration_id"]:
+        if values["administration_id"] != cfg.administration_id:
             posted = await self.done_periods(config_id)
             if posted:
                 raise Conflict(
@@ -283,54 +255,29 @@ class Configurations:
                     "change. Create a new configuration instead."
                 )
         await self._validate(values, config_id)
-        ledger_name = row["ledger_name"]
-        if values["ledger_id"] != row["ledger_id"]:
+        ledger_name = cfg.ledger_name
+        if values["ledger_id"] != cfg.ledger_id:
             ledger_name = await self.ledger_name(
-                row["authorisation_id"],
+                cfg.authorisation_id,
                 values["ledger_id"],
                 values.get("tenant_id"),
                 must_exist=True,
             )
-        await self.app.db.execute(
-            "UPDATE configurations SET administration_id = ?, frequency = ?, ledger_id = ?, "
-            "ledger_name = ?, tenant_id = ?, start_date = ?, end_date = ?, delay_days = ?, "
-            "automatic = ?, no_vat_code = ?, account_map = ?, vat_map = ?, schedule = ?, "
-            "updated_at = ? WHERE id = ?",
-            (
-                values["administration_id"],
-                values["frequency"],
-                values["ledger_id"],
-                ledger_name,
-                values.get("tenant_id"),
-                values["start_date"].isoformat(),
-                values["end_date"].isoformat() if values["end_date"] else None,
-                values["delay_days"],
-                int(values["automatic"]),
-                values.get("no_vat_code"),
-                dumps(values.get("account_map") or {}),
-                dumps(values.get("vat_map") or {}),
-                values.get("schedule"),
-                iso(self.app.clock()),
-                config_id,
-            ),
-        )
+        await self.app.store.configurations.update(config_id, _values(values, ledger_name))
         return await self.changed(config_id)
 
     async def set_active(self, config_id: int, active: bool) -> dict[str, Any]:
-        row = await self.row(config_id)
+        cfg = await self.row(config_id)
         if active:
-            await self.app.authorisations.require_active(row["authorisation_id"])
-        await self.app.db.execute(
-            "UPDATE configurations SET active = ?, updated_at = ? WHERE id = ?",
-            (int(active), iso(self.app.clock()), config_id),
-        )
+            await self.app.authorisations.require_active(cfg.authorisation_id)
+        await self.app.store.configurations.set_active(config_id, active)
         return await self.changed(config_id)
 
     async def delete(self, config_id: int) -> dict[str, Any]:
         await self.row(config_id)
-        if await self.app.runs.active_run(config_id) is not None:
+        if await self.app.store.runs.active(config_id) is not None:
             raise Conflict("A sync of this configuration is running; cancel it or wait.")
-        await self.app.db.execute("DELETE FROM configurations WHERE id = ?", (config_id,))
+        await self.app.store.configurations.delete(config_id)
         self.app.bus.publish("configuration.updated", {"id": config_id, "deleted": True})
         self.app.wake_scheduler()
         return {"deleted": True}
@@ -338,7 +285,7 @@ class Configurations:
     async def options(self, authorisation_id: int) -> dict[str, Any]:
         """Live choices for the configuration form's dropdowns."""
         auth = await self.app.authorisations.require_active(authorisation_id)
-        tenant = loads(auth["settings"], {}).get("tenant_id")
+        tenant = auth.settings.get("tenant_id")
         provider = await self.app.provider_for(authorisation_id)
         try:
             tenants = await provider.list_tenants()

@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from daemon.errors import NotFound
-from daemon.services.common import loads
+from daemon.store.records import Entry
 
 
-def shape(row: sqlite3.Row, *, with_lines: bool = False) -> dict[str, Any]:
-    entry = {
-        "id": row["id"],
-        "configuration_id": row["configuration_id"],
-        "administration_number": row["administration_number"],
-        "period": row["period"],
-        "kind": row["kind"],
-        "reference": row["reference"],
-        "date": row["date"],
-        "provider": row["provider"],
-        "external_id": row["external_id"],
-        "total": row["total"],
-        "line_count": row["line_count"],
-        "posted_at": row["posted_at"],
-        "run_id": row["run_id"],
+def shape(entry: Entry) -> dict[str, Any]:
+    shaped: dict[str, Any] = {
+        "id": entry.id,
+        "configuration_id": entry.configuration_id,
+        "administration_number": entry.administration_number,
+        "period": entry.period,
+        "kind": entry.kind,
+        "reference": entry.reference,
+        "date": entry.date,
+        "provider": entry.provider,
+        "external_id": entry.external_id,
+        "total": f"{entry.total:.2f}",
+        "line_count": entry.line_count,
+        "posted_at": entry.posted_at,
+        "run_id": entry.run_id,
     }
-    if with_lines:
-        entry["lines"] = loads(row["lines"], [])
-    return entry
-
-
-COLUMNS = (
-    "id, configuration_id, administration_number, period, kind, reference, date, provider, "
-    "external_id, total, line_count, posted_at, run_id"
-)
+    if entry.lines is not None:
+        shaped["lines"] = entry.lines
+    return shaped
 
 
 class Entries:
@@ -48,30 +41,17 @@ class Entries:
         limit: int,
         offset: int,
     ) -> list[dict[str, Any]]:
-        where, params = [], []
-        if configuration_id is not None:
-            where.append("configuration_id = ?")
-            params.append(configuration_id)
-        if administration_id is not None:
-            where.append(
-                "administration_number = (SELECT number FROM administrations WHERE id = ?)"
-            )
-            params.append(administration_id)
-        if period:
-            where.append("period LIKE ?")
-            params.append(period.replace("%", "") + "%")
-        sql = f"SELECT {COLUMNS} FROM entries"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
-        rows = await self.app.db.fetchall(sql, (*params, limit, offset))
-        return [shape(r) for r in rows]
-
-    async def count(self) -> int:
-        return int(await self.app.db.fetchval("SELECT count(*) FROM entries"))
+        entries = await self.app.store.entries.recent(
+            configuration_id=configuration_id,
+            administration_id=administration_id,
+            period_prefix=period,
+            limit=limit,
+            offset=offset,
+        )
+        return [shape(e) for e in entries]
 
     async def get(self, entry_id: int) -> dict[str, Any]:
-        row = await self.app.db.fetchone("SELECT * FROM entries WHERE id = ?", (entry_id,))
-        if row is None:
+        entry = await self.app.store.entries.get(entry_id)
+        if entry is None:
             raise NotFound(f"No entry with id {entry_id}.")
-        return shape(row, with_lines=True)
+        return shape(entry)

@@ -1,33 +1,31 @@
-"""Sync runs as stored: their shape on the wire and the queries the engine and RPC share."""
+"""Sync runs as the RPC API shows them: stored state, with live progress while they run."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from daemon.errors import NotFound
 from daemon.model import ACTIVE_RUN_STATES
+from daemon.store.records import Run
 
-ACTIVE_SQL = "('" + "', '".join(sorted(ACTIVE_RUN_STATES)) + "')"
 
-
-def shape(row: sqlite3.Row) -> dict[str, Any]:
+def shape(run: Run) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "configuration_id": row["configuration_id"],
-        "period": row["period"],
-        "kind": row["kind"],
-        "trigger": row["trigger"],
-        "state": row["state"],
-        "progress": {"stage": row["stage"], "done": row["done"], "total": row["total"]},
-        "error": row["error"],
-        "error_kind": row["error_kind"],
-        "attempts": row["attempts"],
-        "draft_id": row["draft_id"],
-        "entry_id": row["entry_id"],
-        "created_at": row["created_at"],
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
+        "id": run.id,
+        "configuration_id": run.configuration_id,
+        "period": run.period,
+        "kind": run.kind,
+        "trigger": run.trigger,
+        "state": run.state,
+        "progress": {"stage": run.stage, "done": run.done, "total": run.total},
+        "error": run.error,
+        "error_kind": run.error_kind,
+        "attempts": run.attempts,
+        "draft_id": run.draft_id,
+        "entry_id": run.entry_id,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
     }
 
 
@@ -35,46 +33,27 @@ class Runs:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def shape(self, row: sqlite3.Row) -> dict[str, Any]:
-        run = shape(row)
-        live = self.app.engine.live_progress(row["id"]) if hasattr(self.app, "engine") else None
-        if live is not None and run["state"] in ACTIVE_RUN_STATES:
-            run["progress"] = live
+    def shape(self, run: Run) -> dict[str, Any]:
+        shaped = shape(run)
+        live = self.app.engine.live_progress(run.id) if hasattr(self.app, "engine") else None
+        if live is not None and run.state in ACTIVE_RUN_STATES:
+            shaped["progress"] = live
+        return shaped
+
+    async def record(self, run_id: int) -> Run:
+        run = await self.app.store.runs.get(run_id)
+        if run is None:
+            raise NotFound(f"No sync run with id {run_id}.")
         return run
 
-    async def row(self, run_id: int) -> sqlite3.Row:
-        row = await self.app.db.fetchone("SELECT * FROM runs WHERE id = ?", (run_id,))
-        if row is None:
-            raise NotFound(f"No sync run with id {run_id}.")
-        return row
-
     async def get(self, run_id: int) -> dict[str, Any]:
-        return self.shape(await self.row(run_id))
-
-    async def active_run(self, config_id: int) -> sqlite3.Row | None:
-        return await self.app.db.fetchone(
-            f"SELECT * FROM runs WHERE configuration_id = ? AND state IN {ACTIVE_SQL}",
-            (config_id,),
-        )
+        return self.shape(await self.record(run_id))
 
     async def list(
         self, configuration_id: int | None, state: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        where, params = [], []
-        if configuration_id is not None:
-            where.append("configuration_id = ?")
-            params.append(configuration_id)
-        if state is not None:
-            where.append("state = ?")
-            params.append(state)
-        sql = "SELECT * FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = await self.app.db.fetchall(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
-        return [self.shape(r) for r in rows]
+        runs = await self.app.store.runs.recent(configuration_id, state, limit)
+        return [self.shape(r) for r in runs]
 
     async def running(self) -> list[dict[str, Any]]:
-        rows = await self.app.db.fetchall(
-            f"SELECT * FROM runs WHERE state IN {ACTIVE_SQL} ORDER BY id"
-        )
-        return [self.shape(r) for r in rows]
+        return [self.shape(r) for r in await self.app.store.runs.running()]

@@ -1,5 +1,23 @@
-"""The daemon's state: one SQLite database (WAL, foreign keys) with versioned migrations."""
+"""The daemon's state behind one typed interface (``Store``): every SQL statement lives here.
 
-from daemon.store.db import Database, open_database
+What the rest of the daemon imports: the interface (``interface``), its records (``records``)
+and errors (``errors``). The SQLite backend is ``sqlite`` (with ``db`` and ``migrations``).
+"""
 
-__all__ = ["Database", "open_database"]
+from daemon.store.errors import (
+    AlreadySynced,
+    Duplicate,
+    StateDirError,
+    StoreError,
+    StoreUnavailable,
+)
+from daemon.store.interface import Store
+
+__all__ = [
+    "AlreadySynced",
+    "Duplicate",
+    "StateDirError",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+]

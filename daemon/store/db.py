@@ -1,7 +1,9 @@
 """The SQLite connection pair: one writer serialised by a lock, one reader for committed data.
 
 WAL lets the reader see only committed state while the writer holds a transaction, so RPC reads
-never observe a half-finished write of another coroutine.
+never observe a half-finished write of another coroutine. sqlite3's exceptions stop here: what
+leaves this module is a ``daemon.store.errors`` error (disk full -> ``StoreUnavailable``, a
+UNIQUE rule -> ``Duplicate``), so nothing above the store depends on the driver.
 """
 
 from __future__ import annotations
@@ -11,19 +13,33 @@ import contextlib
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from daemon.store.errors import Duplicate, StateDirError, StoreError, StoreUnavailable
 from daemon.store.migrations import LATEST_VERSION, MIGRATIONS
 
 DB_NAME = "bexsync.sqlite3"
 
+__all__ = ["DB_NAME", "Database", "StateDirError", "open_database", "prepare_state_dir"]
 
-class StateDirError(Exception):
-    """The state directory or database cannot be used safely (wrong owner, a symlink, ...)."""
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """sqlite3's exceptions as the store's own (the original is kept as ``__cause__``)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" in str(exc):
+            raise Duplicate(str(exc)) from exc
+        raise StoreError(str(exc)) from exc
+    except sqlite3.OperationalError as exc:  # disk full, I/O error, database locked
+        raise StoreUnavailable(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise StoreError(str(exc)) from exc
 
 
 def prepare_state_dir(state_dir: Path) -> Path:
@@ -60,14 +76,15 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """All writes that belong together go through one of these: BEGIN IMMEDIATE ... COMMIT."""
         async with self._lock:
-            await self._begin()
-            try:
-                yield self._writer
-            except BaseException:
-                await self._writer.rollback()
-                raise
-            else:
-                await self._writer.commit()
+            with translated_errors():
+                await self._begin()
+                try:
+                    yield self._writer
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+                else:
+                    await self._writer.commit()
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, ended again if the caller is cancelled while it runs.
@@ -96,7 +113,8 @@ class Database:
         # One call on the reader's thread: execute and fetch to the end, so no statement stays
         # open between awaits. An open statement would pin another coroutine's read to an old
         # WAL snapshot and it would miss a write that had just committed.
-        return list(await self._reader.execute_fetchall(sql, params))
+        with translated_errors():
+            return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
