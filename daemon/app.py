@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
-import json
 import logging
 import os
 import uuid
@@ -21,14 +19,16 @@ from typing import Any
 
 import httpx
 
-from daemon import metrics
 from daemon.api import build_registry
+from daemon.background import Background
 from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine
-from daemon.errors import AuthorisationRequired, DaemonError, NotFound
 from daemon.events import EventBus, register_event_methods
-from daemon.formats import iso, parse_iso
+from daemon.formats import iso
+from daemon.logins import LoginCoordinator, LoopbackSettings
 from daemon.logsetup import log_sync_outcome
+from daemon.provider_pool import ProviderPool
+from daemon.provider_settings import ProviderSettingsBook
 from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, status_line, stop_task
@@ -38,30 +38,14 @@ from daemon.services.configurations import Configurations
 from daemon.services.entries import Entries
 from daemon.services.notifications import Notifications
 from daemon.services.runs import Runs
+from daemon.status import DaemonIdentity, StatusReport, SubscriberSnapshot, server_version
 from daemon.store.db import prepare_state_dir
 from daemon.store.sqlite import SqliteStore
-from providers import registry as provider_registry
-from providers.base import Provider
-from providers.context import ProviderContext
-from providers.oauth import OAuthFlowError, parse_redirect_url
-from providers.oauth_loopback import LoopbackCatcher, LoopbackError
-from providers.redact import register_secret
-from providers.tokens import SecretBox
+from daemon.vault import CredentialVault
 
 log = logging.getLogger("bexsync.daemon")
 
-API_VERSION = "1.0"
 LOCK_NAME = "bexsyncd.lock"
-SEALED_PREFIX = "sealed:"
-
-
-def server_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("bexsync")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 class AlreadyRunning(Exception):
@@ -87,30 +71,57 @@ class DaemonApp:
         # simulators are real HTTP servers on 127.0.0.1 reached through configured URLs.
         self.pms_transport: httpx.AsyncBaseTransport | None = None
         self.provider_transport: httpx.AsyncBaseTransport | None = None
-        self.bus = EventBus(snapshot_provider=self.snapshot)
+        self.background = Background()
+        self.store = SqliteStore(state_dir, lambda: self.clock())
+        self.vault = CredentialVault.from_key_file(config.encryption_key_file)
+        self.provider_settings = ProviderSettingsBook(config.providers)
+        self.runs = Runs(self)
+        self.bus = EventBus(snapshot_provider=SubscriberSnapshot(store=self.store, runs=self.runs))
         self.administrations = Administrations(self)
         self.authorisations = Authorisations(self)
+        self.providers = ProviderPool(
+            store=self.store,
+            vault=self.vault,
+            settings=self.provider_settings,
+            state_dir=state_dir,
+            background=self.background,
+            on_auth_lost=self.authorisations.auth_lost,
+            transport=self.provider_transport,
+        )
+        self.logins = LoginCoordinator(
+            store=self.store,
+            vault=self.vault,
+            settings=self.provider_settings,
+            pool=self.providers,
+            events=self.bus,
+            clock=lambda: self.clock(),
+            background=self.background,
+            loopback=LoopbackSettings(config.oauth_loopback_port, config.oauth_redirect_uri),
+            transport=self.provider_transport,
+        )
         self.configurations = Configurations(self)
         self.notifications = Notifications(self)
         self.entries = Entries(self)
-        self.runs = Runs(self)
         self.engine = SyncEngine(self)
         self.scheduler = Scheduler(self)
-        self.store = SqliteStore(state_dir, lambda: self.clock())
         self.server: Server | None = None
         self.instance_id = uuid.uuid4().hex
         self.started_at = self.clock()
-        self._lock_fd: int | None = None
-        self._catcher: LoopbackCatcher | None = None
-        self._box = (
-            SecretBox.from_file(config.encryption_key_file) if config.encryption_key_file else None
+        self.report = StatusReport(
+            store=self.store,
+            clock=lambda: self.clock(),
+            identity=DaemonIdentity(self.instance_id, self.started_at, state_dir, socket_path),
+            pms=self.administrations,
+            configurations=self.configurations,
+            authorisations=self.authorisations,
+            clients=self._client_count,
+            metrics_file=config.metrics_file,
         )
-        self._providers: dict[int, Provider] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._lock_fd: int | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
-        self.on_started: list[Callable[[], Any]] = []
         self.extra_stop: list[Callable[[], Any]] = []
+        self.demo_providers: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def acquire_lock(self) -> None:
@@ -151,14 +162,10 @@ class DaemonApp:
             await self.server.start()
         self._scheduler_task = asyncio.create_task(self._recover_then_schedule(), name="scheduler")
         self._watchdog_task = start_watchdog(self.notifier)
-        for hook in self.on_started:
-            result = hook()
-            if asyncio.iscoroutine(result):
-                await result
         self.notifier.ready()
         self.scheduler_status_changed()
         if self.config.metrics_file is not None:
-            await self.write_metrics()
+            await self.report.write_metrics()
         log.info("bexsyncd ready: state dir %s, socket %s", self.state_dir, self.socket_path)
 
     async def _recover_then_schedule(self) -> None:
@@ -178,37 +185,32 @@ class DaemonApp:
         await self.engine.shutdown()
         if self.server is not None:
             await self.server.stop()
-        for task in list(self._background):
-            task.cancel()
+        self.background.cancel_all()
         for hook in self.extra_stop:
             result = hook()
             if asyncio.iscoroutine(result):
                 with contextlib.suppress(Exception):
                     await result
-        if self._catcher is not None:
-            with contextlib.suppress(Exception):
-                await self._catcher.stop()
-        for provider in self._providers.values():
-            with contextlib.suppress(Exception):
-                await provider.aclose()
+        with contextlib.suppress(Exception):
+            await self.logins.stop()
+        await self.providers.aclose()
         with contextlib.suppress(Exception):
             await self.administrations.aclose()
-        self._providers.clear()
         if self._watchdog_task is not None:
             await stop_task(self._watchdog_task)
         if self.config.metrics_file is not None:
             with contextlib.suppress(Exception):
-                await self.write_metrics(up=False)
+                await self.report.write_metrics(up=False)
         await self.store.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+        return self.background.spawn(coro, name)
+
+    def _client_count(self) -> int:
+        return self.server.clients if self.server is not None else 0
 
     # -- hooks the services call -----------------------------------------------------------
     def wake_scheduler(self) -> None:
@@ -218,7 +220,7 @@ class DaemonApp:
         self.scheduler.wake()
         log_sync_outcome(log, run)
         if self.config.metrics_file is not None:
-            self.spawn(self.write_metrics(), "metrics")
+            self.spawn(self.report.write_metrics(), "metrics")
         if run["state"] == "posted" and run.get("kind") == "entry" and run["trigger"] == "schedule":
             self.spawn(self._drift_after(run), f"drift-{run['id']}")
 
@@ -258,232 +260,3 @@ class DaemonApp:
             runs = [{"configuration_id": item[0], "period": item[1], "due_at": iso(nxt)}]
         running = self.engine.running_count()
         self.notifier.status(status_line(runs) + (f"; {running} running" if running else ""))
-
-    # -- providers -------------------------------------------------------------------------
-    def oauth_redirect_uri(self) -> str:
-        if self.config.oauth_redirect_uri:
-            return self.config.oauth_redirect_uri
-        port = self.config.oauth_loopback_port or 8765
-        return f"http://127.0.0.1:{port}/callback"
-
-    def seal(self, data: Any) -> str:
-        """Secrets at rest: JSON, encrypted when an encryption key file is configured."""
-        text = json.dumps(data)
-        if self._box is None:
-            return text
-        return SEALED_PREFIX + self._box.encrypt(text.encode())
-
-    def unseal(self, text: str) -> Any:
-        if text.startswith(SEALED_PREFIX):
-            if self._box is None:
-                raise AuthorisationRequired(
-                    "Stored credentials are encrypted, but no encryption_key_file is configured."
-                )
-            text = self._box.decrypt(text[len(SEALED_PREFIX) :]).decode()
-        value = json.loads(text)
-        if isinstance(value, dict):
-            for v in value.values():
-                if isinstance(v, str):
-                    register_secret(v)
-        return value
-
-    def expect_redirect(self, auth_id: int | None, pending: Any) -> None:
-        """With a loopback port configured, catch the browser's redirect ourselves."""
-        if self.config.oauth_loopback_port is None or self._catcher is not None:
-            return
-        self._catcher = LoopbackCatcher(self.config.oauth_loopback_port, self._caught_redirect)
-        self.spawn(self._start_catcher(), "oauth-loopback")
-
-    async def _start_catcher(self) -> None:
-        assert self._catcher is not None
-        try:
-            await self._catcher.start()
-        except LoopbackError as exc:
-            log.warning("OAuth loopback listener not started: %s", exc)
-            self._catcher = None
-
-    async def _caught_redirect(self, url: str) -> None:
-        """Find the pending login this redirect belongs to (by its state) and complete it."""
-        state = parse_redirect_url(url).get("state")
-        for login in await self.store.logins.all():
-            pending = self.unseal(login.data)
-            flow = pending.get("flow") if isinstance(pending, dict) else None
-            if flow and login.authorisation_id and json.loads(flow).get("state") == state:
-                await self.authorisations.complete(login.authorisation_id, url, None, None)
-                return
-        if await self.administrations.caught_redirect(url, state):  # the PMS's own login
-            return
-        raise OAuthFlowError(
-            "oauth", "rejected", "this redirect belongs to no login in progress", reason="state"
-        )
-
-    def poll_device_login(self, auth_id: int) -> None:
-        """Complete a device-code login in the background once the user approves it."""
-
-        async def poll() -> None:
-            while True:
-                login = await self.store.logins.get(auth_id)
-                if login is None or self.clock().timestamp() > login.expires_at:
-                    return
-                interval = json.loads(self.unseal(login.data).get("device", "{}")).get(
-                    "interval", 5
-                )
-                await asyncio.sleep(max(1.0, float(interval)))
-                try:
-                    await self.authorisations.complete(auth_id, None, None, None)
-                    return
-                except DaemonError as exc:
-                    if "not approved yet" not in exc.message:
-                        log.info("device login of authorisation %s ended: %s", auth_id, exc)
-                        return
-
-        self.spawn(poll(), f"device-login-{auth_id}")
-
-    def forget_provider(self, auth_id: int) -> None:
-        self.engine.forget_chart(auth_id)
-        provider = self._providers.pop(auth_id, None)
-        if provider is not None:
-            self.spawn(provider.aclose(), f"close-provider-{auth_id}")
-
-    async def provider_for(self, auth_id: int) -> Provider:
-        if auth_id in self._providers:
-            return self._providers[auth_id]
-        row = await self.store.authorisations.get(auth_id)
-        if row is None:
-            raise NotFound(f"No authorisation with id {auth_id}.")
-        spec = provider_registry.get(row.provider)
-        if spec is None:
-            raise AuthorisationRequired(f"Provider {row.provider!r} is not known.")
-        cred = await self.store.credentials.get(auth_id)
-        credentials = self.unseal(cred) if cred else {}
-
-        async def lost(message: str) -> None:
-            await self.authorisations.auth_lost(auth_id, message)
-
-        async def save_credentials(creds: dict[str, Any]) -> None:
-            await self.store.credentials.replace(auth_id, self.seal(creds))
-
-        ctx = ProviderContext(
-            provider_id=row.provider,
-            authorisation_id=auth_id,
-            settings=self.config.provider(row.provider),
-            state_dir=self.state_dir,
-            options=row.settings,
-            credentials=credentials,
-            transport=self.provider_transport,
-            on_auth_lost=lost,
-            save_credentials=save_credentials,
-        )
-        provider = spec.create(ctx)
-        self._providers[auth_id] = provider
-        return provider
-
-    def providers_list(self) -> list[dict[str, Any]]:
-        out = []
-        for spec in provider_registry.all_specs():
-            item = spec.info.as_dict()
-            item["login"] = spec.login.kind
-            item["registered"] = (
-                not spec.needs_app_registration or self.config.provider(spec.info.id).registered
-            )
-            out.append(item)
-        return out
-
-    # -- daemon.* --------------------------------------------------------------------------
-    def hello(self) -> dict[str, Any]:
-        return {
-            "api_version": API_VERSION,
-            "server_version": server_version(),
-            "instance_id": self.instance_id,
-        }
-
-    async def next_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        configs = await self.configurations.list()
-        upcoming = [
-            {
-                "configuration_id": c["id"],
-                "administration_number": c["administration_number"],
-                "period": c["next_due"]["period"],
-                "due_at": c["next_due"]["due_at"],
-                "automatic": c["automatic"],
-            }
-            for c in configs
-            if c["active"] and c["next_due"]
-        ]
-        upcoming.sort(key=lambda r: r["due_at"])
-        return upcoming[:limit]
-
-    async def attention(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        pms = await self.administrations.pms_get()
-        if pms["status"] == "error":  # its login was refused: every sync waits for it
-            items.append({"kind": "pms", "id": None, "message": f"PMS: {pms['message']}"})
-        for auth in await self.authorisations.list():
-            if auth["status"] == "error":
-                items.append(
-                    {
-                        "kind": "authorisation",
-                        "id": auth["id"],
-                        "message": f"Authorisation {auth['name']!r}: {auth['status_message']}",
-                    }
-                )
-        for r in await self.store.reports.runs_needing_attention(50):
-            items.append(
-                {
-                    "kind": "run",
-                    "id": r.id,
-                    "configuration_id": r.configuration_id,
-                    "period": r.period,
-                    "state": r.state,
-                    "message": r.error or r.state,
-                }
-            )
-        return items
-
-    async def status(self) -> dict[str, Any]:
-        now = self.clock()
-        figures = await self.store.reports.counts()
-        counts = dataclasses.asdict(figures)
-        return {
-            "version": server_version(),
-            "api_version": API_VERSION,
-            "instance_id": self.instance_id,
-            "started_at": iso(self.started_at),
-            "uptime_s": int((now - self.started_at).total_seconds()),
-            "state_dir": str(self.state_dir),
-            "socket": str(self.socket_path),
-            "pms": await self.administrations.pms_get(),
-            "counts": counts,
-            "clients": self.server.clients if self.server else 0,
-            "next_runs": await self.next_runs(),
-            "attention": await self.attention(),
-        }
-
-    async def snapshot(self, topics: list[str]) -> dict[str, Any]:
-        """What a new subscriber needs first so it misses no run."""
-        snap: dict[str, Any] = {}
-        if "sync.progress" in topics or "sync.finished" in topics:
-            snap["running"] = await self.runs.running()
-        if "notification.created" in topics:
-            snap["unread_notifications"] = await self.notifications.unread_count()
-        return snap
-
-    async def write_metrics(self, up: bool = True) -> None:
-        path = self.config.metrics_file
-        if path is None:
-            return
-        figures = await self.store.reports.metrics()
-        last = [
-            metrics.LastSuccess(
-                p.configuration_id, p.administration_number, parse_iso(p.finished_at).timestamp()
-            )
-            for p in figures.last_postings
-        ]
-        snapshot = metrics.MetricsSnapshot(
-            runs_by_state=figures.runs_by_state,
-            last_success=last,
-            provider_errors=figures.errors_by_provider_and_kind,
-            authorisations=figures.authorisations_by_status,
-            up=up,
-        )
-        await asyncio.to_thread(metrics.write_metrics, path, snapshot)

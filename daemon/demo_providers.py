@@ -7,7 +7,6 @@ reports) and the provider's own login step, completed the way a user would compl
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import logging
 from typing import Any
@@ -41,16 +40,16 @@ async def start_simulators(app: Any, ids: list[str]) -> dict[str, Any]:
     workdir = app.state_dir / "demo-providers"
     workdir.mkdir(mode=0o700, exist_ok=True)
     started: dict[str, Any] = {}
-    tables = dict(app.config.providers)
     for provider_id in ids:
         module = importlib.import_module(f"providers.simulators.{provider_id}")
         demo = await module.demo_setup(workdir)
         app.extra_stop.append(demo.aclose)
-        tables[provider_id] = ProviderSettings.from_table(provider_id, demo.settings)
+        app.provider_settings.add(
+            provider_id, ProviderSettings.from_table(provider_id, demo.settings)
+        )
         started[provider_id] = demo
         log.info("demo: %s simulator started", provider_id)
-    app.config = dataclasses.replace(app.config, providers=tables)
-    app.demo_providers = started
+    app.demo_providers.update(started)
     return started
 
 
@@ -71,7 +70,7 @@ async def seed_demo_providers(app: Any, spec: str, *, first_start: bool = True) 
             redirect = await demo.browser_login(step["url"])
             await app.authorisations.complete(auth_id, redirect, None, None)
         # Inactive on purpose: authorisations.activate verifies it against the simulator.
-        provider = await app.provider_for(auth_id)
+        provider = await app.providers.provider_for(auth_id)
         tenants = await provider.list_tenants()
         tenant = tenants[0].id if tenants else None
         ledgers = await provider.list_ledgers(tenant)
@@ -91,4 +90,4 @@ async def seed_demo_providers(app: Any, spec: str, *, first_start: bool = True) 
                 "no_vat_code": None,
             }
         )
-        app.forget_provider(auth_id)
+        app.providers.forget(auth_id)

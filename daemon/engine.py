@@ -76,8 +76,8 @@ class SyncEngine:
         self._began: dict[int, float] = {}  # run id -> monotonic time its work began
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._shutting_down = False
+        self._creating: set[asyncio.Future[int]] = set()
         self._pms_reference: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
-        self._charts: dict[tuple[int, str | None], tuple[float, dict[str, str], set[str]]] = {}
 
     # -- live progress ---------------------------------------------------------------------
     def live_progress(self, run_id: int) -> dict[str, Any] | None:
@@ -144,25 +144,6 @@ class SyncEngine:
         return period
 
     # -- building --------------------------------------------------------------------------
-    def forget_chart(self, auth_id: int) -> None:
-        for key in [k for k in self._charts if k[0] == auth_id]:
-            del self._charts[key]
-
-    async def _provider_chart(
-        self, auth_id: int, provider: Provider, tenant: str | None
-    ) -> tuple[dict[str, str], set[str]]:
-        """The provider's accounts and tax codes, reused for a few minutes: a catch-up of many
-        periods must spend the provider's rate limit on postings, not on the same chart."""
-        key = (auth_id, tenant)
-        cached = self._charts.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1], cached[2]
-        accounts = await provider.list_accounts(tenant)
-        taxes = await provider.list_tax_codes(tenant)
-        chart = ({a.code: a.name for a in accounts}, {t.code for t in taxes})
-        self._charts[key] = (time.monotonic() + REFERENCE_TTL, *chart)
-        return chart
-
     async def build(
         self,
         cfg: Configuration,
@@ -170,11 +151,8 @@ class SyncEngine:
         on_progress: Callable[[int], None] | None = None,
     ) -> Draft:
         """Fetch the period's transactions page by page and build the draft."""
-        provider = await self.app.provider_for(cfg.authorisation_id)
         tenant = cfg.tenant_id
-        known_accounts, known_taxes = await self._provider_chart(
-            cfg.authorisation_id, provider, tenant
-        )
+        known_accounts, known_taxes = await self.app.providers.chart(cfg.authorisation_id, tenant)
         pms = await self.app.administrations.pms_client()
         admin_id = cfg.administration_id
         accounts, vat_codes = await self._reference_data(pms, admin_id)
@@ -274,10 +252,9 @@ class SyncEngine:
         except LinesInputError as exc:
             raise ValidationFailed("Some lines cannot be read.", errors=exc.errors) from None
         cfg = await self.app.configurations.row(row.configuration_id)
-        provider = await self.app.provider_for(cfg.authorisation_id)
         try:
-            known_accounts, known_taxes = await self._provider_chart(
-                cfg.authorisation_id, provider, cfg.tenant_id
+            known_accounts, known_taxes = await self.app.providers.chart(
+                cfg.authorisation_id, cfg.tenant_id
             )
         except ProviderError as exc:
             raise ProviderFailure.from_provider_error(exc) from None
@@ -321,6 +298,18 @@ class SyncEngine:
                 )
             key = draft.period
         period = await self._period(cfg, key, for_run=True)
+        if self._shutting_down:
+            raise Conflict("The daemon is stopping; start the sync again once it is back.")
+        # Stored and given its task as one step that a cancelled caller (the scheduler, as the
+        # daemon stops) cannot interrupt in between: a stored run always has its task.
+        creating = asyncio.ensure_future(self._create(config_id, period, trigger, draft_id, force))
+        self._creating.add(creating)
+        creating.add_done_callback(self._creating.discard)
+        return await asyncio.shield(creating)
+
+    async def _create(
+        self, config_id: int, period: Period, trigger: str, draft_id: int | None, force: bool
+    ) -> int:
         try:
             run_id = await self.app.store.runs.queue(
                 config_id, period.key, trigger=trigger, draft_id=draft_id, allow_correction=force
@@ -469,7 +458,7 @@ class SyncEngine:
         )
         run["state"] = "posting"
         self._report(run, "posting", 0, 1)
-        provider = await self.app.provider_for(cfg.authorisation_id)
+        provider = await self.app.providers.provider_for(cfg.authorisation_id)
         try:
             posted = await self._post_with_retries(provider, entry, key, lookup_first=True)
         except ProviderError as exc:
@@ -745,7 +734,7 @@ class SyncEngine:
         cfg = await self.app.configurations.row(row.configuration_id)
         entry = _entry_from_json(posting.payload)
         try:
-            provider = await self.app.provider_for(cfg.authorisation_id)
+            provider = await self.app.providers.provider_for(cfg.authorisation_id)
             found = await provider.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
             if found is not None and found.status != "posted":
                 found = None  # still processing: post_entry with the same key waits for it
@@ -792,6 +781,8 @@ class SyncEngine:
         """
         self._shutting_down = True
         deadline = time.monotonic() + timeout
+        if self._creating:  # a run being stored gets its task first, then is cancelled below
+            await asyncio.wait(list(self._creating), timeout=timeout)
         cancelled = {
             run_id: task for run_id, task in self._tasks.items() if run_id in self._cancellable
         }

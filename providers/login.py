@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from providers.errors import FieldError, rejected
+from providers.errors import FieldError, ProviderError, rejected
+
+
+class LoginNotApproved(ProviderError):
+    """``complete`` of a login the user has not approved yet (a device code): a refusal like
+    any other to a caller, and the daemon's background poll asks again later."""
 
 
 @dataclass(frozen=True)

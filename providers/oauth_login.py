@@ -15,7 +15,14 @@ from typing import Any
 from providers import oauth
 from providers.context import ProviderContext
 from providers.errors import rejected
-from providers.login import CredentialField, CredentialsLogin, LoginContext, LoginResult, LoginStart
+from providers.login import (
+    CredentialField,
+    CredentialsLogin,
+    LoginContext,
+    LoginNotApproved,
+    LoginResult,
+    LoginStart,
+)
 from providers.tokens import Token
 
 AppFactory = Callable[[Any, str], oauth.OAuthApp]  # (ProviderSettings, redirect_uri) -> app
@@ -109,8 +116,9 @@ class DeviceCodeLogin:
         flow = oauth.DeviceFlow.from_json(pending["device"])
         token = await oauth.poll_once(app, flow, now=ctx.now, transport=ctx.transport)
         if token is None:
-            raise rejected(
+            raise LoginNotApproved(
                 ctx.provider_id,
+                "rejected",
                 f"the code {flow.user_code} is not approved yet: finish the login at "
                 f"{flow.verification_uri}, then complete again",
             )

@@ -21,15 +21,15 @@ async def test_refused_refresh_marks_the_authorisation_and_notifies(tmp_path):
         row = await app.store.db.fetchone(
             "SELECT data FROM credentials WHERE authorisation_id = ?", (auth["id"],)
         )
-        creds = app.unseal(row["data"])
+        creds = app.vault.unseal(row["data"])
         token = json.loads(creds["token"])
         token.update(expires_at=1.0, refresh_token="revoked-refresh-token-000")
         creds["token"] = json.dumps(token)
         await app.store.db.execute(
             "UPDATE credentials SET data = ? WHERE authorisation_id = ?",
-            (app.seal(creds), auth["id"]),
+            (app.vault.seal(creds), auth["id"]),
         )
-        app.forget_provider(auth["id"])
+        app.providers.forget(auth["id"])
         config = (await client.call("configurations.list", {"authorisation_id": auth["id"]}))[0]
         await client.call("configurations.activate", {"id": config["id"]})
         with pytest.raises(RpcCallError) as info:

@@ -66,7 +66,7 @@ async def test_full_cycle_through_the_rpc_api(tmp_path, provider_id):
         )  # fmt: skip
         assert run["state"] == "posted", run
         entry = await client.call("entries.get", {"id": run["entry_id"]})
-        provider = await app.provider_for(auth["id"])
+        provider = await app.providers.provider_for(auth["id"])
         found = await provider.find_entry(entry["reference"], active.get("tenant_id"), ledger["id"])
         assert found is not None and found.external_id == entry["external_id"]
         with pytest.raises(RpcCallError) as info:

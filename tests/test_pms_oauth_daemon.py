@@ -212,7 +212,7 @@ def stored_token(app: Any) -> Token:
     auth, sealed, api_key = row.fetchone()
     assert auth == "oauth" and api_key is None
     assert sealed.startswith("sealed:")  # encrypted with the key file, not just JSON
-    return Token.from_json(app.unseal(sealed)["token"])
+    return Token.from_json(app.vault.unseal(sealed)["token"])
 
 
 def refreshes(pms: Pms) -> list[int]:
@@ -229,7 +229,7 @@ async def test_connect_with_oauth_by_pasting_the_redirect(tmp_path, daemon_log):
         assert step["kind"] == "open_url"
         assert step["url"].startswith(f"{pms.url}/oauth/authorize?")  # BEX's path on its host
         assert f"client_id={CLIENT_ID}" in step["url"]
-        assert step["redirect_uri"] == app.oauth_redirect_uri()
+        assert step["redirect_uri"] == app.logins.redirect_uri()
         assert "pms.complete" in step["instructions"]
         redirect = await consent(step["url"])
         assert redirect.startswith(step["redirect_uri"])

@@ -18,14 +18,15 @@ async def refuse_login(app: Any, client: Any, auth_id: int) -> dict[str, Any]:
     row = await app.store.db.fetchone(
         "SELECT data FROM credentials WHERE authorisation_id = ?", (auth_id,)
     )
-    creds = app.unseal(row["data"])
+    creds = app.vault.unseal(row["data"])
     token = json.loads(creds["token"])
     token.update(expires_at=1.0, refresh_token="revoked-refresh-token-000")
     creds["token"] = json.dumps(token)
     await app.store.db.execute(
-        "UPDATE credentials SET data = ? WHERE authorisation_id = ?", (app.seal(creds), auth_id)
+        "UPDATE credentials SET data = ? WHERE authorisation_id = ?",
+        (app.vault.seal(creds), auth_id),
     )
-    app.forget_provider(auth_id)
+    app.providers.forget(auth_id)
     config = (await client.call("configurations.list", {"authorisation_id": auth_id}))[0]
     await client.call("configurations.activate", {"id": config["id"]})
     with pytest.raises(RpcCallError) as info:
@@ -51,7 +52,7 @@ async def test_an_authorisation_in_error_is_active_again_after_logging_in_again(
         assert started["authorisation"]["status"] == "error"  # until the new login is verified
         # Nothing secret in the answer: no token, no PKCE verifier, no client secret.
         text = json.dumps(started)
-        pending = app.unseal(
+        pending = app.vault.unseal(
             (
                 await app.store.db.fetchone(
                     "SELECT data FROM pending_logins WHERE authorisation_id = ?", (auth["id"],)

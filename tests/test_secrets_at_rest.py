@@ -15,9 +15,9 @@ async def test_credentials_are_encrypted_with_the_key_file(tmp_path):
         app,
         client,
     ):
-        sealed = app.seal({"api_key": "sk-planted-secret-123"})
+        sealed = app.vault.seal({"api_key": "sk-planted-secret-123"})
         assert "sk-planted-secret-123" not in sealed and sealed.startswith("sealed:")
-        assert app.unseal(sealed) == {"api_key": "sk-planted-secret-123"}
+        assert app.vault.unseal(sealed) == {"api_key": "sk-planted-secret-123"}
         # The PMS key passed through pms.connect is not echoed back.
         pms = await client.call("pms.get")
         assert "api_key" not in pms

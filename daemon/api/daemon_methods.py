@@ -24,7 +24,7 @@ class Hello:
     result=obj({"api_version": STR, "server_version": STR, "instance_id": STR}),
 )
 async def hello(ctx: CallContext, p: Hello) -> dict[str, Any]:
-    return ctx.app.hello()
+    return ctx.app.report.hello()
 
 
 @registry.method(
@@ -33,7 +33,7 @@ async def hello(ctx: CallContext, p: Hello) -> dict[str, Any]:
     result=obj({"version": STR, "uptime_s": INT, "next_runs": array(obj({}))}),
 )
 async def status(ctx: CallContext) -> dict[str, Any]:
-    return await ctx.app.status()
+    return await ctx.app.report.status()
 
 
 @registry.method(
@@ -42,7 +42,7 @@ async def status(ctx: CallContext) -> dict[str, Any]:
     result=array(obj({"id": STR, "title": STR, "route": STR})),
 )
 async def providers_list(ctx: CallContext) -> list[dict[str, Any]]:
-    return ctx.app.providers_list()
+    return ctx.app.provider_settings.catalog()
 
 
 PMS = obj(

@@ -63,12 +63,12 @@ class PmsTokenStore:
         if self.token is None:
             connection = await self.app.store.pms.get()
             if connection is not None and connection.token:
-                self.token = Token.from_json(self.app.unseal(connection.token)["token"])
+                self.token = Token.from_json(self.app.vault.unseal(connection.token)["token"])
         return self.token
 
     async def save(self, token: Token) -> None:
         if self.durable:
-            await self.app.store.pms.save_token(self.app.seal({"token": token.to_json()}))
+            await self.app.store.pms.save_token(self.app.vault.seal({"token": token.to_json()}))
         self.token = token
 
 
@@ -87,7 +87,7 @@ class Administrations:
 
     async def _pending(self) -> dict[str, Any] | None:
         pending = await self.app.store.pms.pending_login()
-        return self.app.unseal(pending.data) if pending is not None else None
+        return self.app.vault.unseal(pending.data) if pending is not None else None
 
     async def pms_get(self) -> dict[str, Any]:
         row = await self.pms_row()
@@ -197,7 +197,7 @@ class Administrations:
         """The stored PMS key (sealed like every credential when a key file is set)."""
         if row is None or not row.api_key:
             return None
-        key = self.app.unseal(row.api_key)
+        key = self.app.vault.unseal_text(row.api_key)
         register_secret(key)
         return str(key)
 
@@ -267,16 +267,16 @@ class Administrations:
             start = await bex_oauth.begin_login(
                 self._oauth_settings(),
                 url,
-                redirect_uri=self.app.oauth_redirect_uri(),
+                redirect_uri=self.app.logins.redirect_uri(),
                 now=self.app.clock().timestamp(),
             )
         except bex_oauth.PmsOAuthConfigError as exc:
             raise InvalidArgument(exc.message, errors=exc.problems) from None
         async with self._login_lock:
             await self.app.store.pms.start_login(
-                NewPendingLogin(self.app.seal(start.pending), start.expires_at or 0)
+                NewPendingLogin(self.app.vault.seal(start.pending), start.expires_at or 0)
             )
-        self.app.expect_redirect(None, start.pending)
+        self.app.logins.expect_redirect(self.caught_redirect)
         log.info("PMS OAuth login started; waiting for the redirect")
         return {**await self.pms_get(), "next_step": start.next_step}
 
@@ -320,7 +320,7 @@ class Administrations:
                     pending,
                     redirect_url=redirect_url,
                     code=code,
-                    redirect_uri=self.app.oauth_redirect_uri(),
+                    redirect_uri=self.app.logins.redirect_uri(),
                     now=self.app.clock().timestamp(),
                     transport=self.app.pms_transport,
                 )
@@ -366,8 +366,8 @@ class Administrations:
         await self.app.store.pms.connect(
             base_url=url,
             auth="oauth" if token is not None else "api_key",
-            api_key=self.app.seal(api_key) if api_key else None,
-            token=self.app.seal({"token": token.to_json()}) if token is not None else None,
+            api_key=self.app.vault.seal(api_key) if api_key else None,
+            token=self.app.vault.seal({"token": token.to_json()}) if token is not None else None,
             message=f"Connected; {len(admins)} administrations available.",
             administrations=[
                 Administration(a.id, a.number, a.name, a.currency, a.timezone) for a in admins

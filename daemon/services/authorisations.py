@@ -8,15 +8,14 @@ from daemon.errors import (
     AuthorisationRequired,
     Conflict,
     NotFound,
-    ProviderFailure,
     ValidationFailed,
 )
 from daemon.model import FieldProblem, validate_authorisation_name
 from daemon.store.errors import Duplicate
-from daemon.store.records import Authorisation, NewNotification, NewPendingLogin
+from daemon.store.records import Authorisation, NewNotification
 from providers import registry
 from providers.errors import ProviderError
-from providers.login import LoginContext, LoginStart
+from providers.login import LoginStart
 
 
 def shape(auth: Authorisation) -> dict[str, Any]:
@@ -62,23 +61,13 @@ class Authorisations:
             )
         return auth
 
-    def login_context(self, provider: str, options: dict[str, Any] | None = None) -> LoginContext:
-        return LoginContext(
-            provider_id=provider,
-            settings=self.app.config.provider(provider),
-            redirect_uri=self.app.oauth_redirect_uri(),
-            now=self.app.clock().timestamp(),
-            options=options or {},
-            transport=self.app.provider_transport,
-        )
-
     def _provider_problems(self, provider: str) -> list[FieldProblem]:
         """Why a login to ``provider`` cannot start: unknown, or its app is not registered."""
         spec = registry.get(provider)
         if spec is None:
             known = ", ".join(s.info.id for s in registry.all_specs())
             return [FieldProblem("provider", f"unknown provider {provider!r}; one of {known}")]
-        if spec.needs_app_registration and not self.app.config.provider(provider).registered:
+        if spec.needs_app_registration and not self.app.provider_settings.get(provider).registered:
             return [
                 FieldProblem(
                     "provider",
@@ -88,29 +77,11 @@ class Authorisations:
             ]
         return []
 
-    async def _begin_login(self, provider: str, options: dict[str, Any]) -> LoginStart:
-        """The provider's first login step (URL, device code, form or nothing)."""
-        spec = registry.get(provider)
-        assert spec is not None  # checked by _provider_problems
-        try:
-            return await spec.login.begin(self.login_context(provider, options))
-        except ProviderError as exc:
-            raise ProviderFailure.from_provider_error(exc) from None
-
-    def _pending(self, start: LoginStart) -> NewPendingLogin | None:
-        """The login's secret state (PKCE verifier, device code), sealed."""
-        if start.pending is None:
-            return None
-        return NewPendingLogin(self.app.seal(start.pending), start.expires_at or 0)
-
     async def _login_started(self, auth_id: int, start: LoginStart) -> dict[str, Any]:
         """Announce the login, let the daemon finish it by itself where it can, and answer."""
         auth = await self.get(auth_id)
         self.app.bus.publish("authorisation.updated", auth)
-        if start.next_step.get("kind") == "open_url":
-            self.app.expect_redirect(auth_id, start.pending)
-        if start.next_step.get("kind") == "device_code":
-            self.app.poll_device_login(auth_id)
+        self.app.logins.watch(auth_id, start)
         return {"authorisation": auth, "next_step": start.next_step}
 
     async def create(
@@ -124,14 +95,14 @@ class Authorisations:
         if existing is not None:
             raise Conflict(f"An authorisation named {name!r} already exists.")
         options = dict(settings or {})
-        start = await self._begin_login(provider, options)
+        start = await self.app.logins.begin(provider, options)
         try:
             auth_id = await self.app.store.authorisations.create(
                 name=name,
                 provider=provider,
                 status_message="Not verified yet: activate it.",
                 settings=options,
-                pending=self._pending(start),
+                pending=self.app.logins.pending(start),
             )
         except Duplicate:
             raise Conflict(f"An authorisation named {name!r} already exists.") from None
@@ -148,8 +119,8 @@ class Authorisations:
         problems = self._provider_problems(auth.provider)
         if problems:
             raise ValidationFailed("This authorisation cannot log in again.", errors=problems)
-        start = await self._begin_login(auth.provider, auth.settings)
-        await self.app.store.logins.replace(auth_id, self._pending(start))
+        start = await self.app.logins.begin(auth.provider, auth.settings)
+        await self.app.store.logins.replace(auth_id, self.app.logins.pending(start))
         return await self._login_started(auth_id, start)
 
     async def complete(
@@ -159,40 +130,8 @@ class Authorisations:
         code: str | None,
         credentials: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        auth = await self.row(auth_id)
-        spec = registry.get(auth.provider)
-        if spec is None:
-            raise ValidationFailed(
-                "This authorisation's provider is no longer known.",
-                errors=[FieldProblem("provider", f"unknown provider {auth.provider!r}")],
-            )
-        stored = await self.app.store.logins.get(auth_id)
-        pending = self.app.unseal(stored.data) if stored else None
-        options = auth.settings
-        try:
-            result = await spec.login.complete(
-                self.login_context(auth.provider, options),
-                pending,
-                redirect_url=redirect_url,
-                code=code,
-                credentials=credentials,
-            )
-        except ProviderError as exc:
-            raise ProviderFailure.from_provider_error(exc) from None
-        await self.store_login(auth_id, result.credentials, {**options, **result.options})
+        await self.app.logins.complete(await self.row(auth_id), redirect_url, code, credentials)
         return await self.get(auth_id)
-
-    async def store_login(
-        self, auth_id: int, credentials: dict[str, Any], options: dict[str, Any]
-    ) -> None:
-        await self.app.store.authorisations.record_login(
-            auth_id,
-            credentials=self.app.seal(credentials),
-            settings=options,
-            status_message="Logged in; activate it to verify the connection.",
-        )
-        self.app.forget_provider(auth_id)
-        self.app.bus.publish("authorisation.updated", await self.get(auth_id))
 
     async def activate(self, auth_id: int, tenant_id: str | None) -> dict[str, Any]:
         auth = await self.row(auth_id)
@@ -204,9 +143,9 @@ class Authorisations:
                 details={"authorisation_id": auth_id, "status": auth.status},
             )
         options = dict(auth.settings)
-        self.app.forget_provider(auth_id)
+        self.app.providers.forget(auth_id)
         try:
-            provider = await self.app.provider_for(auth_id)
+            provider = await self.app.providers.provider_for(auth_id)
             result = await provider.verify()
             tenants = list(result.tenants)
         except ProviderError as exc:
@@ -275,6 +214,6 @@ class Authorisations:
                 "configuration(s); delete those first."
             )
         await self.app.store.authorisations.delete(auth_id)
-        self.app.forget_provider(auth_id)
+        self.app.providers.forget(auth_id)
         self.app.bus.publish("authorisation.updated", {"id": auth_id, "deleted": True})
         return {"deleted": True}

@@ -185,7 +185,7 @@ class Configurations:
         at the first sync.
         """
         try:
-            provider = await self.app.provider_for(authorisation_id)
+            provider = await self.app.providers.provider_for(authorisation_id)
             ledgers = await provider.list_ledgers(tenant)
         except (ProviderError, AuthorisationRequired):
             return ""
@@ -286,7 +286,7 @@ class Configurations:
         """Live choices for the configuration form's dropdowns."""
         auth = await self.app.authorisations.require_active(authorisation_id)
         tenant = auth.settings.get("tenant_id")
-        provider = await self.app.provider_for(authorisation_id)
+        provider = await self.app.providers.provider_for(authorisation_id)
         try:
             tenants = await provider.list_tenants()
             ledgers = await provider.list_ledgers(tenant)

@@ -89,11 +89,11 @@ def umount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def arm(rig: Rig, filler: DiskFiller) -> None:
+async def arm(rig: Rig, filler: DiskFiller) -> None:
     """Fill the disk right after the provider accepted the entry (test-side wrapper around this
     daemon's provider object; the next daemon gets a fresh, unwrapped one)."""
     assert rig.app is not None
-    provider = rig.app._providers[rig.auth_id]
+    provider = await rig.app.providers.provider_for(rig.auth_id)
     original = provider.post_entry
 
     async def post_entry(entry: Any, key: str) -> Any:
@@ -108,9 +108,7 @@ def arm(rig: Rig, filler: DiskFiller) -> None:
 async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
     period = rig.next_period()
     before_notes = await last_note_id(rig)
-    assert rig.app is not None
-    await rig.app.provider_for(rig.auth_id)
-    arm(rig, filler)
+    await arm(rig, filler)
     run_id = await start_run(rig, period)
     assert run_id is not None
     deadline = time.monotonic() + 60

@@ -1,0 +1,176 @@
+"""What the daemon says about itself: daemon.hello and daemon.status, what needs attention, the
+next due runs, the Prometheus metrics file, and the snapshot a new event subscriber starts from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Protocol
+
+from daemon import metrics
+from daemon.formats import Clock, iso, parse_iso
+from daemon.store.interface import Store
+
+API_VERSION = "1.0"
+
+
+def server_version() -> str:
+    try:
+        return version("bexsync")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class DaemonIdentity:
+    instance_id: str
+    started_at: datetime
+    state_dir: Path
+    socket_path: Path
+
+
+class Listing(Protocol):
+    """The services' lists the report reads (configurations, authorisations)."""
+
+    async def list(self) -> list[dict[str, Any]]: ...
+
+
+class PmsStatus(Protocol):
+    async def pms_get(self) -> dict[str, Any]: ...
+
+
+class RunningRuns(Protocol):
+    async def running(self) -> list[dict[str, Any]]: ...
+
+
+class StatusReport:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        identity: DaemonIdentity,
+        pms: PmsStatus,
+        configurations: Listing,
+        authorisations: Listing,
+        clients: Callable[[], int],
+        metrics_file: Path | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._identity = identity
+        self._pms = pms
+        self._configurations = configurations
+        self._authorisations = authorisations
+        self._clients = clients
+        self._metrics_file = metrics_file
+
+    def hello(self) -> dict[str, Any]:
+        return {
+            "api_version": API_VERSION,
+            "server_version": server_version(),
+            "instance_id": self._identity.instance_id,
+        }
+
+    async def next_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        upcoming = [
+            {
+                "configuration_id": c["id"],
+                "administration_number": c["administration_number"],
+                "period": c["next_due"]["period"],
+                "due_at": c["next_due"]["due_at"],
+                "automatic": c["automatic"],
+            }
+            for c in await self._configurations.list()
+            if c["active"] and c["next_due"]
+        ]
+        upcoming.sort(key=lambda r: r["due_at"])
+        return upcoming[:limit]
+
+    async def attention(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        pms = await self._pms.pms_get()
+        if pms["status"] == "error":  # its login was refused: every sync waits for it
+            items.append({"kind": "pms", "id": None, "message": f"PMS: {pms['message']}"})
+        for auth in await self._authorisations.list():
+            if auth["status"] == "error":
+                items.append(
+                    {
+                        "kind": "authorisation",
+                        "id": auth["id"],
+                        "message": f"Authorisation {auth['name']!r}: {auth['status_message']}",
+                    }
+                )
+        for run in await self._store.reports.runs_needing_attention(50):
+            items.append(
+                {
+                    "kind": "run",
+                    "id": run.id,
+                    "configuration_id": run.configuration_id,
+                    "period": run.period,
+                    "state": run.state,
+                    "message": run.error or run.state,
+                }
+            )
+        return items
+
+    async def status(self) -> dict[str, Any]:
+        identity = self._identity
+        return {
+            "version": server_version(),
+            "api_version": API_VERSION,
+            "instance_id": identity.instance_id,
+            "started_at": iso(identity.started_at),
+            "uptime_s": int((self._clock() - identity.started_at).total_seconds()),
+            "state_dir": str(identity.state_dir),
+            "socket": str(identity.socket_path),
+            "pms": await self._pms.pms_get(),
+            "counts": dataclasses.asdict(await self._store.reports.counts()),
+            "clients": self._clients(),
+            "next_runs": await self.next_runs(),
+            "attention": await self.attention(),
+        }
+
+    async def write_metrics(self, up: bool = True) -> None:
+        """The metrics file (``--metrics-file``), if one is configured; written in a thread."""
+        path = self._metrics_file
+        if path is None:
+            return
+        figures = await self._store.reports.metrics()
+        snapshot = metrics.MetricsSnapshot(
+            runs_by_state=figures.runs_by_state,
+            last_success=[
+                metrics.LastSuccess(
+                    p.configuration_id,
+                    p.administration_number,
+                    parse_iso(p.finished_at).timestamp(),
+                )
+                for p in figures.last_postings
+            ],
+            provider_errors=figures.errors_by_provider_and_kind,
+            authorisations=figures.authorisations_by_status,
+            up=up,
+        )
+        await asyncio.to_thread(metrics.write_metrics, path, snapshot)
+
+
+class SubscriberSnapshot:
+    """What a new event subscriber needs first so it misses no run (``events.subscribe``)."""
+
+    def __init__(self, *, store: Store, runs: RunningRuns) -> None:
+        self._store = store
+        self._runs = runs
+
+    async def __call__(self, topics: list[str]) -> dict[str, Any]:
+        snap: dict[str, Any] = {}
+        if "sync.progress" in topics or "sync.finished" in topics:
+            snap["running"] = await self._runs.running()
+        if "notification.created" in topics:
+            snap["unread_notifications"] = await self._store.notifications.unread_count()
+        return snap
