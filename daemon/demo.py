@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.bex import BexDataset, create_bex_app
 from providers.simulators.planted import plant
+
+if TYPE_CHECKING:
+    from daemon.app import DaemonApp
 
 log = logging.getLogger("bexsync.demo")
 
@@ -21,7 +24,7 @@ DEMO_SEED = 20261127
 DEMO_AUTHORISATION = "Demo sandbox"
 
 
-async def start_pms_simulator(app: Any) -> tuple[str, str]:
+async def start_pms_simulator(app: DaemonApp) -> tuple[str, str]:
     api_key = plant("demo-", 12)
     dataset = BexDataset(seed=DEMO_SEED, today=lambda: app.clock().date())
     # The client keeps to BEX's limits itself; the demo's PMS does not also police them, so a
@@ -34,7 +37,7 @@ async def start_pms_simulator(app: Any) -> tuple[str, str]:
     return url, api_key
 
 
-async def seed_demo(app: Any, *, providers: str | None = None) -> None:
+async def seed_demo(app: DaemonApp, *, providers: str | None = None) -> None:
     """Start the simulators; seed the state on first start, re-point the PMS on later ones."""
     url, api_key = await start_pms_simulator(app)
     first_start = (await app.store.reports.counts()).authorisations == 0

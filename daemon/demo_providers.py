@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from providers import registry
 from providers.settings import ProviderSettings
+
+if TYPE_CHECKING:
+    from daemon.app import DaemonApp
 
 log = logging.getLogger("bexsync.demo")
 
@@ -35,7 +38,7 @@ def parse_ids(spec: str) -> list[str]:
     return ids
 
 
-async def start_simulators(app: Any, ids: list[str]) -> dict[str, Any]:
+async def start_simulators(app: DaemonApp, ids: list[str]) -> dict[str, Any]:
     """Start each simulator and register its endpoints as if they were in the config file."""
     workdir = app.state_dir / "demo-providers"
     workdir.mkdir(mode=0o700, exist_ok=True)
@@ -53,7 +56,7 @@ async def start_simulators(app: Any, ids: list[str]) -> dict[str, Any]:
     return started
 
 
-async def seed_demo_providers(app: Any, spec: str, *, first_start: bool = True) -> None:
+async def seed_demo_providers(app: DaemonApp, spec: str, *, first_start: bool = True) -> None:
     started = await start_simulators(app, parse_ids(spec))
     if not first_start:
         return

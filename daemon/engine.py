@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from daemon.entry_builder import (
     BuildContext,
@@ -30,11 +30,20 @@ from daemon.entry_builder import (
     reference_for,
 )
 from daemon.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
-from daemon.formats import dumps, iso
+from daemon.followups import FollowUps
+from daemon.formats import Clock, dumps, iso
+from daemon.logsetup import log_sync_outcome
 from daemon.model import ACTIVE_RUN_STATES
 from daemon.periods import Period
-from daemon.services.configurations import schedule_of
+from daemon.progress import LiveProgress, Progress
+from daemon.provider_pool import ProviderPool
+from daemon.publisher import EventPublisher
+from daemon.services.authorisations import AuthorisationStatus, active_authorisation
+from daemon.services.configurations import find_configuration, schedule_of
+from daemon.services.notifications import Notifications
+from daemon.services.runs import Runs
 from daemon.store.errors import AlreadySynced, Duplicate, StoreUnavailable
+from daemon.store.interface import Store
 from daemon.store.records import (
     Configuration,
     NewEntry,
@@ -43,10 +52,13 @@ from daemon.store.records import (
     Run,
     StoredDraft,
 )
+from daemon.views import run_view
 from providers.base import EntryLine, JournalEntry, PostedEntry, Provider
+from providers.bex.client import BexClient
 from providers.errors import ProviderError
 
 log = logging.getLogger("bexsync.engine")
+outcome_log = logging.getLogger("bexsync.daemon")  # one line per settled run (logsetup)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -63,30 +75,56 @@ class RunCancelled(Exception):
 INTERRUPTED = "interrupted: the daemon shut down before posting; nothing was posted"
 
 
+class PmsClients(Protocol):
+    """Where the engine gets the one shared PMS client (``Administrations.pms_client``)."""
+
+    async def pms_client(self) -> BexClient: ...
+
+
 class SyncEngine:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._slots = asyncio.Semaphore(app.config.max_concurrent_syncs)
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        pool: ProviderPool,
+        pms: PmsClients,
+        runs: Runs,
+        progress: LiveProgress,
+        events: EventPublisher,
+        notifications: Notifications,
+        authorisation_status: AuthorisationStatus,
+        followups: FollowUps,
+        max_concurrent: int = 4,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._pool = pool
+        self._pms = pms
+        self._runs = runs
+        self._live = progress
+        self._events = events
+        self._notifications = notifications
+        self._authorisation_status = authorisation_status
+        self._followups = followups
+        self._slots = asyncio.Semaphore(max_concurrent)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         # Runs that may still be cancelled: queued, fetching or building. A run leaves this set,
         # with no await in between, as it starts posting or recording its outcome; the stop and
         # the user's cancel decide from it, never from a database read that may be stale.
         self._cancellable: set[int] = set()
-        self._progress: dict[int, dict[str, Any]] = {}
         self._began: dict[int, float] = {}  # run id -> monotonic time its work began
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.sleep = sleep
         self._shutting_down = False
         self._creating: set[asyncio.Future[int]] = set()
         self._pms_reference: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
 
     # -- live progress ---------------------------------------------------------------------
-    def live_progress(self, run_id: int) -> dict[str, Any] | None:
-        return self._progress.get(run_id)
-
     def _report(self, run: dict[str, Any], stage: str, done: int, total: int | None) -> None:
-        progress = {"stage": stage, "done": done, "total": total}
-        self._progress[run["id"]] = progress
-        self.app.bus.publish(
+        progress: Progress = {"stage": stage, "done": done, "total": total}
+        self._live.set(run["id"], progress)
+        self._events.publish(
             "sync.progress",
             {
                 "run_id": run["id"],
@@ -99,16 +137,17 @@ class SyncEngine:
 
     async def _set_state(self, run: dict[str, Any], state: str, stage: str | None = None) -> None:
         run["state"] = state
-        await self.app.store.runs.set_state(run["id"], state, stage)
-        progress = self._progress.get(run["id"], {"done": 0, "total": None})
-        self._report(run, stage or state, progress["done"], progress["total"])
+        await self._store.runs.set_state(run["id"], state, stage)
+        progress = self._live.get(run["id"])
+        done, total = (progress["done"], progress["total"]) if progress else (0, None)
+        self._report(run, stage or state, done, total)
 
     # -- choosing the period ---------------------------------------------------------------
     async def _period(self, cfg: Configuration, key: str | None, *, for_run: bool) -> Period:
         schedule = schedule_of(cfg)
-        now = self.app.clock()
+        now = self._clock()
         if key is None:
-            done = await self.app.store.periods.done(cfg.id)
+            done = await self._store.periods.done(cfg.id)
             due = next(iter(schedule.due_periods(now, done)), None)
             if due is not None:
                 return due
@@ -152,8 +191,8 @@ class SyncEngine:
     ) -> Draft:
         """Fetch the period's transactions page by page and build the draft."""
         tenant = cfg.tenant_id
-        known_accounts, known_taxes = await self.app.providers.chart(cfg.authorisation_id, tenant)
-        pms = await self.app.administrations.pms_client()
+        known_accounts, known_taxes = await self._pool.chart(cfg.authorisation_id, tenant)
+        pms = await self._pms.pms_client()
         admin_id = cfg.administration_id
         accounts, vat_codes = await self._reference_data(pms, admin_id)
         ctx = BuildContext(
@@ -201,8 +240,8 @@ class SyncEngine:
         return accounts, vat_codes
 
     async def preview(self, config_id: int, key: str | None) -> dict[str, Any]:
-        cfg = await self.app.configurations.row(config_id)
-        await self.app.authorisations.require_active(cfg.authorisation_id)
+        cfg = await find_configuration(self._store, config_id)
+        await active_authorisation(self._store, cfg.authorisation_id)
         period = await self._period(cfg, key, for_run=False)
         try:
             draft = await self.build(cfg, period)
@@ -211,7 +250,7 @@ class SyncEngine:
         data = draft.as_dict()
         schedule = schedule_of(cfg)
         due = schedule.due_at(period)
-        if due > self.app.clock():
+        if due > self._clock():
             data["warnings"].append(
                 {
                     "code": "not_due",
@@ -230,11 +269,11 @@ class SyncEngine:
                     "details": {},
                 }
             )
-        draft_id = await self.app.store.drafts.create(config_id, period.key, data)
+        draft_id = await self._store.drafts.create(config_id, period.key, data)
         return {"id": draft_id, **data}
 
     async def draft_row(self, draft_id: int) -> StoredDraft:
-        draft = await self.app.store.drafts.get(draft_id)
+        draft = await self._store.drafts.get(draft_id)
         if draft is None:
             raise NotFound(f"No draft with id {draft_id}.")
         return draft
@@ -251,9 +290,9 @@ class SyncEngine:
             lines = parse_lines(raw_lines)
         except LinesInputError as exc:
             raise ValidationFailed("Some lines cannot be read.", errors=exc.errors) from None
-        cfg = await self.app.configurations.row(row.configuration_id)
+        cfg = await find_configuration(self._store, row.configuration_id)
         try:
-            known_accounts, known_taxes = await self.app.providers.chart(
+            known_accounts, known_taxes = await self._pool.chart(
                 cfg.authorisation_id, cfg.tenant_id
             )
         except ProviderError as exc:
@@ -267,7 +306,7 @@ class SyncEngine:
         )
         new = draft.as_dict()
         new["warnings"] += [w for w in extra if w not in new["warnings"]]
-        await self.app.store.drafts.update(draft_id, new)
+        await self._store.drafts.update(draft_id, new)
         return {"id": draft_id, "status": "open", **new}
 
     # -- starting and cancelling runs ------------------------------------------------------
@@ -280,8 +319,8 @@ class SyncEngine:
         trigger: str = "manual",
         force: bool = False,
     ) -> int:
-        cfg = await self.app.configurations.row(config_id)
-        await self.app.authorisations.require_active(cfg.authorisation_id)
+        cfg = await find_configuration(self._store, config_id)
+        await active_authorisation(self._store, cfg.authorisation_id)
         if draft_id is not None:
             draft = await self.draft_row(draft_id)
             if draft.configuration_id != config_id:
@@ -311,7 +350,7 @@ class SyncEngine:
         self, config_id: int, period: Period, trigger: str, draft_id: int | None, force: bool
     ) -> int:
         try:
-            run_id = await self.app.store.runs.queue(
+            run_id = await self._store.runs.queue(
                 config_id, period.key, trigger=trigger, draft_id=draft_id, allow_correction=force
             )
         except AlreadySynced:
@@ -321,7 +360,7 @@ class SyncEngine:
                 details={"period": period.key},
             ) from None
         except Duplicate:
-            active = await self.app.store.runs.active(config_id)
+            active = await self._store.runs.active(config_id)
             raise Conflict(
                 "A sync of this configuration is already running"
                 + (f" (run {active.id}, period {active.period})." if active else "."),
@@ -345,7 +384,7 @@ class SyncEngine:
         return len(self._tasks)
 
     async def cancel(self, run_id: int) -> dict[str, Any]:
-        row = await self.app.runs.record(run_id)
+        row = await self._runs.record(run_id)
         if row.state not in ACTIVE_RUN_STATES:
             raise Conflict(f"Run {run_id} is already {row.state}.")
         if row.state == "posting":
@@ -360,19 +399,19 @@ class SyncEngine:
             with contextlib.suppress(asyncio.CancelledError, RunCancelled):
                 await task
         await self._settle_cancelled(run_id, "cancelled by the user")
-        return await self.app.runs.get(run_id)
+        return await self._runs.get(run_id)
 
     async def _settle_cancelled(self, run_id: int, reason: str) -> None:
         """Record a cancelled run that its task did not (one cancelled before its first step,
         or a run with no task at all); a run that reached posting is left to recovery."""
-        row = await self.app.runs.record(run_id)
+        row = await self._runs.record(run_id)
         if row.state in ACTIVE_RUN_STATES - {"posting"}:
             await self._finish_failed(run_id, "cancelled", reason, None)
 
     # -- executing -------------------------------------------------------------------------
     async def _execute(self, run_id: int) -> None:
-        row = await self.app.runs.record(run_id)
-        run = dict(self.app.runs.shape(row))
+        row = await self._runs.record(run_id)
+        run = dict(self._runs.shape(row))
         try:
             async with self._slots:
                 self._began[run_id] = time.monotonic()
@@ -392,16 +431,16 @@ class SyncEngine:
             if run.get("state") == "posting" and isinstance(exc, StoreUnavailable):
                 # The provider may hold the entry already (e.g. the disk filled up while its
                 # result was committed): never "failed"; look it up again until it settles.
-                self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
+                self._followups.retry_recovery(run_id, RECOVERY_RETRY)
                 return
             await self._finish_failed(
                 run_id, "failed", f"internal error: {type(exc).__name__}", None
             )
         finally:
-            self._progress.pop(run_id, None)
+            self._live.drop(run_id)
 
     async def _run(self, run: dict[str, Any], row: Run) -> None:
-        cfg = await self.app.configurations.row(row.configuration_id)
+        cfg = await find_configuration(self._store, row.configuration_id)
         period = Period.parse(cfg.frequency, row.period)
         if row.draft_id is not None:
             await self._set_state(run, "building", "checking draft")
@@ -436,7 +475,7 @@ class SyncEngine:
         await self._finish_failed(run["id"], "failed", message, None, kind="rejected")
 
     async def _finish_empty(self, run: dict[str, Any]) -> None:
-        await self.app.store.runs.record_empty(run["id"])
+        await self._store.runs.record_empty(run["id"])
         run["state"] = "posted"
         await self._finished(run["id"])
 
@@ -453,21 +492,21 @@ class SyncEngine:
             ).hexdigest()[:40]
         )
         self._cancellable.discard(run["id"])  # from here on a stop lets the run finish
-        await self.app.store.runs.mark_posting(
+        await self._store.runs.mark_posting(
             run["id"], idempotency_key=key, payload_hash=payload_hash, payload=payload
         )
         run["state"] = "posting"
         self._report(run, "posting", 0, 1)
-        provider = await self.app.providers.provider_for(cfg.authorisation_id)
+        provider = await self._pool.provider_for(cfg.authorisation_id)
         try:
             posted = await self._post_with_retries(provider, entry, key, lookup_first=True)
         except ProviderError as exc:
             if exc.retryable and provider.info.capabilities.async_post:
                 # The import may still complete: stay in ``posting`` and look again later.
-                await self.app.store.runs.set_stage(
+                await self._store.runs.set_stage(
                     run["id"], f"waiting for {provider.info.title} to process the import"
                 )
-                self.app.retry_recovery_later(run["id"], exc.retry_after or 60.0)
+                self._followups.retry_recovery(run["id"], exc.retry_after or 60.0)
                 return
             raise
         await self._record_posted(run["id"], cfg, entry, posted)
@@ -510,7 +549,7 @@ class SyncEngine:
         self, run_id: int, cfg: Configuration, entry: JournalEntry, posted: PostedEntry
     ) -> None:
         self._cancellable.discard(run_id)
-        row = await self.app.runs.record(run_id)
+        row = await self._runs.record(run_id)
         lines = [_line_to_json(line) for line in entry.lines]
         title = (
             f"Posted {cfg.administration_number} {row.period}"
@@ -524,7 +563,7 @@ class SyncEngine:
             f"{entry.currency}, posted to {cfg.provider} as {posted.external_id}.",
             {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
         )
-        recorded = await self.app.store.runs.record_posted(
+        recorded = await self._store.runs.record_posted(
             run_id,
             NewEntry(
                 configuration_id=cfg.id,
@@ -540,7 +579,7 @@ class SyncEngine:
             ),
             note,
         )
-        self.app.notifications.publish(recorded.note)
+        self._notifications.publish(recorded.note)
         await self._finished(run_id)
 
     async def _finish_failed(
@@ -553,8 +592,8 @@ class SyncEngine:
         kind: str | None = None,
     ) -> None:
         self._cancellable.discard(run_id)
-        row = await self.app.runs.record(run_id)
-        cfg = await self.app.store.configurations.get(row.configuration_id)
+        row = await self._runs.record(run_id)
+        cfg = await self._store.configurations.get(row.configuration_id)
         note = None
         if state in ("failed", "needs_review") and cfg is not None:
             note = NewNotification(
@@ -564,26 +603,28 @@ class SyncEngine:
                 message,
                 {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
             )
-        created = await self.app.store.runs.record_failed(
+        created = await self._store.runs.record_failed(
             run_id,
             state=state,
             message=message,
             error_kind=kind or (error.kind if error else None),
             note=note,
         )
-        self.app.notifications.publish(created)
+        self._notifications.publish(created)
         # A refused PMS login is the PMS connection's problem (pms.get), not the authorisation's.
         if error is not None and error.kind == "auth_expired" and error.provider != "bex" and cfg:
-            await self.app.authorisations.auth_lost(cfg.authorisation_id, error.message)
+            await self._authorisation_status.lost(cfg.authorisation_id, error.message)
         await self._finished(run_id)
 
     async def _finished(self, run_id: int) -> None:
-        run = await self.app.runs.get(run_id)
-        self._progress.pop(run_id, None)
+        """Announce a settled run: ``sync.finished``, its one outcome line, the scheduler."""
+        record = await self._runs.record(run_id)
+        run = run_view(record)
+        self._live.drop(run_id)
         began = self._began.pop(run_id, None)
         if began is not None:  # the stored timestamps have whole seconds only
             run["duration_s"] = time.monotonic() - began
-        self.app.bus.publish(
+        self._events.publish(
             "sync.finished",
             {
                 "run_id": run_id,
@@ -594,13 +635,14 @@ class SyncEngine:
                 "error": run["error"],
             },
         )
-        self.app.on_run_finished(run)
+        log_sync_outcome(outcome_log, run)
+        self._followups.run_finished(record)
 
     # -- corrections and drift -------------------------------------------------------------
     async def _posted_lines(
         self, config_id: int, key: str
     ) -> dict[tuple[str, str | None], Decimal] | None:
-        entries = await self.app.store.entries.for_period(config_id, key)
+        entries = await self._store.entries.for_period(config_id, key)
         if not entries:
             return None
         totals: dict[tuple[str, str | None], Decimal] = defaultdict(lambda: ZERO)
@@ -643,7 +685,7 @@ class SyncEngine:
             return draft
         diff = self._difference(draft, posted)
         if not diff:
-            note = await self.app.store.runs.record_unchanged(
+            note = await self._store.runs.record_unchanged(
                 run["id"],
                 NewNotification(
                     "info",
@@ -653,10 +695,10 @@ class SyncEngine:
                     {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
                 ),
             )
-            self.app.notifications.publish(note)
+            self._notifications.publish(note)
             await self._finished(run["id"])
             return None
-        count = await self.app.store.entries.corrections(cfg.id, period.key)
+        count = await self._store.entries.corrections(cfg.id, period.key)
         reference = f"{reference_for(cfg.id, period.key)}:c{count + 1}"
         # The difference is a draft of its own: with_lines recomputes totals and balance.
         return replace(
@@ -667,7 +709,7 @@ class SyncEngine:
 
     async def check_drift(self, config_id: int, key: str) -> dict[str, Any] | None:
         """Has a posted, still-open period changed in the PMS? Notify once per new difference."""
-        cfg = await self.app.configurations.row(config_id)
+        cfg = await find_configuration(self._store, config_id)
         posted = await self._posted_lines(config_id, key)
         if posted is None:
             return None
@@ -677,12 +719,12 @@ class SyncEngine:
         if not diff:
             return None
         digest = hashlib.sha256(dumps([d.__dict__ for d in diff]).encode()).hexdigest()[:16]
-        seen = await self.app.store.periods.source_hash(config_id, key)
+        seen = await self._store.periods.source_hash(config_id, key)
         total = sum((d.debit for d in diff), ZERO)
         result = {"period": key, "lines": len(diff), "difference": f"{total:.2f}"}
         if seen == digest:
             return result
-        note = await self.app.store.periods.record_drift(
+        note = await self._store.periods.record_drift(
             config_id,
             key,
             digest,
@@ -701,7 +743,7 @@ class SyncEngine:
                 },
             ),
         )
-        self.app.notifications.publish(note)
+        self._notifications.publish(note)
         return result
 
     # -- start-up and shutdown -------------------------------------------------------------
@@ -709,7 +751,7 @@ class SyncEngine:
         """Runs a crash or restart interrupted before posting: nothing reached the provider,
         so they are recorded as failed (the scheduler syncs their periods again). Quick; done
         before the daemon serves."""
-        for run in await self.app.store.runs.interrupted():
+        for run in await self._store.runs.interrupted():
             await self._finish_failed(
                 run.id,
                 "failed",
@@ -722,19 +764,19 @@ class SyncEngine:
         """Runs left in ``posting``: look the entry up, replay with the same key, or hand it to
         a human. May wait on a provider (an asynchronous import), so it runs while the daemon
         already serves, and before the scheduler starts new runs."""
-        for posting in await self.app.store.runs.posting():
+        for posting in await self._store.runs.posting():
             try:
                 await self._recover_posting(posting)
             except Exception:  # one run must not leave the others in posting for good
                 log.exception("run %s: recovery failed; retrying later", posting.run.id)
-                self.app.retry_recovery_later(posting.run.id, RECOVERY_RETRY)
+                self._followups.retry_recovery(posting.run.id, RECOVERY_RETRY)
 
     async def _recover_posting(self, posting: PostingRun) -> None:
         row = posting.run
-        cfg = await self.app.configurations.row(row.configuration_id)
+        cfg = await find_configuration(self._store, row.configuration_id)
         entry = _entry_from_json(posting.payload)
         try:
-            provider = await self.app.providers.provider_for(cfg.authorisation_id)
+            provider = await self._pool.provider_for(cfg.authorisation_id)
             found = await provider.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
             if found is not None and found.status != "posted":
                 found = None  # still processing: post_entry with the same key waits for it
@@ -760,18 +802,18 @@ class SyncEngine:
                 await self._finish_failed(row.id, "failed", exc.message, exc)
                 return
             log.warning("run %s: recovery deferred: %s", row.id, exc.message)
-            self.app.retry_recovery_later(row.id, exc.retry_after or 60.0)
+            self._followups.retry_recovery(row.id, exc.retry_after or 60.0)
             return
         await self._record_posted(row.id, cfg, entry, found)
 
     async def recover_one(self, run_id: int) -> None:
-        posting = await self.app.store.runs.posting_run(run_id)
+        posting = await self._store.runs.posting_run(run_id)
         if posting is not None:
             try:
                 await self._recover_posting(posting)
             except StoreUnavailable as exc:  # disk full, I/O error: try again later
                 log.warning("run %s: recovery not recorded (%s); retrying", run_id, exc)
-                self.app.retry_recovery_later(run_id, RECOVERY_RETRY)
+                self._followups.retry_recovery(run_id, RECOVERY_RETRY)
 
     async def shutdown(self, timeout: float = 20.0) -> None:
         """Let posting runs finish; cancel the rest (they are recorded as interrupted).

@@ -1,20 +1,25 @@
 """The scheduler: sleeps until the next due period, then starts its sync; catches up after downtime.
 
 No polling loop: each pass computes the earliest future due time and sleeps until then or until
-something changes (a configuration edit, a run finishing), whichever comes first.
+something changes (a configuration edit, a run finishing), whichever comes first. What follows a
+finished run is decided here too: look a posting up again later, check an earlier period for
+changes in the PMS once caught up, rewrite the metrics file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from daemon.background import Background
 from daemon.errors import DaemonError
-from daemon.formats import parse_iso
+from daemon.followups import FollowUps
+from daemon.formats import Clock, iso, parse_iso
+from daemon.periods import Period
+from daemon.sdnotify import Notifier, status_line
 from daemon.services.configurations import schedule_of
+from daemon.store.interface import Store
 from daemon.store.records import Configuration, Run
 
 log = logging.getLogger("bexsync.scheduler")
@@ -23,10 +28,47 @@ RETRY_BACKOFF = (60, 300, 900, 3600)  # seconds after a retryable failure, then 
 MAX_SLEEP = 6 * 3600.0  # re-plan at least this often (clock jumps, long DST gaps)
 
 
+class RunStarter(Protocol):
+    async def start(self, config_id: int, key: str | None, *, trigger: str = ...) -> int: ...
+
+    def running_count(self) -> int: ...
+
+
+class PostingRecovery(Protocol):
+    async def recover_one(self, run_id: int) -> None: ...
+
+
+class DriftCheck(Protocol):
+    async def check_drift(self, config_id: int, key: str) -> dict[str, Any] | None: ...
+
+
+class MetricsFile(Protocol):
+    async def write_metrics(self, up: bool = True) -> None: ...
+
+
 class Scheduler:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._wake = asyncio.Event()
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        runs: RunStarter,
+        recovery: PostingRecovery,
+        drift: DriftCheck,
+        followups: FollowUps,
+        background: Background,
+        notifier: Notifier,
+        metrics: MetricsFile | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._runs = runs
+        self._recovery = recovery
+        self._drift = drift
+        self._followups = followups
+        self._background = background
+        self._notifier = notifier
+        self._metrics = metrics
         self.next_wake: datetime | None = None
         self.next_item: tuple[int, str] | None = None  # (configuration id, period) due next
         self.passes = 0
@@ -34,29 +76,72 @@ class Scheduler:
         self._pms_connected_at: datetime | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._followups.wake()
 
     async def run_forever(self) -> None:
         while True:
-            self._wake.clear()
+            self._followups.clear()
+            self.follow_up()
             try:
                 delay = await self.plan()
             except Exception:
                 log.exception("scheduling pass failed; retrying in a minute")
                 delay = 60.0
-            self.app.scheduler_status_changed()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that lands
-            # as the wake-up does, and the daemon's stop then waited for the next plan (hours).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+            self.announce()
+            recovery = self._followups.next_recovery_in()
+            if recovery is not None:
+                delay = min(delay, recovery)
+            await self._followups.wait(delay)
 
+    def announce(self) -> None:
+        """Tell systemd (``systemctl status``) what is due next and how many runs go on."""
+        if not self._notifier.enabled:
+            return
+        nxt, item = self.next_wake, self.next_item
+        runs = []
+        if nxt is not None and item is not None:
+            runs = [{"configuration_id": item[0], "period": item[1], "due_at": iso(nxt)}]
+        running = self._runs.running_count()
+        self._notifier.status(status_line(runs) + (f"; {running} running" if running else ""))
+
+    # -- after a run ---------------------------------------------------------------------
+    def follow_up(self) -> None:
+        """What the finished runs and the deferred postings ask for, in the background."""
+        finished = self._followups.take_finished()
+        for run in finished:
+            if run.state == "posted" and run.kind == "entry" and run.trigger == "schedule":
+                self._background.spawn(self._drift_after(run), f"drift-{run.id}")
+        if finished and self._metrics is not None:
+            self._background.spawn(self._metrics.write_metrics(), "metrics")
+        for run_id in self._followups.take_due_recoveries():
+            self._background.spawn(self._recovery.recover_one(run_id), f"recover-{run_id}")
+
+    async def _drift_after(self, run: Run) -> None:
+        """Once caught up, look whether the period before the last one changed in the PMS.
+
+        Not during a catch-up: each check re-fetches a whole period, and the PMS's rate limit is
+        better spent on the periods still waiting.
+        """
+        cfg = await self._store.configurations.get(run.configuration_id)
+        if cfg is None:
+            return
+        done = await self._store.periods.done(cfg.id)
+        nxt = schedule_of(cfg).next_due(self._clock(), done)
+        if nxt is not None and nxt[1] <= self._clock():
+            return
+        previous = Period.parse(cfg.frequency, run.period).prev().key
+        try:
+            await self._drift.check_drift(cfg.id, previous)
+        except Exception as exc:  # a failed check is retried after the next posting
+            log.info("drift check of configuration %s %s skipped: %s", cfg.id, previous, exc)
+
+    # -- planning ------------------------------------------------------------------------
     async def plan(self) -> float:
         """Start what is due now; return seconds until the next thing becomes due."""
         self.passes += 1
-        now = self.app.clock()
-        configs = await self.app.store.configurations.schedulable()
-        pms = await self.app.store.pms.get()
+        now = self._clock()
+        configs = await self._store.configurations.schedulable()
+        pms = await self._store.pms.get()
         connected = pms is not None and pms.status == "connected"
         self._pms_connected_at = parse_iso(pms.updated_at) if pms and connected else None
         earliest: datetime | None = None
@@ -73,9 +158,9 @@ class Scheduler:
 
     async def _consider(self, cfg: Configuration, now: datetime) -> datetime | None:
         """Start the oldest due period of one configuration; say when to look again."""
-        if await self.app.store.runs.active(cfg.id) is not None:
+        if await self._store.runs.active(cfg.id) is not None:
             return None  # its finish wakes us
-        done = await self.app.store.periods.done(cfg.id)
+        done = await self._store.periods.done(cfg.id)
         nxt = schedule_of(cfg).next_due(now, done)
         if nxt is None:
             return None
@@ -83,7 +168,7 @@ class Scheduler:
         self._next_key = period.key
         if due_at > now:
             return due_at
-        last = await self.app.store.runs.latest_for_period(cfg.id, period.key)
+        last = await self._store.runs.latest_for_period(cfg.id, period.key)
         if last is not None and last.state in ("failed", "needs_review", "cancelled"):
             retry_at = self._retry_at(last, cfg)
             if retry_at is None:
@@ -91,7 +176,7 @@ class Scheduler:
             if retry_at > now:
                 return retry_at
         try:
-            await self.app.engine.start(cfg.id, period.key, trigger="schedule")
+            await self._runs.start(cfg.id, period.key, trigger="schedule")
         except DaemonError as exc:
             log.warning("configuration %s period %s not started: %s", cfg.id, period.key, exc)
             return now + timedelta(seconds=RETRY_BACKOFF[-1])

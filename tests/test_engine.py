@@ -12,7 +12,10 @@ from types import SimpleNamespace
 import pytest
 
 from bexsync_tui.client import RpcCallError
+from daemon.background import Background
+from daemon.followups import FollowUps
 from daemon.scheduler import MAX_SLEEP, Scheduler
+from daemon.sdnotify import Notifier
 from tests.support.daemon import demo_daemon, wait_run
 
 
@@ -70,7 +73,7 @@ async def test_catch_up_oldest_first_with_live_progress_then_sleep_until_due(tmp
         assert delay == 6 * 3600  # capped: it re-plans at least every six hours
         # A day later the next period is synced as soon as the scheduler wakes.
         clock.now += timedelta(days=1)
-        app.wake_scheduler()
+        app.scheduler.wake()
         runs = await settle(client, daily["id"])
         assert runs[-1]["period"] == "2026-11-27" and runs[-1]["state"] == "posted"
         await watcher.aclose()
@@ -271,7 +274,7 @@ async def test_retryable_provider_failure_is_retried_with_backoff(tmp_path, cloc
         assert runs[0]["id"] == failed["id"]
         # ... and retried after it, then the catch-up goes on.
         clock.now += timedelta(seconds=61)
-        app.wake_scheduler()
+        app.scheduler.wake()
         client._test_clock = clock
         runs = await settle(client, daily["id"])
         same_period = [r for r in runs if r["period"] == failed["period"]]
@@ -383,7 +386,16 @@ async def test_the_scheduler_stops_when_cancelled_as_it_is_woken():
             self.passes += 1
             return MAX_SLEEP
 
-    scheduler = Idle(SimpleNamespace(scheduler_status_changed=lambda: None))
+    scheduler = Idle(
+        store=None,  # type: ignore[arg-type]
+        clock=lambda: datetime.now(UTC),
+        runs=SimpleNamespace(running_count=lambda: 0),  # type: ignore[arg-type]
+        recovery=None,  # type: ignore[arg-type]
+        drift=None,  # type: ignore[arg-type]
+        followups=FollowUps(),
+        background=Background(),
+        notifier=Notifier(address=""),
+    )
     task = asyncio.create_task(scheduler.run_forever())
     while scheduler.passes == 0:
         await asyncio.sleep(0)

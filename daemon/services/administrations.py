@@ -12,12 +12,22 @@ import asyncio
 import dataclasses
 import logging
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from daemon.config import DaemonConfig
 from daemon.errors import InvalidArgument, NotFound, ProviderFailure, ValidationFailed
+from daemon.formats import Clock
+from daemon.logins import LoginCoordinator
+from daemon.publisher import EventPublisher
+from daemon.services.notifications import Notifications
+from daemon.store.interface import Store
 from daemon.store.records import Administration, NewNotification, NewPendingLogin, PmsConnection
+from daemon.vault import CredentialVault
+from daemon.views import administration_view
 from providers.bex import oauth as bex_oauth
 from providers.bex.client import BexClient
 from providers.bex.mapping import PROVIDER, RATE_LIMIT
@@ -35,17 +45,6 @@ NOT_CONNECTED = (
 )
 
 
-def shape(admin: Administration) -> dict[str, Any]:
-    return {
-        "id": admin.id,
-        "number": admin.number,
-        "name": admin.name,
-        "currency": admin.currency,
-        "timezone": admin.timezone,
-        "access": admin.access,
-    }
-
-
 class PmsTokenStore:
     """The PMS's OAuth token set, sealed in ``pms_connection.token``.
 
@@ -54,45 +53,92 @@ class PmsTokenStore:
     new login's tokens); durable saves are committed before ``save`` returns.
     """
 
-    def __init__(self, app: Any, token: Token | None = None, *, durable: bool = True) -> None:
-        self.app = app
+    def __init__(
+        self,
+        store: Store,
+        vault: CredentialVault,
+        token: Token | None = None,
+        *,
+        durable: bool = True,
+    ) -> None:
+        self._store = store
+        self._vault = vault
         self.token = token
         self.durable = durable
 
     async def load(self) -> Token | None:
         if self.token is None:
-            connection = await self.app.store.pms.get()
+            connection = await self._store.pms.get()
             if connection is not None and connection.token:
-                self.token = Token.from_json(self.app.vault.unseal(connection.token)["token"])
+                self.token = Token.from_json(self._vault.unseal(connection.token)["token"])
         return self.token
 
     async def save(self, token: Token) -> None:
         if self.durable:
-            await self.app.store.pms.save_token(self.app.vault.seal({"token": token.to_json()}))
+            await self._store.pms.save_token(self._vault.seal({"token": token.to_json()}))
         self.token = token
 
 
+@dataclass(frozen=True)
+class PmsSettings:
+    """The config file's ``[pms]`` table and the PMS's limits (``daemon.config``)."""
+
+    table: Mapping[str, Any]
+    page_size: int = 100
+    calls_per_15min: int = 500
+    calls_per_minute: int = 100
+
+    @classmethod
+    def from_config(cls, config: DaemonConfig) -> PmsSettings:
+        return cls(
+            config.pms,
+            config.pms_page_size,
+            config.pms_calls_per_15min,
+            config.pms_calls_per_minute,
+        )
+
+
 class Administrations:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(
+        self,
+        *,
+        store: Store,
+        vault: CredentialVault,
+        settings: PmsSettings,
+        logins: LoginCoordinator,
+        notifications: Notifications,
+        events: EventPublisher,
+        clock: Clock,
+        wake: Callable[[], None],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._store = store
+        self._vault = vault
+        self._settings = settings
+        self._logins = logins
+        self._notifications = notifications
+        self._events = events
+        self._clock = clock
+        self._wake = wake
+        self._transport = transport
         self._client: BexClient | None = None
-        self._store: PmsTokenStore | None = None  # the shared client's, when it uses OAuth
+        self._tokens: PmsTokenStore | None = None  # the shared client's, when it uses OAuth
         self._lost: str | None = None  # the OAuth login was refused: why, until reconnected
         self._retired: list[BexClient] = []
         self._login_lock = asyncio.Lock()
 
     # -- PMS connection -------------------------------------------------------------------
     async def pms_row(self) -> PmsConnection | None:
-        return await self.app.store.pms.get()
+        return await self._store.pms.get()
 
     async def _pending(self) -> dict[str, Any] | None:
-        pending = await self.app.store.pms.pending_login()
-        return self.app.vault.unseal(pending.data) if pending is not None else None
+        pending = await self._store.pms.pending_login()
+        return self._vault.unseal(pending.data) if pending is not None else None
 
     async def pms_get(self) -> dict[str, Any]:
         row = await self.pms_row()
-        login = await self.app.store.pms.pending_login()
-        pending = login is not None and login.expires_at > self.app.clock().timestamp()
+        login = await self._store.pms.pending_login()
+        pending = login is not None and login.expires_at > self._clock().timestamp()
         if row is None:
             return {
                 "kind": "bex",
@@ -118,31 +164,31 @@ class Administrations:
             base_url,
             api_key=api_key,
             auth=auth,
-            transport=self.app.pms_transport,
-            page_size=self.app.config.pms_page_size,
+            transport=self._transport,
+            page_size=self._settings.page_size,
             rate_limit=dataclasses.replace(
                 RATE_LIMIT,
-                calls=self.app.config.pms_calls_per_15min,
-                burst=(self.app.config.pms_calls_per_minute, 60.0),
+                calls=self._settings.calls_per_15min,
+                burst=(self._settings.calls_per_minute, 60.0),
             ),
         )
 
     def _oauth_settings(self) -> bex_oauth.PmsOAuthSettings:
-        return bex_oauth.PmsOAuthSettings.from_table(self.app.config.pms)
+        return bex_oauth.PmsOAuthSettings.from_table(self._settings.table)
 
     def _oauth_client(self, base_url: str, store: PmsTokenStore) -> BexClient:
         """A client whose bearer token refreshes through ``store``; raises PmsOAuthConfigError."""
         app = bex_oauth.oauth_app(self._oauth_settings(), base_url)
 
         async def lost(detail: str) -> None:
-            if store is self._store:  # a retired client's login is no longer ours to judge
+            if store is self._tokens:  # a retired client's login is no longer ours to judge
                 await self._login_lost(detail)
 
         auth = bex_oauth.bearer_auth(
             app,
             store,
-            clock=lambda: self.app.clock().timestamp(),
-            transport=self.app.pms_transport,
+            clock=lambda: self._clock().timestamp(),
+            transport=self._transport,
             on_auth_lost=lost,
         )
         return self.client(base_url, None, auth=auth)
@@ -169,27 +215,27 @@ class Administrations:
         if self._client is not None:  # built by a concurrent caller meanwhile: ONE refresher
             return self._client
         if row.auth == "oauth":
-            store = PmsTokenStore(self.app)
+            store = PmsTokenStore(self._store, self._vault)
             try:
                 client = self._oauth_client(row.base_url, store)
             except bex_oauth.PmsOAuthConfigError as exc:
                 raise rejected(PROVIDER, exc.message) from None
-            self._client, self._store = client, store
+            self._client, self._tokens = client, store
         else:
-            self._client, self._store = self.client(row.base_url, self._key(row)), None
+            self._client, self._tokens = self.client(row.base_url, self._key(row)), None
         return self._client
 
     def _replace_client(self, client: BexClient, store: PmsTokenStore | None) -> None:
         """Swap the shared client; the old one may still serve a sync, so it closes at stop."""
-        if self._store is not None:
-            self._store.durable = False
+        if self._tokens is not None:
+            self._tokens.durable = False
         if self._client is not None:
             self._retired.append(self._client)
-        self._client, self._store, self._lost = client, store, None
+        self._client, self._tokens, self._lost = client, store, None
 
     async def aclose(self) -> None:
         clients = [*self._retired, *([self._client] if self._client else [])]
-        self._client, self._store, self._retired = None, None, []
+        self._client, self._tokens, self._retired = None, None, []
         for client in clients:
             await client.aclose()
 
@@ -197,12 +243,12 @@ class Administrations:
         """The stored PMS key (sealed like every credential when a key file is set)."""
         if row is None or not row.api_key:
             return None
-        key = self.app.vault.unseal_text(row.api_key)
+        key = self._vault.unseal_text(row.api_key)
         register_secret(key)
         return str(key)
 
     async def _base_url(self, base_url: str | None, row: PmsConnection | None) -> str:
-        url = base_url or (row.base_url if row else None) or self.app.config.pms.get("api_url")
+        url = base_url or (row.base_url if row else None) or self._settings.table.get("api_url")
         if not url:
             raise ValidationFailed(
                 "The PMS API base URL is missing.",
@@ -267,16 +313,16 @@ class Administrations:
             start = await bex_oauth.begin_login(
                 self._oauth_settings(),
                 url,
-                redirect_uri=self.app.logins.redirect_uri(),
-                now=self.app.clock().timestamp(),
+                redirect_uri=self._logins.redirect_uri(),
+                now=self._clock().timestamp(),
             )
         except bex_oauth.PmsOAuthConfigError as exc:
             raise InvalidArgument(exc.message, errors=exc.problems) from None
         async with self._login_lock:
-            await self.app.store.pms.start_login(
-                NewPendingLogin(self.app.vault.seal(start.pending), start.expires_at or 0)
+            await self._store.pms.start_login(
+                NewPendingLogin(self._vault.seal(start.pending), start.expires_at or 0)
             )
-        self.app.logins.expect_redirect(self.caught_redirect)
+        self._logins.expect_redirect(self.caught_redirect)
         log.info("PMS OAuth login started; waiting for the redirect")
         return {**await self.pms_get(), "next_step": start.next_step}
 
@@ -320,12 +366,12 @@ class Administrations:
                     pending,
                     redirect_url=redirect_url,
                     code=code,
-                    redirect_uri=self.app.logins.redirect_uri(),
-                    now=self.app.clock().timestamp(),
-                    transport=self.app.pms_transport,
+                    redirect_uri=self._logins.redirect_uri(),
+                    now=self._clock().timestamp(),
+                    transport=self._transport,
                 )
                 url = str(pending["base_url"])
-                store = PmsTokenStore(self.app, token, durable=False)
+                store = PmsTokenStore(self._store, self._vault, token, durable=False)
                 client = self._oauth_client(url, store)
             except bex_oauth.PmsOAuthConfigError as exc:
                 raise InvalidArgument(exc.message, errors=exc.problems) from None
@@ -348,11 +394,11 @@ class Administrations:
             'again: pms.connect with auth "oauth", then pms.complete.'
         )
         self._lost = message
-        note = await self.app.store.pms.mark_lost(
+        note = await self._store.pms.mark_lost(
             message[:500],
             NewNotification("error", "Connect the PMS again", message, {"kind": "pms"}),
         )
-        self.app.notifications.publish(note)
+        self._notifications.publish(note)
         log.warning("PMS OAuth login lost: %s", detail)
 
     async def store_connection(
@@ -363,31 +409,31 @@ class Administrations:
         api_key: str | None = None,
         token: Token | None = None,
     ) -> None:
-        await self.app.store.pms.connect(
+        await self._store.pms.connect(
             base_url=url,
             auth="oauth" if token is not None else "api_key",
-            api_key=self.app.vault.seal(api_key) if api_key else None,
-            token=self.app.vault.seal({"token": token.to_json()}) if token is not None else None,
+            api_key=self._vault.seal(api_key) if api_key else None,
+            token=self._vault.seal({"token": token.to_json()}) if token is not None else None,
             message=f"Connected; {len(admins)} administrations available.",
             administrations=[
                 Administration(a.id, a.number, a.name, a.currency, a.timezone) for a in admins
             ],
         )
-        self.app.wake_scheduler()
+        self._wake()
 
     # -- administrations ------------------------------------------------------------------
     async def list(self) -> list[dict[str, Any]]:
-        return [shape(a) for a in await self.app.store.administrations.all()]
+        return [administration_view(a) for a in await self._store.administrations.all()]
 
     async def get_row(self, admin_id: str) -> Administration:
-        admin = await self.app.store.administrations.get(admin_id)
+        admin = await self._store.administrations.get(admin_id)
         if admin is None:
             raise NotFound(f"No administration with id {admin_id!r}.")
         return admin
 
     async def set_access(self, admin_id: str, access: bool) -> dict[str, Any]:
         await self.get_row(admin_id)
-        await self.app.store.administrations.set_access(admin_id, access)
-        admin = shape(await self.get_row(admin_id))
-        self.app.bus.publish("administration.updated", admin)  # other TUIs update their lists
+        await self._store.administrations.set_access(admin_id, access)
+        admin = administration_view(await self.get_row(admin_id))
+        self._events.publish("administration.updated", admin)  # other TUIs update their lists
         return admin

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from daemon.errors import (
-    AuthorisationRequired,
     Conflict,
     NotFound,
     ProviderFailure,
     ValidationFailed,
 )
-from daemon.formats import iso
+from daemon.formats import Clock, iso
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
@@ -20,8 +20,15 @@ from daemon.model import (
     validate_configuration,
 )
 from daemon.periods import Schedule
+from daemon.provider_pool import ProviderPool
+from daemon.publisher import EventPublisher
+from daemon.services.authorisations import active_authorisation, find_authorisation
+from daemon.services.ledgers import ledger_name
+from daemon.services.runs import Runs
 from daemon.store.errors import Duplicate
+from daemon.store.interface import Store
 from daemon.store.records import Configuration, ConfigurationValues
+from daemon.views import administration_view
 from providers.errors import ProviderError
 
 EDITABLE = (
@@ -70,25 +77,43 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
     )
 
 
+async def find_configuration(store: Store, config_id: int) -> Configuration:
+    cfg = await store.configurations.get(config_id)
+    if cfg is None:
+        raise NotFound(f"No configuration with id {config_id}.")
+    return cfg
+
+
 class Configurations:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(
+        self,
+        *,
+        store: Store,
+        pool: ProviderPool,
+        runs: Runs,
+        events: EventPublisher,
+        clock: Clock,
+        wake: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._runs = runs
+        self._events = events
+        self._clock = clock
+        self._wake = wake
 
     async def row(self, config_id: int) -> Configuration:
-        cfg = await self.app.store.configurations.get(config_id)
-        if cfg is None:
-            raise NotFound(f"No configuration with id {config_id}.")
-        return cfg
+        return await find_configuration(self._store, config_id)
 
     async def done_periods(self, config_id: int) -> set[str]:
-        return set(await self.app.store.periods.done(config_id))
+        return set(await self._store.periods.done(config_id))
 
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
         schedule = schedule_of(cfg)
-        nxt = schedule.next_due(self.app.clock(), done)
+        nxt = schedule.next_due(self._clock(), done)
         finished = nxt is None
-        last = await self.app.store.runs.latest(cfg.id)
+        last = await self._store.runs.latest(cfg.id)
         running = last is not None and last.state in ACTIVE_RUN_STATES
         return {
             "id": cfg.id,
@@ -119,7 +144,7 @@ class Configurations:
             ),
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
             "posted_periods": len(done),
-            "last_run": None if last is None else self.app.runs.shape(last),
+            "last_run": None if last is None else self._runs.shape(last),
         }
 
     async def get(self, config_id: int) -> dict[str, Any]:
@@ -127,12 +152,12 @@ class Configurations:
 
     async def list(self, authorisation_id: int | None = None) -> list[dict[str, Any]]:
         if authorisation_id is not None:
-            await self.app.authorisations.row(authorisation_id)
-        configs = await self.app.store.configurations.all(authorisation_id)
+            await find_authorisation(self._store, authorisation_id)
+        configs = await self._store.configurations.all(authorisation_id)
         return [await self.shape(c) for c in configs]
 
     async def _validate(self, values: dict[str, Any], config_id: int | None) -> None:
-        admin = await self.app.store.administrations.get(values["administration_id"])
+        admin = await self._store.administrations.get(values["administration_id"])
         fields = ConfigurationFields(
             administration_id=values["administration_id"],
             frequency=values["frequency"],
@@ -166,7 +191,7 @@ class Configurations:
                 )
         if problems:
             raise ValidationFailed("The configuration breaks some rules.", errors=problems)
-        clash = await self.app.store.configurations.clash(
+        clash = await self._store.configurations.clash(
             values["authorisation_id"], values["administration_id"], config_id
         )
         if clash is not None:
@@ -175,38 +200,8 @@ class Configurations:
                 f"(configuration {clash})."
             )
 
-    async def ledger_name(
-        self, authorisation_id: int, ledger_id: str, tenant: str | None, *, must_exist: bool = False
-    ) -> str:
-        """The name shown beside the ledger id.
-
-        A provider hiccup is not fatal (the ledger is checked again when posting), but when the
-        provider does answer and has no such ledger, ``must_exist`` refuses it now rather than
-        at the first sync.
-        """
-        try:
-            provider = await self.app.providers.provider_for(authorisation_id)
-            ledgers = await provider.list_ledgers(tenant)
-        except (ProviderError, AuthorisationRequired):
-            return ""
-        for ledger in ledgers:
-            if ledger.id == ledger_id:
-                return ledger.name
-        if must_exist and ledgers:
-            known = ", ".join(sorted(ledger.id for ledger in ledgers)[:10])
-            raise ValidationFailed(
-                "The configuration breaks some rules.",
-                errors=[
-                    FieldProblem(
-                        "ledger_id",
-                        f"the provider has no ledger {ledger_id!r} (it has: {known})",
-                    )
-                ],
-            )
-        return ""
-
     async def create(self, values: dict[str, Any]) -> dict[str, Any]:
-        auth = await self.app.authorisations.row(values["authorisation_id"])
+        auth = await find_authorisation(self._store, values["authorisation_id"])
         values.setdefault("no_vat_code", None)
         values.setdefault("account_map", {})
         values.setdefault("vat_map", {})
@@ -214,15 +209,15 @@ class Configurations:
         await self._validate(values, None)
         activate = values.pop("activate", False)
         if activate and auth.status != "active":
-            await self.app.authorisations.require_active(auth.id)
+            await active_authorisation(self._store, auth.id)
         values["tenant_id"] = values.get("tenant_id") or auth.settings.get("tenant_id")
         name = ""
         if auth.status == "active":
-            name = await self.ledger_name(
-                auth.id, values["ledger_id"], values["tenant_id"], must_exist=True
+            name = await ledger_name(
+                self._pool, auth.id, values["ledger_id"], values["tenant_id"], must_exist=True
             )
         try:
-            config_id = await self.app.store.configurations.create(
+            config_id = await self._store.configurations.create(
                 _values(values, name), active=bool(activate)
             )
         except Duplicate:
@@ -233,8 +228,8 @@ class Configurations:
 
     async def changed(self, config_id: int) -> dict[str, Any]:
         config = await self.get(config_id)
-        self.app.bus.publish("configuration.updated", config)
-        self.app.wake_scheduler()
+        self._events.publish("configuration.updated", config)
+        self._wake()
         return config
 
     async def update(self, config_id: int, changes: dict[str, Any]) -> dict[str, Any]:
@@ -255,47 +250,48 @@ class Configurations:
                     "change. Create a new configuration instead."
                 )
         await self._validate(values, config_id)
-        ledger_name = cfg.ledger_name
+        name = cfg.ledger_name
         if values["ledger_id"] != cfg.ledger_id:
-            ledger_name = await self.ledger_name(
+            name = await ledger_name(
+                self._pool,
                 cfg.authorisation_id,
                 values["ledger_id"],
                 values.get("tenant_id"),
                 must_exist=True,
             )
-        await self.app.store.configurations.update(config_id, _values(values, ledger_name))
+        await self._store.configurations.update(config_id, _values(values, name))
         return await self.changed(config_id)
 
     async def set_active(self, config_id: int, active: bool) -> dict[str, Any]:
         cfg = await self.row(config_id)
         if active:
-            await self.app.authorisations.require_active(cfg.authorisation_id)
-        await self.app.store.configurations.set_active(config_id, active)
+            await active_authorisation(self._store, cfg.authorisation_id)
+        await self._store.configurations.set_active(config_id, active)
         return await self.changed(config_id)
 
     async def delete(self, config_id: int) -> dict[str, Any]:
         await self.row(config_id)
-        if await self.app.store.runs.active(config_id) is not None:
+        if await self._store.runs.active(config_id) is not None:
             raise Conflict("A sync of this configuration is running; cancel it or wait.")
-        await self.app.store.configurations.delete(config_id)
-        self.app.bus.publish("configuration.updated", {"id": config_id, "deleted": True})
-        self.app.wake_scheduler()
+        await self._store.configurations.delete(config_id)
+        self._events.publish("configuration.updated", {"id": config_id, "deleted": True})
+        self._wake()
         return {"deleted": True}
 
     async def options(self, authorisation_id: int) -> dict[str, Any]:
         """Live choices for the configuration form's dropdowns."""
-        auth = await self.app.authorisations.require_active(authorisation_id)
+        auth = await active_authorisation(self._store, authorisation_id)
         tenant = auth.settings.get("tenant_id")
-        provider = await self.app.providers.provider_for(authorisation_id)
+        provider = await self._pool.provider_for(authorisation_id)
         try:
             tenants = await provider.list_tenants()
             ledgers = await provider.list_ledgers(tenant)
             taxes = await provider.list_tax_codes(tenant)
         except ProviderError as exc:
             raise ProviderFailure.from_provider_error(exc) from None
-        admins = await self.app.administrations.list()
+        admins = await self._store.administrations.all()
         return {
-            "administrations": [a for a in admins if a["access"]],
+            "administrations": [administration_view(a) for a in admins if a.access],
             "ledgers": [{"id": x.id, "code": x.code, "name": x.name} for x in ledgers],
             "tenants": [{"id": t.id, "name": t.name} for t in tenants],
             "vat_codes": [

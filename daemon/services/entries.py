@@ -5,33 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.errors import NotFound
-from daemon.store.records import Entry
-
-
-def shape(entry: Entry) -> dict[str, Any]:
-    shaped: dict[str, Any] = {
-        "id": entry.id,
-        "configuration_id": entry.configuration_id,
-        "administration_number": entry.administration_number,
-        "period": entry.period,
-        "kind": entry.kind,
-        "reference": entry.reference,
-        "date": entry.date,
-        "provider": entry.provider,
-        "external_id": entry.external_id,
-        "total": f"{entry.total:.2f}",
-        "line_count": entry.line_count,
-        "posted_at": entry.posted_at,
-        "run_id": entry.run_id,
-    }
-    if entry.lines is not None:
-        shaped["lines"] = entry.lines
-    return shaped
+from daemon.store.interface import Store
+from daemon.views import entry_view
 
 
 class Entries:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, *, store: Store) -> None:
+        self._store = store
 
     async def list(
         self,
@@ -41,17 +21,17 @@ class Entries:
         limit: int,
         offset: int,
     ) -> list[dict[str, Any]]:
-        entries = await self.app.store.entries.recent(
+        entries = await self._store.entries.recent(
             configuration_id=configuration_id,
             administration_id=administration_id,
             period_prefix=period,
             limit=limit,
             offset=offset,
         )
-        return [shape(e) for e in entries]
+        return [entry_view(e) for e in entries]
 
     async def get(self, entry_id: int) -> dict[str, Any]:
-        entry = await self.app.store.entries.get(entry_id)
+        entry = await self._store.entries.get(entry_id)
         if entry is None:
             raise NotFound(f"No entry with id {entry_id}.")
-        return shape(entry)
+        return entry_view(entry)

@@ -4,43 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.publisher import EventPublisher
+from daemon.store.interface import Store
 from daemon.store.records import NewNotification, Notification
-
-
-def shape(note: Notification) -> dict[str, Any]:
-    return {
-        "id": note.id,
-        "level": note.level,
-        "title": note.title,
-        "body": note.body,
-        "created_at": note.created_at,
-        "read": note.read,
-        "link": note.link,
-    }
+from daemon.views import notification_view
 
 
 class Notifications:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, *, store: Store, events: EventPublisher) -> None:
+        self._store = store
+        self._events = events
 
     def publish(self, notification: Notification | None) -> None:
         """Announce a notification the store wrote with the change it reports."""
         if notification is not None:
-            self.app.bus.publish("notification.created", shape(notification))
+            self._events.publish("notification.created", notification_view(notification))
 
     async def create(
         self, level: str, title: str, body: str, link: dict[str, Any] | None = None
     ) -> Notification:
-        note = await self.app.store.notifications.create(NewNotification(level, title, body, link))
+        note = await self._store.notifications.create(NewNotification(level, title, body, link))
         self.publish(note)
         return note
 
     async def list(self, unread_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-        notes = await self.app.store.notifications.recent(unread_only=unread_only, limit=limit)
-        return [shape(n) for n in notes]
+        notes = await self._store.notifications.recent(unread_only=unread_only, limit=limit)
+        return [notification_view(n) for n in notes]
 
     async def unread_count(self) -> int:
-        return int(await self.app.store.notifications.unread_count())
+        return await self._store.notifications.unread_count()
 
     async def mark_read(self, notification_id: int | None, all_: bool) -> int:
-        return int(await self.app.store.notifications.mark_read(None if all_ else notification_id))
+        return await self._store.notifications.mark_read(None if all_ else notification_id)

@@ -248,7 +248,7 @@ class RealBackend:
 
     async def set_status(self, auth_id: int, status: str, message: str) -> None:
         """As the daemon does when a provider refuses the login (``auth_lost``)."""
-        await self.app.authorisations.set_status(auth_id, status, message)
+        await self.app.authorisation_status.set(auth_id, status, message)
 
     async def hold_runs(self) -> None:
         """Runs wait just before posting until ``release_runs()``."""

@@ -1,0 +1,26 @@
+"""Live progress of the runs in flight (pages fetched, the stage they are at), in memory: the
+store keeps each state change, this keeps what changes too often to write down."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class Progress(TypedDict):
+    stage: str
+    done: int
+    total: int | None
+
+
+class LiveProgress:
+    def __init__(self) -> None:
+        self._runs: dict[int, Progress] = {}
+
+    def get(self, run_id: int) -> Progress | None:
+        return self._runs.get(run_id)
+
+    def set(self, run_id: int, progress: Progress) -> None:
+        self._runs[run_id] = progress
+
+    def drop(self, run_id: int) -> None:
+        self._runs.pop(run_id, None)
