@@ -22,7 +22,8 @@ import httpx
 from daemon.api import build_registry
 from daemon.background import Background
 from daemon.config import DaemonConfig
-from daemon.engine import SyncEngine
+from daemon.engine import SyncEngine, assemble
+from daemon.engine.drafts import Drafts
 from daemon.events import EventBus, register_event_methods
 from daemon.followups import FollowUps
 from daemon.formats import Clock, utc_now
@@ -63,6 +64,7 @@ class Services:
     entries: Entries
     notifications: Notifications
     engine: SyncEngine
+    drafts: Drafts
     report: StatusReport
     provider_settings: ProviderSettingsBook
 
@@ -137,7 +139,7 @@ class DaemonApp:
         configurations = self.configurations = Configurations(
             store=store, pool=pool, runs=runs, events=bus, clock=clock, wake=followups.wake
         )
-        engine = self.engine = SyncEngine(
+        engine = assemble(
             store=store,
             clock=clock,
             pool=pool,
@@ -160,12 +162,14 @@ class DaemonApp:
             clients=self._client_count,
             metrics_file=config.metrics_file,
         )
+        self.engine, self.recovery = engine.runs, engine.recovery
+        self.corrections, self.outcomes = engine.corrections, engine.outcomes
         self.scheduler = Scheduler(
             store=store,
             clock=clock,
-            runs=engine,
-            recovery=engine,
-            drift=engine,
+            runs=engine.runs,
+            recovery=engine.recovery,
+            drift=engine.corrections,
             followups=followups,
             background=background,
             notifier=self.notifier,
@@ -178,7 +182,8 @@ class DaemonApp:
             runs=runs,
             entries=Entries(store=store),
             notifications=notifications,
-            engine=engine,
+            engine=engine.runs,
+            drafts=engine.drafts,
             report=report,
             provider_settings=settings,
         )
@@ -204,7 +209,7 @@ class DaemonApp:
         """Open state, recover interrupted runs, then serve and schedule."""
         if self._lock is None:
             await self.open()
-        await self.engine.recover()
+        await self.recovery.recover()
         if serve:
             registry = build_registry()
             register_event_methods(registry, self.bus)
@@ -226,7 +231,7 @@ class DaemonApp:
 
     async def _recover_then_schedule(self) -> None:
         try:
-            await self.engine.recover_posting()
+            await self.recovery.recover_posting()
         except Exception:  # recovery is retried per run; the scheduler must still start
             log.exception("recovering runs left in posting failed")
         await self.scheduler.run_forever()

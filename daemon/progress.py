@@ -3,6 +3,7 @@ store keeps each state change, this keeps what changes too often to write down."
 
 from __future__ import annotations
 
+import time
 from typing import TypedDict
 
 
@@ -15,6 +16,7 @@ class Progress(TypedDict):
 class LiveProgress:
     def __init__(self) -> None:
         self._runs: dict[int, Progress] = {}
+        self._began: dict[int, float] = {}  # run id -> monotonic time its work began
 
     def get(self, run_id: int) -> Progress | None:
         return self._runs.get(run_id)
@@ -24,3 +26,12 @@ class LiveProgress:
 
     def drop(self, run_id: int) -> None:
         self._runs.pop(run_id, None)
+
+    def began(self, run_id: int) -> None:
+        """The run's work begins now (it got one of the engine's slots)."""
+        self._began[run_id] = time.monotonic()
+
+    def take_duration(self, run_id: int) -> float | None:
+        """Seconds since the run's work began, once (None if it never began)."""
+        began = self._began.pop(run_id, None)
+        return None if began is None else time.monotonic() - began

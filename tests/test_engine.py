@@ -154,9 +154,9 @@ async def test_resync_posts_a_correction_for_the_difference_only(tmp_path, clock
         )  # fmt: skip
         assert run["state"] == "posted"
         # The PMS still says what it said: drift is noticed and notified once.
-        drift = await app.engine.check_drift(manual["id"], draft["period"])
+        drift = await app.corrections.check_drift(manual["id"], draft["period"])
         assert drift == {"period": draft["period"], "lines": 2, "difference": "10.00"}
-        await app.engine.check_drift(manual["id"], draft["period"])
+        await app.corrections.check_drift(manual["id"], draft["period"])
         notes = await client.call("notifications.list")
         assert sum("changed after posting" in n["title"] for n in notes) == 1
         fixed = await wait_run(
@@ -180,7 +180,7 @@ async def test_resync_posts_a_correction_for_the_difference_only(tmp_path, clock
             ))["run_id"],
         )  # fmt: skip
         assert again["state"] == "posted" and again["entry_id"] is None
-        assert await app.engine.check_drift(manual["id"], draft["period"]) is None
+        assert await app.corrections.check_drift(manual["id"], draft["period"]) is None
 
 
 async def test_cancel_a_queued_run_and_errors_fail_with_a_notification(tmp_path, clock):
@@ -209,16 +209,16 @@ async def settle_failed(client, config_id, timeout=30):
 
 async def test_cancel_a_running_sync_posts_nothing(tmp_path, clock, monkeypatch):
     gate = asyncio.Event()
-    from daemon.engine import SyncEngine
+    from daemon.engine.building import DraftBuilder
 
-    original = SyncEngine.build
+    original = DraftBuilder.build
 
     async def held_build(self, cfg, period, on_progress=None):
         if not cfg.automatic:
             await gate.wait()
         return await original(self, cfg, period, on_progress)
 
-    monkeypatch.setattr(SyncEngine, "build", held_build)
+    monkeypatch.setattr(DraftBuilder, "build", held_build)
     async with demo_daemon(tmp_path, clock=clock) as (_app, client):
         manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
         run_id = (await client.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
@@ -349,7 +349,7 @@ async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp
     announced: list[int] = []
     async with demo_daemon(tmp_path) as (app, client):
         manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
-        real_finished, real_publish = app.engine._finished, app.bus.publish
+        real_finished, real_publish = app.outcomes.announce, app.bus.publish
 
         async def slow_finished(run_id: int) -> None:
             sql = "SELECT configuration_id FROM runs WHERE id = ?"
@@ -362,7 +362,7 @@ async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp
                 announced.append(data["run_id"])
             real_publish(topic, data)
 
-        app.engine._finished, app.bus.publish = slow_finished, publish
+        app.outcomes.announce, app.bus.publish = slow_finished, publish
         run_id = (await client.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
         state, deadline = None, time.monotonic() + 20
         while state != "posted" and time.monotonic() < deadline:

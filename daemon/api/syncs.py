@@ -83,7 +83,7 @@ class EntryGet:
     result=DRAFT,
 )
 async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
-    return await ctx.app.engine.preview(p.configuration_id, p.period)
+    return await ctx.app.drafts.preview(p.configuration_id, p.period)
 
 
 @registry.method(
@@ -117,7 +117,7 @@ async def list_(ctx: CallContext, p: ListRuns) -> list[dict[str, Any]]:
 
 @registry.method("drafts.get", summary="One draft", result=DRAFT)
 async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
-    return await ctx.app.engine.get_draft(p.id)
+    return await ctx.app.drafts.get(p.id)
 
 
 @registry.method(
@@ -126,7 +126,7 @@ async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
     result=DRAFT,
 )
 async def draft_update(ctx: CallContext, p: DraftUpdate) -> dict[str, Any]:
-    return await ctx.app.engine.update_draft(p.id, p.lines)
+    return await ctx.app.drafts.update(p.id, p.lines)
 
 
 @registry.method(

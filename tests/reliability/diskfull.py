@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon import engine
+from daemon.engine import recovery
 from tests.reliability.matrix import (
     ScenarioResult,
     answering,
@@ -153,9 +153,9 @@ async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
 
 
 async def run(provider: str, iterations: int, method: str, workdir: Path) -> list[ScenarioResult]:
-    # The daemon looks an unrecorded result up again after engine.RECOVERY_RETRY (30 s); the
+    # The daemon looks an unrecorded result up again after recovery.RECOVERY_RETRY (30 s); the
     # scenarios that do not restart wait for that, so it is shortened here (test-side).
-    engine.RECOVERY_RETRY = 0.5
+    recovery.RECOVERY_RETRY = 0.5
     rig = Rig(provider, workdir)
     if method == "tmpfs":
         mount_tmpfs(rig.state_dir)

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from daemon import engine, main
+from daemon import main
+from daemon.engine import outcomes
 from providers import sandbox
 
 POINTS = ("before_call", "during_call", "after_call", "after_commit")
@@ -43,22 +44,22 @@ def install(point: str, marker: Path) -> None:
 
         sandbox.SandboxLedger.post = post  # type: ignore[method-assign]
     elif point == "after_call":
-        original_record = engine.SyncEngine._record_posted
+        original_record = outcomes.Outcomes.posted
 
         async def record(self, run_id, cfg, entry, posted):  # type: ignore[no-untyped-def]
             pause(marker)
             return await original_record(self, run_id, cfg, entry, posted)
 
-        engine.SyncEngine._record_posted = record  # type: ignore[method-assign]
+        outcomes.Outcomes.posted = record  # type: ignore[method-assign]
     elif point == "after_commit":
-        original_record = engine.SyncEngine._record_posted
+        original_record = outcomes.Outcomes.posted
 
         async def record(self, run_id, cfg, entry, posted):  # type: ignore[no-untyped-def]
             await original_record(self, run_id, cfg, entry, posted)
             await asyncio.sleep(0)
             pause(marker)
 
-        engine.SyncEngine._record_posted = record  # type: ignore[method-assign]
+        outcomes.Outcomes.posted = record  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown point {point}; one of {POINTS}")
 
