@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -45,6 +45,9 @@ from daemon.status import DaemonIdentity, StatusReport, SubscriberSnapshot, serv
 from daemon.store.db import prepare_state_dir
 from daemon.store.sqlite import SqliteStore
 from daemon.vault import CredentialVault
+
+if TYPE_CHECKING:
+    from providers.simulators.demo import DemoProvider
 
 log = logging.getLogger("bexsync.daemon")
 
@@ -88,8 +91,8 @@ class DaemonApp:
         clock = self.clock = clock or utc_now
         self.instance_id = uuid.uuid4().hex
         self.server: Server | None = None
-        self.extra_stop: list[Callable[[], Awaitable[Any] | None]] = []  # the demo's simulators
-        self.demo_providers: dict[str, Any] = {}
+        self.extra_stop: list[Callable[[], Awaitable[object] | None]] = []  # demo simulators
+        self.demo_providers: dict[str, DemoProvider] = {}
         background = self.background = Background()
         followups = FollowUps()
         store = self.store = SqliteStore(state_dir, clock)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from providers import registry
 from providers.settings import ProviderSettings
 
 if TYPE_CHECKING:
     from daemon.app import DaemonApp
+    from providers.simulators.demo import DemoProvider
 
 log = logging.getLogger("bexsync.demo")
 
@@ -38,11 +39,11 @@ def parse_ids(spec: str) -> list[str]:
     return ids
 
 
-async def start_simulators(app: DaemonApp, ids: list[str]) -> dict[str, Any]:
+async def start_simulators(app: DaemonApp, ids: list[str]) -> dict[str, DemoProvider]:
     """Start each simulator and register its endpoints as if they were in the config file."""
     workdir = app.state_dir / "demo-providers"
     workdir.mkdir(mode=0o700, exist_ok=True)
-    started: dict[str, Any] = {}
+    started: dict[str, DemoProvider] = {}
     for provider_id in ids:
         module = importlib.import_module(f"providers.simulators.{provider_id}")
         demo = await module.demo_setup(workdir)

@@ -118,7 +118,7 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-class FieldsAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class FieldsAdapter(logging.LoggerAdapter[logging.Logger]):
     """A logger with fields bound to it; `extra={"fields": {...}}` per call adds more."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
@@ -278,7 +278,8 @@ def _error_fields(error: Any) -> dict[str, Any]:
     if not error:
         return {}
     if isinstance(error, Mapping):
-        data = error.get("data") if isinstance(error.get("data"), Mapping) else {}
+        raw = error.get("data")
+        data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         kind = error.get("kind") or data.get("kind") or error.get("name") or data.get("name")
         message = error.get("message") or error.get("detail") or ""
         return {

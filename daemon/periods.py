@@ -168,7 +168,8 @@ def _first_tick_at_or_after(schedule: str, moment: datetime) -> datetime:
     if croniter.match(schedule, moment):
         return moment
     try:
-        return croniter(schedule, moment).get_next(datetime)
+        tick: datetime = croniter(schedule, moment).get_next(datetime)
+        return tick
     except CroniterBadDateError:
         raise ValueError(f"schedule {schedule!r} never fires") from None
 

@@ -320,7 +320,7 @@ class Administrations:
             raise InvalidArgument(exc.message, errors=exc.problems) from None
         async with self._login_lock:
             await self._store.pms.start_login(
-                NewPendingLogin(self._vault.seal(start.pending), start.expires_at or 0)
+                NewPendingLogin(self._vault.seal(start.pending or {}), start.expires_at or 0)
             )
         self._logins.expect_redirect(self.caught_redirect)
         log.info("PMS OAuth login started; waiting for the redirect")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,7 @@ class Authorisations:
     async def get(self, auth_id: int) -> dict[str, Any]:
         return authorisation_view(await find_authorisation(self._store, auth_id))
 
-    def _provider_problems(self, provider: str) -> list[FieldProblem]:
+    def _provider_problems(self, provider: str) -> builtins.list[FieldProblem]:
         """Why a login to ``provider`` cannot start: unknown, or its app is not registered."""
         spec = registry.get(provider)
         if spec is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from daemon.errors import NotFound
@@ -36,5 +37,5 @@ class Runs:
         runs = await self._store.runs.recent(configuration_id, state, limit)
         return [self.shape(r) for r in runs]
 
-    async def running(self) -> list[dict[str, Any]]:
+    async def running(self) -> builtins.list[dict[str, Any]]:
         return [self.shape(r) for r in await self._store.runs.running()]

@@ -13,6 +13,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from daemon.periods import Frequency
+
 Timestamp = str
 """ISO-8601 UTC text, whole seconds, ``Z``: ``2026-11-27T12:00:00Z``."""
 
@@ -85,7 +87,7 @@ class ConfigurationValues:
 
     authorisation_id: int
     administration_id: str
-    frequency: str
+    frequency: Frequency
     ledger_id: str
     ledger_name: str
     tenant_id: str | None
@@ -106,7 +108,7 @@ class Configuration:
     id: int
     authorisation_id: int
     administration_id: str
-    frequency: str
+    frequency: Frequency
     ledger_id: str
     ledger_name: str
     tenant_id: str | None
