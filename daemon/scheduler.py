@@ -8,6 +8,8 @@ changes in the PMS once caught up, rewrite the metrics file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -79,19 +81,27 @@ class Scheduler:
         self._followups.wake()
 
     async def run_forever(self) -> None:
+        """Plan, sleep until the next due time or a change, plan again; and meanwhile act on
+        each follow-up as soon as it is posted."""
+        follow_ups = asyncio.create_task(self._follow_up_forever(), name="follow-ups")
+        try:
+            while True:
+                try:
+                    delay = await self.plan()
+                except Exception:
+                    log.exception("scheduling pass failed; retrying in a minute")
+                    delay = 60.0
+                self.announce()
+                await self._followups.changed(delay)
+        finally:
+            follow_ups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow_ups
+
+    async def _follow_up_forever(self) -> None:
         while True:
-            self._followups.clear()
             self.follow_up()
-            try:
-                delay = await self.plan()
-            except Exception:
-                log.exception("scheduling pass failed; retrying in a minute")
-                delay = 60.0
-            self.announce()
-            recovery = self._followups.next_recovery_in()
-            if recovery is not None:
-                delay = min(delay, recovery)
-            await self._followups.wait(delay)
+            await self._followups.posted(self._followups.next_recovery_in())
 
     def announce(self) -> None:
         """Tell systemd (``systemctl status``) what is due next and how many runs go on."""

@@ -131,14 +131,18 @@ class ProviderFailure(RpcError):
 
     @classmethod
     def from_provider_error(cls, error: ProviderError) -> ProviderFailure:
+        return cls.from_failure(domain.ProviderFailure.from_provider_error(error))
+
+    @classmethod
+    def from_failure(cls, failure: domain.ProviderFailure) -> ProviderFailure:
         return cls(
-            error.message,
+            failure.message,
             data={
-                "provider": error.provider,
-                "kind": error.kind,
-                "retryable": error.retryable,
-                "retry_after": error.retry_after,
-                "errors": normalise_field_errors(error.field_errors),
+                "provider": failure.provider,
+                "kind": failure.kind,
+                "retryable": failure.retryable,
+                "retry_after": failure.retry_after,
+                "errors": normalise_field_errors(failure.errors),
             },
         )
 
@@ -158,16 +162,7 @@ class PermissionDenied(RpcError):
 def rpc_error_for(error: domain.DaemonError) -> RpcError:
     """The JSON-RPC error for a domain error (``daemon.errors``): its code and ``data.name``."""
     if isinstance(error, domain.ProviderFailure):
-        return ProviderFailure(
-            error.message,
-            data={
-                "provider": error.provider,
-                "kind": error.kind,
-                "retryable": error.retryable,
-                "retry_after": error.retry_after,
-                "errors": normalise_field_errors(error.errors),
-            },
-        )
+        return ProviderFailure.from_failure(error)
     if isinstance(error, domain.ValidationFailed):
         return ValidationFailed(error.message, errors=error.errors, data=error.details)
     if isinstance(error, domain.InvalidArgument):
