@@ -47,7 +47,6 @@ once; 429 (back-off), 502/503 with ``Retry-After``; 408 after 8 minutes (``unava
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -70,7 +69,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import error_code
 from providers.errors import (
     FieldError,
@@ -79,17 +78,19 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.http import provider_message
+from providers.kit import HttpAdapter, app_secret, registered_client_id
 from providers.login import LoginContext, LoginMethod, LoginResult, LoginStart
 from providers.oauth import OAuthApp
 from providers.oauth_login import (
+    AppFactory,
     ClientCredentialsLogin,
     DeviceCodeLogin,
     OAuthCodeLogin,
     bearer_auth,
 )
 from providers.ratelimit import RateLimitSpec
-from providers.settings import SettingsError
+from providers.settings import ProviderSettings
 from providers.wire import dumps_decimal
 
 log = logging.getLogger("bexsync.providers.business_central")
@@ -178,21 +179,17 @@ def login_method(options: Mapping[str, Any] | None, settings: Any) -> str:
     return method
 
 
-def app_for(method: str, settings: Any, redirect_uri: str) -> OAuthApp:
+def app_for(method: str, settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """The Entra app registration for one login method, endpoints overridable per key."""
-    if not getattr(settings, "client_id", None):
-        raise rejected(
-            PROVIDER,
-            "register an Entra ID app first: set client_id in [providers.business_central]",
-            (FieldError("client_id", "required"),),
-        )
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register an Entra ID app first: set client_id in [providers.business_central]",
+    )
     tenant = entra_tenant(settings)
     base = f"{ENTRA_URL}/{tenant}/oauth2/v2.0"
     token_url = settings.url("token_url", f"{base}/token")
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
+    secret = app_secret(PROVIDER, settings, None)
     if method == "client_credentials":
         if not secret:
             raise rejected(
@@ -213,7 +210,7 @@ def app_for(method: str, settings: Any, redirect_uri: str) -> OAuthApp:
         scopes = (BC_SCOPE, "offline_access")
     return OAuthApp(
         provider=PROVIDER,
-        client_id=str(settings.client_id),
+        client_id=client_id,
         client_secret=secret,
         authorize_url=settings.url("authorize_url", f"{base}/authorize"),
         token_url=token_url,
@@ -224,8 +221,8 @@ def app_for(method: str, settings: Any, redirect_uri: str) -> OAuthApp:
     )
 
 
-def _factory(method: str) -> Any:
-    def build(settings: Any, redirect_uri: str) -> OAuthApp:
+def _factory(method: str) -> AppFactory:
+    def build(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
         return app_for(method, settings, redirect_uri)
 
     return build
@@ -327,7 +324,7 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 # --- the adapter --------------------------------------------------------------------------
 
 
-class BusinessCentralProvider:
+class BusinessCentralProvider(HttpAdapter):
     """An authorised Business Central login: its environments, companies and journals."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -347,31 +344,22 @@ class BusinessCentralProvider:
         },
     )
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._ctx = ctx
+    login: ClassVar[LoginMethod] = LOGIN
+    needs_app_registration = True
+    api_url_default = DEFAULT_API_URL
+    rate_limit = RATE_LIMIT
+    map_error = staticmethod(_error_mapper)
+
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         used = ctx.options.get(USED_LOGIN)
-        self.login = used if used in LOGIN_METHODS else login_method(ctx.options, ctx.settings)
+        self.login_kind = used if used in LOGIN_METHODS else login_method(ctx.options, ctx.settings)
         # One TokenManager for this adapter's whole life: refreshes are single-flight.
-        self.auth = bearer_auth(ctx, app_for(self.login, ctx.settings, ""))
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            auth=self.auth,
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        self.bearer = bearer_auth(ctx, app_for(self.login_kind, ctx.settings, ""))
+        super().__init__(ctx, **kw)
         self._env_tenant: dict[str, str | None] | None = None
+
+    def auth(self) -> httpx.Auth:
+        return self.bearer
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _values(self, url: str, params: dict[str, str] | None = None) -> list[Any]:
@@ -402,13 +390,13 @@ class BusinessCentralProvider:
         """Environment name -> its Entra tenant (for the ``/v2.0/{tenant}/{env}`` form)."""
         if self._env_tenant is not None:
             return self._env_tenant
-        configured = self._ctx.settings.options.get("environments")
+        configured = self.ctx.settings.options.get("environments")
         found: dict[str, str | None] = {}
         if configured:
             # GAP: the environments list is documented for delegated logins; a service
             # principal may not be allowed to read it, so the config file can name them.
             names = configured if isinstance(configured, list) else str(configured).split(",")
-            tenant = entra_tenant(self._ctx.settings)
+            tenant = entra_tenant(self.ctx.settings)
             aad = None if tenant.lower() in MULTI_TENANT_AUTHORITIES else tenant
             for name in names:
                 found[str(name).strip()] = aad
@@ -429,7 +417,7 @@ class BusinessCentralProvider:
 
     async def _company(self, tenant_id: str | None) -> str:
         """The company's URL path for a ``{environment}/{company id}`` tenant."""
-        tid = tenant_id or self._ctx.options.get("tenant_id")
+        tid = tenant_id or self.ctx.options.get("tenant_id")
         if not tid:
             tenants = await self.list_tenants()
             if len(tenants) != 1:
@@ -520,8 +508,7 @@ class BusinessCentralProvider:
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        problems = too_few_lines(entry, 2) + unbalanced(entry) + mixed_or_negative(entry)
-        refuse(PROVIDER, "Business Central", problems)
+        refuse_malformed(PROVIDER, "Business Central", entry, minimum=2)
 
     async def _check_setup(self, company: str, entry: JournalEntry) -> None:
         """General Ledger Setup: "Allow Posting From/To" and the local currency (BC's journal
@@ -653,9 +640,6 @@ class BusinessCentralProvider:
         """G/L entries with the reference's document number (journal-independent in BC)."""
         return await self._lookup(await self._company(tenant_id), reference)
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
 
 def _date_or_none(value: Any) -> date | None:
     if not value:
@@ -665,19 +649,3 @@ def _date_or_none(value: Any) -> date | None:
     except ValueError:
         return None
     return None if day == _NO_DATE else day
-
-
-def create(ctx: ProviderContext) -> BusinessCentralProvider:
-    return BusinessCentralProvider(ctx)
-
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=BusinessCentralProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

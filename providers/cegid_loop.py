@@ -26,7 +26,6 @@ marked ``GAP`` below and kept in one place.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -40,12 +39,11 @@ from providers.base import (
     Ledger,
     PostedEntry,
     ProviderInfo,
-    TaxCode,
     Tenant,
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -55,13 +53,15 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.login import CredentialField, CredentialsLogin
+from providers.http import provider_message
+from providers.kit import HttpAdapter
+from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import month_span
 from providers.settings import SettingsError
-from providers.vat_labels import LABEL_TAX_CODES, line_label
+from providers.vat_labels import line_label
+from providers.wire import cents
 
 PROVIDER = "cegid_loop"
 DEFAULT_API_URL = "https://api.cegid.com/loop-api-publiques"
@@ -69,7 +69,6 @@ DEFAULT_API_URL = "https://api.cegid.com/loop-api-publiques"
 # subscription per minute. Stay well under a modest one.
 RATE_LIMIT = RateLimitSpec(calls=100, per_seconds=60, concurrent=4)
 PAGE_SIZE = 100  # ``take``: the lookup API returns at most 100 rows
-CENT = Decimal("0.01")
 ORIGIN = "BEXSYNC"  # ``ecritureOrigine`` of every entry we import: the mandatory lookup filter
 
 # Polling an import: first look after POLL_FIRST seconds, doubling up to POLL_CAP, at most
@@ -88,8 +87,6 @@ STATUS_PATH = "/statutImport"
 HISTORY_PATH = "/historiqueImport"
 _PENDING = {"enattente", "encours", "pending", "running", "queued", "nouveau"}
 _DONE = {"termine", "terminé", "succes", "succès", "done", "ok", "integre", "intégré"}
-
-TAX_CODES = LABEL_TAX_CODES
 
 
 def import_state(row: dict[str, Any]) -> str:
@@ -165,10 +162,29 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 
 
 def _amount(value: Decimal) -> str:
-    return str(value.quantize(CENT))
+    return str(cents(value))
 
 
-class CegidLoopProvider:
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "dossier",
+            "Cegid Loop dossier code",
+            pattern=r"[A-Za-z0-9_.-]{1,64}",
+            hint="the code of the dossier (client company) in Cegid Loop",
+        ),
+        CredentialField(
+            "api_key",
+            "Cegid Loop API key (key:secret)",
+            secret=True,
+            pattern=r"[^:\s]+:\S+",
+            hint="the APIKey made in CegidLife and activated in LoopHub, as key:secret",
+        ),
+    )
+)
+
+
+class CegidLoopProvider(HttpAdapter):
     """One Cegid Loop dossier, reached with the partner's subscription and the firm's API key."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -183,15 +199,20 @@ class CegidLoopProvider:
         settings={"api_url": DEFAULT_API_URL},
     )
 
+    login: ClassVar[LoginMethod] = LOGIN
+    needs_app_registration = True
+    api_url_default = DEFAULT_API_URL
+    rate_limit = RATE_LIMIT
+    map_error = staticmethod(_error_mapper)
+
     def __init__(
         self,
         ctx: ProviderContext,
         *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
         poll_first: float = POLL_FIRST,
         poll_cap: float = POLL_CAP,
         poll_budget: float = POLL_BUDGET,
+        **kw: Any,
     ) -> None:
         self._api_key = str(ctx.credentials.get("api_key") or "")
         self._dossier = str(ctx.options.get("dossier") or ctx.options.get("tenant_id") or "")
@@ -202,24 +223,16 @@ class CegidLoopProvider:
             subscription, self._settings_problem = None, str(exc)
         self._subscription = subscription or ""
         register_secret(self._api_key)
-        headers = {"Accept": "application/json"}
+        self._poll = (poll_first, poll_cap, poll_budget)
+        super().__init__(ctx, **kw)
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
         if self._subscription:
             headers["Ocp-Apim-Subscription-Key"] = self._subscription
         if self._api_key:
             headers["x-apikey"] = self._api_key
-        self._sleep = sleep
-        self._poll = (poll_first, poll_cap, poll_budget)
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        return headers
 
     # -- reading ----------------------------------------------------------------------------
     def _require_keys(self) -> None:
@@ -231,9 +244,9 @@ class CegidLoopProvider:
                 "[providers.cegid_loop] of the config file",
             )
         if not self._api_key:
-            raise auth_expired(PROVIDER, "no Cegid Loop API key is stored: log in again")
+            raise self.login_missing("API key")
         if not self._dossier:
-            raise auth_expired(PROVIDER, "no Cegid Loop dossier code is stored: log in again")
+            raise self.login_missing("dossier code")
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         self._require_keys()
@@ -277,9 +290,6 @@ class CegidLoopProvider:
             ),
             key=lambda a: a.code,
         )
-
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
 
     # -- lookup -----------------------------------------------------------------------------
     async def _booked(self, reference: str, journal: str | None) -> PostedEntry | None:
@@ -334,7 +344,7 @@ class CegidLoopProvider:
 
     # -- writing ----------------------------------------------------------------------------
     def _check(self, entry: JournalEntry) -> None:
-        refuse(PROVIDER, "Cegid Loop", too_few_lines(entry) + unbalanced(entry))
+        refuse_malformed(PROVIDER, "Cegid Loop", entry, signs=False)
 
     def _import_body(self, entry: JournalEntry, journal: str) -> dict[str, Any]:
         # GAP: Cegid does not publish the ``ecritures`` item schema. The field names follow the
@@ -429,47 +439,10 @@ class CegidLoopProvider:
                     "it is checked again later and never submitted twice",
                     retry_after=cap,
                 )
-            await self._sleep(delay)
+            await self.sleep(delay)
             waited += delay
             delay = min(delay * 2, cap)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
 
 def _quote(value: str) -> str:
     return value.replace("'", "''")
-
-
-def create(ctx: ProviderContext) -> CegidLoopProvider:
-    return CegidLoopProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "dossier",
-            "Cegid Loop dossier code",
-            pattern=r"[A-Za-z0-9_.-]{1,64}",
-            hint="the code of the dossier (client company) in Cegid Loop",
-        ),
-        CredentialField(
-            "api_key",
-            "Cegid Loop API key (key:secret)",
-            secret=True,
-            pattern=r"[^:\s]+:\S+",
-            hint="the APIKey made in CegidLife and activated in LoopHub, as key:secret",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=CegidLoopProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

@@ -20,11 +20,9 @@ Rate limit: 15 requests per second per client and user (sliding window, 429).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
@@ -36,29 +34,28 @@ from providers.base import (
     Ledger,
     PostedEntry,
     ProviderInfo,
-    TaxCode,
     Tenant,
     VerifyResult,
 )
 from providers.context import ProviderContext
 from providers.entry_checks import (
-    mixed_or_negative,
-    refuse,
+    refuse_closed_period,
+    refuse_malformed,
     refuse_unknown_accounts,
-    too_few_lines,
-    unbalanced,
 )
 from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.http import provider_message
 from providers.journals import find_journal_id
+from providers.kit import HttpAdapter, app_secret, registered_client_id
+from providers.login import LoginMethod
 from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
 from providers.references import period_dates
-from providers.settings import SettingsError
-from providers.vat_labels import LABEL_TAX_CODES, line_label
-from providers.wire import dumps_decimal, loads_decimal
+from providers.settings import ProviderSettings
+from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal, loads_decimal
 
 PROVIDER = "inqom"
 DEFAULT_API_URL = "https://api.inqom.com"
@@ -67,26 +64,6 @@ SCOPES = ("openid", "apidata", "offline_access")
 RATE_LIMIT = RateLimitSpec(calls=15, per_seconds=1)
 MAX_ENTRIES_PER_CALL = 50  # documented; bexsync posts one entry per call
 MAX_PAGES = 1000  # entry-line pages read by one lookup, a guard against a server that loops
-CENT = Decimal("0.01")
-
-# Inqom entry lines carry no tax code: VAT goes on explicit lines (BEX posts it on its VAT
-# accounts). The BEX codes are accepted as they are and named in the line labels.
-TAX_CODES = LABEL_TAX_CODES
-
-
-# --- wire formats ------------------------------------------------------------------------------
-
-
-def amount(value: Decimal) -> Decimal:
-    """Amounts go out with exactly 2 decimals (Inqom refuses more)."""
-    return value.quantize(CENT)
-
-
-def check_entry(provider: str, title: str, entry: JournalEntry) -> None:
-    """Refuse what the provider would refuse anyway, with one field error per problem."""
-    sign = "a line has either a debit or a credit, not negative"
-    problems = too_few_lines(entry) + unbalanced(entry) + mixed_or_negative(entry, sign)
-    refuse(provider, title, problems)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -135,33 +112,26 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 # --- the app registration and login -------------------------------------------------------------
 
 
-def app_for(settings: Any, redirect_uri: str) -> OAuthApp:
+def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """Inqom's API client (id and secret issued by Inqom) for the password grant."""
-    if not getattr(settings, "client_id", None):
-        raise rejected(
-            PROVIDER,
-            "register with Inqom first: set client_id and client_secret_file in "
-            "[providers.inqom] of bexsyncd.toml",
-            (FieldError("client_id", "required"),),
-        )
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
-    if not secret:
-        raise rejected(
-            PROVIDER,
-            "Inqom needs the API client's secret: set client_secret_file in [providers.inqom]",
-            (FieldError("client_secret_file", "required"),),
-        )
-    raw_scopes = (getattr(settings, "options", None) or {}).get("scopes")
-    scopes = tuple(str(raw_scopes).split()) if raw_scopes else SCOPES
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register with Inqom first: set client_id and client_secret_file in [providers.inqom] "
+        "of bexsyncd.toml",
+    )
+    secret = app_secret(
+        PROVIDER,
+        settings,
+        "Inqom needs the API client's secret: set client_secret_file in [providers.inqom]",
+    )
+    raw_scopes = settings.options.get("scopes")
     return OAuthApp(
         provider=PROVIDER,
-        client_id=str(settings.client_id),
+        client_id=client_id,
         client_secret=secret,
         token_url=settings.url("token_url", DEFAULT_TOKEN_URL),
-        scopes=scopes,
+        scopes=tuple(str(raw_scopes).split()) if raw_scopes else SCOPES,
         use_pkce=False,
         grant_type="password",
     )
@@ -170,7 +140,7 @@ def app_for(settings: Any, redirect_uri: str) -> OAuthApp:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class InqomProvider:
+class InqomProvider(HttpAdapter):
     """An Inqom user's login; each dossier it may see is a tenant."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -184,30 +154,19 @@ class InqomProvider:
         "codes are named in line labels; Inqom lines carry no tax code.",
         settings={"api_url": DEFAULT_API_URL, "token_url": DEFAULT_TOKEN_URL},
     )
+    login: ClassVar[LoginMethod] = PasswordLogin(app_for)
+    needs_app_registration = True
+    api_url_default = DEFAULT_API_URL
+    rate_limit = RATE_LIMIT
+    map_error = staticmethod(_error_mapper)
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._ctx = ctx
-        app = app_for(ctx.settings, "")
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            auth=bearer_auth(ctx, app),
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
+        super().__init__(ctx, **kw)
         self._dossiers: list[Tenant] | None = None
         self._journals: dict[str, list[dict[str, Any]]] = {}
+
+    def auth(self) -> httpx.Auth:
+        return bearer_auth(self.ctx, app_for(self.ctx.settings, None))
 
     # -- reading ---------------------------------------------------------------------------
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -246,21 +205,7 @@ class InqomProvider:
         return list(self._dossiers)
 
     async def _dossier(self, tenant_id: str | None) -> str:
-        """The dossier to work in: the one asked for, the one chosen at activation, or the only
-        one the user sees."""
-        chosen = tenant_id or self._ctx.options.get("tenant_id")
-        if chosen:
-            return str(chosen)
-        dossiers = await self.list_tenants()
-        if len(dossiers) == 1:
-            return dossiers[0].id
-        raise rejected(
-            PROVIDER,
-            "this Inqom login reaches "
-            + ("no dossier" if not dossiers else f"{len(dossiers)} dossiers; choose one")
-            + " (tenant_id)",
-            (FieldError("tenant_id", "choose a dossier"),),
-        )
+        return await self.chosen_tenant(tenant_id, self.list_tenants, "dossier")
 
     async def verify(self) -> VerifyResult:
         self._dossiers = None
@@ -270,7 +215,7 @@ class InqomProvider:
                 PROVIDER,
                 "the Inqom user can see no dossier; ask the firm to grant it access to one",
             )
-        chosen = self._ctx.options.get("tenant_id")
+        chosen = self.ctx.options.get("tenant_id")
         target = chosen if chosen in {d.id for d in dossiers} else None
         if target is None and len(dossiers) == 1:
             target = dossiers[0].id
@@ -314,9 +259,6 @@ class InqomProvider:
                 found[number] = Account(number, str(row.get("Name") or ""))
         return sorted(found.values(), key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
-
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, dossier: str, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
@@ -325,35 +267,13 @@ class InqomProvider:
         )
         if found is not None:
             return found
-        raise rejected(
-            PROVIDER,
-            f"Inqom has no journal {ledger_id!r} in this dossier; pick one of the options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        raise self.unknown_journal(ledger_id, "in this dossier")
 
     async def _check_period(self, dossier: str, day: date) -> None:
         """A locked accounting period is refused before anything is sent."""
         rows = await self._get(f"/v1/dossiers/{dossier}/accounting-periods")
-        for row in rows if isinstance(rows, list) else []:
-            try:
-                begin = date.fromisoformat(str(row["BeginDate"])[:10])
-                end = date.fromisoformat(str(row["EndDate"])[:10])
-            except (KeyError, ValueError):
-                continue
-            if begin <= day <= end:
-                if row.get("Locked"):
-                    name = row.get("Name") or f"{begin} to {end}"
-                    raise period_locked(
-                        PROVIDER,
-                        f"Inqom's accounting period {name} is locked; {day.isoformat()} cannot "
-                        "take new entries",
-                    )
-                return
-        raise rejected(
-            PROVIDER,
-            f"no Inqom accounting period covers {day.isoformat()}; open that fiscal year first",
-            (FieldError("date", "outside every accounting period"),),
-        )
+        periods = rows if isinstance(rows, list) else []
+        refuse_closed_period(PROVIDER, "Inqom", day, periods, ("BeginDate", "EndDate", "Locked"))
 
     async def _check_accounts(self, dossier: str, entry: JournalEntry) -> None:
         known = {a.code for a in await self.list_accounts(dossier)}
@@ -373,8 +293,8 @@ class InqomProvider:
                     {
                         "AccountNumber": line.account,
                         "Label": line_label(line.description, line.vat_code),
-                        "DebitAmount": amount(line.debit),
-                        "CreditAmount": amount(line.credit),
+                        "DebitAmount": cents(line.debit),
+                        "CreditAmount": cents(line.credit),
                         "Currency": entry.currency,
                     }
                     for line in entry.lines
@@ -388,7 +308,7 @@ class InqomProvider:
         The POST is not retried by the HTTP layer once it may have reached Inqom (its dedup of
         ExternalId is not documented); the engine looks the reference up before any new try.
         """
-        check_entry(PROVIDER, "Inqom", entry)
+        refuse_malformed(PROVIDER, "Inqom", entry)
         dossier = await self._dossier(entry.tenant_id)
         journal_id = await self._journal_id(dossier, entry.ledger_id)
         await self._check_period(dossier, entry.date)
@@ -457,31 +377,7 @@ class InqomProvider:
         dossier = await self._dossier(tenant_id)
         journal_id = None
         if ledger_id:
-            try:
-                journal_id = await self._journal_id(dossier, ledger_id)
-            except ProviderError as exc:
-                if exc.kind != "rejected":
-                    raise
-                return None  # a journal that does not exist holds no entry
+            journal_id = await self.journal_or_none(self._journal_id(dossier, ledger_id))
+            if journal_id is None:
+                return None
         return await self._find(dossier, reference, journal_id)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> InqomProvider:
-    return InqomProvider(ctx)
-
-
-LOGIN = PasswordLogin(app_for)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=InqomProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

@@ -23,7 +23,6 @@ named in the line description only.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -42,21 +41,22 @@ from providers.base import (
     Ledger,
     PostedEntry,
     ProviderInfo,
-    TaxCode,
     Tenant,
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.http import provider_message
+from providers.kit import HttpAdapter, app_secret, registered_client_id
+from providers.login import LoginMethod
 from providers.oauth import BearerAuth, OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import reference_pattern
-from providers.settings import SettingsError
+from providers.settings import ProviderSettings
 from providers.vat_labels import label_tax_codes, line_label
 from providers.wire import dumps_decimal
 
@@ -150,27 +150,21 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     )
 
 
-def app_for(settings: Any, redirect_uri: str) -> OAuthApp:
+def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """Minox's OAuth app: a confidential client (client id and secret from Minox)."""
-    if not getattr(settings, "client_id", None):
-        raise rejected(
-            PROVIDER,
-            "register a Minox app first: set client_id and client_secret_file in [providers.minox]",
-            (FieldError("client_id", "required"),),
-        )
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
-    if not secret:
-        raise rejected(
-            PROVIDER,
-            "Minox needs the app's secret: set client_secret_file in [providers.minox]",
-            (FieldError("client_secret_file", "required"),),
-        )
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register a Minox app first: set client_id and client_secret_file in [providers.minox]",
+    )
+    secret = app_secret(
+        PROVIDER,
+        settings,
+        "Minox needs the app's secret: set client_secret_file in [providers.minox]",
+    )
     return OAuthApp(
         provider=PROVIDER,
-        client_id=str(settings.client_id),
+        client_id=client_id,
         client_secret=secret,
         authorize_url=settings.url("authorize_url", DEFAULT_AUTHORIZE_URL),
         token_url=settings.url("token_url", DEFAULT_TOKEN_URL),
@@ -213,7 +207,7 @@ class MinoxAuth(httpx.Auth):
                 return
 
 
-class MinoxProvider:
+class MinoxProvider(HttpAdapter):
     """An authorised Minox login: its tenants, administrations, journals and batches."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -232,31 +226,22 @@ class MinoxProvider:
         },
     )
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        rate_limit: RateLimitSpec = RATE_LIMIT,
-    ) -> None:
-        self._ctx = ctx
-        app = app_for(ctx.settings, "")
+    login: ClassVar[LoginMethod] = OAuthCodeLogin(app_for)
+    needs_app_registration = True
+    api_url_default = DEFAULT_API_URL
+    rate_limit = RATE_LIMIT
+    label_tax_codes = TAX_CODES
+    map_error = staticmethod(_error_mapper)
+
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
+        self._app = app_for(ctx.settings, None)
         # One TokenManager for this adapter's whole life: refreshes are single-flight.
-        self.bearer = bearer_auth(ctx, app)
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=rate_limit,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            auth=MinoxAuth(self.bearer, app.client_id, app.client_secret or ""),
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        self.bearer = bearer_auth(ctx, self._app)
+        super().__init__(ctx, **kw)
         self._administrations: dict[str, dict[str, Any]] = {}
+
+    def auth(self) -> httpx.Auth:
+        return MinoxAuth(self.bearer, self._app.client_id, self._app.client_secret or "")
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _collection(self, path: str) -> list[dict[str, Any]]:
@@ -283,7 +268,7 @@ class MinoxProvider:
         return [t for t in tenants or [] if isinstance(t, dict) and "tenant_id" in t]
 
     def _split(self, tenant_id: str | None) -> tuple[str, str]:
-        tid = tenant_id or self._ctx.options.get("tenant_id")
+        tid = tenant_id or self.ctx.options.get("tenant_id")
         match = _TENANT.match(str(tid or ""))
         if not match:
             raise rejected(
@@ -298,7 +283,7 @@ class MinoxProvider:
 
     async def _key(self, tenant_id: str | None) -> str:
         """``tenant/administration``: the given one, the chosen one, or the only one."""
-        if not (tenant_id or self._ctx.options.get("tenant_id")):
+        if not (tenant_id or self.ctx.options.get("tenant_id")):
             tenants = await self.list_tenants()
             if len(tenants) == 1:
                 tenant_id = tenants[0].id
@@ -371,14 +356,10 @@ class MinoxProvider:
             accounts.append(Account(str(row["id"]), str(row.get("description") or "")))
         return sorted(accounts, key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
-
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        problems = too_few_lines(entry, 2) + unbalanced(entry) + mixed_or_negative(entry)
-        refuse(PROVIDER, "Minox", problems)
+        refuse_malformed(PROVIDER, "Minox", entry, minimum=2)
 
     @staticmethod
     def _description(entry: JournalEntry, description: str, vat_code: str | None) -> str:
@@ -465,24 +446,3 @@ class MinoxProvider:
             batch_id = batch.get("id") if isinstance(batch, dict) else batch
             return PostedEntry(str(batch_id or row.get("entry_number") or reference), reference)
         return None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> MinoxProvider:
-    return MinoxProvider(ctx)
-
-
-LOGIN = OAuthCodeLogin(app_for)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=MinoxProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

@@ -21,7 +21,6 @@ Rate limit: 20 requests per 10 seconds per token, at most 10 at once
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, ClassVar
@@ -35,12 +34,16 @@ from providers.base import (
     Ledger,
     PostedEntry,
     ProviderInfo,
-    TaxCode,
     Tenant,
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_unknown_accounts
+from providers.entry_checks import (
+    currency_not_in,
+    refuse_closed_period,
+    refuse_malformed,
+    refuse_unknown_accounts,
+)
 from providers.error_bodies import error_code
 from providers.errors import (
     FieldError,
@@ -50,15 +53,15 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.inqom import amount, check_entry
+from providers.http import provider_message
 from providers.journals import find_journal_id
-from providers.login import CredentialField, CredentialsLogin
+from providers.kit import HttpAdapter, app_secret
+from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
-from providers.settings import SettingsError
-from providers.vat_labels import LABEL_TAX_CODES, line_label
-from providers.wire import dumps_decimal, loads_decimal
+from providers.settings import ProviderSettings
+from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal, loads_decimal
 
 PROVIDER = "myunisoft"
 DEFAULT_API_URL = "https://api.myunisoft.fr/api/v1"
@@ -119,23 +122,39 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     )
 
 
-def partner_secret(settings: Any) -> str:
+def partner_secret(settings: ProviderSettings) -> str:
     """The ``X-Third-Party-Secret`` from the app registration's secret file."""
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
-    if not secret:
-        raise rejected(
+    return str(
+        app_secret(
             PROVIDER,
+            settings,
             "MyUnisoft needs bexsync's partner secret (X-Third-Party-Secret): set "
             "client_secret_file in [providers.myunisoft] of bexsyncd.toml",
-            (FieldError("client_secret_file", "required"),),
         )
-    return secret
+    )
 
 
-class MyUnisoftProvider:
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "jwt",
+            "MyUnisoft API token",
+            secret=True,
+            pattern=r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
+            hint="the token generated in MyUnisoft > Paramètres > Connecteurs (a JWT)",
+        ),
+        CredentialField(
+            "society_id",
+            "Society id (firm-level tokens only)",
+            required=False,
+            pattern=r"\d{1,12}",
+            hint="the dossier's numeric society id",
+        ),
+    )
+)
+
+
+class MyUnisoftProvider(HttpAdapter):
     """One MyUnisoft dossier (society), reached with the customer's API token."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -151,44 +170,32 @@ class MyUnisoftProvider:
         settings={"api_url": DEFAULT_API_URL},
     )
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        rate_limit: RateLimitSpec = RATE_LIMIT,
-    ) -> None:
-        self._ctx = ctx
+    login: ClassVar[LoginMethod] = LOGIN
+    needs_app_registration = True
+    api_url_default = DEFAULT_API_URL
+    rate_limit = RATE_LIMIT
+    map_error = staticmethod(_error_mapper)
+
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._jwt = str(ctx.credentials.get("jwt") or "")
         register_secret(self._jwt)
-        headers = {
-            "Accept": "application/json",
-            "X-Third-Party-Secret": partner_secret(ctx.settings),
-        }
-        if self._jwt:
-            headers["Authorization"] = f"Bearer {self._jwt}"
-        society = ctx.options.get("society_id")
-        if society:
-            headers["society-id"] = str(society)
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=rate_limit,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        super().__init__(ctx, **kw)
         self._society: Tenant | None = None
         self._diaries: list[dict[str, Any]] | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {**super().headers(), "X-Third-Party-Secret": partner_secret(self.ctx.settings)}
+        if self._jwt:
+            headers["Authorization"] = f"Bearer {self._jwt}"
+        society = self.ctx.options.get("society_id")
+        if society:
+            headers["society-id"] = str(society)
+        return headers
 
     # -- reading ---------------------------------------------------------------------------
     async def _get(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         if not self._jwt:
-            raise auth_expired(PROVIDER, "no MyUnisoft API token is stored: log in again")
+            raise self.login_missing("API token")
         response = await self.http.get(path, params=params, **kw)
         if response.status_code == 404:
             return None
@@ -206,8 +213,8 @@ class MyUnisoftProvider:
         info = await self._get("/key/info", {"mode": "extended"})
         target = info.get("target") if isinstance(info, dict) else None
         target = target if isinstance(target, dict) else {}
-        society_id = self._ctx.options.get("society_id") or target.get("societyId")
-        if target.get("type") == "firm" and not self._ctx.options.get("society_id"):
+        society_id = self.ctx.options.get("society_id") or target.get("societyId")
+        if target.get("type") == "firm" and not self.ctx.options.get("society_id"):
             raise rejected(
                 PROVIDER,
                 "this is a firm-level MyUnisoft token: log in again and give the dossier's "
@@ -283,9 +290,6 @@ class MyUnisoftProvider:
     async def list_accounts(self, tenant_id: str | None) -> list[Account]:
         return sorted((await self._accounts()).values(), key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(LABEL_TAX_CODES)
-
     # -- writing ---------------------------------------------------------------------------
     async def _diary_id(self, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
@@ -294,42 +298,14 @@ class MyUnisoftProvider:
         )
         if found is not None:
             return found
-        raise rejected(
-            PROVIDER,
-            f"MyUnisoft has no journal {ledger_id!r}; pick one of the journals in the options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        raise self.unknown_journal(ledger_id)
 
     async def _check_fiscal_year(self, day: date) -> None:
         """A closed fiscal year (``closed``) is refused before anything is sent."""
         rows = await self._get("/society/exercice")
-        for row in rows if isinstance(rows, list) else []:
-            try:
-                start = date.fromisoformat(str(row["start_date"])[:10])
-                end = date.fromisoformat(str(row["end_date"])[:10])
-            except (KeyError, ValueError):
-                continue
-            if start <= day <= end:
-                if row.get("closed"):
-                    raise period_locked(
-                        PROVIDER,
-                        f"MyUnisoft's fiscal year {start} to {end} is closed; "
-                        f"{day.isoformat()} cannot take new entries",
-                    )
-                return
-        raise rejected(
-            PROVIDER,
-            f"no MyUnisoft fiscal year covers {day.isoformat()}; create it first",
-            (FieldError("date", "outside every fiscal year"),),
-        )
-
-    def _check_currency(self, entry: JournalEntry) -> None:
-        if entry.currency.upper() != "EUR":
-            raise rejected(
-                PROVIDER,
-                f"MyUnisoft takes amounts in EUR; this administration posts in {entry.currency}",
-                (FieldError("currency", "EUR only"),),
-            )
+        years = rows if isinstance(rows, list) else []
+        keys = ("start_date", "end_date", "closed")
+        refuse_closed_period(PROVIDER, "MyUnisoft", day, years, keys, "fiscal year")
 
     @staticmethod
     def payload(
@@ -347,8 +323,8 @@ class MyUnisoftProvider:
                 {
                     "account_id": int(account_ids[line.account]),
                     "label": line_label(line.description, line.vat_code)[:MAX_LABEL],
-                    "debit": amount(line.debit),
-                    "credit": amount(line.credit),
+                    "debit": cents(line.debit),
+                    "credit": cents(line.credit),
                     "deadline": day,
                 }
                 for line in entry.lines
@@ -361,8 +337,8 @@ class MyUnisoftProvider:
         MyUnisoft has no idempotency key; the partner id is looked up before every attempt and
         the POST is never retried once it may have reached MyUnisoft.
         """
-        check_entry(PROVIDER, "MyUnisoft", entry)
-        self._check_currency(entry)
+        currency = currency_not_in(entry, ("EUR",), "MyUnisoft")
+        refuse_malformed(PROVIDER, "MyUnisoft", entry, extra=currency)
         existing = await self.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
         if existing is not None:
             return existing
@@ -419,41 +395,3 @@ class MyUnisoftProvider:
         if not isinstance(body, dict) or body.get("id_entry") in (None, ""):
             return None
         return PostedEntry(str(body["id_entry"]), reference)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> MyUnisoftProvider:
-    return MyUnisoftProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "jwt",
-            "MyUnisoft API token",
-            secret=True,
-            pattern=r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
-            hint="the token generated in MyUnisoft > Paramètres > Connecteurs (a JWT)",
-        ),
-        CredentialField(
-            "society_id",
-            "Society id (firm-level tokens only)",
-            required=False,
-            pattern=r"\d{1,12}",
-            hint="the dossier's numeric society id",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=MyUnisoftProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

@@ -16,9 +16,11 @@ from providers import oauth
 from providers.context import ProviderContext
 from providers.errors import rejected
 from providers.login import CredentialField, CredentialsLogin, LoginContext, LoginResult, LoginStart
+from providers.settings import ProviderSettings
 from providers.tokens import Token
 
-AppFactory = Callable[[Any, str], oauth.OAuthApp]  # (ProviderSettings, redirect_uri) -> app
+# (the provider's settings, the redirect URI of a code login or None) -> the app registration
+AppFactory = Callable[[ProviderSettings, str | None], oauth.OAuthApp]
 
 
 def _token_result(token: Token, options: Mapping[str, Any] | None = None) -> LoginResult:

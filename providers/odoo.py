@@ -24,7 +24,6 @@ time and at most 60 a minute per database, which also serialises journal sequenc
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
@@ -49,7 +48,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
+from providers.entry_checks import currency_not_in, refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -59,18 +58,18 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.http import HttpClient, RetryPolicy, Sleep
 from providers.journals import find_journal_id
-from providers.login import CredentialField, CredentialsLogin
+from providers.kit import HttpAdapter
+from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact, register_secret
 from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal
 
 log = logging.getLogger("bexsync.odoo")
 
 PROVIDER = "odoo"
 RATE_LIMIT = RateLimitSpec(calls=60, per_seconds=60, concurrent=1)
-CENT = Decimal("0.01")
 NO_TAX = TaxCode("NONE", "No tax (nothing attached)", Decimal("0"))
 Flavor = Literal["json2", "jsonrpc"]
 
@@ -80,18 +79,6 @@ _LOCK_RE = re.compile(
 )
 _TRANSIENT_RE = re.compile(r"(?i)psycopg2|serializ|concurrent update|OperationalError")
 _PAGE = 500
-
-
-def _decimal_json(value: Any) -> bytes:
-    """JSON with Decimals written as exact number literals (Odoo's ORM takes numbers)."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return f"\x00{obj.quantize(CENT)}\x00"
-        raise TypeError(f"cannot encode {type(obj).__name__}")
-
-    text = json.dumps(value, default=default, separators=(",", ":"))
-    return re.sub(r'"\\u0000(-?\d+\.\d+)\\u0000"', r"\1", text).encode()
 
 
 def classify(name: str, message: str, status: int | None = None) -> ProviderError:
@@ -136,7 +123,37 @@ def base_url(ctx: ProviderContext) -> str:
     return url.rstrip("/")
 
 
-class OdooProvider:
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "url",
+            "Odoo URL",
+            required=False,
+            pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
+            hint="the address you open Odoo at, e.g. https://mycompany.odoo.com (empty: "
+            "https://<database>.odoo.com, or api_url from the config file)",
+        ),
+        CredentialField(
+            "database", "Database name", hint="on Odoo Online the subdomain, e.g. mycompany"
+        ),
+        CredentialField(
+            "username",
+            "Username (login e-mail)",
+            required=False,
+            hint="needed for Odoo 18 and older, which only speak JSON-RPC",
+        ),
+        CredentialField(
+            "api_key",
+            "API key",
+            secret=True,
+            pattern=r"\S{8,}",
+            hint="Odoo > Preferences > Account Security > New API Key (of a dedicated user)",
+        ),
+    )
+)
+
+
+class OdooProvider(HttpAdapter):
     """An authorised Odoo database, through JSON-2 or JSON-RPC, whichever the server speaks."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -151,41 +168,39 @@ class OdooProvider:
         settings={"api_url": "https://<database>.odoo.com"},
     )
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
+    login: ClassVar[LoginMethod] = LOGIN
+    rate_limit = RATE_LIMIT
+    map_error = staticmethod(_json2_error_mapper)
+
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self.url = base_url(ctx)
         self.database = str(ctx.options.get("database") or "")
         self.username = str(ctx.options.get("username") or "")
         self._key = str(ctx.credentials.get("api_key") or "")
         register_secret(self._key)  # it also travels in JSON-RPC bodies, not only the header
-        headers = {"Accept": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"bearer {self._key}"
-        if self.database:
-            headers["X-Odoo-Database"] = self.database
-        host = urlsplit(self.url).netloc or "unset"
-        self.http = HttpClient(
-            PROVIDER,
-            self.url or "http://odoo.invalid",
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{host}/{self.database}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_json2_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        super().__init__(ctx, **kw)
         self.flavor: Flavor | None = None
         self.version: int | None = None
         self._uid: int | None = None
         self._ids = itertools.count(1)
         self._journals: dict[str | None, list[dict[str, Any]]] = {}
         self._companies: dict[str | None, dict[str, Any]] = {}
+
+    def api_url(self) -> str:
+        return self.url or "http://odoo.invalid"
+
+    def limiter_key(self) -> str:
+        """One quota per database, whichever authorisation reaches it."""
+        host = urlsplit(self.url).netloc or "unset"
+        return f"{PROVIDER}:{host}/{self.database}"
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self._key:
+            headers["Authorization"] = f"bearer {self._key}"
+        if self.database:
+            headers["X-Odoo-Database"] = self.database
+        return headers
 
     # -- the two wire APIs ----------------------------------------------------------------
     async def _probe(self) -> Flavor:
@@ -231,7 +246,7 @@ class OdooProvider:
         }
         response = await self.http.post(
             "/jsonrpc",
-            content=_decimal_json(payload),
+            content=dumps_decimal(payload),
             headers={"Content-Type": "application/json"},
             retry_unsafe=read,
         )
@@ -299,7 +314,7 @@ class OdooProvider:
                 body["context"] = context
             response = await self.http.post(
                 f"/json/2/{model}/{method}",
-                content=_decimal_json(body),
+                content=dumps_decimal(body),
                 headers={"Content-Type": "application/json"},
                 retry_unsafe=read,
             )
@@ -422,11 +437,7 @@ class OdooProvider:
         )
         if found is not None:
             return found
-        raise rejected(
-            PROVIDER,
-            f"Odoo has no journal {ledger_id!r} in this company",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        raise self.unknown_journal(ledger_id, "in this company")
 
     async def _journal_type(self, journal_id: int, tenant_id: str | None) -> str:
         rows = await self._journal_rows(tenant_id, refresh=False)
@@ -446,19 +457,10 @@ class OdooProvider:
         return self._companies[tenant_id]
 
     def _check(self, entry: JournalEntry, company: Mapping[str, Any], journal_type: str) -> None:
-        problems: list[FieldError] = []
         currency = company.get("currency_id")
         code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
-        if code and code != entry.currency:
-            problems.append(
-                FieldError(
-                    "currency",
-                    f"the entry is in {entry.currency} but the Odoo company keeps its books "
-                    f"in {code}",
-                )
-            )
-        problems += too_few_lines(entry) + unbalanced(entry)
-        refuse(PROVIDER, "Odoo", problems)
+        books = currency_not_in(entry, (str(code),), "the Odoo company's books") if code else []
+        refuse_malformed(PROVIDER, "Odoo", entry, signs=False, extra=books)
         # Odoo 18+ also locks sale and purchase journals on their own dates, and there it
         # postpones the entry's date instead of refusing: so refuse here, before creating.
         keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]
@@ -525,8 +527,8 @@ class OdooProvider:
                     {
                         "account_id": ids[line.account],
                         "name": line_label(line.description, line.vat_code),
-                        "debit": line.debit.quantize(CENT),
-                        "credit": line.credit.quantize(CENT),
+                        "debit": cents(line.debit),
+                        "credit": cents(line.credit),
                     },
                 ]
                 for line in entry.lines
@@ -560,19 +562,13 @@ class OdooProvider:
         """The posted move whose ``ref`` is the reference (drafts do not count as posted)."""
         journal_id = None
         if ledger_id:
-            try:
-                journal_id = await self._journal_id(ledger_id, tenant_id)
-            except ProviderError as exc:
-                if exc.kind != "rejected":
-                    raise
+            journal_id = await self.journal_or_none(self._journal_id(ledger_id, tenant_id))
+            if journal_id is None:
                 return None
         for move in await self._moves(reference, journal_id, tenant_id):
             if move.get("state") == "posted":
                 return PostedEntry(str(move["id"]), reference)
         return None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
 
 _NOT_JSON = object()
@@ -587,42 +583,3 @@ def _odoo_json(response: httpx.Response, *, keep_scalars: bool = False) -> Any:
     if keep_scalars:
         return body
     return body if isinstance(body, dict) else None
-
-
-def create(ctx: ProviderContext) -> OdooProvider:
-    return OdooProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "url",
-            "Odoo URL",
-            required=False,
-            pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
-            hint="the address you open Odoo at, e.g. https://mycompany.odoo.com (empty: "
-            "https://<database>.odoo.com, or api_url from the config file)",
-        ),
-        CredentialField(
-            "database", "Database name", hint="on Odoo Online the subdomain, e.g. mycompany"
-        ),
-        CredentialField(
-            "username",
-            "Username (login e-mail)",
-            required=False,
-            hint="needed for Odoo 18 and older, which only speak JSON-RPC",
-        ),
-        CredentialField(
-            "api_key",
-            "API key",
-            secret=True,
-            pattern=r"\S{8,}",
-            hint="Odoo > Preferences > Account Security > New API Key (of a dedicated user)",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=OdooProvider.info, module=__name__, factory="create", login=LOGIN)

@@ -17,7 +17,6 @@ Rate limit: 25 requests per 5 seconds per token (``ratelimit-*`` headers).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -33,27 +32,20 @@ from providers.base import (
     Ledger,
     PostedEntry,
     ProviderInfo,
-    TaxCode,
     Tenant,
     VerifyResult,
 )
 from providers.context import ProviderContext
 from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
+from providers.http import provider_message
 from providers.journals import find_journal_id
-from providers.login import CredentialField, CredentialsLogin
+from providers.kit import HttpAdapter
+from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import period_dates, reference_pattern
-from providers.vat_labels import LABEL_TAX_CODES, line_label
+from providers.vat_labels import line_label
 
 PROVIDER = "pennylane"
 DEFAULT_API_URL = "https://app.pennylane.com/api/external/v2"
@@ -67,11 +59,6 @@ MAX_LINES = 1000
 PAGE_LIMIT = 100  # journals and ledger entries: at most 100 per page
 ACCOUNT_PAGE_LIMIT = 1000  # ledger accounts: at most 1000 per page
 CENT = Decimal("0.01")
-
-# Pennylane ledger entries carry no tax code: VAT is posted as explicit lines (BEX does that
-# already, on its VAT payable accounts). The BEX codes are accepted as they are and only named
-# in the line labels, so the engine's tax-code check passes for them and nothing else.
-TAX_CODES = LABEL_TAX_CODES
 
 # GAP: Pennylane does not document what POST /ledger_entries answers for a date in a closed or
 # frozen fiscal period. We assume the 422 ``{"error": ..., "status": 422}`` shape of its other
@@ -114,7 +101,20 @@ def entry_label(entry: JournalEntry) -> str:
     return f"{entry.narration} ({entry.reference})"
 
 
-class PennylaneProvider:
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "api_token",
+            "Pennylane company API token",
+            secret=True,
+            pattern=r"\S{8,}",
+            hint="the token from Pennylane > Settings > Connectivity > Developers",
+        ),
+    )
+)
+
+
+class PennylaneProvider(HttpAdapter):
     """An authorised Pennylane company, reached with its API token."""
 
     info: ClassVar[ProviderInfo] = ProviderInfo(
@@ -128,37 +128,28 @@ class PennylaneProvider:
         "yet. VAT codes are named in line labels; Pennylane entries carry no tax code.",
         settings={"api_url": DEFAULT_API_URL},
     )
+    login: ClassVar[LoginMethod] = LOGIN
+    api_url_default = DEFAULT_API_URL
+    rate_limit = RATE_LIMIT
+    map_error = staticmethod(_error_mapper)
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._token = str(ctx.credentials.get("api_token") or "")
         register_secret(self._token)  # the header value is registered whole; the token alone too
-        headers = {"Accept": "application/json", "X-Use-2026-API-Changes": "true"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        super().__init__(ctx, **kw)
         self._company: Tenant | None = None
         self._journals: list[dict[str, Any]] | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {**super().headers(), "X-Use-2026-API-Changes": "true"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
 
     # -- reading ---------------------------------------------------------------------------
     def _require_token(self) -> None:
         if not self._token:
-            raise auth_expired(PROVIDER, "no Pennylane API token is stored: log in again")
+            raise self.login_missing("API token")
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         self._require_token()
@@ -222,9 +213,6 @@ class PennylaneProvider:
             return None
         return Account(str(row["number"]), str(row.get("label", "")), str(row["id"]))
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
-
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
@@ -233,11 +221,7 @@ class PennylaneProvider:
         )
         if found is not None:
             return found
-        raise rejected(
-            PROVIDER,
-            f"Pennylane has no journal {ledger_id!r}; pick one of the journals in the options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        raise self.unknown_journal(ledger_id)
 
     async def _account_ids(self, numbers: list[str]) -> dict[str, int]:
         """Pennylane ids for account numbers. One number may map to several ids (Pennylane's
@@ -310,12 +294,9 @@ class PennylaneProvider:
         """Look the reference up by date (the period's days), journal and label."""
         filters: list[dict[str, Any]] = []
         if ledger_id:
-            try:
-                journal_id = await self._journal_id(ledger_id)
-            except ProviderError as exc:
-                if exc.kind != "rejected":
-                    raise
-                return None  # a journal that does not exist holds no entry
+            journal_id = await self.journal_or_none(self._journal_id(ledger_id))
+            if journal_id is None:
+                return None
             filters.append({"field": "journal_id", "operator": "eq", "value": str(journal_id)})
         span = period_dates(reference)
         if span is not None:
@@ -326,28 +307,3 @@ class PennylaneProvider:
             if pattern.search(str(row.get("label") or "")):
                 return PostedEntry(str(row["id"]), reference)
         return None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> PennylaneProvider:
-    return PennylaneProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "api_token",
-            "Pennylane company API token",
-            secret=True,
-            pattern=r"\S{8,}",
-            hint="the token from Pennylane > Settings > Connectivity > Developers",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=PennylaneProvider.info, module=__name__, factory="create", login=LOGIN)

@@ -11,7 +11,7 @@ because the agent is away is ``unavailable``, retried later, not a rejection); o
 per connection (no folders); one request at a time, since the agent drives Sage's Objets
 Métiers sequentially; line labels cut to 35 characters (Sage 100's ``EC_Intitule``; an
 assumption, Chift does not document it); the entry number is 13 characters (``EC_Piece``),
-which ``providers.chift.entry_number`` already respects.
+which ``providers.chift_gateway.entry_number`` already respects.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from providers.base import Capabilities, ProviderInfo
-from providers.chift import DEFAULT_API_URL, ChiftLogin, ChiftProvider, Connector
-from providers.context import ProviderContext
+from providers.chift_gateway import DEFAULT_API_URL, ChiftGateway, Connector
 from providers.ratelimit import RateLimitSpec
 
 SAGE100FR = Connector(
@@ -34,7 +33,7 @@ SAGE100FR = Connector(
 )
 
 
-class Sage100FrProvider(ChiftProvider):
+class Sage100FrProvider(ChiftGateway):
     info: ClassVar[ProviderInfo] = ProviderInfo(
         id="sage100fr",
         title="Sage 100 FR (through Chift's local agent)",
@@ -47,14 +46,3 @@ class Sage100FrProvider(ChiftProvider):
         settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
     )
     connector: ClassVar[Connector] = SAGE100FR
-
-
-def create(ctx: ProviderContext) -> Sage100FrProvider:
-    return Sage100FrProvider(ctx)
-
-
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=Sage100FrProvider.info, module=__name__, factory="create", login=ChiftLogin()
-)

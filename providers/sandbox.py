@@ -271,13 +271,3 @@ class SandboxProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-def create(ctx: ProviderContext) -> SandboxProvider:
-    return SandboxProvider(ctx)
-
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=SandboxProvider.info, module=__name__, factory="create")

@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from providers.base import Capabilities, ProviderInfo
-from providers.chift import DEFAULT_API_URL, ChiftLogin, ChiftProvider, Connector
-from providers.context import ProviderContext
+from providers.chift_gateway import DEFAULT_API_URL, ChiftGateway, Connector
 
 TIIME = Connector(
     provider_id="tiime",
@@ -27,7 +26,7 @@ TIIME = Connector(
 )
 
 
-class TiimeProvider(ChiftProvider):
+class TiimeProvider(ChiftGateway):
     info: ClassVar[ProviderInfo] = ProviderInfo(
         id="tiime",
         title="Tiime (through Chift)",
@@ -40,12 +39,3 @@ class TiimeProvider(ChiftProvider):
         settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
     )
     connector: ClassVar[Connector] = TIIME
-
-
-def create(ctx: ProviderContext) -> TiimeProvider:
-    return TiimeProvider(ctx)
-
-
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=TiimeProvider.info, module=__name__, factory="create", login=ChiftLogin())

@@ -25,7 +25,6 @@ Settings (``[providers.xero]`` in bexsyncd.toml):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -48,7 +47,8 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import unbalanced
+from providers.entry_checks import refuse_malformed, too_precise
+from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
     ProviderError,
@@ -58,11 +58,14 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.http import HttpClient, Sleep, parse_retry_after, provider_message
+from providers.http import parse_retry_after, provider_message
+from providers.kit import HttpAdapter, app_secret, registered_client_id
+from providers.login import LoginMethod
 from providers.oauth import OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
-from providers.ratelimit import RateLimiter, RateLimitSpec
-from providers.wire import dumps_decimal
+from providers.ratelimit import RateLimitSpec
+from providers.settings import ProviderSettings
+from providers.wire import cents, dumps_decimal
 
 PROVIDER = "xero"
 API_URL = "https://api.xero.com/api.xro/2.0"
@@ -74,7 +77,6 @@ DEFAULT_SCOPES = ("offline_access", "accounting.transactions", "accounting.setti
 LEDGER = Ledger(id="manual-journals", code="MJ", name="Manual journals")
 PAGE_SIZE = 100  # the spec: "Up to 100 manual journals will be returned in a single API call"
 MAX_IDEMPOTENCY_KEY = 128  # the spec: "128 character max"
-CENT = Decimal("0.01")
 
 
 def rate_limit_spec(daily: int = 5000) -> RateLimitSpec:
@@ -130,7 +132,7 @@ def _loads(response: httpx.Response) -> Any:
 
 def line_amount(debit: Decimal, credit: Decimal) -> Decimal:
     """Xero's signed ``LineAmount``: debits positive, credits negative, 2 decimals."""
-    amount = (debit - credit).quantize(CENT)
+    amount = cents(debit - credit)
     return amount if amount else Decimal("0.00")
 
 
@@ -183,18 +185,11 @@ def _validation_messages(body: Any) -> list[str]:
     return found
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def map_error(response: httpx.Response) -> ProviderError | None:
+def _error_mapper(response: httpx.Response) -> ProviderError | None:
     """Xero's special answers: lock dates and validation errors (400), the daily limit (429),
     and 401/403 details. Everything else falls through to the shared defaults (and retries)."""
     status = response.status_code
-    body = _json_or_none(response)
+    body = json_or_none(response)
     if status == 400:
         messages = _validation_messages(body)
         if any(word in m.lower() for m in messages for word in _LOCK_WORDS):
@@ -243,8 +238,8 @@ def map_error(response: httpx.Response) -> ProviderError | None:
 # --- the OAuth app -----------------------------------------------------------------------------
 
 
-def _scopes(settings: Any) -> tuple[str, ...]:
-    raw = (getattr(settings, "options", None) or {}).get("scopes")
+def _scopes(settings: ProviderSettings) -> tuple[str, ...]:
+    raw = settings.options.get("scopes")
     if isinstance(raw, str) and raw.strip():
         return tuple(raw.split())
     if isinstance(raw, list | tuple) and raw:
@@ -252,18 +247,18 @@ def _scopes(settings: Any) -> tuple[str, ...]:
     return DEFAULT_SCOPES
 
 
-def app_for(settings: Any, redirect_uri: str | None) -> OAuthApp:
+def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """The registered Xero app from ``[providers.xero]`` (client id, optional secret, URLs)."""
-    if not settings.client_id:
-        raise rejected(
-            PROVIDER,
-            "register an app at developer.xero.com and put its client_id (and, for a web app, "
-            "client_secret_file) in [providers.xero] of bexsyncd.toml",
-        )
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register an app at developer.xero.com and put its client_id (and, for a web app, "
+        "client_secret_file) in [providers.xero] of bexsyncd.toml",
+    )
     return OAuthApp(
         provider=PROVIDER,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret(),
+        client_id=client_id,
+        client_secret=app_secret(PROVIDER, settings, None),
         authorize_url=settings.url("authorize_url", AUTHORIZE_URL),
         token_url=settings.url("token_url", TOKEN_URL),
         scopes=_scopes(settings),
@@ -275,7 +270,7 @@ def app_for(settings: Any, redirect_uri: str | None) -> OAuthApp:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class XeroProvider:
+class XeroProvider(HttpAdapter):
     info: ClassVar[ProviderInfo] = ProviderInfo(
         id=PROVIDER,
         title="Xero",
@@ -292,41 +287,30 @@ class XeroProvider:
         },
     )
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        auth: httpx.Auth | None = None,
-        limiter: RateLimiter | None = None,
-    ) -> None:
-        """``sleep``, ``auth`` and ``limiter`` replace the real ones in tests (fake time)."""
-        self.ctx = ctx
-        settings = ctx.settings
-        self.api_url = settings.url("api_url", API_URL)
-        self.identity_url = settings.url("identity_url", IDENTITY_URL)
-        options = getattr(settings, "options", None) or {}
+    login: ClassVar[LoginMethod] = OAuthCodeLogin(app_for)
+    needs_app_registration = True
+    api_url_default = API_URL
+    # /Connections lives on the identity host, which an override may put elsewhere.
+    follows_other_origins = True
+    map_error = staticmethod(_error_mapper)
+
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
+        options = ctx.settings.options
         self.journal_status = str(options.get("journal_status") or "POSTED").upper()
         if self.journal_status not in ("POSTED", "DRAFT"):
             raise rejected(PROVIDER, "[providers.xero] journal_status must be POSTED or DRAFT")
-        daily = int(options.get("daily_limit") or 5000)
-        tenant = ctx.options.get("tenant_id")
-        limiter_key = f"xero:tenant:{tenant}" if tenant else f"xero:auth:{ctx.authorisation_id}"
-        self._http = HttpClient(
-            PROVIDER,
-            self.api_url,
-            rate_limit=rate_limit_spec(daily),
-            limiter_key=limiter_key,
-            auth=auth if auth is not None else bearer_auth(ctx, app_for(settings, None)),
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=map_error,
-            sleep=sleep,
-            limiter=limiter,
-            # /Connections lives on the identity host, which an override may put elsewhere.
-            allow_other_origins=True,
-        )
+        daily = rate_limit_spec(int(options.get("daily_limit") or 5000))
+        super().__init__(ctx, rate_limit=kw.pop("rate_limit", None) or daily, **kw)
+        self.identity_url = ctx.settings.url("identity_url", IDENTITY_URL)
         self._tenants: list[Tenant] | None = None
+
+    def limiter_key(self) -> str:
+        """Xero limits per organisation: every authorisation reaching it shares the quota."""
+        tenant = self.ctx.options.get("tenant_id")
+        return f"xero:tenant:{tenant}" if tenant else f"xero:auth:{self.ctx.authorisation_id}"
+
+    def auth(self) -> httpx.Auth:
+        return bearer_auth(self.ctx, app_for(self.ctx.settings, None))
 
     # -- tenants --------------------------------------------------------------------------
     async def list_tenants(self) -> list[Tenant]:
@@ -335,7 +319,7 @@ class XeroProvider:
         The path is spelled as in Xero's identity spec (``/Connections``), which Xero's
         generated SDKs send; the prose docs write ``/connections`` (the simulator takes both).
         """
-        response = await self._http.get(f"{self.identity_url}/Connections")
+        response = await self.http.get(f"{self.identity_url}/Connections")
         body = _loads(response)
         if not isinstance(body, list):
             raise unavailable(PROVIDER, "Xero's connections list has an unexpected shape")
@@ -373,7 +357,7 @@ class XeroProvider:
     async def _get(
         self, path: str, tenant: str, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        response = await self._http.get(path, params=params, headers={"xero-tenant-id": tenant})
+        response = await self.http.get(path, params=params, headers={"xero-tenant-id": tenant})
         body = _loads(response)
         if not isinstance(body, dict):
             raise unavailable(PROVIDER, f"Xero's answer to {path} has an unexpected shape")
@@ -497,22 +481,7 @@ class XeroProvider:
 
     def _check(self, entry: JournalEntry) -> None:
         """Refuse locally what Xero would refuse, without spending a call."""
-        problems: list[FieldError] = []
-        if len(entry.lines) < 2:
-            problems.append(FieldError("lines", "a Xero manual journal needs at least two lines"))
-        for i, line in enumerate(entry.lines):
-            if line.debit < 0 or line.credit < 0:
-                problems.append(FieldError(f"lines[{i}]", "amounts must not be negative"))
-            if line.debit.quantize(CENT) != line.debit or line.credit.quantize(CENT) != line.credit:
-                problems.append(FieldError(f"lines[{i}]", "amounts must have at most 2 decimals"))
-        problems += unbalanced(entry)
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot be posted to Xero: "
-                + "; ".join(f"{p.field}: {p.message}" for p in problems),
-                tuple(problems),
-            )
+        refuse_malformed(PROVIDER, "Xero", entry, minimum=2, extra=too_precise(entry))
 
     def _line_errors(self, entry: JournalEntry, err: ProviderError) -> ProviderError:
         """Point Xero's messages at our lines where they name an account code or tax type."""
@@ -562,7 +531,7 @@ class XeroProvider:
                 (FieldError("currency", f"must be {base}"),),
             )
         try:
-            response = await self._http.put(
+            response = await self.http.put(
                 "/ManualJournals",
                 content=dumps_decimal(self.journal_body(entry)),
                 headers={
@@ -626,22 +595,3 @@ class XeroProvider:
             if len(journals) < PAGE_SIZE or (isinstance(page_count, int) and page >= page_count):
                 return None
             page += 1
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-
-def create(ctx: ProviderContext) -> XeroProvider:
-    return XeroProvider(ctx)
-
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=XeroProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=OAuthCodeLogin(app_for),
-)

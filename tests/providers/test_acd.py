@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from providers import registry
-from providers.acd import SPEC, AcdProvider, piece_number
+from providers.acd import AcdProvider, piece_number
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
 from providers.login import LoginContext
@@ -27,6 +27,9 @@ from providers.simulators.base import serve
 from providers.simulators.faults import Fault, FaultPlan
 from tests.providers.harness import UNBALANCED, Sleeps, journal_entry
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("acd")
+assert SPEC is not None
 
 USER = "comptable"
 PASSWORD = "s3cret-acd-password"

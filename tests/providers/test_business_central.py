@@ -21,7 +21,6 @@ import pytest
 from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.business_central import (
-    SPEC,
     BusinessCentralProvider,
     batch_code,
     document_number,
@@ -43,6 +42,9 @@ from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.oauth_server import SimClient
 from tests.providers.harness import Sleeps, journal_entry, standard_lines
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("business_central")
+assert SPEC is not None
 
 PROVIDER = "business_central"
 CLIENT_ID = "bc-app"
@@ -240,7 +242,7 @@ async def test_client_credentials_login_renews_without_a_refresh_token(
     acct = Account(result)
     # The adapter follows the stored login even though the config no longer names it.
     provider = adapter(sim, tmp_path, acct)
-    assert provider.login == "client_credentials"
+    assert provider.login_kind == "client_credentials"
     tenants = await provider.list_tenants()
     sim.clock.advance(3700)  # the app token expired at the server
     assert await provider.list_tenants() == tenants

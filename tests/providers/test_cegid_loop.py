@@ -17,7 +17,7 @@ import pytest
 
 from providers import registry
 from providers.base import EntryLine, JournalEntry
-from providers.cegid_loop import SPEC, CegidLoopProvider
+from providers.cegid_loop import CegidLoopProvider
 from providers.context import ProviderContext
 from providers.login import LoginContext
 from providers.redact import redact
@@ -34,6 +34,9 @@ from providers.simulators.cegid_loop import (
 from providers.simulators.faults import Fault, FaultPlan
 from tests.providers.harness import UNBALANCED, Sleeps, journal_entry
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("cegid_loop")
+assert SPEC is not None
 
 SUBSCRIPTION = "apim-subscription-0123456789abcdef"
 API_KEY = "loopkey:0123456789secret"

@@ -18,7 +18,8 @@ import pytest_asyncio
 
 from providers import registry
 from providers.base import EntryLine, JournalEntry
-from providers.chift import ChiftProvider, entry_number
+from providers.chift import ChiftProvider
+from providers.chift_gateway import entry_number
 from providers.context import ProviderContext
 from providers.errors import ProviderError
 from providers.login import LoginContext
@@ -506,7 +507,7 @@ async def test_fastapi_validation_details_become_field_errors() -> None:
             ],
         },
     )
-    err = provider._map_error(response)
+    err = provider.map_error(response)
     assert err is not None and err.kind == "rejected"
     assert [(f.field, f.message) for f in err.field_errors] == [
         ("items.0.debit", "Input should be a valid number"),

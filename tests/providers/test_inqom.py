@@ -20,7 +20,7 @@ import pytest
 from providers import registry
 from providers.base import EntryLine
 from providers.context import ProviderContext
-from providers.inqom import SPEC, InqomProvider, dumps_decimal
+from providers.inqom import InqomProvider
 from providers.login import LoginContext
 from providers.redact import redact
 from providers.settings import ProviderSettings
@@ -35,8 +35,12 @@ from providers.simulators.inqom import (
     error_body,
     settings_for,
 )
+from providers.wire import dumps_decimal
 from tests.providers.harness import UNBALANCED, Sleeps, journal_entry, with_unknown_account
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("inqom")
+assert SPEC is not None
 
 CLIENT_ID = "bexsync-test"
 SECRET = "inqom-client-secret-0123456789"

@@ -22,7 +22,7 @@ from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
 from providers.login import LoginContext, LoginResult
-from providers.minox import RATE_LIMIT, SPEC, MinoxProvider, batch_uuid, period_of
+from providers.minox import RATE_LIMIT, MinoxProvider, batch_uuid, period_of
 from providers.ratelimit import RateLimitSpec
 from providers.settings import ProviderSettings
 from providers.simulators.base import serve
@@ -38,6 +38,9 @@ from providers.simulators.minox import (
 )
 from tests.providers.harness import Sleeps, journal_entry, standard_lines
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("minox")
+assert SPEC is not None
 
 PROVIDER = "minox"
 CLIENT_ID = "minox-app"

@@ -20,7 +20,7 @@ from providers.base import EntryLine
 from providers.context import ProviderContext
 from providers.errors import ProviderError
 from providers.login import LoginContext
-from providers.myunisoft import SPEC, MyUnisoftProvider
+from providers.myunisoft import MyUnisoftProvider
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact
 from providers.settings import ProviderSettings
@@ -35,6 +35,9 @@ from providers.simulators.myunisoft import (
 )
 from tests.providers.harness import UNBALANCED, Sleeps, journal_entry, with_unknown_account
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("myunisoft")
+assert SPEC is not None
 
 PARTNER = "bexsync-partner-secret-0123456789"
 GENEROUS = RateLimitSpec(calls=1000, per_seconds=1)  # the documented 20/10 s is tested apart

@@ -23,7 +23,7 @@ from providers import registry
 from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
 from providers.login import LoginContext
-from providers.odoo import SPEC, OdooProvider, classify
+from providers.odoo import OdooProvider, classify
 from providers.redact import redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import serve
@@ -37,6 +37,9 @@ from tests.providers.harness import (
     with_unknown_account,
 )
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("odoo")
+assert SPEC is not None
 
 LOGIN = "bexsync-bot@example.com"
 KEY = "0123456789abcdef0123456789abcdef01234567"

@@ -18,7 +18,7 @@ from providers import registry
 from providers.base import EntryLine
 from providers.context import ProviderContext
 from providers.login import LoginContext
-from providers.pennylane import SPEC, PennylaneProvider
+from providers.pennylane import PennylaneProvider
 from providers.redact import redact
 from providers.settings import ProviderSettings
 from providers.simulators.base import serve
@@ -32,6 +32,9 @@ from providers.simulators.pennylane import (
 )
 from tests.providers.harness import UNBALANCED, Sleeps, journal_entry, with_unknown_account
 from tests.providers.harness import expect_error as expect_provider_error
+
+SPEC = registry.get("pennylane")
+assert SPEC is not None
 
 TOKEN = "test-pennylane-token-0123456789"
 _auth_ids = itertools.count(1)

@@ -45,7 +45,6 @@ from providers.simulators.xero import (
 )
 from providers.tokens import Token
 from providers.xero import (
-    SPEC,
     XeroProvider,
     app_for,
     dumps_decimal,
@@ -54,6 +53,9 @@ from providers.xero import (
     rate_limit_spec,
 )
 from tests.providers.conftest import SpecRoute, SpecValidatingTransport, SpecViolation
+
+SPEC = registry.get("xero")
+assert SPEC is not None
 
 CLIENT_ID = "bexsync-test-app"
 CLIENT_SECRET = "xero-test-secret-5f1e2d"

@@ -1,0 +1,180 @@
+"""The skeleton every HTTP adapter shares, written once.
+
+An adapter subclasses ``HttpAdapter`` and declares what differs as class attributes (``info``,
+``login``, ``rate_limit``, ``api_url_default``...) and hooks (``headers``, ``auth``,
+``map_error``, ``limiter_key``); the base builds the one ``HttpClient`` from the
+``ProviderContext`` and closes it. The registry builds a provider's ``ProviderSpec`` from the
+same class attributes, so an adapter module ends with its class: no factory function, no spec
+footer imported last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from providers.base import Ledger, ProviderInfo, TaxCode, Tenant
+from providers.context import ProviderContext
+from providers.errors import FieldError, ProviderError, auth_expired, rejected
+from providers.http import HttpClient, RetryPolicy, Sleep
+from providers.login import LoginMethod, NoLogin
+from providers.ratelimit import RateLimiter, RateLimitSpec
+from providers.settings import ProviderSettings, SettingsError
+from providers.vat_labels import LABEL_TAX_CODES
+
+
+class HttpAdapter:
+    """The common part of an adapter that reaches its provider over HTTP.
+
+    Subclasses set ``info`` (and usually ``login``, ``rate_limit``, ``api_url_default``) and
+    override the hooks below; state a hook needs (a token read from the credentials) is set
+    before calling ``super().__init__``.
+    """
+
+    info: ClassVar[ProviderInfo]
+    login: ClassVar[LoginMethod] = NoLogin()
+    needs_app_registration: ClassVar[bool] = False
+    api_url_default: ClassVar[str] = ""
+    rate_limit: ClassVar[RateLimitSpec | None] = None
+    # Providers whose identity host differs from the API host (Xero's /Connections).
+    follows_other_origins: ClassVar[bool] = False
+    # The BEX VAT codes, named in line labels, for providers whose lines carry no tax code.
+    label_tax_codes: ClassVar[tuple[TaxCode, ...]] = LABEL_TAX_CODES
+
+    def __init__(
+        self,
+        ctx: ProviderContext,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimitSpec | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.sleep = sleep
+        self.http = HttpClient(
+            self.info.id,
+            self.api_url(),
+            rate_limit=rate_limit or self.rate_limit,
+            limiter_key=self.limiter_key(),
+            auth=self.auth(),
+            headers=self.headers(),
+            transport=ctx.transport,
+            error_mapper=self.map_error,
+            sleep=sleep,
+            retry=retry or RetryPolicy(),
+            allow_other_origins=self.follows_other_origins,
+            limiter=limiter,
+        )
+
+    # -- hooks ------------------------------------------------------------------------------
+    @property
+    def provider(self) -> str:
+        return self.info.id
+
+    def api_url(self) -> str:
+        """The API base: ``api_url`` of ``[providers.<id>]``, else the documented host."""
+        return str(self.ctx.settings.url("api_url", self.api_url_default))
+
+    def limiter_key(self) -> str:
+        """Which requests share one quota: by default, those of one authorisation."""
+        return f"{self.info.id}:{self.ctx.authorisation_id}"
+
+    def auth(self) -> httpx.Auth | None:
+        return None
+
+    def headers(self) -> dict[str, str]:
+        return {"Accept": "application/json"}
+
+    def map_error(self, response: httpx.Response) -> ProviderError | None:
+        """The provider's own error answers; None leaves a response to the shared defaults."""
+        return None
+
+    # -- shared behaviour -------------------------------------------------------------------
+    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+        """Providers whose lines carry no tax code accept BEX's and name them in the label."""
+        return list(self.label_tax_codes)
+
+    async def chosen_tenant(
+        self,
+        tenant_id: str | None,
+        tenants: Callable[[], Awaitable[list[Tenant]]],
+        what: str = "tenant",
+    ) -> str:
+        """The tenant to address: the one asked for, the one chosen at activation, or the only
+        one the login reaches; several (or none) must be chosen first."""
+        chosen = tenant_id or self.ctx.options.get("tenant_id")
+        if chosen:
+            return str(chosen)
+        found = await tenants()
+        if len(found) == 1:
+            return found[0].id
+        reach = f"no {what}" if not found else f"{len(found)} {what}s; choose one"
+        raise rejected(
+            self.info.id,
+            f"this {self.info.title} login reaches {reach} (tenant_id)",
+            (FieldError("tenant_id", f"choose a {what}"),),
+        )
+
+    def login_missing(self, what: str) -> ProviderError:
+        """A credential the login should have stored is absent: only a new login helps."""
+        return auth_expired(self.info.id, f"no {self.info.title} {what} is stored: log in again")
+
+    def unknown_journal(self, ledger_id: str, where: str = "") -> ProviderError:
+        """The refusal of a ledger the provider does not have (configuration's ``ledger_id``)."""
+        place = f" {where}" if where else ""
+        return rejected(
+            self.info.id,
+            f"{self.info.title} has no journal {ledger_id!r}{place}; pick one of the journals "
+            "in the options",
+            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
+        )
+
+    async def journal_or_none(self, lookup: Awaitable[Any]) -> Any:
+        """A journal lookup for ``find_entry``: a journal that does not exist holds no entry."""
+        try:
+            return await lookup
+        except ProviderError as exc:
+            if exc.kind != "rejected":
+                raise
+            return None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def ledgers_from(
+    rows: list[Mapping[str, Any]], id_key: str, code_key: str, name_key: str
+) -> list[Ledger]:
+    """Ledgers from journal rows: the name falls back to the code, the code to nothing."""
+    return [
+        Ledger(
+            str(row[id_key]),
+            str(row.get(code_key) or ""),
+            str(row.get(name_key) or row.get(code_key) or row[id_key]),
+        )
+        for row in rows
+        if row.get(id_key) is not None
+    ]
+
+
+def registered_client_id(provider: str, settings: ProviderSettings, advice: str) -> str:
+    """The app registration's client id; ``advice`` says where to set it when it is missing."""
+    if not settings.client_id:
+        raise rejected(provider, advice, (FieldError("client_id", "required"),))
+    return str(settings.client_id)
+
+
+def app_secret(provider: str, settings: ProviderSettings, advice: str | None) -> str | None:
+    """The app registration's secret from ``client_secret_file``; required when ``advice``
+    (what to set, and where) is given. An unreadable file is refused with the file named."""
+    try:
+        secret = settings.client_secret()
+    except SettingsError as exc:
+        raise rejected(provider, str(exc), (FieldError("client_secret_file", str(exc)),)) from None
+    if not secret and advice:
+        raise rejected(provider, advice, (FieldError("client_secret_file", "required"),))
+    return secret
