@@ -38,8 +38,8 @@ from providers.base import (  # noqa: E402
     Tenant,
     VerifyResult,
 )
+from providers.chart import CHART, VAT_CODES  # noqa: E402
 from providers.ratelimit import RateLimitSpec, limiter_for  # noqa: E402
-from providers.sandbox import CHART, TAX_CODES  # noqa: E402
 from providers.simulators.base import SimulatorServer  # noqa: E402
 from providers.simulators.bex import BexDataset, create_bex_app  # noqa: E402
 from providers.simulators.bex_dataset import AdministrationSpec  # noqa: E402
@@ -85,7 +85,7 @@ class BenchProvider:
 
     async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         await self._call()
-        return [TaxCode(code, name, Decimal(rate)) for code, name, rate in TAX_CODES]
+        return [TaxCode(code, name, Decimal(rate)) for code, name, rate in VAT_CODES]
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         await self._call()

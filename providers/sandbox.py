@@ -29,44 +29,13 @@ from providers.base import (
     Tenant,
     VerifyResult,
 )
+from providers.chart import CHART, VAT_CODES
 from providers.context import ProviderContext
 from providers.entry_checks import SIGN_MESSAGE, too_few_lines, unbalanced
 from providers.errors import FieldError, period_locked, rejected
 
 LEDGER_FILE = "sandbox-ledger.sqlite3"
 
-CHART: tuple[tuple[str, str], ...] = (
-    ("1000", "Cash"),
-    ("1010", "Bank suspense"),
-    ("1020", "Card (PIN) suspense"),
-    ("1030", "PSP suspense (BEX Payments)"),
-    ("1040", "Safe suspense"),
-    ("1300", "Reservations (guest debtors)"),
-    ("1310", "Channels (channel debtors)"),
-    ("1320", "POS suspense"),
-    ("1600", "Owners"),
-    ("1700", "Pre-invoiced turnover"),
-    ("1800", "VAT payable low"),
-    ("1810", "VAT payable high"),
-    ("2010", "Clearances"),
-    ("2020", "Paid by batch"),
-    ("2030", "Vouchers in circulation"),
-    ("2040", "Other administrations"),
-    ("2050", "Advances"),
-    ("2060", "Security deposits"),
-    ("4300", "Security deposit damages"),
-    ("4900", "Payment differences"),
-    ("4910", "Cash differences"),
-    ("8000", "Rent turnover"),
-    ("8100", "POS turnover"),
-    ("8200", "Tourist tax"),
-)
-TAX_CODES: tuple[tuple[str, str, str], ...] = (
-    ("0", "VAT 0%", "0"),
-    ("L", "VAT low 9%", "9"),
-    ("H", "VAT high 21%", "21"),
-    ("NONE", "No VAT", "0"),
-)
 LEDGERS: tuple[tuple[str, str, str], ...] = (
     ("MEM", "MEM", "Memorial"),
     ("BEX", "BEX", "Booking Experts postings"),
@@ -114,7 +83,7 @@ class SandboxLedger:
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             conn.executemany("INSERT OR IGNORE INTO accounts VALUES (?, ?)", CHART)
-            conn.executemany("INSERT OR IGNORE INTO tax_codes VALUES (?, ?, ?)", TAX_CODES)
+            conn.executemany("INSERT OR IGNORE INTO tax_codes VALUES (?, ?, ?)", VAT_CODES)
             conn.executemany("INSERT OR IGNORE INTO ledgers VALUES (?, ?, ?)", LEDGERS)
 
     @contextmanager

@@ -23,37 +23,11 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from providers.bex import mapping as m
+from providers.chart import BEX_LEDGER_ACCOUNTS
 
-# -- the group's chart of accounts (BEX defaults, help centre "Default ledger accounts") ------
+# -- the group's chart of accounts: BEX's defaults (providers.chart) ---------------------------
 
-LEDGER_ACCOUNTS: tuple[tuple[str | None, str], ...] = (
-    ("1000", "Cash"),
-    ("1010", "Bank suspense"),
-    ("1020", "Card (PIN) suspense"),
-    ("1030", "PSP suspense (BEX Payments)"),
-    ("1040", "Safe suspense"),
-    ("1300", "Reservations"),
-    ("1310", "Channels"),
-    ("1320", "POS suspense"),
-    ("1600", "Owners"),
-    ("1700", "Pre-invoiced turnover"),
-    ("1800", "VAT payable low"),
-    ("1810", "VAT payable high"),
-    ("2010", "Clearances"),
-    ("2020", "Paid by batch"),
-    ("2030", "Vouchers in circulation"),
-    ("2040", "Other administrations"),
-    ("2050", "Advances"),
-    ("2060", "Security deposits"),
-    ("4300", "Security deposit damages"),
-    ("4900", "Payment differences"),
-    ("4910", "Cash differences"),
-    ("8000", "Rent turnover"),
-    ("8100", "POS turnover"),
-    (None, "Uncategorized payments"),
-    (None, "Uncategorized turnover"),
-    (None, "Uncategorized expenses"),
-)
+LEDGER_ACCOUNTS = BEX_LEDGER_ACCOUNTS
 _INDEX = {number or name: i for i, (number, name) in enumerate(LEDGER_ACCOUNTS)}
 A_CASH, A_CARD, A_PSP = _INDEX["1000"], _INDEX["1020"], _INDEX["1030"]
 A_RESERVATIONS, A_POS, A_PREINVOICED = _INDEX["1300"], _INDEX["1320"], _INDEX["1700"]

@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART, TAX_CODES
+from providers.chart import CHART, VAT_CODES
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
@@ -155,7 +155,7 @@ def seed_bex_org(org: XeroOrg) -> XeroOrg:
         org.add_account(code, name, _account_type(code))
     org.add_account("4999", "Old suspense (archived)", "EXPENSE", status="ARCHIVED")
     org.add_account(None, "Business Bank Account", "BANK")
-    for code, name, rate in sorted(TAX_CODES, key=lambda tax: tax[0] != "NONE"):  # NONE first
+    for code, name, rate in sorted(VAT_CODES, key=lambda tax: tax[0] != "NONE"):  # NONE first
         org.add_tax_rate(code, name, rate)
     org.add_tax_rate("TAX001", "VAT 6% (old)", "6", status="DELETED")
     return org
