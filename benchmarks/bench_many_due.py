@@ -39,7 +39,8 @@ from providers.base import (  # noqa: E402
     VerifyResult,
 )
 from providers.chart import CHART, VAT_CODES  # noqa: E402
-from providers.ratelimit import RateLimitSpec, limiter_for  # noqa: E402
+from providers.context import ProviderContext  # noqa: E402
+from providers.ratelimit import RateLimitSpec  # noqa: E402
 from providers.simulators.base import SimulatorServer  # noqa: E402
 from providers.simulators.bex import BexDataset, create_bex_app  # noqa: E402
 from providers.simulators.bex_dataset import AdministrationSpec  # noqa: E402
@@ -62,8 +63,8 @@ class BenchProvider:
     calls = 0
     posted: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, ctx: object) -> None:
-        self.limiter = limiter_for("bench:account", LIMIT)
+    def __init__(self, ctx: ProviderContext) -> None:
+        self.limiter = ctx.limiters.limiter("bench:account", LIMIT)
 
     async def _call(self) -> None:
         async with self.limiter:
@@ -100,7 +101,7 @@ class BenchProvider:
         return None
 
 
-def create(ctx: object) -> BenchProvider:
+def create(ctx: ProviderContext) -> BenchProvider:
     return BenchProvider(ctx)
 
 

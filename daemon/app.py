@@ -44,6 +44,7 @@ from providers.base import Provider
 from providers.context import ProviderContext
 from providers.oauth import OAuthFlowError, parse_redirect_url
 from providers.oauth_loopback import LoopbackCatcher, LoopbackError
+from providers.ratelimit import LimiterRegistry
 from providers.redact import register_secret
 from providers.tokens import SecretBox
 
@@ -86,6 +87,7 @@ class DaemonApp:
         # simulators are real HTTP servers on 127.0.0.1 reached through configured URLs.
         self.pms_transport: httpx.AsyncBaseTransport | None = None
         self.provider_transport: httpx.AsyncBaseTransport | None = None
+        self.limiters = LimiterRegistry()  # one rate limiter per provider account, daemon-wide
         self.bus = EventBus(snapshot_provider=self.snapshot)
         self.administrations = Administrations(self)
         self.authorisations = Authorisations(self)
@@ -381,6 +383,7 @@ class DaemonApp:
             transport=self.provider_transport,
             on_auth_lost=lost,
             save_credentials=save_credentials,
+            limiters=self.limiters,
         )
         provider = spec.create(ctx)
         self._providers[auth_id] = provider

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from providers.ratelimit import LimiterRegistry
+
 
 @dataclass
 class ProviderContext:
@@ -26,3 +28,6 @@ class ProviderContext:
     on_auth_lost: Callable[[str], Awaitable[None]] | None = None
     # Persists new credentials (a rotated token) in one transaction before they are used.
     save_credentials: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    # The daemon's one registry of rate limiters: adapters of the same provider account share
+    # a limiter through it. The default (a registry of its own) suits a context used alone.
+    limiters: LimiterRegistry = field(default_factory=LimiterRegistry)

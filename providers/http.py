@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from providers.errors import ProviderError, auth_expired, rate_limited, rejected, unavailable
-from providers.ratelimit import RateLimiter, RateLimitSpec, limiter_for
+from providers.ratelimit import RateLimiter, RateLimitSpec
 from providers.redact import redact, register_secret
 
 log = logging.getLogger("bexsync.http")
@@ -200,8 +200,8 @@ class HttpClient:
         provider: str,
         base_url: str,
         *,
-        rate_limit: RateLimitSpec | None,
-        limiter_key: str,
+        limiter: RateLimiter | None = None,
+        rate_limit: RateLimitSpec | None = None,
         auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30,
@@ -209,7 +209,6 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         error_mapper: ErrorMapper | None = None,
         sleep: Sleep = asyncio.sleep,
-        limiter: RateLimiter | None = None,
         allow_other_origins: bool = False,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -222,12 +221,11 @@ class HttpClient:
         self._allow_other_origins = allow_other_origins
         base = urlsplit(self.base_url)
         self._origin = (base.scheme, base.netloc)
-        if limiter is not None:
-            self.limiter: RateLimiter | None = limiter
-        elif rate_limit is not None:
-            self.limiter = limiter_for(limiter_key, rate_limit, sleep=sleep)
-        else:
-            self.limiter = None
+        # ``limiter``: the account's shared one (from a LimiterRegistry); ``rate_limit`` alone
+        # gives this client a limiter of its own.
+        if limiter is None and rate_limit is not None:
+            limiter = RateLimiter(rate_limit, sleep=sleep)
+        self.limiter = limiter
         all_headers = {"User-Agent": USER_AGENT}
         for name, value in (headers or {}).items():
             all_headers[name] = value

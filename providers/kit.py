@@ -21,7 +21,7 @@ from providers.context import ProviderContext
 from providers.errors import FieldError, ProviderError, auth_expired, rejected
 from providers.http import HttpClient, RetryPolicy, Sleep
 from providers.login import LoginMethod, NoLogin
-from providers.ratelimit import RateLimiter, RateLimitSpec
+from providers.ratelimit import RateLimitSpec
 from providers.settings import ProviderSettings, SettingsError
 from providers.vat_labels import LABEL_TAX_CODES
 
@@ -51,15 +51,14 @@ class HttpAdapter:
         sleep: Sleep = asyncio.sleep,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimitSpec | None = None,
-        limiter: RateLimiter | None = None,
     ) -> None:
         self.ctx = ctx
         self.sleep = sleep
+        spec = rate_limit or self.rate_limit
         self.http = HttpClient(
             self.info.id,
             self.api_url(),
-            rate_limit=rate_limit or self.rate_limit,
-            limiter_key=self.limiter_key(),
+            limiter=ctx.limiters.limiter(self.limiter_key(), spec) if spec else None,
             auth=self.auth(),
             headers=self.headers(),
             transport=ctx.transport,
@@ -67,7 +66,6 @@ class HttpAdapter:
             sleep=sleep,
             retry=retry or RetryPolicy(),
             allow_other_origins=self.follows_other_origins,
-            limiter=limiter,
         )
 
     # -- hooks ------------------------------------------------------------------------------
@@ -80,7 +78,8 @@ class HttpAdapter:
         return str(self.ctx.settings.url("api_url", self.api_url_default))
 
     def limiter_key(self) -> str:
-        """Which requests share one quota: by default, those of one authorisation."""
+        """Which requests share one quota (one limiter of ``ctx.limiters``): by default,
+        those of one authorisation."""
         return f"{self.info.id}:{self.ctx.authorisation_id}"
 
     def auth(self) -> httpx.Auth | None:

@@ -60,8 +60,6 @@ def client(
     return HttpClient(
         "acme",
         "https://api.acme.test/v1",
-        rate_limit=None,
-        limiter_key="acme:test",
         transport=httpx.MockTransport(script),
         sleep=sleeps or Sleeps(),
         retry=retry or RetryPolicy(),

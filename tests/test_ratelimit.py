@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from providers.ratelimit import RateLimiter, RateLimitSpec, limiter_for, reset_limiters
+from providers.ratelimit import LimiterRegistry, RateLimiter, RateLimitSpec
 
 
 class FakeTime:
@@ -206,13 +206,13 @@ async def test_cancelled_waiter_does_not_block_the_queue() -> None:
     assert limiter.in_flight == 0
 
 
-def test_one_limiter_per_account_key() -> None:
-    reset_limiters()
+def test_one_limiter_per_account_key_in_a_registry() -> None:
+    limiters = LimiterRegistry()
     spec = RateLimitSpec(calls=60, per_seconds=60)
-    a = limiter_for("xero:tenant-1", spec)
-    assert limiter_for("xero:tenant-1", spec) is a
-    assert limiter_for("xero:tenant-2", spec) is not a
+    a = limiters.limiter("xero:tenant-1", spec)
+    assert limiters.limiter("xero:tenant-1", spec) is a
+    assert limiters.limiter("xero:tenant-2", spec) is not a
     raised = RateLimitSpec(calls=120, per_seconds=60)
-    assert limiter_for("xero:tenant-1", raised) is a
+    assert limiters.limiter("xero:tenant-1", raised) is a
     assert a.spec == raised
-    reset_limiters()
+    assert LimiterRegistry().limiter("xero:tenant-1", spec) is not a  # another daemon's

@@ -127,6 +127,7 @@ class Administrations:
             auth=auth,
             transport=self.app.pms_transport,
             page_size=self.app.config.pms_page_size,
+            limiters=self.app.limiters,
             rate_limit=dataclasses.replace(
                 RATE_LIMIT,
                 calls=self.app.config.pms_calls_per_15min,

@@ -23,7 +23,6 @@ from providers.chift_gateway import entry_number
 from providers.context import ProviderContext
 from providers.errors import ProviderError
 from providers.login import LoginContext
-from providers.ratelimit import reset_limiters
 from providers.sage100fr import Sage100FrProvider
 from providers.settings import ProviderSettings
 from providers.simulators.chift import ChiftSimulator, start_server
@@ -139,7 +138,6 @@ async def chift_env(chift_server: tuple[Mounts, str]) -> AsyncIterator[Factory]:
     made: list[Env] = []
 
     async def make(connector: str, **kw: Any) -> Env:
-        reset_limiters()
         clock = FakeClock()
         sim = ChiftSimulator(connector, clock=clock, **kw)
         prefix = mounts.mount(sim.app)

@@ -29,7 +29,7 @@ from providers.base import EntryLine, JournalEntry
 from providers.context import ProviderContext
 from providers.errors import FieldError, ProviderError
 from providers.login import LoginContext, LoginResult
-from providers.ratelimit import RateLimiter, reset_limiters
+from providers.ratelimit import LimiterRegistry
 from providers.settings import ProviderSettings
 from providers.simulators.base import SimulatorServer
 from providers.simulators.faults import Fault, FaultPlan
@@ -50,7 +50,6 @@ from providers.xero import (
     dumps_decimal,
     parse_xero_date,
     parse_xero_datetime,
-    rate_limit_spec,
 )
 from tests.providers.conftest import SpecRoute, SpecValidatingTransport, SpecViolation
 
@@ -112,9 +111,9 @@ class Env:
             credentials=dict(result.credentials),
             transport=self.transport,
             save_credentials=self._save,
+            limiters=LimiterRegistry(clock=self.state.clock, sleep=self.sleep),
         )
-        limiter = RateLimiter(rate_limit_spec(), clock=self.state.clock, sleep=self.sleep)
-        provider = XeroProvider(ctx, sleep=self.sleep, limiter=limiter)
+        provider = XeroProvider(ctx, sleep=self.sleep)
         self.providers.append(provider)
         return provider
 
@@ -654,7 +653,6 @@ async def test_the_spec_check_catches_a_request_off_spec(env: Env) -> None:
 
 
 async def test_demo_setup_logs_in_and_posts(tmp_path: Path) -> None:
-    reset_limiters()
     demo = await demo_setup(tmp_path)
     try:
         assert demo.browser_login is not None and demo.complete is None
