@@ -32,6 +32,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from providers.errors import ErrorKind, ProviderError
+from providers.http import parse_retry_after
 from providers.tokens import Token, TokenStore, _register_secret
 
 with warnings.catch_warnings():
@@ -124,6 +125,12 @@ class OAuthApp:
         return " ".join(self.scopes) or None
 
 
+async def _raise_throttled(response: httpx.Response) -> None:
+    """authlib reads a 429's body as a token answer; raise it as the HTTP error it is."""
+    if response.status_code == 429:
+        response.raise_for_status()
+
+
 def _client(app: OAuthApp, transport: httpx.AsyncBaseTransport | None) -> AsyncOAuth2Client:
     return AsyncOAuth2Client(
         client_id=app.client_id,
@@ -133,6 +140,7 @@ def _client(app: OAuthApp, transport: httpx.AsyncBaseTransport | None) -> AsyncO
         code_challenge_method="S256",
         transport=transport,
         timeout=app.timeout,
+        event_hooks={"response": [_raise_throttled]},
     )
 
 
@@ -258,21 +266,7 @@ async def _token_request(
             app, exc.error or "oauth_error", exc.description, messages or {}, secrets
         ) from None
     except httpx.HTTPStatusError as exc:
-        status = exc.response.status_code
-        retry_after = exc.response.headers.get("retry-after", "")
-        kind: ErrorKind = "rejected"
-        if status == 429:
-            kind = "rate_limited"
-        elif status >= 500:
-            kind = "unavailable"
-        raise _fail(
-            app,
-            kind,
-            f"{app.provider}'s token endpoint answered HTTP {status}",
-            f"http_{status}",
-            status=status,
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
-        ) from None
+        raise _status_error(app, exc.response) from None
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise _fail(
             app,
@@ -299,6 +293,25 @@ async def _token_request(
     token = token_from_response(raw, time.time() if now is None else now)
     log.debug("%s: obtained an access token (%s grant)", app.provider, _grant_label(grant_type))
     return token
+
+
+def _status_error(app: OAuthApp, response: httpx.Response) -> OAuthFlowError:
+    """A token endpoint's HTTP failure without an OAuth error body; a 429 or 503 keeps the
+    Retry-After (seconds or HTTP date) for the engine to honour."""
+    status = response.status_code
+    kind: ErrorKind = "rejected"
+    if status == 429:
+        kind = "rate_limited"
+    elif status >= 500:
+        kind = "unavailable"
+    return _fail(
+        app,
+        kind,
+        f"{app.provider}'s token endpoint answered HTTP {status}",
+        f"http_{status}",
+        status=status,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )
 
 
 def _grant_label(grant_type: str) -> str:
@@ -727,14 +740,15 @@ async def json_token_request(
                 "invalid_client",
                 status=status,
             )
-        kind: ErrorKind = "unavailable" if status >= 500 or status < 400 else "rejected"
-        raise _fail(
-            app,
-            kind,
-            f"{app.provider}'s token endpoint answered HTTP {status} without a token",
-            f"http_{status}",
-            status=status,
-        )
+        if status < 400:
+            raise _fail(
+                app,
+                "unavailable",
+                f"{app.provider}'s token endpoint answered HTTP {status} without a token",
+                f"http_{status}",
+                status=status,
+            )
+        raise _status_error(app, response)
     return token_from_response(data, time.time() if now is None else now)
 
 

@@ -80,6 +80,11 @@ class _Window:
         self.prune(now)
         return self.calls - len(self.stamps)
 
+    def expire_by(self, moment: float) -> None:
+        """Let every counted call leave the window by ``moment`` at the latest."""
+        horizon = moment - self.per
+        self.stamps = deque(min(stamp, horizon) for stamp in self.stamps)
+
     def reserve(self, count: int, at: float) -> None:
         """Count ``count`` calls we did not make (the server saw them) as made at ``at``."""
         merged = sorted([*self.stamps, *([at] * count)])
@@ -206,10 +211,17 @@ class RateLimiter:
         return max(value, 0.0)
 
     def penalise(self, retry_after: float) -> None:
-        """After a 429: no request of this account starts before ``retry_after`` seconds."""
+        """After a 429: no request of this account starts before ``retry_after`` seconds, and
+        none waits longer than that for this limiter's own windows.
+
+        The server's word beats what this limiter inferred: a "0 remaining" header reserves a
+        whole window (Xero's minute), but a ``Retry-After: 1`` says a second is enough.
+        """
         until = self._clock() + max(retry_after, 0.0)
         if until > self._blocked_until:
             self._blocked_until = until
+        for window in self._windows:
+            window.expire_by(self._blocked_until)
 
     # -- admission ------------------------------------------------------------------------
     def _window_delay(self, now: float) -> float:

@@ -7,22 +7,7 @@ import asyncio
 import pytest
 
 from providers.ratelimit import LimiterRegistry, RateLimiter, RateLimitSpec
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps, so tests run in microseconds."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        self.now += delay
-        await asyncio.sleep(0)
+from tests.providers.harness import FakeTime
 
 
 def make(spec: RateLimitSpec) -> tuple[RateLimiter, FakeTime]:
@@ -216,3 +201,16 @@ def test_one_limiter_per_account_key_in_a_registry() -> None:
     assert limiters.limiter("xero:tenant-1", raised) is a
     assert a.spec == raised
     assert LimiterRegistry().limiter("xero:tenant-1", spec) is not a  # another daemon's
+
+
+async def test_penalise_waits_what_the_server_asked_even_over_a_reserved_window() -> None:
+    """ "0 remaining" reserves the whole minute; a Retry-After of 1 s cuts that short."""
+    spec = RateLimitSpec(calls=60, per_seconds=60, remaining_header="X-MinLimit-Remaining")
+    limiter, t = make(spec)
+    async with limiter:
+        pass
+    limiter.observe({"X-MinLimit-Remaining": "0"})
+    limiter.penalise(1.0)
+    async with limiter:
+        pass
+    assert t.sleeps == [pytest.approx(1.0)]

@@ -19,6 +19,23 @@ from providers.base import EntryLine, JournalEntry
 from providers.errors import ProviderError
 
 
+class FakeTime:
+    """A clock that only moves when someone sleeps: waits cost nothing and are recorded, so a
+    test asserts how long the code asked to wait instead of measuring wall time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
+
+
 class Sleeps:
     """A fake sleep for adapters and their retry layer: records each delay, waits at most
     ``real_cap`` seconds (so a shared rate limiter still sees its penalty run out), and can

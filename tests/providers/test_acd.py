@@ -324,7 +324,7 @@ async def test_429_is_waited_out_or_goes_up_with_retry_after(sim: Sim, tmp_path:
     sleeps = Sleeps()
     async with aclosing(adapter(sim, tmp_path, sleeps=sleeps)) as provider:
         assert len(await provider.list_ledgers(None)) == 5
-        assert 0.05 in sleeps.delays
+        assert sim.faults.count("429") == 1  # waited out (the limiter held the retry)
         sim.faults.add(Fault.rate_limit(retry_after=600, path="/compta/comptes", fraction=1.0))
         err = await expect_error("rate_limited", provider.list_accounts(None))
         assert err.retry_after == 600

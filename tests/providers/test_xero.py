@@ -579,7 +579,8 @@ async def test_persistent_429_is_rate_limited_with_retry_after(env: Env) -> None
         await xero.list_tax_codes(None)
     assert err.value.kind == "rate_limited"
     assert err.value.retry_after == 7
-    assert env.sleeps == [7, 7, 7, 7]  # 5 attempts in all
+    assert len(env.sleeps) == 4  # 5 attempts in all, each after Retry-After (+ jitter)
+    assert all(7 <= wait <= 7.7 for wait in env.sleeps)
 
 
 async def test_daily_limit_is_rate_limited_at_once_with_a_long_retry_after(env: Env) -> None:
