@@ -343,7 +343,7 @@ class AcdProvider(HttpAdapter):
     # -- writing ----------------------------------------------------------------------------
     def _check(self, entry: JournalEntry) -> None:
         currency = currency_not_in(entry, CURRENCIES, "ACD")
-        refuse_malformed(PROVIDER, "ACD", entry, signs=False, extra=currency)
+        refuse_malformed(PROVIDER, "ACD", entry, extra=currency)
 
     async def _journal_code(self, dossier: str, ledger_id: str) -> str:
         code = await self._journal_lookup(dossier, ledger_id)

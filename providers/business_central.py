@@ -508,7 +508,7 @@ class BusinessCentralProvider(HttpAdapter):
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        refuse_malformed(PROVIDER, "Business Central", entry, minimum=2)
+        refuse_malformed(PROVIDER, "Business Central", entry)
 
     async def _check_setup(self, company: str, entry: JournalEntry) -> None:
         """General Ledger Setup: "Allow Posting From/To" and the local currency (BC's journal

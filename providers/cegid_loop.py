@@ -43,7 +43,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed
+from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -344,7 +344,7 @@ class CegidLoopProvider(HttpAdapter):
 
     # -- writing ----------------------------------------------------------------------------
     def _check(self, entry: JournalEntry) -> None:
-        refuse_malformed(PROVIDER, "Cegid Loop", entry, signs=False)
+        refuse_malformed(PROVIDER, "Cegid Loop", entry)
 
     def _import_body(self, entry: JournalEntry, journal: str) -> dict[str, Any]:
         # GAP: Cegid does not publish the ``ecritures`` item schema. The field names follow the
@@ -398,6 +398,8 @@ class CegidLoopProvider(HttpAdapter):
         booked = await self._booked(entry.reference, journal)
         if booked is not None:
             return booked
+        known = {account.code for account in await self.list_accounts(None)}
+        refuse_unknown_accounts(PROVIDER, "Cegid Loop", entry, known, what="open account")
         running = await self._latest_import(entry.reference)
         if running is not None:
             import_id = str(running["idImport"])

@@ -106,20 +106,18 @@ def refuse_unknown_accounts(
 
 
 def refuse_malformed(
-    provider: str,
-    title: str,
-    entry: JournalEntry,
-    *,
-    minimum: int = 1,
-    signs: bool = True,
-    extra: Sequence[FieldError] = (),
+    provider: str, title: str, entry: JournalEntry, extra: Sequence[FieldError] = ()
 ) -> None:
-    """The checks most providers share, refused at once: too few lines, debits and credits
-    that do not balance, and (``signs``) negative or two-sided lines; ``extra`` adds the
-    provider's own problems (a currency it does not take)."""
-    problems = [*extra, *too_few_lines(entry, minimum), *unbalanced(entry)]
-    if signs:
-        problems += mixed_or_negative(entry)
+    """The checks every provider shares, refused at once before any call: fewer than two
+    lines, debits and credits that do not balance, negative or two-sided lines, amounts with
+    more than two decimals; ``extra`` adds the provider's own problems (a currency)."""
+    problems = [
+        *extra,
+        *too_few_lines(entry, 2),
+        *unbalanced(entry),
+        *mixed_or_negative(entry),
+        *too_precise(entry),
+    ]
     refuse(provider, title, problems)
 
 

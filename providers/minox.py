@@ -359,7 +359,7 @@ class MinoxProvider(HttpAdapter):
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        refuse_malformed(PROVIDER, "Minox", entry, minimum=2)
+        refuse_malformed(PROVIDER, "Minox", entry)
 
     @staticmethod
     def _description(entry: JournalEntry, description: str, vat_code: str | None) -> str:

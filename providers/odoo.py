@@ -460,7 +460,7 @@ class OdooProvider(HttpAdapter):
         currency = company.get("currency_id")
         code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
         books = currency_not_in(entry, (str(code),), "the Odoo company's books") if code else []
-        refuse_malformed(PROVIDER, "Odoo", entry, signs=False, extra=books)
+        refuse_malformed(PROVIDER, "Odoo", entry, extra=books)
         # Odoo 18+ also locks sale and purchase journals on their own dates, and there it
         # postpones the entry's date instead of refusing: so refuse here, before creating.
         keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]

@@ -36,7 +36,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
+from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
 from providers.journals import find_journal_id
@@ -239,12 +239,10 @@ class PennylaneProvider(HttpAdapter):
         return found
 
     def _check(self, entry: JournalEntry) -> None:
-        problems = too_few_lines(entry)
-        if len(entry.lines) > MAX_LINES:
-            problems.append(
-                FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")
-            )
-        refuse(PROVIDER, "Pennylane", problems + unbalanced(entry))
+        too_long = [FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")]
+        refuse_malformed(
+            PROVIDER, "Pennylane", entry, too_long if len(entry.lines) > MAX_LINES else ()
+        )
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         """Create the ledger entry, unless one with this reference exists already.

@@ -31,7 +31,7 @@ from providers.base import (
 )
 from providers.chart import CHART, VAT_CODES
 from providers.context import ProviderContext
-from providers.entry_checks import SIGN_MESSAGE, too_few_lines, unbalanced
+from providers.entry_checks import SIGN_MESSAGE, too_few_lines, too_precise, unbalanced
 from providers.errors import FieldError, period_locked, rejected
 
 LEDGER_FILE = "sandbox-ledger.sqlite3"
@@ -164,7 +164,7 @@ class SandboxLedger:
             raise period_locked(
                 "sandbox", f"the sandbox ledger is locked up to {lock['value']}; unlock it first"
             )
-        problems = too_few_lines(entry) + unbalanced(entry)
+        problems = too_few_lines(entry, 2) + unbalanced(entry) + too_precise(entry)
         known = {row[0] for row in conn.execute("SELECT code FROM accounts")}
         taxes = {row[0] for row in conn.execute("SELECT code FROM tax_codes")}
         ledgers = {row[0] for row in conn.execute("SELECT id FROM ledgers")}
@@ -189,11 +189,13 @@ class SandboxLedger:
                 tuple(problems),
             )
 
-    def find(self, reference: str) -> PostedEntry | None:
+    def find(self, reference: str, ledger_id: str | None = None) -> PostedEntry | None:
+        """The entry with this reference (in ``ledger_id``, when given)."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT id, reference FROM journal_entries WHERE reference = ? ORDER BY id LIMIT 1",
-                (reference,),
+                "SELECT id, reference FROM journal_entries WHERE reference = ? "
+                "AND (? IS NULL OR ledger_id = ?) ORDER BY id LIMIT 1",
+                (reference, ledger_id, ledger_id),
             ).fetchone()
         return None if row is None else PostedEntry(str(row["id"]), row["reference"])
 
@@ -236,7 +238,7 @@ class SandboxProvider:
     async def find_entry(
         self, reference: str, tenant_id: str | None, ledger_id: str | None
     ) -> PostedEntry | None:
-        return await asyncio.to_thread(self.ledger.find, reference)
+        return await asyncio.to_thread(self.ledger.find, reference, ledger_id)
 
     async def aclose(self) -> None:
         return None

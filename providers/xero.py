@@ -47,7 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, too_precise
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -481,7 +481,7 @@ class XeroProvider(HttpAdapter):
 
     def _check(self, entry: JournalEntry) -> None:
         """Refuse locally what Xero would refuse, without spending a call."""
-        refuse_malformed(PROVIDER, "Xero", entry, minimum=2, extra=too_precise(entry))
+        refuse_malformed(PROVIDER, "Xero", entry)
 
     def _line_errors(self, entry: JournalEntry, err: ProviderError) -> ProviderError:
         """Point Xero's messages at our lines where they name an account code or tax type."""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from providers import registry
-from providers.base import EntryLine, JournalEntry
+from providers.base import JournalEntry
 from providers.context import ProviderContext
 from providers.login import LoginContext
 from providers.odoo import OdooProvider, classify
@@ -367,12 +367,25 @@ async def test_a_create_that_failed_with_a_server_error_is_not_retried(
 async def test_odoo_validation_errors_are_rejected_with_its_message(
     sim: Sim, tmp_path: Path
 ) -> None:
-    negative = (
-        EntryLine("1300", "refund", Decimal("-5.00"), Decimal("0.00")),
-        EntryLine("8000", "refund", Decimal("0.00"), Decimal("-5.00")),
-    )
+    """A refusal the adapter does not check first (here sent past its checks)."""
     async with aclosing(adapter(sim, tmp_path)) as provider:
-        err = await expect_error("rejected", provider.post_entry(entry(lines=negative), "k"))
+        journal = await provider._journal_id("BEX", None)
+        accounts = await provider._account_ids(["1300", "8000"], None)
+        lines = [
+            [0, 0, {"account_id": accounts["1300"], "name": "x", "debit": Decimal("-5.00"),
+                    "credit": Decimal("0.00")}],
+            [0, 0, {"account_id": accounts["8000"], "name": "y", "debit": Decimal("0.00"),
+                    "credit": Decimal("-5.00")}],
+        ]  # fmt: skip
+        vals = {
+            "move_type": "entry",
+            "journal_id": journal,
+            "date": "2026-03-31",
+            "line_ids": lines,
+        }
+        err = await expect_error(
+            "rejected", provider.call("account.move", "create", read=False, vals_list=[vals])
+        )
         assert "cannot be negative" in err.message
         assert "UserError" in err.message
         assert err.field_errors and err.field_errors[0].field == "entry"

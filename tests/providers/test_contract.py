@@ -1,0 +1,34 @@
+"""The provider contract (tests/providers/contract.py), run for every provider.
+
+Each class names the provider's harness and nothing else: what a provider cannot do is
+declared in its harness's capabilities, which is the only reason a contract test skips.
+"""
+
+from __future__ import annotations
+
+from tests.providers.contract import ProviderContract
+from tests.providers.harnesses.cegid_loop import CegidLoopHarness
+from tests.providers.harnesses.inqom import InqomHarness
+from tests.providers.harnesses.myunisoft import MyUnisoftHarness
+from tests.providers.harnesses.pennylane import PennylaneHarness
+from tests.providers.harnesses.sandbox import SandboxHarness
+
+
+class TestSandbox(ProviderContract):
+    harness_class = SandboxHarness
+
+
+class TestPennylane(ProviderContract):
+    harness_class = PennylaneHarness
+
+
+class TestInqom(ProviderContract):
+    harness_class = InqomHarness
+
+
+class TestMyUnisoft(ProviderContract):
+    harness_class = MyUnisoftHarness
+
+
+class TestCegidLoop(ProviderContract):
+    harness_class = CegidLoopHarness
