@@ -43,7 +43,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import currency_not_in, refuse_malformed
+from providers.entry_checks import currency_not_in, refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -397,6 +397,8 @@ class AcdProvider(HttpAdapter):
         existing = await self._find(entry.reference, dossier, journal, entry.date)
         if existing is not None:
             return existing
+        known = {account.code for account in await self.list_accounts(dossier)}
+        refuse_unknown_accounts(PROVIDER, "ACD", entry, known, what="active account")
         response = await self._call(
             "POST",
             "/v1/compta/ecriture",

@@ -45,7 +45,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed
+from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
@@ -388,6 +388,10 @@ class MinoxProvider(HttpAdapter):
         self._check(entry)
         key = await self._key(entry.tenant_id)
         administration = await self._administration(key)
+        if entry.ledger_id not in {x.id for x in await self.list_ledgers(key)}:
+            raise self.unknown_journal(entry.ledger_id)
+        known = {account.code for account in await self.list_accounts(key)}
+        refuse_unknown_accounts(PROVIDER, "Minox", entry, known, what="open ledger account")
         lines = self._lines(entry, period_of(entry.date, administration))
         batch = batch_uuid(idempotency_key)
         url = f"{self._path(key)}/transaction_line_batch/{batch}"

@@ -36,6 +36,7 @@ from providers.errors import ProviderError
 from providers.login import LoginContext, LoginResult
 from providers.ratelimit import LimiterRegistry
 from providers.settings import ProviderSettings
+from providers.simulators.demo_login import follow_consent
 from tests.providers.harness import FakeTime, journal_entry, standard_lines
 
 # What a harness may declare (anything else is a typo and fails the run).
@@ -196,6 +197,16 @@ class Harness:
 
     def form(self) -> dict[str, Any]:
         return {}
+
+    async def consent_login(self) -> LoginResult:
+        """An OAuth code login: the user consents at the simulator, the redirect is pasted."""
+        spec = registry.get(self.provider_id)
+        assert spec is not None
+        start = await spec.login.begin(self.login_context())
+        redirect = await follow_consent(start.next_step["url"], self.provider_id)
+        return await spec.login.complete(
+            self.login_context(), start.pending, redirect_url=redirect, code=None, credentials=None
+        )
 
     async def log_in(self) -> None:
         result = await self.login()

@@ -7,8 +7,10 @@ declared in its harness's capabilities, which is the only reason a contract test
 from __future__ import annotations
 
 from tests.providers.contract import ProviderContract
+from tests.providers.harnesses.acd import AcdHarness
 from tests.providers.harnesses.cegid_loop import CegidLoopHarness
 from tests.providers.harnesses.inqom import InqomHarness
+from tests.providers.harnesses.minox import MinoxHarness
 from tests.providers.harnesses.myunisoft import MyUnisoftHarness
 from tests.providers.harnesses.pennylane import PennylaneHarness
 from tests.providers.harnesses.sandbox import SandboxHarness
@@ -32,3 +34,11 @@ class TestMyUnisoft(ProviderContract):
 
 class TestCegidLoop(ProviderContract):
     harness_class = CegidLoopHarness
+
+
+class TestAcd(ProviderContract):
+    harness_class = AcdHarness
+
+
+class TestMinox(ProviderContract):
+    harness_class = MinoxHarness
