@@ -69,7 +69,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed
+from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import error_code
 from providers.errors import (
     FieldError,
@@ -612,6 +612,8 @@ class BusinessCentralProvider(HttpAdapter):
             return already
         await self._check_setup(company, entry)
         journal = await self._ledger(company, entry.ledger_id)
+        known = {account.code for account in await self.list_accounts(entry.tenant_id)}
+        refuse_unknown_accounts(PROVIDER, "Business Central", entry, known, what="posting account")
         number = document_number(entry.reference)
         display = f"bexsync {entry.reference} ({journal.get('code', '')})"[:DESCRIPTION_MAX]
         batch = await self._run_batch(company, batch_code(idempotency_key), display)

@@ -28,7 +28,6 @@ import itertools
 import json
 import logging
 import re
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -443,9 +442,9 @@ class OdooProvider(HttpAdapter):
         rows = await self._journal_rows(tenant_id, refresh=False)
         return next((str(r.get("type")) for r in rows if r["id"] == journal_id), "general")
 
-    async def _company(self, tenant_id: str | None) -> dict[str, Any]:
-        """Currency and lock dates of the entry's company (read once per adapter)."""
-        if tenant_id not in self._companies:
+    async def _company(self, tenant_id: str | None, *, fresh: bool = False) -> dict[str, Any]:
+        """Currency and lock dates of the entry's company (read once, or ``fresh``)."""
+        if fresh or tenant_id not in self._companies:
             fields = ["name", "currency_id", "fiscalyear_lock_date"]
             if (self.version or 0) >= 18:
                 fields += ["hard_lock_date", "sale_lock_date", "purchase_lock_date"]
@@ -456,22 +455,29 @@ class OdooProvider(HttpAdapter):
             self._companies[tenant_id] = rows[0]
         return self._companies[tenant_id]
 
-    def _check(self, entry: JournalEntry, company: Mapping[str, Any], journal_type: str) -> None:
-        currency = company.get("currency_id")
-        code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
-        books = currency_not_in(entry, (str(code),), "the Odoo company's books") if code else []
-        refuse_malformed(PROVIDER, "Odoo", entry, extra=books)
-        # Odoo 18+ also locks sale and purchase journals on their own dates, and there it
-        # postpones the entry's date instead of refusing: so refuse here, before creating.
+    async def _check_books(self, entry: JournalEntry, tenant: str | None, journal: int) -> None:
+        """The company's currency and lock dates. Odoo 18+ also locks sale and purchase
+        journals on their own dates, and there it postpones the entry's date instead of
+        refusing: so refuse here, before creating. A lock seen in the company read earlier is
+        read again before the entry is refused (it may have been moved since)."""
+        journal_type = await self._journal_type(journal, tenant)
         keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]
-        locks = [date.fromisoformat(str(company[k])) for k in keys if company.get(k)]
-        if locks and entry.date <= max(locks):
+        for fresh in (False, True):
+            company = await self._company(tenant, fresh=fresh)
+            locks = [date.fromisoformat(str(company[k])) for k in keys if company.get(k)]
+            if not locks or entry.date > max(locks):
+                break
+        else:
             raise period_locked(
                 PROVIDER,
                 f"Odoo's books of {company.get('name') or 'this company'} are locked up to "
                 f"{max(locks).isoformat()}; the entry dated {entry.date.isoformat()} cannot be "
                 "posted until the lock date is moved",
             )
+        currency = company.get("currency_id")
+        code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
+        books = currency_not_in(entry, (str(code),), "the Odoo company's books") if code else []
+        refuse_malformed(PROVIDER, "Odoo", entry, extra=books)
 
     async def _account_ids(self, codes: list[str], tenant_id: str | None) -> dict[str, int]:
         wanted = sorted(set(codes))
@@ -497,15 +503,14 @@ class OdooProvider(HttpAdapter):
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         """Create and post the move unless the reference is already posted in the journal."""
+        refuse_malformed(PROVIDER, "Odoo", entry)
         tenant = entry.tenant_id
         journal_id = await self._journal_id(entry.ledger_id, tenant)
         existing = await self._moves(entry.reference, journal_id, tenant)
         posted = [m for m in existing if m.get("state") == "posted"]
         if posted:
             return PostedEntry(str(posted[0]["id"]), entry.reference)
-        self._check(
-            entry, await self._company(tenant), await self._journal_type(journal_id, tenant)
-        )
+        await self._check_books(entry, tenant, journal_id)
         ids = await self._account_ids([line.account for line in entry.lines], tenant)
         refuse_unknown_accounts(PROVIDER, "Odoo", entry, ids)
         drafts = [int(m["id"]) for m in existing if m.get("state") == "draft"]

@@ -400,6 +400,18 @@ class ProviderContract:
         assert again.external_id == first.external_id
         assert len(harness.stored(entry.reference)) == 1
 
+    async def test_a_posted_reference_is_found_again_whatever_the_key(
+        self, harness: Harness, active: tuple[Provider, str | None]
+    ) -> None:
+        provider, tenant = active
+        if provider.info.capabilities.idempotency != "lookup":
+            pytest.skip(f"{harness.provider_id} declares idempotency by key, not by lookup")
+        entry = entry_of(harness, tenant)
+        first = await provider.post_entry(entry, "key-1")
+        again = await provider.post_entry(entry, "key-2")
+        assert again.external_id == first.external_id
+        assert len(harness.stored(entry.reference)) == 1
+
     async def test_amounts_keep_the_providers_precision_exactly(
         self, harness: Harness, active: tuple[Provider, str | None]
     ) -> None:

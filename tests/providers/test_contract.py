@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from tests.providers.contract import ProviderContract
 from tests.providers.harnesses.acd import AcdHarness
+from tests.providers.harnesses.business_central import BusinessCentralHarness
 from tests.providers.harnesses.cegid_loop import CegidLoopHarness
 from tests.providers.harnesses.inqom import InqomHarness
 from tests.providers.harnesses.minox import MinoxHarness
 from tests.providers.harnesses.myunisoft import MyUnisoftHarness
+from tests.providers.harnesses.odoo import OdooHarness
 from tests.providers.harnesses.pennylane import PennylaneHarness
 from tests.providers.harnesses.sandbox import SandboxHarness
 
@@ -42,3 +44,11 @@ class TestAcd(ProviderContract):
 
 class TestMinox(ProviderContract):
     harness_class = MinoxHarness
+
+
+class TestOdoo(ProviderContract):
+    harness_class = OdooHarness
+
+
+class TestBusinessCentral(ProviderContract):
+    harness_class = BusinessCentralHarness
