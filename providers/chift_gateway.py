@@ -54,6 +54,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
+from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -122,6 +123,7 @@ class Connector:
     # created on the fly (the spec's GenericJournalItem.account_info, "e.g., for Tiime").
     send_account_info: bool = False
     max_description: int | None = None
+    max_reference: int | None = None  # a connector that cuts the reference to this length
     local_agent: bool = False
     rate_limit: RateLimitSpec = FAIR_USE
 
@@ -572,8 +574,20 @@ class ChiftGateway(HttpAdapter):
             "items": items,
         }
 
+    async def _check(self, entry: JournalEntry) -> None:
+        """What the connector would refuse, refused before anything is written: a malformed
+        entry (before any call), then a journal or accounts it does not have (Tiime creates
+        missing accounts itself)."""
+        if entry.ledger_id not in {x.id for x in await self.list_ledgers(entry.tenant_id)}:
+            raise self.unknown_journal(entry.ledger_id)
+        if not self.connector.send_account_info:
+            known = {account.code for account in await self.list_accounts(entry.tenant_id)}
+            refuse_unknown_accounts(self.info.id, self.connector.label, entry, known)
+
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
+        refuse_malformed(self.info.id, self.connector.label, entry)
         consumer, folder = await self._tenant(entry.tenant_id)
+        await self._check(entry)
         body = await self._body(entry, consumer, folder)
         request_id = _request_id(idempotency_key)
         response = await self.http.post(
@@ -656,8 +670,10 @@ class ChiftGateway(HttpAdapter):
             params["journal_id"] = ledger_id
         number = entry_number(reference)
         async for item in self._pages(f"/consumers/{consumer}/accounting/journal/entries", params):
-            # Connectors keep one or the other (Sage 100 may shorten the reference to fit).
-            if item.get("reference") == reference or item.get("name") == number:
+            # Connectors keep one or the other; where the reference may be cut short (Sage
+            # 100), a daily period's cut reference reads like its month's: the number decides.
+            by_reference = self.connector.max_reference is None and item.get("reference")
+            if item.get("name") == number or (by_reference and by_reference == reference):
                 return PostedEntry(str(item["id"]), reference)
         return None
 

@@ -28,6 +28,7 @@ SAGE100FR = Connector(
     integration_names=("sage100",),
     multi_folder=False,
     max_description=35,
+    max_reference=17,  # EC_RefPiece (an assumption, like the label length)
     local_agent=True,
     rate_limit=RateLimitSpec(calls=120, per_seconds=60, concurrent=1),
 )

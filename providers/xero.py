@@ -47,7 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed
+from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -522,6 +522,8 @@ class XeroProvider(HttpAdapter):
                 f"{entry.date.isoformat()}; move the lock date in Xero (Advanced settings) "
                 "first",
             )
+        known = {account.code for account in await self.list_accounts(tenant)}
+        refuse_unknown_accounts(PROVIDER, "Xero", entry, known, what="active account code")
         base = org.get("BaseCurrency")
         if base and entry.currency and entry.currency.upper() != str(base).upper():
             raise rejected(

@@ -30,6 +30,9 @@ class FakeTime:
     def clock(self) -> float:
         return self.now
 
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
     async def sleep(self, delay: float) -> None:
         self.sleeps.append(delay)
         self.now += delay

@@ -10,12 +10,14 @@ from tests.providers.contract import ProviderContract
 from tests.providers.harnesses.acd import AcdHarness
 from tests.providers.harnesses.business_central import BusinessCentralHarness
 from tests.providers.harnesses.cegid_loop import CegidLoopHarness
+from tests.providers.harnesses.chift import ChiftHarness, Sage100FrHarness, TiimeHarness
 from tests.providers.harnesses.inqom import InqomHarness
 from tests.providers.harnesses.minox import MinoxHarness
 from tests.providers.harnesses.myunisoft import MyUnisoftHarness
 from tests.providers.harnesses.odoo import OdooHarness
 from tests.providers.harnesses.pennylane import PennylaneHarness
 from tests.providers.harnesses.sandbox import SandboxHarness
+from tests.providers.harnesses.xero import XeroHarness
 
 
 class TestSandbox(ProviderContract):
@@ -52,3 +54,19 @@ class TestOdoo(ProviderContract):
 
 class TestBusinessCentral(ProviderContract):
     harness_class = BusinessCentralHarness
+
+
+class TestXero(ProviderContract):
+    harness_class = XeroHarness
+
+
+class TestChift(ProviderContract):
+    harness_class = ChiftHarness
+
+
+class TestTiime(ProviderContract):
+    harness_class = TiimeHarness
+
+
+class TestSage100Fr(ProviderContract):
+    harness_class = Sage100FrHarness

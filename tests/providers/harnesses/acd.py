@@ -17,7 +17,7 @@ USER, PASSWORD = "comptable", "s3cret-acd-contract"
 class AcdHarness(Harness):
     provider_id = "acd"
     capabilities = frozenset(
-        {"http", "token_renewal", "revocable", "known_accounts", "closed_accounts"}
+        {"http", "token_renewal", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
     write = r"^POST .*/v1/compta/ecriture$"
     reads = r"^GET .*/v1/compta/comptes/generaux$"

@@ -21,7 +21,7 @@ CLIENT_ID, SECRET = "bc-contract", "bc-contract-secret-0123456789"
 class BusinessCentralHarness(Harness):
     provider_id = "business_central"
     capabilities = frozenset(
-        {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts"}
+        {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
     write = r"^POST .*/Microsoft.NAV.post$"
     reads = r"^GET .*/accounts$"

@@ -22,7 +22,7 @@ class CegidLoopHarness(Harness):
     paged = ("ledgers", "accounts")  # the lookup answers at most 100 rows, by design
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "471000"
-    capabilities = frozenset({"http", "revocable", "known_accounts", "closed_accounts"})
+    capabilities = frozenset({"http", "revocable", "known_accounts", "closed_accounts", "journals"})
 
     async def start(self) -> None:
         self.state = LoopState.seeded(SUBSCRIPTION, API_KEY)

@@ -19,7 +19,7 @@ USER, PASSWORD = "compta@camping.example", "correct horse battery staple"
 class InqomHarness(Harness):
     provider_id = "inqom"
     capabilities = frozenset(
-        {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts"}
+        {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
     write = r"^POST /v1/dossiers/\d+/entries$"
     reads = r"^GET /v1/dossiers/\d+/accounts$"

@@ -16,7 +16,7 @@ CLIENT_ID, SECRET = "minox-contract", "minox-contract-secret-0123456789"
 class MinoxHarness(Harness):
     provider_id = "minox"
     capabilities = frozenset(
-        {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts"}
+        {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
     write = r"^PUT .*/transaction_line_batch/[^/]+$"
     reads = r"^GET .*/ledger_account$"

@@ -21,7 +21,7 @@ class MyUnisoftHarness(Harness):
     paged = ("accounts",)  # the lookup by partner id is one request by design
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "4999"
-    capabilities = frozenset({"http", "revocable", "known_accounts", "closed_accounts"})
+    capabilities = frozenset({"http", "revocable", "known_accounts", "closed_accounts", "journals"})
     remaining_header = "X-Rate-Limit-Remaining"
 
     async def start(self) -> None:

@@ -15,7 +15,7 @@ TOKEN = "contract-pennylane-token-0123456789"
 
 class PennylaneHarness(Harness):
     provider_id = "pennylane"
-    capabilities = frozenset({"http", "revocable", "known_accounts"})
+    capabilities = frozenset({"http", "revocable", "known_accounts", "journals"})
     write = r"^POST .*/ledger_entries$"
     reads = r"^GET .*/ledger_accounts$"
     lists = {

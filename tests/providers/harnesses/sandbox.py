@@ -13,7 +13,7 @@ from tests.providers.contract import Harness, Lines
 
 class SandboxHarness(Harness):
     provider_id = "sandbox"
-    capabilities = frozenset({"known_accounts"})
+    capabilities = frozenset({"known_accounts", "journals"})
     vat_codes = frozenset({"0", "L", "H", "NONE"})
 
     async def start(self) -> None:
