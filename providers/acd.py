@@ -43,7 +43,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import currency_not_in, refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import currency_not_in, refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -54,7 +54,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import provider_message
-from providers.kit import HttpAdapter
+from providers.kit import HttpAdapter, ledgers_from
 from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
@@ -198,7 +198,6 @@ class AcdProvider(HttpAdapter):
         self._token: str | None = None
         self._logins = 0
         self._dossiers: list[Tenant] | None = None
-        self._journal_cache: dict[str, list[dict[str, Any]]] = {}
 
     def api_url(self) -> str:
         """Each firm runs its own host: ``{host}/{code}/api`` unless ``api_url`` overrides it."""
@@ -306,29 +305,12 @@ class AcdProvider(HttpAdapter):
     async def _dossier(self, tenant_id: str | None) -> str:
         return await self.chosen_tenant(tenant_id, self.list_tenants, "dossier")
 
-    async def _journals(self, dossier: str, *, refresh: bool = True) -> list[dict[str, Any]]:
-        """The dossier's journals; lookups reuse the last list and re-read it on a miss."""
-        if refresh or dossier not in self._journal_cache:
-            rows = self._rows(await self._get("/v1/compta/journal", {"CodeDossier": dossier}))
-            self._journal_cache[dossier] = rows
-        return self._journal_cache[dossier]
-
-    async def _journal_lookup(self, dossier: str, ledger_id: str) -> str | None:
-        for refresh in (False, True):
-            for row in await self._journals(dossier, refresh=refresh):
-                if row.get("Code") and str(row["Code"]).upper() == ledger_id.upper():
-                    return str(row["Code"])
-        return None
-
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         dossier = await self._dossier(tenant_id)
-        return [
-            Ledger(str(j["Code"]), str(j["Code"]), str(j.get("Libelle") or j["Code"]))
-            for j in await self._journals(dossier)
-            if j.get("Code")
-        ]
+        rows = self._rows(await self._get("/v1/compta/journal", {"CodeDossier": dossier}))
+        return ledgers_from(rows, "Code", "Code", "Libelle")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         dossier = await self._dossier(tenant_id)
         rows = self._rows(await self._get("/v1/compta/comptes/generaux", {"CodeDossier": dossier}))
         return sorted(
@@ -346,15 +328,8 @@ class AcdProvider(HttpAdapter):
         refuse_malformed(PROVIDER, "ACD", entry, extra=currency)
 
     async def _journal_code(self, dossier: str, ledger_id: str) -> str:
-        code = await self._journal_lookup(dossier, ledger_id)
-        if code is not None:
-            return code
-        raise rejected(
-            PROVIDER,
-            f"ACD dossier {dossier} has no journal {ledger_id!r} enabled for the API; tick it "
-            "in the i-Suite sharing settings or pick another journal",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        where = f"enabled for the API in dossier {dossier} (tick it in i-Suite's sharing settings)"
+        return (await self.ledger(ledger_id, dossier, where)).id
 
     @staticmethod
     def _external_id(dossier: str, journal: str, year: int, month: int, piece: str) -> str:
@@ -397,8 +372,7 @@ class AcdProvider(HttpAdapter):
         existing = await self._find(entry.reference, dossier, journal, entry.date)
         if existing is not None:
             return existing
-        known = {account.code for account in await self.list_accounts(dossier)}
-        refuse_unknown_accounts(PROVIDER, "ACD", entry, known, what="active account")
+        await self.known_accounts(entry, dossier, what="active account")
         response = await self._call(
             "POST",
             "/v1/compta/ecriture",
@@ -451,7 +425,7 @@ class AcdProvider(HttpAdapter):
         dossier = await self._dossier(tenant_id)
         journal = None
         if ledger_id:
-            journal = await self._journal_lookup(dossier, ledger_id)
+            journal = await self.journal_or_none(self._journal_code(dossier, ledger_id))
             if journal is None:
-                return None  # a journal that does not exist holds no entry
+                return None
         return await self._find(reference, dossier, journal)

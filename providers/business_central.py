@@ -69,7 +69,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import error_code
 from providers.errors import (
     FieldError,
@@ -79,7 +79,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import provider_message
-from providers.kit import HttpAdapter, app_secret, registered_client_id
+from providers.kit import HttpAdapter, app_secret, ledgers_from, registered_client_id
 from providers.login import LoginContext, LoginMethod, LoginResult, LoginStart
 from providers.oauth import OAuthApp
 from providers.oauth_login import (
@@ -478,18 +478,13 @@ class BusinessCentralProvider(HttpAdapter):
             raise refused
         return tenants
 
-    async def _journals(self, company: str) -> list[dict[str, Any]]:
-        return await self._values(f"{company}/journals")
-
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         company = await self._company(tenant_id)
-        return [
-            Ledger(str(j["id"]), str(j["code"]), str(j.get("displayName") or j["code"]))
-            for j in await self._journals(company)
-            if not RUN_BATCH.match(str(j.get("code", "")))
-        ]
+        journals = await self._values(f"{company}/journals")
+        ours = [j for j in journals if not RUN_BATCH.match(str(j.get("code", "")))]
+        return ledgers_from(ours, "id", "code", "displayName")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         company = await self._company(tenant_id)
         accounts = [
             Account(str(a["number"]), str(a.get("displayName") or ""), str(a["id"]))
@@ -498,7 +493,7 @@ class BusinessCentralProvider(HttpAdapter):
         ]
         return sorted(accounts, key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         company = await self._company(tenant_id)
         return [
             TaxCode(str(t["code"]), str(t.get("displayName") or t["code"]))
@@ -534,21 +529,6 @@ class BusinessCentralProvider(HttpAdapter):
                 f"Business Central allows posting from {window} (General Ledger Setup); "
                 f"{day.isoformat()} is outside it. Open the period there, then sync again",
             )
-
-    async def _ledger(self, company: str, ledger_id: str) -> dict[str, Any]:
-        journals = await self._journals(company)
-        for journal in journals:
-            if str(journal["id"]) == ledger_id:
-                return journal
-        for journal in journals:
-            if str(journal.get("code", "")).upper() == ledger_id.upper():
-                return journal
-        raise rejected(
-            PROVIDER,
-            f"Business Central has no journal {ledger_id!r}; pick one of the journals in the "
-            "options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
 
     async def _lookup(self, company: str, reference: str) -> PostedEntry | None:
         number = document_number(reference)
@@ -611,11 +591,10 @@ class BusinessCentralProvider(HttpAdapter):
         if already is not None:
             return already
         await self._check_setup(company, entry)
-        journal = await self._ledger(company, entry.ledger_id)
-        known = {account.code for account in await self.list_accounts(entry.tenant_id)}
-        refuse_unknown_accounts(PROVIDER, "Business Central", entry, known, what="posting account")
+        journal = await self.ledger(entry.ledger_id, entry.tenant_id)
+        await self.known_accounts(entry, entry.tenant_id, what="posting account")
         number = document_number(entry.reference)
-        display = f"bexsync {entry.reference} ({journal.get('code', '')})"[:DESCRIPTION_MAX]
+        display = f"bexsync {entry.reference} ({journal.code})"[:DESCRIPTION_MAX]
         batch = await self._run_batch(company, batch_code(idempotency_key), display)
         lines_url = f"{company}/journals({batch['id']})/journalLines"
         try:

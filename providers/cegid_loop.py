@@ -43,7 +43,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -54,7 +54,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import provider_message
-from providers.kit import HttpAdapter
+from providers.kit import HttpAdapter, ledgers_from
 from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
@@ -264,7 +264,7 @@ class CegidLoopProvider(HttpAdapter):
             skip += PAGE_SIZE
 
     async def verify(self) -> VerifyResult:
-        journals = await self._all("/journal")
+        journals = await self.fresh_ledgers(None)
         return VerifyResult(
             True,
             f"connected to Cegid Loop dossier {self._dossier} ({len(journals)} journals)",
@@ -274,14 +274,10 @@ class CegidLoopProvider(HttpAdapter):
     async def list_tenants(self) -> list[Tenant]:
         return [Tenant(self._dossier, f"Dossier {self._dossier}")] if self._dossier else []
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        return [
-            Ledger(str(j["code"]), str(j["code"]), str(j.get("libelle") or j["code"]))
-            for j in await self._all("/journal")
-            if j.get("code")
-        ]
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        return ledgers_from(await self._all("/journal"), "code", "code", "libelle")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         return sorted(
             (
                 Account(str(c["numero"]), str(c.get("libelle") or ""), str(c.get("objectId", "")))
@@ -316,13 +312,8 @@ class CegidLoopProvider(HttpAdapter):
                 return row if import_state(row) in states else None
         return None
 
-    async def _journal_code(self, ledger_id: str) -> str | None:
-        for row in await self._all("/journal"):
-            if str(row.get("code", "")).upper() == ledger_id.upper() or str(
-                row.get("objectId", "")
-            ) == str(ledger_id):
-                return str(row["code"])
-        return None
+    async def _journal_code(self, ledger_id: str) -> str:
+        return (await self.ledger(ledger_id, None, f"in dossier {self._dossier}")).id
 
     async def find_entry(
         self, reference: str, tenant_id: str | None, ledger_id: str | None
@@ -330,7 +321,7 @@ class CegidLoopProvider(HttpAdapter):
         """Booked: ``posted``. Submitted and still processing: ``pending`` (its import id)."""
         journal = None
         if ledger_id:
-            journal = await self._journal_code(ledger_id)
+            journal = await self.journal_or_none(self._journal_code(ledger_id))
             if journal is None:
                 return None
         booked = await self._booked(reference, journal)
@@ -389,17 +380,10 @@ class CegidLoopProvider(HttpAdapter):
         """
         self._check(entry)
         journal = await self._journal_code(entry.ledger_id)
-        if journal is None:
-            raise rejected(
-                PROVIDER,
-                f"Cegid Loop has no journal {entry.ledger_id!r} in dossier {self._dossier}",
-                (FieldError("ledger_id", f"unknown journal {entry.ledger_id!r}"),),
-            )
         booked = await self._booked(entry.reference, journal)
         if booked is not None:
             return booked
-        known = {account.code for account in await self.list_accounts(None)}
-        refuse_unknown_accounts(PROVIDER, "Cegid Loop", entry, known, what="open account")
+        await self.known_accounts(entry, None, what="open account")
         running = await self._latest_import(entry.reference)
         if running is not None:
             import_id = str(running["idImport"])

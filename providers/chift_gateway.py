@@ -54,7 +54,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -256,13 +256,16 @@ class ChiftGateway(HttpAdapter):
             ctx, rate_limit=kw.pop("rate_limit", None) or self.connector.rate_limit, **kw
         )
         self._connections: dict[str, list[dict[str, Any]]] = {}
-        self._vat_ids: dict[str, dict[str, str]] = {}
 
     def headers(self) -> dict[str, str]:
         return {}
 
     def auth(self) -> httpx.Auth:
         return BearerAuth(self.tokens)
+
+    @property
+    def label(self) -> str:
+        return self.connector.label
 
     def limiter_key(self) -> str:
         """Chift's fair use is per API key (account)."""
@@ -440,13 +443,19 @@ class ChiftGateway(HttpAdapter):
 
     # -- options ----------------------------------------------------------------------------
     async def _pages(
-        self, path: str, params: Mapping[str, Any] | None = None
+        self, path: str, params: Mapping[str, Any] | None = None, *, optional: bool = False
     ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a paged list. ``optional``: a connector without the resource (405,
+        ERROR_RESOURCE_NOT_SUPPORTED) has an empty list."""
         page = 1
         while True:
             response = await self.http.get(
-                path, params={**(params or {}), "page": page, "size": PAGE_SIZE}
+                path,
+                params={**(params or {}), "page": page, "size": PAGE_SIZE},
+                ok={200, 405} if optional else None,
             )
+            if response.status_code == 405:
+                return
             data = response.json()
             items = data.get("items") or []
             for item in items:
@@ -460,7 +469,7 @@ class ChiftGateway(HttpAdapter):
     def _folder_params(folder: str | None) -> dict[str, str]:
         return {"folder_id": folder} if folder else {}
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         consumer, folder = await self._tenant(tenant_id)
         ledgers = []
         async for journal in self._pages(
@@ -472,7 +481,7 @@ class ChiftGateway(HttpAdapter):
             ledgers.append(Ledger(jid, str(journal.get("code") or jid), str(journal["name"])))
         return ledgers
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         consumer, folder = await self._tenant(tenant_id)
         accounts = []
         async for item in self._pages(
@@ -483,21 +492,20 @@ class ChiftGateway(HttpAdapter):
             accounts.append(Account(str(item["number"]), str(item.get("name") or "")))
         return accounts
 
-    async def _vat_codes(self, consumer: str, folder: str | None) -> list[dict[str, Any]]:
-        path = f"/consumers/{consumer}/accounting/vat-codes"
-        first = await self.http.get(
-            path,
-            params={**self._folder_params(folder), "page": 1, "size": PAGE_SIZE},
-            ok={200, 405},
-        )
-        if first.status_code == 405:
-            return []  # ERROR_RESOURCE_NOT_SUPPORTED: this connector has no VAT codes
-        return [v async for v in self._pages(path, self._folder_params(folder))]
+    async def _vat_codes(self, tenant_id: str | None) -> list[dict[str, Any]]:
+        """The connector's VAT codes as Chift lists them (read once: they carry the ids that
+        journal items must name)."""
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        consumer, folder = await self._tenant(tenant_id)
+        async def read(tenant: str | None) -> list[dict[str, Any]]:
+            consumer, folder = await self._tenant(tenant)
+            path = f"/consumers/{consumer}/accounting/vat-codes"
+            return [v async for v in self._pages(path, self._folder_params(folder), optional=True)]
+
+        return await self._cached("vat_rows", tenant_id, read)
+
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         codes = []
-        for vat in await self._vat_codes(consumer, folder):
+        for vat in await self._vat_codes(tenant_id):
             if vat.get("active") is False:
                 continue
             rate = vat.get("rate")
@@ -510,22 +518,19 @@ class ChiftGateway(HttpAdapter):
             )
         return codes
 
-    async def _tax_ids(self, consumer: str, folder: str | None) -> dict[str, str]:
+    async def _tax_ids(self, tenant_id: str | None) -> dict[str, str]:
         """Tax code (as shown) -> Chift's VAT code id, which journal items must carry."""
-        key = f"{consumer}:{folder or ''}"
-        if key not in self._vat_ids:
-            ids: dict[str, str] = {}
-            for vat in await self._vat_codes(consumer, folder):
-                ids[str(vat["id"])] = str(vat["id"])
-                if vat.get("code"):
-                    ids[str(vat["code"])] = str(vat["id"])
-            self._vat_ids[key] = ids
-        return self._vat_ids[key]
+        ids: dict[str, str] = {}
+        for vat in await self._vat_codes(tenant_id):
+            ids[str(vat["id"])] = str(vat["id"])
+            if vat.get("code"):
+                ids[str(vat["code"])] = str(vat["id"])
+        return ids
 
     # -- posting ----------------------------------------------------------------------------
     async def _body(self, entry: JournalEntry, consumer: str, folder: str | None) -> dict[str, Any]:
         tax_ids = (
-            await self._tax_ids(consumer, folder)
+            await self._tax_ids(entry.tenant_id)
             if any(line.vat_code for line in entry.lines)
             else {}
         )
@@ -578,11 +583,9 @@ class ChiftGateway(HttpAdapter):
         """What the connector would refuse, refused before anything is written: a malformed
         entry (before any call), then a journal or accounts it does not have (Tiime creates
         missing accounts itself)."""
-        if entry.ledger_id not in {x.id for x in await self.list_ledgers(entry.tenant_id)}:
-            raise self.unknown_journal(entry.ledger_id)
+        await self.ledger(entry.ledger_id, entry.tenant_id)
         if not self.connector.send_account_info:
-            known = {account.code for account in await self.list_accounts(entry.tenant_id)}
-            refuse_unknown_accounts(self.info.id, self.connector.label, entry, known)
+            await self.known_accounts(entry, entry.tenant_id)
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         refuse_malformed(self.info.id, self.connector.label, entry)

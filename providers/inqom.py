@@ -41,13 +41,11 @@ from providers.context import ProviderContext
 from providers.entry_checks import (
     refuse_closed_period,
     refuse_malformed,
-    refuse_unknown_accounts,
 )
 from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.journals import find_journal_id
-from providers.kit import HttpAdapter, app_secret, registered_client_id
+from providers.kit import HttpAdapter, app_secret, ledgers_from, registered_client_id
 from providers.login import LoginMethod
 from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
@@ -163,7 +161,6 @@ class InqomProvider(HttpAdapter):
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         super().__init__(ctx, **kw)
         self._dossiers: list[Tenant] | None = None
-        self._journals: dict[str, list[dict[str, Any]]] = {}
 
     def auth(self) -> httpx.Auth:
         return bearer_auth(self.ctx, app_for(self.ctx.settings, None))
@@ -220,7 +217,7 @@ class InqomProvider(HttpAdapter):
         if target is None and len(dossiers) == 1:
             target = dossiers[0].id
         if target is not None:
-            journals = await self._journal_rows(target, refresh=True)
+            journals = await self.list_ledgers(target)
             name = next(d.name for d in dossiers if d.id == target)
             return VerifyResult(
                 True,
@@ -231,21 +228,12 @@ class InqomProvider(HttpAdapter):
             True, f"connected to Inqom: {len(dossiers)} dossiers, choose one", tuple(dossiers)
         )
 
-    async def _journal_rows(self, dossier: str, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if refresh or dossier not in self._journals:
-            rows = await self._get(f"/v1/dossiers/{dossier}/journals")
-            self._journals[dossier] = rows if isinstance(rows, list) else []
-        return self._journals[dossier]
-
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         dossier = await self._dossier(tenant_id)
-        rows = await self._journal_rows(dossier, refresh=True)
-        return [
-            Ledger(str(j["Id"]), str(j.get("Name") or ""), str(j.get("Description") or j["Name"]))
-            for j in rows
-        ]
+        rows = await self._get(f"/v1/dossiers/{dossier}/journals")
+        return ledgers_from(rows if isinstance(rows, list) else [], "Id", "Name", "Description")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         dossier = await self._dossier(tenant_id)
         rows = await self._get(
             f"/v1/dossiers/{dossier}/accounts", params={"accountType": "Impactable"}
@@ -262,22 +250,13 @@ class InqomProvider(HttpAdapter):
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, dossier: str, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._journal_rows(dossier, refresh=refresh), ledger_id, "Id", "Name"
-        )
-        if found is not None:
-            return found
-        raise self.unknown_journal(ledger_id, "in this dossier")
+        return int((await self.ledger(ledger_id, dossier, "in this dossier")).id)
 
     async def _check_period(self, dossier: str, day: date) -> None:
         """A locked accounting period is refused before anything is sent."""
         rows = await self._get(f"/v1/dossiers/{dossier}/accounting-periods")
         periods = rows if isinstance(rows, list) else []
         refuse_closed_period(PROVIDER, "Inqom", day, periods, ("BeginDate", "EndDate", "Locked"))
-
-    async def _check_accounts(self, dossier: str, entry: JournalEntry) -> None:
-        known = {a.code for a in await self.list_accounts(dossier)}
-        refuse_unknown_accounts(PROVIDER, "Inqom", entry, known, what="impactable account")
 
     @staticmethod
     def payload(entry: JournalEntry, journal_id: int, key: str) -> list[dict[str, Any]]:
@@ -312,7 +291,7 @@ class InqomProvider(HttpAdapter):
         dossier = await self._dossier(entry.tenant_id)
         journal_id = await self._journal_id(dossier, entry.ledger_id)
         await self._check_period(dossier, entry.date)
-        await self._check_accounts(dossier, entry)
+        await self.known_accounts(entry, dossier, what="impactable account")
         body = dumps_decimal(self.payload(entry, journal_id, idempotency_key))
         try:
             response = await self.http.post(

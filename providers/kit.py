@@ -3,9 +3,13 @@
 An adapter subclasses ``HttpAdapter`` and declares what differs as class attributes (``info``,
 ``login``, ``rate_limit``, ``api_url_default``...) and hooks (``headers``, ``auth``,
 ``map_error``, ``limiter_key``); the base builds the one ``HttpClient`` from the
-``ProviderContext`` and closes it. The registry builds a provider's ``ProviderSpec`` from the
-same class attributes, so an adapter module ends with its class: no factory function, no spec
-footer imported last.
+``ProviderContext`` and closes it. Reference data goes through the base too: the adapter says
+how to read journals, accounts and VAT codes (``read_*``); ``list_*`` answer from a short-lived
+cache (``providers.reference_cache``), and ``ledger``/``known_accounts`` find what an entry
+names, reading once more before refusing it.
+
+The registry builds a provider's ``ProviderSpec`` from the same class attributes, so an adapter
+module ends with its class: no factory function, no spec footer imported last.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import Ledger, ProviderInfo, TaxCode, Tenant
+from providers.base import Account, JournalEntry, Ledger, ProviderInfo, TaxCode, Tenant
 from providers.context import ProviderContext
+from providers.entry_checks import refuse_unknown_accounts
 from providers.errors import FieldError, ProviderError, auth_expired, rejected
 from providers.http import HttpClient, RetryPolicy, Sleep
 from providers.login import LoginMethod, NoLogin
 from providers.ratelimit import RateLimitSpec
+from providers.reference_cache import ReferenceCache
 from providers.settings import ProviderSettings, SettingsError
 from providers.vat_labels import LABEL_TAX_CODES
 
@@ -67,6 +73,7 @@ class HttpAdapter:
             retry=retry or RetryPolicy(),
             allow_other_origins=self.follows_other_origins,
         )
+        self.reference = ReferenceCache()
 
     # -- hooks ------------------------------------------------------------------------------
     @property
@@ -92,10 +99,76 @@ class HttpAdapter:
         """The provider's own error answers; None leaves a response to the shared defaults."""
         return None
 
-    # -- shared behaviour -------------------------------------------------------------------
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    @property
+    def label(self) -> str:
+        """How messages name the provider ("Xero", "Tiime (through Chift)")."""
+        return self.info.title
+
+    # -- reference data ----------------------------------------------------------------------
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        """The tenant's journals, read from the provider (``list_ledgers`` caches them)."""
+        raise NotImplementedError
+
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
+        """The tenant's postable accounts, read from the provider."""
+        raise NotImplementedError
+
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         """Providers whose lines carry no tax code accept BEX's and name them in the label."""
         return list(self.label_tax_codes)
+
+    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        return await self._cached("ledgers", tenant_id, self.read_ledgers)
+
+    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+        return await self._cached("accounts", tenant_id, self.read_accounts)
+
+    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+        return await self._cached("tax_codes", tenant_id, self.read_tax_codes)
+
+    async def fresh_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        """The journals read now (``verify`` must reach the provider), cached for later."""
+        return await self._cached("ledgers", tenant_id, self.read_ledgers, fresh=True)
+
+    async def _cached(
+        self,
+        kind: str,
+        tenant_id: str | None,
+        read: Callable[[str | None], Awaitable[list[Any]]],
+        fresh: bool = False,
+    ) -> list[Any]:
+        # The same tenant whether asked for by id or left to the activated one.
+        key = (kind, tenant_id or self.ctx.options.get("tenant_id"))
+        found = await self.reference.get(key, lambda: read(tenant_id), fresh=fresh)
+        return list(found)
+
+    async def ledger(self, ledger_id: str, tenant_id: str | None, where: str = "") -> Ledger:
+        """The journal an entry names, by id or else by code (any case); the list is read once
+        more before the entry is refused for naming a journal the provider lacks."""
+        for fresh in (False, True):
+            ledgers = await self._cached("ledgers", tenant_id, self.read_ledgers, fresh)
+            found = next((x for x in ledgers if x.id == ledger_id), None) or next(
+                (x for x in ledgers if x.code.upper() == ledger_id.upper()), None
+            )
+            if found is not None:
+                return found
+        raise self.unknown_journal(ledger_id, where)
+
+    async def known_accounts(
+        self, entry: JournalEntry, tenant_id: str | None, what: str = "account"
+    ) -> dict[str, Account]:
+        """The provider's accounts by number, once every line's account is among them; an
+        entry naming others is refused (one error per line) after reading the chart again."""
+        accounts: dict[str, Account] = {}
+        for fresh in (False, True):
+            rows = await self._cached("accounts", tenant_id, self.read_accounts, fresh)
+            accounts = {account.code: account for account in rows}
+            if all(line.account in accounts for line in entry.lines):
+                break
+        refuse_unknown_accounts(self.info.id, self.label, entry, accounts, what=what)
+        return accounts
+
+    # -- shared behaviour -------------------------------------------------------------------
 
     async def chosen_tenant(
         self,

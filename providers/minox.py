@@ -45,7 +45,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
@@ -257,13 +257,21 @@ class MinoxProvider(HttpAdapter):
     async def _linked_tenants(self) -> list[dict[str, Any]]:
         """GAP: Minox documents ``/inspect/{token}`` (demo client: GET with the token in the
         path) and its PHP client uses ``POST /inspect`` with the token in a JSON body; we use the
-        POST so the token never appears in a URL or an access log."""
-        token = await self.bearer.manager.access_token()
-        response = await self.http.post("/inspect", json={"token": token}, retry_unsafe=True)
-        try:
-            body = response.json()
-        except (ValueError, UnicodeDecodeError):
-            raise unavailable(PROVIDER, "Minox answered /inspect with something not JSON") from None
+        POST so the token never appears in a URL or an access log. A token Minox calls inactive
+        is refreshed once (a revoked login then ends here, as "log in again")."""
+        manager = self.bearer.manager
+        token = await manager.access_token()
+        for attempt in (1, 2):
+            response = await self.http.post("/inspect", json={"token": token}, retry_unsafe=True)
+            try:
+                body = response.json()
+            except (ValueError, UnicodeDecodeError):
+                raise unavailable(
+                    PROVIDER, "Minox answered /inspect with something not JSON"
+                ) from None
+            if not isinstance(body, dict) or body.get("active") is not False or attempt == 2:
+                break
+            token = await manager.force_refresh(token)
         tenants = body.get("linked_tenants") if isinstance(body, dict) else None
         return [t for t in tenants or [] if isinstance(t, dict) and "tenant_id" in t]
 
@@ -339,14 +347,14 @@ class MinoxProvider(HttpAdapter):
                 found.append(Tenant(f"{tenant}/{row['id']}", f"{name} ({owner})"))
         return found
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         base = await self._base(tenant_id)
         return [
             Ledger(str(j["id"]), str(j["id"]), str(j.get("description") or j["id"]))
             for j in await self._collection(f"{base}/journal")
         ]
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         base = await self._base(tenant_id)
         accounts = []
         for row in await self._collection(f"{base}/ledger_account"):
@@ -388,10 +396,8 @@ class MinoxProvider(HttpAdapter):
         self._check(entry)
         key = await self._key(entry.tenant_id)
         administration = await self._administration(key)
-        if entry.ledger_id not in {x.id for x in await self.list_ledgers(key)}:
-            raise self.unknown_journal(entry.ledger_id)
-        known = {account.code for account in await self.list_accounts(key)}
-        refuse_unknown_accounts(PROVIDER, "Minox", entry, known, what="open ledger account")
+        await self.ledger(entry.ledger_id, key)
+        await self.known_accounts(entry, key, what="open ledger account")
         lines = self._lines(entry, period_of(entry.date, administration))
         batch = batch_uuid(idempotency_key)
         url = f"{self._path(key)}/transaction_line_batch/{batch}"

@@ -42,7 +42,6 @@ from providers.entry_checks import (
     currency_not_in,
     refuse_closed_period,
     refuse_malformed,
-    refuse_unknown_accounts,
 )
 from providers.error_bodies import error_code
 from providers.errors import (
@@ -54,8 +53,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import provider_message
-from providers.journals import find_journal_id
-from providers.kit import HttpAdapter, app_secret
+from providers.kit import HttpAdapter, app_secret, ledgers_from
 from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
@@ -181,7 +179,6 @@ class MyUnisoftProvider(HttpAdapter):
         register_secret(self._jwt)
         super().__init__(ctx, **kw)
         self._society: Tenant | None = None
-        self._diaries: list[dict[str, Any]] | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {**super().headers(), "X-Third-Party-Secret": partner_secret(self.ctx.settings)}
@@ -235,7 +232,7 @@ class MyUnisoftProvider(HttpAdapter):
     async def verify(self) -> VerifyResult:
         self._society = None
         society = await self._society_tenant()
-        diaries = await self._diary_rows(refresh=True)
+        diaries = await self.list_ledgers(society.id)
         return VerifyResult(
             True,
             f"connected to MyUnisoft dossier {society.name!r} ({len(diaries)} journals)",
@@ -245,61 +242,37 @@ class MyUnisoftProvider(HttpAdapter):
     async def list_tenants(self) -> list[Tenant]:
         return [await self._society_tenant()]
 
-    async def _diary_rows(self, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if self._diaries is None or refresh:
-            rows = await self._get("/diary")
-            self._diaries = [r for r in rows or [] if isinstance(r, dict)]
-        return self._diaries
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        rows = await self._get("/diary")
+        open_rows = [r for r in rows or [] if isinstance(r, dict) and not r.get("blocked")]
+        return ledgers_from(open_rows, "diary_id", "code", "name")
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        rows = await self._diary_rows(refresh=True)
-        return [
-            Ledger(str(r["diary_id"]), str(r.get("code") or ""), str(r.get("name") or ""))
-            for r in rows
-            if not r.get("blocked")
-        ]
-
-    async def _account_rows(self) -> list[dict[str, Any]]:
-        """``/account?mode=2``: ``{rows_number, pages_number, account_array}``.
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
+        """``/account?mode=2``: ``{rows_number, pages_number, account_array}``; lines name an
+        account by its ``account_id``, kept as the account's id.
 
         GAP: the docs show ``pages_number`` but not the page parameter; we assume ``page``
         (1-based) and read until ``pages_number``.
         """
-        rows: list[dict[str, Any]] = []
+        found: dict[str, Account] = {}
         page = 1
         while page <= MAX_PAGES:
             body = await self._get("/account", {"mode": 2, "page": page})
             if not isinstance(body, dict):
                 break
-            rows.extend(r for r in body.get("account_array") or [] if isinstance(r, dict))
+            for row in body.get("account_array") or []:
+                if not isinstance(row, dict) or row.get("blocked") or row.get("closed"):
+                    continue
+                number = str(row.get("account_number") or "")
+                if number and number not in found:
+                    label = str(row.get("label") or "")
+                    found[number] = Account(number, label, str(row["account_id"]))
             if page >= int(body.get("pages_number") or 1):
                 break
             page += 1
-        return rows
-
-    async def _accounts(self) -> dict[str, Account]:
-        found: dict[str, Account] = {}
-        for row in await self._account_rows():
-            if row.get("blocked") or row.get("closed"):
-                continue
-            number = str(row.get("account_number") or "")
-            if number and number not in found:
-                found[number] = Account(number, str(row.get("label") or ""), str(row["account_id"]))
-        return found
-
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
-        return sorted((await self._accounts()).values(), key=lambda a: a.code)
+        return sorted(found.values(), key=lambda a: a.code)
 
     # -- writing ---------------------------------------------------------------------------
-    async def _diary_id(self, ledger_id: str) -> int:
-        """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._diary_rows(refresh=refresh), ledger_id, "diary_id", "code"
-        )
-        if found is not None:
-            return found
-        raise self.unknown_journal(ledger_id)
-
     async def _check_fiscal_year(self, day: date) -> None:
         """A closed fiscal year (``closed``) is refused before anything is sent."""
         rows = await self._get("/society/exercice")
@@ -343,10 +316,9 @@ class MyUnisoftProvider(HttpAdapter):
         if existing is not None:
             return existing
         society = await self._society_tenant()
-        diary_id = await self._diary_id(entry.ledger_id)
+        diary_id = int((await self.ledger(entry.ledger_id, society.id)).id)
         await self._check_fiscal_year(entry.date)
-        accounts = await self._accounts()
-        refuse_unknown_accounts(PROVIDER, "MyUnisoft", entry, accounts, what="open account")
+        accounts = await self.known_accounts(entry, society.id, what="open account")
         ids = {code: str(acc.id) for code, acc in accounts.items()}
         body = dumps_decimal(self.payload(entry, int(society.id), diary_id, ids))
         response = await self.http.post(

@@ -47,7 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import currency_not_in, refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import currency_not_in, refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -57,8 +57,7 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.journals import find_journal_id
-from providers.kit import HttpAdapter
+from providers.kit import HttpAdapter, ledgers_from
 from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact, register_secret
@@ -182,7 +181,7 @@ class OdooProvider(HttpAdapter):
         self.version: int | None = None
         self._uid: int | None = None
         self._ids = itertools.count(1)
-        self._journals: dict[str | None, list[dict[str, Any]]] = {}
+        self._journal_types: dict[str, str] = {}
         self._companies: dict[str | None, dict[str, Any]] = {}
 
     def api_url(self) -> str:
@@ -372,7 +371,7 @@ class OdooProvider(HttpAdapter):
     async def verify(self) -> VerifyResult:
         """Log in, list the companies, and read the journals (which needs accounting rights)."""
         tenants = await self.list_tenants()
-        journals = await self._journal_rows(tenants[0].id if len(tenants) == 1 else None, True)
+        journals = await self.fresh_ledgers(tenants[0].id if len(tenants) == 1 else None)
         if self.flavor == "json2":
             where = "Odoo 19 or later over JSON-2"
         else:
@@ -386,18 +385,14 @@ class OdooProvider(HttpAdapter):
         rows = await self._search_read("res.company", [], ["name"], None)
         return [Tenant(str(r["id"]), str(r.get("name") or "")) for r in rows]
 
-    async def _journal_rows(self, tenant_id: str | None, refresh: bool) -> list[dict[str, Any]]:
-        if refresh or tenant_id not in self._journals:
-            self._journals[tenant_id] = await self._search_read(
-                "account.journal", [], ["code", "name", "type"], tenant_id, order="code"
-            )
-        return self._journals[tenant_id]
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        rows = await self._search_read(
+            "account.journal", [], ["code", "name", "type"], tenant_id, order="code"
+        )
+        self._journal_types.update({str(r["id"]): str(r.get("type") or "general") for r in rows})
+        return ledgers_from(rows, "id", "code", "name")
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        rows = await self._journal_rows(tenant_id, refresh=True)
-        return [Ledger(str(r["id"]), str(r.get("code") or ""), str(r.get("name"))) for r in rows]
-
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         rows = await self._search_read(
             "account.account", [], ["code", "name"], tenant_id, order="code"
         )
@@ -407,7 +402,7 @@ class OdooProvider(HttpAdapter):
             if r.get("code")
         ]
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         rows = await self._search_read(
             "account.tax",
             [],
@@ -431,16 +426,10 @@ class OdooProvider(HttpAdapter):
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str, tenant_id: str | None) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._journal_rows(tenant_id, refresh), ledger_id
-        )
-        if found is not None:
-            return found
-        raise self.unknown_journal(ledger_id, "in this company")
+        return int((await self.ledger(ledger_id, tenant_id, "in this company")).id)
 
-    async def _journal_type(self, journal_id: int, tenant_id: str | None) -> str:
-        rows = await self._journal_rows(tenant_id, refresh=False)
-        return next((str(r.get("type")) for r in rows if r["id"] == journal_id), "general")
+    def _journal_type(self, journal_id: int) -> str:
+        return self._journal_types.get(str(journal_id), "general")
 
     async def _company(self, tenant_id: str | None, *, fresh: bool = False) -> dict[str, Any]:
         """Currency and lock dates of the entry's company (read once, or ``fresh``)."""
@@ -460,7 +449,7 @@ class OdooProvider(HttpAdapter):
         journals on their own dates, and there it postpones the entry's date instead of
         refusing: so refuse here, before creating. A lock seen in the company read earlier is
         read again before the entry is refused (it may have been moved since)."""
-        journal_type = await self._journal_type(journal, tenant)
+        journal_type = self._journal_type(journal)
         keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]
         for fresh in (False, True):
             company = await self._company(tenant, fresh=fresh)
@@ -478,18 +467,6 @@ class OdooProvider(HttpAdapter):
         code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
         books = currency_not_in(entry, (str(code),), "the Odoo company's books") if code else []
         refuse_malformed(PROVIDER, "Odoo", entry, extra=books)
-
-    async def _account_ids(self, codes: list[str], tenant_id: str | None) -> dict[str, int]:
-        wanted = sorted(set(codes))
-        rows = await self._search_read(
-            "account.account", [["code", "in", wanted]], ["code"], tenant_id
-        )
-        found: dict[str, int] = {}
-        for row in rows:
-            code = str(row.get("code") or "")
-            if code in wanted and code not in found:
-                found[code] = int(row["id"])
-        return found
 
     async def _moves(
         self, reference: str, journal_id: int | None, tenant_id: str | None
@@ -511,8 +488,8 @@ class OdooProvider(HttpAdapter):
         if posted:
             return PostedEntry(str(posted[0]["id"]), entry.reference)
         await self._check_books(entry, tenant, journal_id)
-        ids = await self._account_ids([line.account for line in entry.lines], tenant)
-        refuse_unknown_accounts(PROVIDER, "Odoo", entry, ids)
+        accounts = await self.known_accounts(entry, tenant)
+        ids = {code: int(account.id or 0) for code, account in accounts.items()}
         drafts = [int(m["id"]) for m in existing if m.get("state") == "draft"]
         if drafts:
             # Left by an earlier attempt whose action_post failed; its lines may be stale.

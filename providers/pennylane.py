@@ -36,10 +36,9 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import refuse_malformed
 from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.journals import find_journal_id
 from providers.kit import HttpAdapter
 from providers.login import CredentialField, CredentialsLogin, LoginMethod
 from providers.ratelimit import RateLimitSpec
@@ -138,7 +137,6 @@ class PennylaneProvider(HttpAdapter):
         register_secret(self._token)  # the header value is registered whole; the token alone too
         super().__init__(ctx, **kw)
         self._company: Tenant | None = None
-        self._journals: list[dict[str, Any]] | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {**super().headers(), "X-Use-2026-API-Changes": "true"}
@@ -179,8 +177,9 @@ class PennylaneProvider(HttpAdapter):
         return self._company
 
     async def verify(self) -> VerifyResult:
+        self._company = None  # asks Pennylane, whatever is known already
         company = await self._me()
-        journals = await self._journal_rows(refresh=True)
+        journals = await self.list_ledgers(None)
         return VerifyResult(
             True,
             f"connected to Pennylane company {company.name!r} ({len(journals)} journals)",
@@ -190,53 +189,28 @@ class PennylaneProvider(HttpAdapter):
     async def list_tenants(self) -> list[Tenant]:
         return [await self._me()]
 
-    async def _journal_rows(self, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if self._journals is None or refresh:
-            self._journals = [j async for j in self._items("/journals", PAGE_LIMIT)]
-        return self._journals
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        return [
+            Ledger(str(j["id"]), str(j.get("code", "")), str(j.get("label", "")))
+            async for j in self._items("/journals", PAGE_LIMIT)
+        ]
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        rows = await self._journal_rows(refresh=True)
-        return [Ledger(str(j["id"]), str(j.get("code", "")), str(j.get("label", ""))) for j in rows]
-
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
+        """Enabled accounts by number. One number may map to several ids (Pennylane's guide
+        warns of it): the lowest enabled id wins."""
         found: dict[str, Account] = {}
         async for row in self._items("/ledger_accounts", ACCOUNT_PAGE_LIMIT):
-            account = self._account(row)
-            if account is not None and account.code not in found:
-                found[account.code] = account
+            if row.get("enabled") is False:
+                continue
+            number = str(row["number"])
+            if number not in found or int(row["id"]) < int(found[number].id or 0):
+                found[number] = Account(number, str(row.get("label", "")), str(row["id"]))
         return sorted(found.values(), key=lambda a: a.code)
-
-    @staticmethod
-    def _account(row: dict[str, Any]) -> Account | None:
-        if row.get("enabled") is False:
-            return None
-        return Account(str(row["number"]), str(row.get("label", "")), str(row["id"]))
 
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._journal_rows(refresh=refresh), ledger_id
-        )
-        if found is not None:
-            return found
-        raise self.unknown_journal(ledger_id)
-
-    async def _account_ids(self, numbers: list[str]) -> dict[str, int]:
-        """Pennylane ids for account numbers. One number may map to several ids (Pennylane's
-        guide warns of it): the lowest enabled id wins, the same one ``list_accounts`` shows."""
-        wanted = sorted(set(numbers))
-        found: dict[str, int] = {}
-        filters = [{"field": "number", "operator": "in", "value": wanted}]
-        async for row in self._items("/ledger_accounts", ACCOUNT_PAGE_LIMIT, filters):
-            account = self._account(row)
-            if account is None or account.code not in wanted:
-                continue
-            ident = int(row["id"])
-            if account.code not in found or ident < found[account.code]:
-                found[account.code] = ident
-        return found
+        return int((await self.ledger(ledger_id, None)).id)
 
     def _check(self, entry: JournalEntry) -> None:
         too_long = [FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")]
@@ -255,10 +229,8 @@ class PennylaneProvider(HttpAdapter):
         existing = await self.find_entry(entry.reference, entry.tenant_id, str(journal_id))
         if existing is not None:
             return existing
-        ids = await self._account_ids([line.account for line in entry.lines])
-        refuse_unknown_accounts(
-            PROVIDER, "Pennylane", entry, ids, kind="ledger account", what="ledger account"
-        )
+        accounts = await self.known_accounts(entry, entry.tenant_id, what="ledger account")
+        ids = {code: int(account.id or 0) for code, account in accounts.items()}
         payload = {
             "date": entry.date.isoformat(),
             "label": entry_label(entry),

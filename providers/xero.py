@@ -47,7 +47,7 @@ from providers.base import (
     VerifyResult,
 )
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_malformed, refuse_unknown_accounts
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
     FieldError,
@@ -416,11 +416,11 @@ class XeroProvider(HttpAdapter):
             tuple(tenants),
         )
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         """Xero has no journals for manual journals: one pseudo-ledger stands for them all."""
         return [LEDGER]
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         tenant = await self._tenant(tenant_id)
         body = await self._get("/Accounts", tenant, {"where": 'Status=="ACTIVE"'})
         accounts = []
@@ -434,7 +434,7 @@ class XeroProvider(HttpAdapter):
             )
         return sorted(accounts, key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         tenant = await self._tenant(tenant_id)
         body = await self._get("/TaxRates", tenant, {"where": 'Status=="ACTIVE"'})
         codes = []
@@ -522,8 +522,7 @@ class XeroProvider(HttpAdapter):
                 f"{entry.date.isoformat()}; move the lock date in Xero (Advanced settings) "
                 "first",
             )
-        known = {account.code for account in await self.list_accounts(tenant)}
-        refuse_unknown_accounts(PROVIDER, "Xero", entry, known, what="active account code")
+        await self.known_accounts(entry, tenant, what="active account code")
         base = org.get("BaseCurrency")
         if base and entry.currency and entry.currency.upper() != str(base).upper():
             raise rejected(

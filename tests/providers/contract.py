@@ -52,6 +52,7 @@ CAPABILITIES = frozenset(
     }
 )
 Lines = list[tuple[str, Decimal, Decimal]]
+END = r"(\?|$)"  # the end of a request's path in a pattern, whatever its query
 
 
 # -- the transport every adapter talks through ---------------------------------------------------
@@ -61,7 +62,7 @@ Lines = list[tuple[str, Decimal, Decimal]]
 class Rule:
     """What to do with the next ``times`` requests matching ``pattern`` ("METHOD /path")."""
 
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str]  # searched in "METHOD /path?query"
     action: str  # "respond", "timeout" or "lose_answer"
     times: int
     status: int = 0
@@ -92,22 +93,23 @@ class Chaos(httpx.AsyncBaseTransport):
         self._rule(pattern, "lose_answer", times)
 
     def requests(self, pattern: str = ".") -> list[str]:
-        wanted = re.compile(pattern)
-        return [line for line in self.seen if wanted.search(line.split("?", 1)[0])]
+        return self.since(0, pattern)
 
     def mark(self) -> int:
         return len(self.seen)
 
     def since(self, mark: int, pattern: str = ".") -> list[str]:
+        """Requests ("METHOD /path?query") matching ``pattern`` since ``mark``."""
         wanted = re.compile(pattern)
-        return [line for line in self.seen[mark:] if wanted.search(line.split("?", 1)[0])]
+        return [line for line in self.seen[mark:] if wanted.search(line)]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         key = f"{request.method} {request.url.path}"
         query = request.url.query.decode()
-        self.seen.append(f"{key}?{query}" if query else key)
+        line = f"{key}?{query}" if query else key
+        self.seen.append(line)
         for rule in self.rules:
-            if rule.times <= 0 or not rule.pattern.search(key):
+            if rule.times <= 0 or not rule.pattern.search(line):
                 continue
             rule.times -= 1
             if rule.action == "respond":
@@ -133,7 +135,7 @@ class Harness:
 
     Subclasses set the class attributes and implement ``start``, ``stored`` and ``lock`` (plus
     ``expire_token``/``revoke``/``make_pages`` for what their capabilities declare). Request
-    patterns match ``"METHOD /path"``.
+    patterns are searched in ``"METHOD /path?query"`` (``END`` ends a path, query or not).
     """
 
     provider_id: ClassVar[str]
@@ -700,13 +702,35 @@ class ProviderContract:
         provider, tenant = active
         await provider.list_accounts(tenant)
         harness.revoke()
-        err = await refused("auth_expired", provider.list_accounts(tenant))
+        err = await refused("auth_expired", provider.verify())  # verify always asks
         assert not err.retryable
         assert len(harness.lost) <= 1
         if "token_refresh" in harness.capabilities:
             assert len(harness.lost) == 1 and "log in again" in harness.lost[0]
         for secret in harness.credentials.values():
             assert str(secret)[:24] not in err.message
+
+    async def test_reference_data_is_read_once_in_a_run(
+        self, harness: Harness, active: tuple[Provider, str | None]
+    ) -> None:
+        """What the daemon asks while a user authorises, configures and syncs two periods:
+        journals, accounts and VAT codes each cost one read, however often they are asked."""
+        self.requires(harness, "http")
+        provider, tenant = active
+        mark = harness.chaos.mark()
+        assert (await provider.verify()).ok  # activation
+        await provider.list_tenants()  # the configuration form's options
+        await provider.list_ledgers(tenant)
+        await provider.list_tax_codes(tenant)
+        for month in (3, 4):  # two runs: the engine's chart check, then the post
+            await provider.list_accounts(tenant)
+            await provider.list_tax_codes(tenant)
+            entry = entry_of(harness, tenant, reference=f"bexsync:7:2026-0{month}")
+            await provider.post_entry(entry, f"key-{month}")
+        for name in ("ledgers", "accounts", "tax_codes"):
+            if name in harness.lists:
+                reads = harness.chaos.since(mark, harness.lists[name])
+                assert len(reads) <= 1, f"{name} read {len(reads)} times: {reads}"
 
     # -- lists -------------------------------------------------------------------------------
     async def test_every_paged_list_is_read_to_its_last_page(

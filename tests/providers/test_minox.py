@@ -293,7 +293,7 @@ async def test_the_limiter_believes_minox_remaining_header(
     await provider.list_ledgers(None)
     await provider.list_accounts(None)
     assert provider.http.limiter.remaining() == 1  # the server's count, not our 18
-    await provider.list_ledgers(None)
+    await provider.find_entry("bexsync:7:2026-03", None, None)
     assert provider.http.limiter.remaining() == 0
     await provider.aclose()
 

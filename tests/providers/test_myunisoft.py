@@ -246,7 +246,13 @@ def test_the_documented_rate_limit_is_20_per_10_seconds_at_most_10_at_once() -> 
 async def test_myunisoft_validation_codes_are_rejected_with_the_code(
     sim: Sim, provider: MyUnisoftProvider
 ) -> None:
-    err = await expect_error("rejected", provider.post_entry(entry(ledger="OLD"), "k"))
+    """A journal blocked between the adapter's checks and the post: MyUnisoft's ECR4."""
+
+    def block_bex() -> None:
+        sim.state.diary("BEX")["blocked"] = True
+
+    sim.faults.add(Fault.hook(block_bex, path="/entry", nth={2}))  # 1: the lookup
+    err = await expect_error("rejected", provider.post_entry(entry(), "k"))
     assert err.status == 400 and "ECR4" in err.message
     assert err.field_errors and "bloqué" in err.field_errors[0].message
     assert sim.state.entries == []

@@ -263,7 +263,7 @@ async def test_odoo_validation_errors_are_rejected_with_its_message(
     """A refusal the adapter does not check first (here sent past its checks)."""
     async with aclosing(adapter(sim, tmp_path)) as provider:
         journal = await provider._journal_id("BEX", None)
-        accounts = await provider._account_ids(["1300", "8000"], None)
+        accounts = {a.code: int(a.id or 0) for a in await provider.list_accounts(None)}
         lines = [
             [0, 0, {"account_id": accounts["1300"], "name": "x", "debit": Decimal("-5.00"),
                     "credit": Decimal("0.00")}],

@@ -441,11 +441,11 @@ async def test_disconnected_organisation_is_auth_expired(env: Env) -> None:
 async def test_client_keeps_to_60_calls_a_minute_without_a_429(env: Env) -> None:
     xero = await env.provider({"tenant_id": env.state.org().tenant_id})
     for _ in range(61):
-        await xero.list_tax_codes(None)
+        await xero.organisation(None)  # read each time (reference lists are cached)
     # The 61st call waited for the window instead of being refused. (The server stamps calls
     # on arrival, a moment after the client did, so at the window's edge one may still get a
     # 429 and be retried once.)
-    refused = len(env.state.requests_to("/TaxRates")) - 61
+    refused = len(env.state.requests_to("/Organisation")) - 61
     assert refused in (0, 1)
     assert 55 < env.sleeps[0] <= 60
     assert len(env.sleeps) == 1 + refused
@@ -454,18 +454,18 @@ async def test_client_keeps_to_60_calls_a_minute_without_a_429(env: Env) -> None
 async def test_at_most_five_calls_at_once(env: Env) -> None:
     env.state.latency = 0.02
     xero = await env.provider({"tenant_id": env.state.org().tenant_id})
-    results = await asyncio.gather(*(xero.list_accounts(None) for _ in range(8)))
+    results = await asyncio.gather(*(xero.organisation(None) for _ in range(8)))
     assert all(results)
     assert env.state.max_in_flight == 5
-    assert len(env.state.requests_to("/Accounts")) == 8  # no 429 for concurrency
+    assert len(env.state.requests_to("/Organisation")) == 8  # no 429 for concurrency
 
 
 async def test_daily_limit_is_rate_limited_at_once_with_a_long_retry_after(env: Env) -> None:
     env.state.day_limit = 1
     xero = await env.provider()
-    await xero.list_accounts(None)
+    await xero.organisation(None)
     with pytest.raises(ProviderError) as err:
-        await xero.list_accounts(None)
+        await xero.organisation(None)
     assert err.value.kind == "rate_limited"
     assert err.value.retry_after is not None and err.value.retry_after > 3600
     assert "daily" in err.value.message

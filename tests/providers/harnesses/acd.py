@@ -9,7 +9,7 @@ from typing import Any
 from providers.acd import piece_number
 from providers.simulators.acd import CNX, AcdState, create_acd_app
 from providers.simulators.base import SimulatorServer
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 USER, PASSWORD = "comptable", "s3cret-acd-contract"
 
@@ -19,12 +19,12 @@ class AcdHarness(Harness):
     capabilities = frozenset(
         {"http", "token_renewal", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
-    write = r"^POST .*/v1/compta/ecriture$"
-    reads = r"^GET .*/v1/compta/comptes/generaux$"
+    write = r"^POST .*/v1/compta/ecriture" + END
+    reads = r"^GET .*/v1/compta/comptes/generaux" + END
     lists = {
-        "ledgers": r"/v1/compta/journal$",
-        "accounts": r"/v1/compta/comptes/generaux$",
-        "entries": r"/v1/compta/ecritures$",
+        "ledgers": r"/v1/compta/journal" + END,
+        "accounts": r"/v1/compta/comptes/generaux" + END,
+        "entries": r"/v1/compta/ecritures" + END,
     }
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "47100000"

@@ -13,7 +13,7 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.business_central import OAUTH_PREFIX, create_app, settings_for
 from providers.simulators.clock import SimClock
 from providers.simulators.oauth_server import SimClient
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 CLIENT_ID, SECRET = "bc-contract", "bc-contract-secret-0123456789"
 
@@ -23,9 +23,13 @@ class BusinessCentralHarness(Harness):
     capabilities = frozenset(
         {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
-    write = r"^POST .*/Microsoft.NAV.post$"
-    reads = r"^GET .*/accounts$"
-    lists = {"ledgers": r"/journals$", "accounts": r"/accounts$", "tax_codes": r"/taxGroups$"}
+    write = r"^POST .*/Microsoft.NAV.post" + END
+    reads = r"^GET .*/accounts" + END
+    lists = {
+        "ledgers": r"^GET [^?]*/journals($|\?(?!%24filter))",  # not a run batch's lookup
+        "accounts": r"/accounts" + END,
+        "tax_codes": r"/taxGroups" + END,
+    }
     paged = ("ledgers", "accounts", "tax_codes")  # the lookup asks for $top=1
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "9999"

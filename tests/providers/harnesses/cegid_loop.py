@@ -8,7 +8,7 @@ from typing import Any
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.cegid_loop import DOSSIER, PREFIX, LoopState, create_loop_app
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 SUBSCRIPTION = "apim-contract-0123456789abcdef"
 API_KEY = "loopkey:contract0123456789"
@@ -16,9 +16,13 @@ API_KEY = "loopkey:contract0123456789"
 
 class CegidLoopHarness(Harness):
     provider_id = "cegid_loop"
-    write = r"^POST .*/importJson$"
-    reads = r"^GET .*/compte$"
-    lists = {"ledgers": r"/journal$", "accounts": r"/compte$", "entries": r"/EcritureComptable$"}
+    write = r"^POST .*/importJson" + END
+    reads = r"^GET .*/compte" + END
+    lists = {
+        "ledgers": r"/journal" + END,
+        "accounts": r"/compte" + END,
+        "entries": r"/EcritureComptable" + END,
+    }
     paged = ("ledgers", "accounts")  # the lookup answers at most 100 rows, by design
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "471000"

@@ -11,7 +11,7 @@ from typing import Any
 from providers.chift_gateway import entry_number
 from providers.simulators.chift import ChiftSimulator, start_server
 from tests.providers.chift_spec import chift_transport
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 
 class ChiftHarness(Harness):
@@ -19,13 +19,13 @@ class ChiftHarness(Harness):
     capabilities = frozenset(
         {"http", "token_renewal", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
-    write = r"^POST .*/accounting/journal-entries$"
-    reads = r"^GET .*/accounting/chart-of-accounts$"
+    write = r"^POST .*/accounting/journal-entries" + END
+    reads = r"^GET .*/accounting/chart-of-accounts" + END
     lists = {
-        "ledgers": r"/accounting/journals$",
-        "accounts": r"/accounting/chart-of-accounts$",
-        "tax_codes": r"/accounting/vat-codes$",
-        "entries": r"/accounting/journal/entries$",
+        "ledgers": r"/accounting/journals" + END,
+        "accounts": r"/accounting/chart-of-accounts" + END,
+        "tax_codes": r"/accounting/vat-codes" + END,
+        "entries": r"/accounting/journal/entries" + END,
     }
     paged = ("ledgers", "accounts", "tax_codes", "entries")
     vat_codes = frozenset({"0", "L", "H", "NONE"})

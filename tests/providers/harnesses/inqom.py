@@ -9,7 +9,7 @@ from typing import Any
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.inqom import create_app, settings_for
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 CLIENT_ID = "bexsync-contract"
 SECRET = "inqom-contract-secret-0123456789"
@@ -21,12 +21,12 @@ class InqomHarness(Harness):
     capabilities = frozenset(
         {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
-    write = r"^POST /v1/dossiers/\d+/entries$"
-    reads = r"^GET /v1/dossiers/\d+/accounts$"
+    write = r"^POST /v1/dossiers/\d+/entries" + END
+    reads = r"^GET /v1/dossiers/\d+/accounts" + END
     lists = {
-        "ledgers": r"/journals$",
-        "accounts": r"/accounts$",
-        "entries": r"/entry-lines$",
+        "ledgers": r"/journals" + END,
+        "accounts": r"/accounts" + END,
+        "entries": r"/entry-lines" + END,
     }
     paged = ("entries",)  # journals and accounts come whole
     vat_codes = frozenset({"0", "L", "H", "NONE"})

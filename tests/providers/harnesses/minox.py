@@ -8,7 +8,7 @@ from providers.login import LoginResult
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.minox import create_app, settings_for
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 CLIENT_ID, SECRET = "minox-contract", "minox-contract-secret-0123456789"
 
@@ -18,12 +18,12 @@ class MinoxHarness(Harness):
     capabilities = frozenset(
         {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts", "journals"}
     )
-    write = r"^PUT .*/transaction_line_batch/[^/]+$"
-    reads = r"^GET .*/ledger_account$"
+    write = r"^PUT .*/transaction_line_batch/[^/]+" + END
+    reads = r"^GET .*/ledger_account" + END
     lists = {
-        "ledgers": r"/journal$",
-        "accounts": r"/ledger_account$",
-        "entries": r"/transaction_lines$",
+        "ledgers": r"/journal" + END,
+        "accounts": r"/ledger_account" + END,
+        "entries": r"/transaction_lines" + END,
     }
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "9999"

@@ -8,16 +8,20 @@ from typing import Any
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.myunisoft import MyUnisoftState, create_myunisoft_app, settings_for
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 PARTNER = "bexsync-partner-contract-0123456789"
 
 
 class MyUnisoftHarness(Harness):
     provider_id = "myunisoft"
-    write = r"^POST .*/entry$"
-    reads = r"^GET .*/account$"
-    lists = {"ledgers": r"/diary$", "accounts": r"/account$", "entries": r"/entry/id$"}
+    write = r"^POST .*/entry" + END
+    reads = r"^GET .*/account" + END
+    lists = {
+        "ledgers": r"/diary" + END,
+        "accounts": r"/account" + END,
+        "entries": r"/entry/id" + END,
+    }
     paged = ("accounts",)  # the lookup by partner id is one request by design
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "4999"

@@ -8,20 +8,20 @@ from typing import Any
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.odoo import OdooState, create_odoo_app
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 LOGIN, KEY = "bexsync-bot@example.com", "contract0123456789abcdef0123456789abcdef"
 
 
 class OdooHarness(Harness):
     provider_id = "odoo"
-    write = r"^POST /json/2/account.move/action_post$"  # posting is the commit
-    reads = r"^POST /json/2/account.account/search_read$"
+    write = r"^POST /json/2/account.move/action_post" + END  # posting is the commit
+    reads = r"^POST /json/2/account.account/search_read" + END
     lists = {
-        "ledgers": r"/account.journal/search_read$",
-        "accounts": r"/account.account/search_read$",
-        "tax_codes": r"/account.tax/search_read$",
-        "entries": r"/account.move/search_read$",
+        "ledgers": r"/account.journal/search_read" + END,
+        "accounts": r"/account.account/search_read" + END,
+        "tax_codes": r"/account.tax/search_read" + END,
+        "entries": r"/account.move/search_read" + END,
     }
     paged = ("ledgers", "accounts", "tax_codes")  # a reference matches one move: one page
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.pennylane import PREFIX, PennylaneState, create_pennylane_app
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 TOKEN = "contract-pennylane-token-0123456789"
 
@@ -16,12 +16,12 @@ TOKEN = "contract-pennylane-token-0123456789"
 class PennylaneHarness(Harness):
     provider_id = "pennylane"
     capabilities = frozenset({"http", "revocable", "known_accounts", "journals"})
-    write = r"^POST .*/ledger_entries$"
-    reads = r"^GET .*/ledger_accounts$"
+    write = r"^POST .*/ledger_entries" + END
+    reads = r"^GET .*/ledger_accounts" + END
     lists = {
-        "ledgers": r"^GET .*/journals$",
-        "accounts": r"^GET .*/ledger_accounts$",
-        "entries": r"^GET .*/ledger_entries$",
+        "ledgers": r"^GET .*/journals" + END,
+        "accounts": r"^GET .*/ledger_accounts" + END,
+        "entries": r"^GET .*/ledger_entries" + END,
     }
     paged = ("ledgers", "accounts", "entries")
     vat_codes = frozenset({"0", "L", "H", "NONE"})

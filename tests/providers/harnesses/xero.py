@@ -14,7 +14,7 @@ from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.xero import API_PREFIX, XeroSimState, create_xero_app, settings_for
 from tests.providers.conftest import SpecRoute, SpecValidatingTransport, load_spec
-from tests.providers.contract import Harness, Lines
+from tests.providers.contract import END, Harness, Lines
 
 CLIENT_ID, SECRET = "xero-contract-app", "xero-contract-secret-5f1e2d"
 
@@ -25,9 +25,13 @@ class XeroHarness(Harness):
         {"http", "token_refresh", "revocable", "known_accounts", "closed_accounts"}
     )
     ledger = "manual-journals"  # Xero's one pseudo-ledger for manual journals
-    write = r"^PUT .*/ManualJournals$"
-    reads = r"^GET .*/Accounts$"
-    lists = {"accounts": r"/Accounts$", "tax_codes": r"/TaxRates$", "entries": r"/ManualJournals$"}
+    write = r"^PUT .*/ManualJournals" + END
+    reads = r"^GET .*/Accounts" + END
+    lists = {
+        "accounts": r"/Accounts" + END,
+        "tax_codes": r"/TaxRates" + END,
+        "entries": r"/ManualJournals" + END,
+    }
     paged = ("entries",)  # accounts and tax rates come whole
     vat_codes = frozenset({"0", "L", "H", "NONE"})
     closed_account = "4999"
