@@ -107,6 +107,8 @@ class OAuthApp:
     # The grant this app logs in with; "client_credentials" apps re-request instead of refreshing.
     grant_type: str = "authorization_code"
     timeout: float = 30.0
+    # What to change when the provider refuses a scope (the config key, the choices).
+    scope_advice: str = ""
 
     def __post_init__(self) -> None:
         if not self.token_url:
@@ -181,15 +183,12 @@ def _oauth_error(
             f"{app.provider} refused this app's client id or secret; check client_id and "
             f"client_secret_file in [providers.{app.provider}] of bexsyncd.toml",
         )
+    elif _scope_refusal(error, description):
+        kind, message = "rejected", _scope_message(app, error, description)
     elif error == "unauthorized_client":
         kind, message = (
             "rejected",
             f"this app registration is not allowed to use that kind of login at {app.provider}",
-        )
-    elif error == "invalid_scope":
-        kind, message = (
-            "rejected",
-            f"{app.provider} refused the requested permissions ({app.scope or 'none'})",
         )
     elif error in ("temporarily_unavailable", "server_error"):
         kind, message = "unavailable", f"{app.provider}'s login service is unavailable"
@@ -198,6 +197,23 @@ def _oauth_error(
     if detail and error not in messages:  # our own sentences say it all already
         message = f"{message}: {detail}"
     return _fail(app, kind, message, error, status=status)
+
+
+def _scope_refusal(error: str, description: str | None) -> bool:
+    """``invalid_scope``, or ``unauthorized_client`` about a scope (Xero: "Invalid scope for
+    client")."""
+    return error == "invalid_scope" or (
+        error == "unauthorized_client" and "scope" in (description or "").lower()
+    )
+
+
+def _scope_message(app: OAuthApp, error: str, description: str | None) -> str:
+    """Which of the requested scopes the provider refused (those its answer names, else all
+    of them), and what to change."""
+    named = [scope for scope in app.scopes if scope in (description or "")]
+    scopes = " ".join(named or app.scopes) or "none"
+    message = f"{app.provider} refused the requested scope(s) {scopes} ({error})"
+    return f"{message}; {app.scope_advice}" if app.scope_advice else message
 
 
 def _extras(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -479,6 +495,8 @@ async def complete_code_flow(
 def _redirect_error(app: OAuthApp, params: Mapping[str, str]) -> OAuthFlowError:
     error = params["error"]
     detail = _clean(params.get("error_description"))
+    if _scope_refusal(error, detail):
+        return _fail(app, "rejected", _scope_message(app, error, detail), error)
     if error == "access_denied":
         message = f"access was not granted: the consent at {app.provider} was declined"
     else:

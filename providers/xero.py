@@ -17,8 +17,10 @@ Settings (``[providers.xero]`` in bexsyncd.toml):
 - ``authorize_url``: default ``https://login.xero.com/identity/connect/authorize``
 - ``token_url``: default ``https://identity.xero.com/connect/token``
 - ``client_id`` (required) and ``client_secret_file`` (only for apps that have a secret)
-- ``scopes`` (option): apps created on or after 2 March 2026 must ask for granular scopes, e.g.
-  ``"offline_access accounting.manualjournals accounting.settings.read"``
+- ``scopes`` (option): ``"granular"`` (the default: ``accounting.manualjournals
+  accounting.settings.read offline_access``, what apps created on or after 2 March 2026 must
+  ask for), ``"legacy"`` (``accounting.transactions`` instead of ``accounting.manualjournals``,
+  for older apps until September 2027), or the scopes themselves
 - ``daily_limit`` (option): calls per day and organisation, 5000 (1000 on the Starter tier)
 - ``journal_status`` (option): ``POSTED`` (default) or ``DRAFT`` to review journals in Xero
 """
@@ -72,8 +74,17 @@ API_URL = "https://api.xero.com/api.xro/2.0"
 IDENTITY_URL = "https://api.xero.com"
 AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 TOKEN_URL = "https://identity.xero.com/connect/token"
-# Read settings (accounts, tax rates, lock dates), write manual journals, keep the login.
-DEFAULT_SCOPES = ("offline_access", "accounting.transactions", "accounting.settings.read")
+# Read settings (accounts, tax rates, lock dates), write manual journals, keep the login: the
+# granular scopes, which apps created on or after 2 March 2026 must use (older apps may until
+# September 2027). The identity scopes (openid profile email) are not needed: the tenant comes
+# from /Connections, which only needs the access token (xero-identity.yaml).
+DEFAULT_SCOPES = ("accounting.manualjournals", "accounting.settings.read", "offline_access")
+LEGACY_SCOPES = ("accounting.settings.read", "accounting.transactions", "offline_access")
+SCOPE_ADVICE = (
+    "a Xero app created on or after 2 March 2026 may only ask for granular scopes (the "
+    'default); an older app still on the broad ones sets scopes = "legacy" in '
+    "[providers.xero] of bexsyncd.toml (or lists the scopes it was granted)"
+)
 LEDGER = Ledger(id="manual-journals", code="MJ", name="Manual journals")
 PAGE_SIZE = 100  # the spec: "Up to 100 manual journals will be returned in a single API call"
 MAX_IDEMPOTENCY_KEY = 128  # the spec: "128 character max"
@@ -239,12 +250,22 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 
 
 def _scopes(settings: ProviderSettings) -> tuple[str, ...]:
+    """``scopes`` of ``[providers.xero]``: absent or "granular" (the default), "legacy", or
+    the scopes themselves (a string or a list)."""
     raw = settings.options.get("scopes")
-    if isinstance(raw, str) and raw.strip():
+    if raw in (None, "", "granular"):
+        return DEFAULT_SCOPES
+    if raw == "legacy":
+        return LEGACY_SCOPES
+    if isinstance(raw, str):
         return tuple(raw.split())
     if isinstance(raw, list | tuple) and raw:
         return tuple(str(s) for s in raw)
-    return DEFAULT_SCOPES
+    raise rejected(
+        PROVIDER,
+        '[providers.xero] scopes must be "granular", "legacy", or the scopes to ask for',
+        (FieldError("scopes", "granular, legacy or a list of scopes"),),
+    )
 
 
 def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
@@ -255,15 +276,19 @@ def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
         "register an app at developer.xero.com and put its client_id (and, for a web app, "
         "client_secret_file) in [providers.xero] of bexsyncd.toml",
     )
+    secret = app_secret(PROVIDER, settings, None)
     return OAuthApp(
         provider=PROVIDER,
         client_id=client_id,
-        client_secret=app_secret(PROVIDER, settings, None),
+        client_secret=secret,
         authorize_url=settings.url("authorize_url", AUTHORIZE_URL),
         token_url=settings.url("token_url", TOKEN_URL),
         scopes=_scopes(settings),
         redirect_uri=redirect_uri,
         use_pkce=True,
+        # Xero's code exchange and refresh take a confidential app's secret as HTTP Basic.
+        token_endpoint_auth_method="client_secret_basic" if secret else "none",
+        scope_advice=SCOPE_ADVICE,
     )
 
 

@@ -183,7 +183,12 @@ class XeroSimState:
         day_limit: int = 5000,
         concurrent_limit: int = 5,
         scopes: tuple[str, ...] = (),
+        refused_scopes: tuple[str, ...] = (),
+        scope_error: str = "invalid_scope",
     ) -> None:
+        """``refused_scopes``: what this app may not ask for (a Xero app created on or after
+        2026-03-02 gets ``accounting.transactions`` refused). A confidential app (one with a
+        secret) must authenticate at the token endpoint with HTTP Basic, as Xero documents."""
         self.clock = clock or SimClock()
         self.minute_limit = minute_limit
         self.day_limit = day_limit
@@ -198,7 +203,16 @@ class XeroSimState:
         self.max_in_flight = 0
         self.oauth = OAuthServerState(
             OAuthServerConfig(
-                clients=(SimClient(client_id, client_secret, scopes=scopes),),
+                clients=(
+                    SimClient(
+                        client_id,
+                        client_secret,
+                        scopes=scopes,
+                        refused_scopes=refused_scopes,
+                        scope_error=scope_error,
+                        auth_methods=("client_secret_basic",) if client_secret else None,
+                    ),
+                ),
                 access_token_ttl=1800,
                 refresh_token_ttl=60 * DAY,
                 rotate_refresh_tokens=True,

@@ -222,14 +222,20 @@ async def test_registered_as_an_oauth_code_provider_needing_an_app() -> None:
     assert "client_id" in err.value.message
 
 
-async def test_login_is_code_with_pkce_and_asks_for_offline_access(env: Env) -> None:
+async def test_login_is_code_with_pkce_and_asks_for_granular_scopes(env: Env) -> None:
+    """Xero apps created on or after 2 March 2026 may not ask for accounting.transactions:
+    the default scopes are the granular ones, so a new user's first login works."""
+    env.state.oauth.clients[CLIENT_ID].refused_scopes = ("accounting.transactions",)
     start = await SPEC.login.begin(env.login_context())
     assert start.next_step["kind"] == "open_url"
     query = parse_qs(urlsplit(start.next_step["url"]).query)
     assert start.next_step["url"].startswith(env.url + "/identity/connect/authorize?")
     assert query["code_challenge_method"] == ["S256"] and query["code_challenge"]
-    scopes = query["scope"][0].split()
-    assert {"offline_access", "accounting.transactions", "accounting.settings.read"} <= set(scopes)
+    assert query["scope"][0].split() == [
+        "accounting.manualjournals",
+        "accounting.settings.read",
+        "offline_access",
+    ]
     assert CLIENT_SECRET not in str(start.next_step)
 
     result = await env.login()
@@ -238,11 +244,42 @@ async def test_login_is_code_with_pkce_and_asks_for_offline_access(env: Env) -> 
     assert env.state.oauth.requests_for("authorization_code")[-1].status == 200
 
 
-async def test_granular_scopes_can_be_configured(env: Env) -> None:
-    env.table["scopes"] = "offline_access accounting.manualjournals accounting.settings.read"
+@pytest.mark.parametrize("error", ["invalid_scope", "unauthorized_client"])
+async def test_the_legacy_scopes_on_request_and_a_refused_scope_is_named(
+    env: Env, error: str
+) -> None:
+    env.table["scopes"] = "legacy"
+    start = await SPEC.login.begin(env.login_context())
+    scopes = parse_qs(urlsplit(start.next_step["url"]).query)["scope"][0].split()
+    assert scopes == ["accounting.settings.read", "accounting.transactions", "offline_access"]
+    client = env.state.oauth.clients[CLIENT_ID]
+    client.refused_scopes, client.scope_error = ("accounting.transactions",), error
+    with pytest.raises(ProviderError) as err:
+        await env.login()
+    assert err.value.kind == "rejected"
+    assert "accounting.transactions" in err.value.message
+    assert "scopes" in err.value.message and "[providers.xero]" in err.value.message
+
+
+async def test_explicit_scopes_can_be_configured(env: Env) -> None:
+    env.table["scopes"] = ["offline_access", "accounting.manualjournals", "accounting.settings"]
     start = await SPEC.login.begin(env.login_context())
     scope = parse_qs(urlsplit(start.next_step["url"]).query)["scope"][0]
-    assert scope == "offline_access accounting.manualjournals accounting.settings.read"
+    assert scope == "offline_access accounting.manualjournals accounting.settings"
+
+
+async def test_a_confidential_app_authenticates_with_http_basic(env: Env) -> None:
+    """Xero documents client_secret_basic for the code exchange and the refresh; the
+    simulator refuses the secret in the body for an app that has one."""
+    xero = await env.provider()
+    await xero.list_accounts(None)
+    env.state.clock.advance(1900)  # the access token expired: a refresh
+    await xero.organisation(None)
+    methods = {(r.grant_type, r.auth_method) for r in env.state.oauth.token_requests}
+    assert methods == {
+        ("authorization_code", "client_secret_basic"),
+        ("refresh_token", "client_secret_basic"),
+    }
 
 
 async def test_several_organisations_need_a_choice(env: Env) -> None:
