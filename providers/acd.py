@@ -28,34 +28,18 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
 from providers.entry_checks import currency_not_in, refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter, ledgers_from
-from providers.login import CredentialField, CredentialsLogin, LoginMethod
+from providers.kit import FieldError, HttpAdapter, ledgers_from
+from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.vat_labels import line_label
@@ -170,24 +154,10 @@ LOGIN = CredentialsLogin(
 )
 
 
-class AcdProvider(HttpAdapter):
+class AcdProvider(
+    HttpAdapter, provider="acd", login=LOGIN, rate_limit=RATE_LIMIT, errors=_error_mapper
+):
     """An authorised i-Suite Expert user at one accounting firm."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="ACD (i-Suite Expert)",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", currencies=CURRENCIES),
-        notes="The firm's i-Suite Expert host and connection code, an i-Suite user and its "
-        "password (kept to log in again when the session expires). The dossier must be "
-        "published in i-Suite with the target journal ticked. EUR only.",
-        settings={"api_url": "{host}/{code}/api"},
-    )
-
-    login: ClassVar[LoginMethod] = LOGIN
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._host = str(ctx.options.get("host") or "").rstrip("/")

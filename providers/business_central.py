@@ -53,34 +53,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_malformed
 from providers.error_bodies import error_code
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    period_locked,
-    rejected,
-    unavailable,
-)
+from providers.errors import ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter, app_secret, ledgers_from, registered_client_id
-from providers.login import LoginContext, LoginMethod, LoginResult, LoginStart
+from providers.kit import FieldError, HttpAdapter, app_secret, ledgers_from, registered_client_id
+from providers.login import Answer, Login, LoginContext, LoginResult, LoginStart
 from providers.oauth import OAuthApp
 from providers.oauth_login import (
     AppFactory,
@@ -96,8 +81,6 @@ from providers.wire import dumps_decimal
 log = logging.getLogger("bexsync.providers.business_central")
 
 PROVIDER = "business_central"
-DEFAULT_API_URL = "https://api.businesscentral.dynamics.com"
-ENTRA_URL = "https://login.microsoftonline.com"
 BC_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 LOGIN_METHODS = ("device_code", "oauth_code", "client_credentials")
 DEFAULT_LOGIN = "device_code"
@@ -187,8 +170,8 @@ def app_for(method: str, settings: ProviderSettings, redirect_uri: str | None) -
         "register an Entra ID app first: set client_id in [providers.business_central]",
     )
     tenant = entra_tenant(settings)
-    base = f"{ENTRA_URL}/{tenant}/oauth2/v2.0"
-    token_url = settings.url("token_url", f"{base}/token")
+    defaults = {k: v.format(entra_tenant=tenant) for k, v in CATALOG[PROVIDER].settings.items()}
+    token_url = settings.url("token_url", defaults["token_url"])
     secret = app_secret(PROVIDER, settings, None)
     if method == "client_credentials":
         if not secret:
@@ -212,9 +195,9 @@ def app_for(method: str, settings: ProviderSettings, redirect_uri: str | None) -
         provider=PROVIDER,
         client_id=client_id,
         client_secret=secret,
-        authorize_url=settings.url("authorize_url", f"{base}/authorize"),
+        authorize_url=settings.url("authorize_url", defaults["authorize_url"]),
         token_url=token_url,
-        device_authorization_url=settings.url("device_url", f"{base}/devicecode"),
+        device_authorization_url=settings.url("device_url", defaults["device_url"]),
         scopes=scopes,
         redirect_uri=redirect_uri or None,
         grant_type="client_credentials" if method == "client_credentials" else "authorization_code",
@@ -228,7 +211,7 @@ def _factory(method: str) -> AppFactory:
     return build
 
 
-_DELEGATES: dict[str, LoginMethod] = {
+_DELEGATES: dict[str, Login] = {
     "device_code": DeviceCodeLogin(_factory("device_code")),
     "oauth_code": OAuthCodeLogin(_factory("oauth_code")),
     "client_credentials": ClientCredentialsLogin(_factory("client_credentials")),
@@ -236,7 +219,7 @@ _DELEGATES: dict[str, LoginMethod] = {
 
 
 @dataclass(frozen=True)
-class BusinessCentralLogin:
+class BusinessCentralLogin(Login):
     """Device code by default; ``login = "oauth_code"`` or ``"client_credentials"`` (the
     authorisation's settings, else the config file) picks another Entra grant. The method is
     kept in the pending login and, as ``login_method``, in the result's options, so that
@@ -255,19 +238,9 @@ class BusinessCentralLogin:
         pending = {**start.pending, "method": method} if start.pending is not None else None
         return LoginStart({**start.next_step, "login": method}, pending, start.expires_at)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        method = self._method(ctx, pending)
-        result = await _DELEGATES[method].complete(
-            ctx, pending, redirect_url=redirect_url, code=code, credentials=credentials
-        )
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        method = self._method(ctx, answer.pending)
+        result = await _DELEGATES[method].finish(ctx, answer)
         return LoginResult(result.credentials, {**result.options, USED_LOGIN: method})
 
 
@@ -324,31 +297,15 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 # --- the adapter --------------------------------------------------------------------------
 
 
-class BusinessCentralProvider(HttpAdapter):
+class BusinessCentralProvider(
+    HttpAdapter,
+    provider="business_central",
+    login=LOGIN,
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """An authorised Business Central login: its environments, companies and journals."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Microsoft Dynamics 365 Business Central",
-        route="direct",
-        auth=("device_code", "oauth_code", "client_credentials"),
-        capabilities=Capabilities(idempotency="lookup"),
-        notes="Entra ID app registration (client_id; client_secret_file for client "
-        "credentials). Tenants are environment/company. Each run posts through its own journal "
-        "batch; entries are found again by their document number (BX...).",
-        settings={
-            "api_url": DEFAULT_API_URL,
-            "authorize_url": f"{ENTRA_URL}/{{entra_tenant}}/oauth2/v2.0/authorize",
-            "token_url": f"{ENTRA_URL}/{{entra_tenant}}/oauth2/v2.0/token",
-            "device_url": f"{ENTRA_URL}/{{entra_tenant}}/oauth2/v2.0/devicecode",
-        },
-    )
-
-    login: ClassVar[LoginMethod] = LOGIN
-    needs_app_registration = True
-    api_url_default = DEFAULT_API_URL
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         used = ctx.options.get(USED_LOGIN)

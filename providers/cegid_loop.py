@@ -28,34 +28,18 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter, ledgers_from
-from providers.login import CredentialField, CredentialsLogin, LoginMethod
+from providers.kit import FieldError, HttpAdapter, ledgers_from
+from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import month_span
@@ -64,7 +48,6 @@ from providers.vat_labels import line_label
 from providers.wire import cents
 
 PROVIDER = "cegid_loop"
-DEFAULT_API_URL = "https://api.cegid.com/loop-api-publiques"
 # GAP: no quota figure is published for the Loop APIs; APIM products are typically limited per
 # subscription per minute. Stay well under a modest one.
 RATE_LIMIT = RateLimitSpec(calls=100, per_seconds=60, concurrent=4)
@@ -184,26 +167,15 @@ LOGIN = CredentialsLogin(
 )
 
 
-class CegidLoopProvider(HttpAdapter):
+class CegidLoopProvider(
+    HttpAdapter,
+    provider="cegid_loop",
+    login=LOGIN,
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """One Cegid Loop dossier, reached with the partner's subscription and the firm's API key."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Cegid Loop",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", async_post=True),
-        notes="Partner subscription key (client_secret_file) plus the firm's API key "
-        "(key:secret from CegidLife, activated in LoopHub) and the dossier code. Imports are "
-        "asynchronous: a run stays 'posting' until Cegid has processed the import.",
-        settings={"api_url": DEFAULT_API_URL},
-    )
-
-    login: ClassVar[LoginMethod] = LOGIN
-    needs_app_registration = True
-    api_url_default = DEFAULT_API_URL
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_error_mapper)
 
     def __init__(
         self,

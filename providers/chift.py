@@ -12,21 +12,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.base import Capabilities, ProviderInfo
-from providers.chift_gateway import DEFAULT_API_URL, ChiftGateway, Connector
+from providers.chift_gateway import ChiftGateway, Connector
 
 
-class ChiftProvider(ChiftGateway):
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="chift",
-        title="Chift (unified accounting API)",
-        route="chift",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Any accounting software connected to a Chift consumer. Log in with a Chift API "
-        "key (client id, secret, account id); each consumer (or folder) is a tenant.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
-    )
+class ChiftProvider(ChiftGateway, provider="chift"):
     connector: ClassVar[Connector] = Connector(
         provider_id="chift", label="any accounting connector"
     )

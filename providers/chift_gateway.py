@@ -44,33 +44,20 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    Account,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CHIFT_API
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter
+from providers.kit import FieldError, HttpAdapter
 from providers.login import (
+    Answer,
     CredentialField,
     CredentialsLogin,
+    Login,
     LoginContext,
-    LoginMethod,
     LoginResult,
     LoginStart,
 )
@@ -81,7 +68,6 @@ from providers.settings import ProviderSettings
 from providers.tokens import MemoryTokenStore, Token
 from providers.wire import cents, dumps_decimal
 
-DEFAULT_API_URL = "https://api.chift.eu"
 PAGE_SIZE = 100  # the spec's maximum page size
 REQUEST_ID_HEADER = "X-Chift-Client-RequestId"
 MAX_REQUEST_ID = 255  # varchar(255), Chift's idempotency guide
@@ -148,7 +134,7 @@ def entry_number(reference: str) -> str:
 
 
 def endpoints(settings: ProviderSettings) -> tuple[str, str]:
-    api_url = settings.url("api_url", DEFAULT_API_URL)
+    api_url = settings.url("api_url", CHIFT_API)
     return api_url, settings.url("token_url", f"{api_url}/token")
 
 
@@ -167,7 +153,7 @@ LOGIN_FIELDS = (
 
 
 @dataclass(frozen=True)
-class ChiftLogin:
+class ChiftLogin(Login):
     """The API-key form; ``complete`` asks Chift for a token so a typo is caught at login."""
 
     fields: tuple[CredentialField, ...] = LOGIN_FIELDS
@@ -176,17 +162,9 @@ class ChiftLogin:
     async def begin(self, ctx: LoginContext) -> LoginStart:
         return await CredentialsLogin(self.fields).begin(ctx)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
         form = CredentialsLogin(self.fields)
-        values = form.validate(credentials, ctx.provider_id)
+        values = form.validate(answer.credentials, ctx.provider_id)
         _, token_url = endpoints(ctx.settings)
         app = OAuthApp(
             ctx.provider_id, values["client_id"], values["client_secret"], token_url=token_url
@@ -224,12 +202,10 @@ def _auth_body(values: Mapping[str, str]) -> dict[str, str]:
 # --- the adapter ----------------------------------------------------------------------------
 
 
-class ChiftGateway(HttpAdapter):
+class ChiftGateway(HttpAdapter, login=ChiftLogin()):
     """One Chift API key: its consumers are the tenants; one connector profile per subclass."""
 
     connector: ClassVar[Connector]
-    login: ClassVar[LoginMethod] = ChiftLogin()
-    api_url_default = DEFAULT_API_URL
 
     def __init__(
         self, ctx: ProviderContext, *, clock: Callable[[], float] = time.time, **kw: Any

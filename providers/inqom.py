@@ -23,30 +23,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
-from providers.entry_checks import (
-    refuse_closed_period,
-    refuse_malformed,
-)
+from providers.entry_checks import refuse_closed_period, refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
+from providers.errors import ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter, app_secret, ledgers_from, registered_client_id
-from providers.login import LoginMethod
+from providers.kit import FieldError, HttpAdapter, app_secret, ledgers_from, registered_client_id
 from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
@@ -56,8 +44,6 @@ from providers.vat_labels import line_label
 from providers.wire import cents, dumps_decimal, loads_decimal
 
 PROVIDER = "inqom"
-DEFAULT_API_URL = "https://api.inqom.com"
-DEFAULT_TOKEN_URL = "https://auth.inqom.com/identity/connect/token"
 SCOPES = ("openid", "apidata", "offline_access")
 RATE_LIMIT = RateLimitSpec(calls=15, per_seconds=1)
 MAX_ENTRIES_PER_CALL = 50  # documented; bexsync posts one entry per call
@@ -128,7 +114,7 @@ def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
         provider=PROVIDER,
         client_id=client_id,
         client_secret=secret,
-        token_url=settings.url("token_url", DEFAULT_TOKEN_URL),
+        token_url=settings.url("token_url", CATALOG[PROVIDER].settings["token_url"]),
         scopes=tuple(str(raw_scopes).split()) if raw_scopes else SCOPES,
         use_pkce=False,
         grant_type="password",
@@ -138,25 +124,15 @@ def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class InqomProvider(HttpAdapter):
+class InqomProvider(
+    HttpAdapter,
+    provider="inqom",
+    login=PasswordLogin(app_for),
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """An Inqom user's login; each dossier it may see is a tenant."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Inqom",
-        route="direct",
-        auth=("password",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="OAuth2 password grant with an API client issued by Inqom (client_id and "
-        "client_secret_file in [providers.inqom]). Each dossier the user sees is a tenant. VAT "
-        "codes are named in line labels; Inqom lines carry no tax code.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": DEFAULT_TOKEN_URL},
-    )
-    login: ClassVar[LoginMethod] = PasswordLogin(app_for)
-    needs_app_registration = True
-    api_url_default = DEFAULT_API_URL
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         super().__init__(ctx, **kw)

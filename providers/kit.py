@@ -1,7 +1,7 @@
 """The skeleton every HTTP adapter shares, written once.
 
-An adapter subclasses ``HttpAdapter`` and declares what differs as class attributes (``info``,
-``login``, ``rate_limit``, ``api_url_default``...) and hooks (``headers``, ``auth``,
+An adapter subclasses ``HttpAdapter`` and declares what differs as class attributes (``info``
+from ``providers.catalog``, ``login``, ``rate_limit``...) and hooks (``headers``, ``auth``,
 ``map_error``, ``limiter_key``); the base builds the one ``HttpClient`` from the
 ``ProviderContext`` and closes it. Reference data goes through the base too: the adapter says
 how to read journals, accounts and VAT codes (``read_*``); ``list_*`` answer from a short-lived
@@ -21,21 +21,26 @@ from typing import Any, ClassVar
 import httpx
 
 from providers.base import Account, JournalEntry, Ledger, ProviderInfo, TaxCode, Tenant
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_unknown_accounts
 from providers.errors import FieldError, ProviderError, auth_expired, rejected
-from providers.http import HttpClient, RetryPolicy, Sleep
+from providers.http import ErrorMapper, HttpClient, RetryPolicy, Sleep
 from providers.login import LoginMethod, NoLogin
 from providers.ratelimit import RateLimitSpec
 from providers.reference_cache import ReferenceCache
 from providers.settings import ProviderSettings, SettingsError
 from providers.vat_labels import LABEL_TAX_CODES
 
+# What adapters build their refusals with, next to the base class.
+__all__ = ["FieldError", "HttpAdapter", "app_secret", "ledgers_from", "registered_client_id"]
+
 
 class HttpAdapter:
     """The common part of an adapter that reaches its provider over HTTP.
 
-    Subclasses set ``info`` (and usually ``login``, ``rate_limit``, ``api_url_default``) and
+    Subclasses set ``info`` (from ``providers.catalog``; its ``settings`` give the default
+    endpoints) and usually ``login`` and ``rate_limit``, and
     override the hooks below; state a hook needs (a token read from the credentials) is set
     before calling ``super().__init__``.
     """
@@ -43,12 +48,37 @@ class HttpAdapter:
     info: ClassVar[ProviderInfo]
     login: ClassVar[LoginMethod] = NoLogin()
     needs_app_registration: ClassVar[bool] = False
-    api_url_default: ClassVar[str] = ""
     rate_limit: ClassVar[RateLimitSpec | None] = None
     # Providers whose identity host differs from the API host (Xero's /Connections).
     follows_other_origins: ClassVar[bool] = False
     # The BEX VAT codes, named in line labels, for providers whose lines carry no tax code.
     label_tax_codes: ClassVar[tuple[TaxCode, ...]] = LABEL_TAX_CODES
+
+    def __init_subclass__(
+        cls,
+        *,
+        provider: str | None = None,
+        login: LoginMethod | None = None,
+        rate_limit: RateLimitSpec | None = None,
+        errors: ErrorMapper | None = None,
+        app_registration: bool = False,
+        **kw: Any,
+    ) -> None:
+        """An adapter's declaration, in its class statement: ``class XeroProvider(HttpAdapter,
+        provider="xero", login=..., errors=..., app_registration=True)``. ``provider`` takes
+        the description from the catalog; ``errors`` reads the provider's own error answers;
+        ``app_registration``: the config file must name the app bexsync is registered as."""
+        super().__init_subclass__(**kw)
+        if provider is not None:
+            cls.info = CATALOG[provider]
+        if login is not None:
+            cls.login = login
+        if rate_limit is not None:
+            cls.rate_limit = rate_limit
+        if errors is not None:
+            setattr(cls, "map_error", staticmethod(errors))  # noqa: B010 (a method slot)
+        if app_registration:
+            cls.needs_app_registration = True
 
     def __init__(
         self,
@@ -82,7 +112,7 @@ class HttpAdapter:
 
     def api_url(self) -> str:
         """The API base: ``api_url`` of ``[providers.<id>]``, else the documented host."""
-        return str(self.ctx.settings.url("api_url", self.api_url_default))
+        return str(self.ctx.settings.url("api_url", self.info.settings.get("api_url", "")))
 
     def limiter_key(self) -> str:
         """Which requests share one quota (one limiter of ``ctx.limiters``): by default,

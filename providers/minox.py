@@ -30,27 +30,18 @@ import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
+from providers.errors import ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter, app_secret, registered_client_id
-from providers.login import LoginMethod
+from providers.kit import FieldError, HttpAdapter, app_secret, registered_client_id
 from providers.oauth import BearerAuth, OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
@@ -61,9 +52,6 @@ from providers.vat_labels import label_tax_codes, line_label
 from providers.wire import dumps_decimal
 
 PROVIDER = "minox"
-DEFAULT_API_URL = "https://app.minox.nl/api/1"
-DEFAULT_AUTHORIZE_URL = "https://app.minox.nl/oauth/authorize"
-DEFAULT_TOKEN_URL = "https://app.minox.nl/oauth/token"
 SCOPES = (
     "administration:read",
     "journal:read",
@@ -162,12 +150,13 @@ def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
         settings,
         "Minox needs the app's secret: set client_secret_file in [providers.minox]",
     )
+    defaults = CATALOG[PROVIDER].settings
     return OAuthApp(
         provider=PROVIDER,
         client_id=client_id,
         client_secret=secret,
-        authorize_url=settings.url("authorize_url", DEFAULT_AUTHORIZE_URL),
-        token_url=settings.url("token_url", DEFAULT_TOKEN_URL),
+        authorize_url=settings.url("authorize_url", defaults["authorize_url"]),
+        token_url=settings.url("token_url", defaults["token_url"]),
         scopes=SCOPES,
         redirect_uri=redirect_uri or None,
     )
@@ -207,31 +196,17 @@ class MinoxAuth(httpx.Auth):
                 return
 
 
-class MinoxProvider(HttpAdapter):
+class MinoxProvider(
+    HttpAdapter,
+    provider="minox",
+    login=OAuthCodeLogin(app_for),
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """An authorised Minox login: its tenants, administrations, journals and batches."""
 
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Minox",
-        route="direct",
-        auth=("oauth_code",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="OAuth2 app from Minox's open-API programme (client_id, client_secret_file); "
-        "the subscription's main user consents. Tenants are tenant/administration. Each entry "
-        "is a transaction line batch whose uuid comes from the idempotency key.",
-        settings={
-            "api_url": DEFAULT_API_URL,
-            "authorize_url": DEFAULT_AUTHORIZE_URL,
-            "token_url": DEFAULT_TOKEN_URL,
-        },
-    )
-
-    login: ClassVar[LoginMethod] = OAuthCodeLogin(app_for)
-    needs_app_registration = True
-    api_url_default = DEFAULT_API_URL
-    rate_limit = RATE_LIMIT
     label_tax_codes = TAX_CODES
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._app = app_for(ctx.settings, None)

@@ -23,38 +23,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
-from providers.entry_checks import (
-    currency_not_in,
-    refuse_closed_period,
-    refuse_malformed,
-)
+from providers.entry_checks import currency_not_in, refuse_closed_period, refuse_malformed
 from providers.error_bodies import error_code
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter, app_secret, ledgers_from
-from providers.login import CredentialField, CredentialsLogin, LoginMethod
+from providers.kit import FieldError, HttpAdapter, app_secret, ledgers_from
+from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.settings import ProviderSettings
@@ -62,7 +42,6 @@ from providers.vat_labels import line_label
 from providers.wire import cents, dumps_decimal, loads_decimal
 
 PROVIDER = "myunisoft"
-DEFAULT_API_URL = "https://api.myunisoft.fr/api/v1"
 RATE_LIMIT = RateLimitSpec(
     calls=20,
     per_seconds=10,
@@ -152,27 +131,15 @@ LOGIN = CredentialsLogin(
 )
 
 
-class MyUnisoftProvider(HttpAdapter):
+class MyUnisoftProvider(
+    HttpAdapter,
+    provider="myunisoft",
+    login=LOGIN,
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """One MyUnisoft dossier (society), reached with the customer's API token."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="MyUnisoft",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", currencies=("EUR",)),
-        notes="The partner secret (X-Third-Party-Secret) is the app registration "
-        "(client_secret_file in [providers.myunisoft]); the customer's API token is the login. "
-        "Firm-level tokens need the dossier's society id. Amounts in EUR only. VAT codes are "
-        "named in line labels.",
-        settings={"api_url": DEFAULT_API_URL},
-    )
-
-    login: ClassVar[LoginMethod] = LOGIN
-    needs_app_registration = True
-    api_url_default = DEFAULT_API_URL
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._jwt = str(ctx.credentials.get("jwt") or "")

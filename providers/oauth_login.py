@@ -15,7 +15,15 @@ from typing import Any
 from providers import oauth
 from providers.context import ProviderContext
 from providers.errors import rejected
-from providers.login import CredentialField, CredentialsLogin, LoginContext, LoginResult, LoginStart
+from providers.login import (
+    Answer,
+    CredentialField,
+    CredentialsLogin,
+    Login,
+    LoginContext,
+    LoginResult,
+    LoginStart,
+)
 from providers.settings import ProviderSettings
 from providers.tokens import Token
 
@@ -28,7 +36,7 @@ def _token_result(token: Token, options: Mapping[str, Any] | None = None) -> Log
 
 
 @dataclass(frozen=True)
-class OAuthCodeLogin:
+class OAuthCodeLogin(Login):
     """Authorization code + PKCE from a headless box: open the URL anywhere, paste back."""
 
     app_for: AppFactory
@@ -52,29 +60,26 @@ class OAuthCodeLogin:
             expires_at=pending.expires_at,
         )
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        if not pending or "flow" not in pending:
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        if not answer.pending or "flow" not in answer.pending:
             raise rejected(ctx.provider_id, "no login is in progress; create the login again")
-        if not (redirect_url or code):
+        if not (answer.redirect_url or answer.code):
             raise rejected(ctx.provider_id, "paste the final redirect URL (or the code)")
         app = self.app_for(ctx.settings, ctx.redirect_uri)
-        flow = oauth.PendingCodeFlow.from_json(pending["flow"])
+        flow = oauth.PendingCodeFlow.from_json(answer.pending["flow"])
         token = await oauth.complete_code_flow(
-            app, flow, redirect_url=redirect_url, code=code, now=ctx.now, transport=ctx.transport
+            app,
+            flow,
+            redirect_url=answer.redirect_url,
+            code=answer.code,
+            now=ctx.now,
+            transport=ctx.transport,
         )
         return _token_result(token)
 
 
 @dataclass(frozen=True)
-class DeviceCodeLogin:
+class DeviceCodeLogin(Login):
     """Device code (Entra ID): show a short code and a URL; complete once approved."""
 
     app_for: AppFactory
@@ -96,19 +101,11 @@ class DeviceCodeLogin:
             expires_at=flow.expires_at,
         )
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        if not pending or "device" not in pending:
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        if not answer.pending or "device" not in answer.pending:
             raise rejected(ctx.provider_id, "no device login is in progress; create it again")
         app = self.app_for(ctx.settings, ctx.redirect_uri)
-        flow = oauth.DeviceFlow.from_json(pending["device"])
+        flow = oauth.DeviceFlow.from_json(answer.pending["device"])
         token = await oauth.poll_once(app, flow, now=ctx.now, transport=ctx.transport)
         if token is None:
             raise rejected(
@@ -120,7 +117,7 @@ class DeviceCodeLogin:
 
 
 @dataclass(frozen=True)
-class PasswordLogin:
+class PasswordLogin(Login):
     """Resource-owner password grant (Inqom): the password is used once, never stored."""
 
     app_for: AppFactory
@@ -138,16 +135,8 @@ class PasswordLogin:
     async def begin(self, ctx: LoginContext) -> LoginStart:
         return await self.form.begin(ctx)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        values = self.form.validate(credentials, ctx.provider_id)
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        values = self.form.validate(answer.credentials, ctx.provider_id)
         app = self.app_for(ctx.settings, ctx.redirect_uri)
         token = await oauth.password_grant(
             app, values["username"], values["password"], now=ctx.now, transport=ctx.transport
@@ -156,7 +145,7 @@ class PasswordLogin:
 
 
 @dataclass(frozen=True)
-class ClientCredentialsLogin:
+class ClientCredentialsLogin(Login):
     """Client credentials (Business Central S2S, Chift): an optional form of non-secret ids."""
 
     app_for: AppFactory
@@ -168,16 +157,8 @@ class ClientCredentialsLogin:
             return LoginStart({"kind": "none", "instructions": "Complete, then activate."})
         return await CredentialsLogin(self.fields).begin(ctx)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        values = CredentialsLogin(self.fields).validate(credentials, ctx.provider_id)
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        values = CredentialsLogin(self.fields).validate(answer.credentials, ctx.provider_id)
         app = self.app_for(ctx.settings, ctx.redirect_uri)
         token = await oauth.client_credentials(app, now=ctx.now, transport=ctx.transport)
         return _token_result(token, values)

@@ -30,35 +30,18 @@ import logging
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
 from providers.context import ProviderContext
 from providers.entry_checks import currency_not_in, refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.kit import HttpAdapter, ledgers_from
-from providers.login import CredentialField, CredentialsLogin, LoginMethod
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
+from providers.kit import FieldError, HttpAdapter, ledgers_from
+from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact, register_secret
 from providers.vat_labels import line_label
@@ -151,24 +134,10 @@ LOGIN = CredentialsLogin(
 )
 
 
-class OdooProvider(HttpAdapter):
+class OdooProvider(
+    HttpAdapter, provider="odoo", login=LOGIN, rate_limit=RATE_LIMIT, errors=_json2_error_mapper
+):
     """An authorised Odoo database, through JSON-2 or JSON-RPC, whichever the server speaks."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Odoo",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup"),
-        notes="API key of a dedicated Odoo user (Preferences > Account Security; keys last at "
-        "most three months). JSON-2 on Odoo 19+, JSON-RPC before. VAT codes are checked "
-        "against account.tax names but not attached: BEX posts its VAT lines itself.",
-        settings={"api_url": "https://<database>.odoo.com"},
-    )
-
-    login: ClassVar[LoginMethod] = LOGIN
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_json2_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self.url = base_url(ctx)

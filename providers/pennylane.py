@@ -21,33 +21,23 @@ import json
 import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_malformed
-from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
+from providers.errors import ProviderError, period_locked, rejected, unavailable
 from providers.http import provider_message
-from providers.kit import HttpAdapter
-from providers.login import CredentialField, CredentialsLogin, LoginMethod
+from providers.kit import FieldError, HttpAdapter
+from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import period_dates, reference_pattern
 from providers.vat_labels import line_label
 
 PROVIDER = "pennylane"
-DEFAULT_API_URL = "https://app.pennylane.com/api/external/v2"
 RATE_LIMIT = RateLimitSpec(
     calls=25,
     per_seconds=5,
@@ -113,24 +103,10 @@ LOGIN = CredentialsLogin(
 )
 
 
-class PennylaneProvider(HttpAdapter):
+class PennylaneProvider(
+    HttpAdapter, provider="pennylane", login=LOGIN, rate_limit=RATE_LIMIT, errors=_error_mapper
+):
     """An authorised Pennylane company, reached with its API token."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Pennylane",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", max_lines=MAX_LINES),
-        notes="Company API token (Settings > Connectivity > Developers) with the journals, "
-        "ledger_accounts and ledger_entries scopes. Partners' OAuth2 code flow is not offered "
-        "yet. VAT codes are named in line labels; Pennylane entries carry no tax code.",
-        settings={"api_url": DEFAULT_API_URL},
-    )
-    login: ClassVar[LoginMethod] = LOGIN
-    api_url_default = DEFAULT_API_URL
-    rate_limit = RATE_LIMIT
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._token = str(ctx.credentials.get("api_token") or "")

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.base import Capabilities, ProviderInfo
-from providers.chift_gateway import DEFAULT_API_URL, ChiftGateway, Connector
+from providers.chift_gateway import ChiftGateway, Connector
 from providers.ratelimit import RateLimitSpec
 
 SAGE100FR = Connector(
@@ -34,16 +33,5 @@ SAGE100FR = Connector(
 )
 
 
-class Sage100FrProvider(ChiftGateway):
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="sage100fr",
-        title="Sage 100 FR (through Chift's local agent)",
-        route="chift",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Sage 100 runs on your own server: Chift's local agent (a Windows service on that "
-        "server) must be installed and running. Log in with your Chift API key; each Chift "
-        "consumer connected to Sage 100 is a tenant.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
-    )
+class Sage100FrProvider(ChiftGateway, provider="sage100fr"):
     connector: ClassVar[Connector] = SAGE100FR

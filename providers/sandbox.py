@@ -16,19 +16,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.chart import CHART, VAT_CODES
 from providers.context import ProviderContext
 from providers.entry_checks import SIGN_MESSAGE, too_few_lines, too_precise, unbalanced
@@ -201,14 +191,7 @@ class SandboxLedger:
 
 
 class SandboxProvider:
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="sandbox",
-        title="Sandbox ledger (local)",
-        route="local",
-        auth=("none",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="A local SQLite ledger in the state dir, for the demo and dry runs.",
-    )
+    info = CATALOG["sandbox"]
 
     def __init__(self, ctx: ProviderContext) -> None:
         self.ledger = SandboxLedger(ctx.state_dir / LEDGER_FILE)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.base import Capabilities, ProviderInfo
-from providers.chift_gateway import DEFAULT_API_URL, ChiftGateway, Connector
+from providers.chift_gateway import ChiftGateway, Connector
 
 TIIME = Connector(
     provider_id="tiime",
@@ -26,16 +25,5 @@ TIIME = Connector(
 )
 
 
-class TiimeProvider(ChiftGateway):
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="tiime",
-        title="Tiime (through Chift)",
-        route="chift",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Tiime has no public API: bexsync posts through Chift. Log in with your Chift API "
-        "key; each Chift consumer connected to Tiime is a tenant. Missing ledger accounts are "
-        "created in Tiime from the line's account number and name.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
-    )
+class TiimeProvider(ChiftGateway, provider="tiime"):
     connector: ClassVar[Connector] = TIIME

@@ -33,26 +33,16 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
 from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
 from providers.errors import (
-    FieldError,
     ProviderError,
     auth_expired,
     period_locked,
@@ -61,8 +51,7 @@ from providers.errors import (
     unavailable,
 )
 from providers.http import parse_retry_after, provider_message
-from providers.kit import HttpAdapter, app_secret, registered_client_id
-from providers.login import LoginMethod
+from providers.kit import FieldError, HttpAdapter, app_secret, registered_client_id
 from providers.oauth import OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
@@ -70,10 +59,7 @@ from providers.settings import ProviderSettings
 from providers.wire import cents, dumps_decimal
 
 PROVIDER = "xero"
-API_URL = "https://api.xero.com/api.xro/2.0"
-IDENTITY_URL = "https://api.xero.com"
-AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
-TOKEN_URL = "https://identity.xero.com/connect/token"
+DEFAULTS = CATALOG[PROVIDER].settings  # the endpoints when [providers.xero] names none
 # Read settings (accounts, tax rates, lock dates), write manual journals, keep the login: the
 # granular scopes, which apps created on or after 2 March 2026 must use (older apps may until
 # September 2027). The identity scopes (openid profile email) are not needed: the tenant comes
@@ -281,8 +267,8 @@ def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
         provider=PROVIDER,
         client_id=client_id,
         client_secret=secret,
-        authorize_url=settings.url("authorize_url", AUTHORIZE_URL),
-        token_url=settings.url("token_url", TOKEN_URL),
+        authorize_url=settings.url("authorize_url", DEFAULTS["authorize_url"]),
+        token_url=settings.url("token_url", DEFAULTS["token_url"]),
         scopes=_scopes(settings),
         redirect_uri=redirect_uri,
         use_pkce=True,
@@ -295,29 +281,15 @@ def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class XeroProvider(HttpAdapter):
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Xero",
-        route="direct",
-        auth=("oauth_code",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Manual journals in the organisation's base currency; one pseudo-ledger "
-        "'Manual journals'; the reference is kept in the narration.",
-        settings={
-            "api_url": API_URL,
-            "identity_url": IDENTITY_URL,
-            "authorize_url": AUTHORIZE_URL,
-            "token_url": TOKEN_URL,
-        },
-    )
-
-    login: ClassVar[LoginMethod] = OAuthCodeLogin(app_for)
-    needs_app_registration = True
-    api_url_default = API_URL
+class XeroProvider(
+    HttpAdapter,
+    provider="xero",
+    login=OAuthCodeLogin(app_for),
+    errors=_error_mapper,
+    app_registration=True,
+):
     # /Connections lives on the identity host, which an override may put elsewhere.
     follows_other_origins = True
-    map_error = staticmethod(_error_mapper)
 
     def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         options = ctx.settings.options
@@ -326,7 +298,7 @@ class XeroProvider(HttpAdapter):
             raise rejected(PROVIDER, "[providers.xero] journal_status must be POSTED or DRAFT")
         daily = rate_limit_spec(int(options.get("daily_limit") or 5000))
         super().__init__(ctx, rate_limit=kw.pop("rate_limit", None) or daily, **kw)
-        self.identity_url = ctx.settings.url("identity_url", IDENTITY_URL)
+        self.identity_url = ctx.settings.url("identity_url", DEFAULTS["identity_url"])
         self._tenants: list[Tenant] | None = None
 
     def limiter_key(self) -> str:
