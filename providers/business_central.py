@@ -142,12 +142,12 @@ def _odata_string(value: str) -> str:
 # --- login --------------------------------------------------------------------------------
 
 
-def entra_tenant(settings: Any) -> str:
+def entra_tenant(settings: ProviderSettings) -> str:
     options = getattr(settings, "options", None) or {}
     return str(options.get("entra_tenant") or "organizations").strip()
 
 
-def login_method(options: Mapping[str, Any] | None, settings: Any) -> str:
+def login_method(options: Mapping[str, Any] | None, settings: ProviderSettings) -> str:
     """The login in force: the authorisation's own choice, else the config file's, else device
     code. An unknown name is refused with the valid ones listed."""
     chosen = (options or {}).get("login") or (getattr(settings, "options", None) or {}).get("login")

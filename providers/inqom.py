@@ -65,7 +65,7 @@ def _field_errors(response: httpx.Response) -> tuple[FieldError, ...]:
     state = body.get("ModelState") if isinstance(body, dict) else None
     if not isinstance(state, dict):
         return ()
-    found = []
+    found: list[FieldError] = []
     for name, messages in list(state.items())[:20]:
         items = messages if isinstance(messages, list) else [messages]
         found.extend(FieldError(str(name), str(m)[:300]) for m in items)
@@ -297,7 +297,8 @@ class InqomProvider(
     def _line_matches(line: Mapping[str, Any], reference: str, key: str | None) -> bool:
         """GAP: the entry-lines listing is documented only by its filters. We assume each line
         carries its entry's ``EntryId``, ``ExternalId`` and ``Document.Reference``."""
-        document = line.get("Document") if isinstance(line.get("Document"), Mapping) else {}
+        raw = line.get("Document")
+        document: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         if str(document.get("Reference") or line.get("DocumentReference") or "") == reference:
             return True
         return key is not None and str(line.get("ExternalId") or "") == key

@@ -15,8 +15,8 @@ module ends with its class: no factory function, no spec footer imported last.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -31,6 +31,8 @@ from providers.ratelimit import RateLimitSpec
 from providers.reference_cache import ReferenceCache
 from providers.settings import ProviderSettings, SettingsError
 from providers.vat_labels import LABEL_TAX_CODES
+
+T = TypeVar("T")
 
 # What adapters build their refusals with, next to the base class.
 __all__ = ["FieldError", "HttpAdapter", "app_secret", "ledgers_from", "registered_client_id"]
@@ -164,9 +166,9 @@ class HttpAdapter:
         self,
         kind: str,
         tenant_id: str | None,
-        read: Callable[[str | None], Awaitable[list[Any]]],
+        read: Callable[[str | None], Awaitable[list[T]]],
         fresh: bool = False,
-    ) -> list[Any]:
+    ) -> list[T]:
         # The same tenant whether asked for by id or left to the activated one.
         key = (kind, tenant_id or self.ctx.options.get("tenant_id"))
         found = await self.reference.get(key, lambda: read(tenant_id), fresh=fresh)
@@ -235,7 +237,7 @@ class HttpAdapter:
             (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
         )
 
-    async def journal_or_none(self, lookup: Awaitable[Any]) -> Any:
+    async def journal_or_none(self, lookup: Awaitable[T]) -> T | None:
         """A journal lookup for ``find_entry``: a journal that does not exist holds no entry."""
         try:
             return await lookup
@@ -249,7 +251,7 @@ class HttpAdapter:
 
 
 def ledgers_from(
-    rows: list[Mapping[str, Any]], id_key: str, code_key: str, name_key: str
+    rows: Sequence[Mapping[str, Any]], id_key: str, code_key: str, name_key: str
 ) -> list[Ledger]:
     """Ledgers from journal rows: the name falls back to the code, the code to nothing."""
     return [

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from providers.errors import FieldError, rejected
 
 
@@ -32,15 +34,17 @@ class LoginResult:
 @dataclass(frozen=True)
 class LoginContext:
     provider_id: str
-    settings: Any  # ProviderSettings
+    # A provider's ProviderSettings, or the PMS's own (providers.bex.oauth.PmsOAuthSettings).
+    settings: Any
     redirect_uri: str
     now: float
     options: Mapping[str, Any] = field(default_factory=dict)
-    transport: Any = None
+    transport: httpx.AsyncBaseTransport | None = None
 
 
 class LoginMethod(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     async def begin(self, ctx: LoginContext) -> LoginStart: ...
 

@@ -887,8 +887,9 @@ class TokenManager:
             await self._store.save(self._token)
             self._unsaved = False
         tok = self._token
-        fresh = tok is not None and not tok.is_expiring(self._clock(), self._margin)
-        if fresh and (not force or (rejected is not None and tok.access_token != rejected)):
+        usable = tok is not None and not tok.is_expiring(self._clock(), self._margin)
+        replaced = tok is not None and rejected is not None and tok.access_token != rejected
+        if tok is not None and usable and (not force or replaced):
             return tok
         new = await self._obtain(tok)
         self._token, self._unsaved = new, True

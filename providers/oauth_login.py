@@ -24,11 +24,11 @@ from providers.login import (
     LoginResult,
     LoginStart,
 )
-from providers.settings import ProviderSettings
 from providers.tokens import Token
 
-# (the provider's settings, the redirect URI of a code login or None) -> the app registration
-AppFactory = Callable[[ProviderSettings, str | None], oauth.OAuthApp]
+# (the login's settings, the redirect URI of a code login or None) -> the app registration. The
+# settings are a provider's ProviderSettings, or the PMS's own (providers.bex.oauth).
+AppFactory = Callable[[Any, str | None], oauth.OAuthApp]
 
 
 def _token_result(token: Token, options: Mapping[str, Any] | None = None) -> LoginResult:

@@ -222,7 +222,8 @@ class OdooProvider(
             raise unavailable(PROVIDER, f"Odoo answered {method} with something that is not JSON")
         error = body.get("error")
         if isinstance(error, dict):
-            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            raw = error.get("data")
+            data: dict[str, Any] = raw if isinstance(raw, dict) else {}
             name = str(data.get("name") or "")
             message = str(data.get("message") or error.get("message") or "")
             raise classify(name, message)

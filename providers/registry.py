@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from providers.base import Provider, ProviderInfo
 from providers.context import ProviderContext
@@ -26,7 +25,7 @@ class ProviderSpec:
     login: LoginMethod = field(default_factory=NoLogin)
 
     @classmethod
-    def of(cls, adapter: type[Any]) -> ProviderSpec:
+    def of(cls, adapter: type[Provider]) -> ProviderSpec:
         """The spec an adapter class declares (``info``, ``login``, app registration)."""
         return cls(
             info=adapter.info,

@@ -230,7 +230,7 @@ class BexClient:
                     page = decode(response.content, label)
                     del response
                     nxt = page.next
-                    short = page.has_links or page.count < self.page_size
+                    short = page.has_links or page.size < self.page_size
                     if page.total is not None:
                         if announced is None:
                             announced = page.total

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
@@ -26,6 +26,12 @@ class _PromptServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.exit_now = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn takes SIGINT/SIGTERM over while it serves; the host process (the daemon
+        running the demo's simulators, a test) owns its signals."""
+        yield
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's shutdown without its fixed 0.1 s pauses: close, let idle connections go,
@@ -92,8 +98,6 @@ class SimulatorServer:
             timeout_graceful_shutdown=1,
         )
         self._server = _PromptServer(config)
-        # uvicorn installs signal handlers in serve(); the host process (daemon, tests) owns them.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=self.name)
         while not self._server.started:
             if self._task.done():

@@ -137,6 +137,9 @@ SPLIT_REALISED = _spec(  # amounts: (net of the nights realised,)
 )
 
 
+Day = date  # a field below is named ``date``
+
+
 class Line(NamedTuple):
     """One journal line as the simulator serves it (amounts in cents)."""
 
@@ -149,8 +152,8 @@ class Line(NamedTuple):
     description: str
     invoice: str | None  # the invoice's JSON:API id
     invoice_number: str | None
-    invoice_date: date | None
-    created: date | None  # set on back-dated lines: created after their posting date
+    invoice_date: Day | None
+    created: Day | None  # set on back-dated lines: created after their posting date
 
 
 class Event(NamedTuple):
@@ -429,6 +432,7 @@ class BexDataset:
     # -- events ---------------------------------------------------------------------------
     def _event(self, admin_id: str, a: int, day: date, kind: int, e: int, plan: _DayPlan) -> Event:
         prefix = f"{plan.prefixes[kind]}{e:06d}"  # also the id of the event's own invoice
+        amounts: tuple[int, ...]
         h = _mix1((plan.base + (kind << 40) + e) & _MASK)
         if kind == K_STAY:
             net = 4500 + h % 40000

@@ -407,7 +407,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         tenant = request.headers.get("xero-tenant-id")
         log(request, tenant)
         resource = request.path_params["resource"]
-        scopes = READ_SETTINGS
+        scopes: tuple[str, ...] = READ_SETTINGS
         if resource.startswith("ManualJournals"):
             scopes = WRITE_JOURNALS if request.method != "GET" else READ_JOURNALS
         denied = bearer(request, scopes)
@@ -567,7 +567,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         if not isinstance(lines, list) or len(lines) < 2:
             errors.append("A manual journal must have at least two journal lines")
             lines = lines if isinstance(lines, list) else []
-        built_lines = []
+        built_lines: list[dict[str, Any]] = []
         total_debit = total_credit = Decimal("0")
         for line in lines:
             line = line if isinstance(line, dict) else {}
