@@ -19,8 +19,10 @@ text. EUR only: other currencies are refused before any request. ACD answers HTT
 key: every line carries a piece number derived from the reference (``BX{config}-{period}``), the
 lookup runs before each attempt, and ``find_entry`` searches the journal's month for that piece.
 
-There is no official ACD documentation; the facts come from integrators' notes
-(shared/research/providers-fr-nl.md, section 6). Gaps are marked ``GAP`` below.
+Checked against: assumptions. ACD publishes no API documentation; the routes, the ``UUID``
+session header and the error codes come from integrators' notes (Chift's and Chaintrust's help
+pages, Dext, and the notes in GitHub marc-cnp/simple-comme-ca; shared/research/providers-fr-nl.md
+section 6). Every assumption is marked ``GAP`` below.
 """
 
 from __future__ import annotations

@@ -43,6 +43,12 @@ into ``taxCode`` as it is. Only G/L account lines are written (BC's API has no c
 amounts are in the company's local currency).
 Limits: 6,000 requests per 5-minute sliding window per user and environment, 5 processed at
 once; 429 (back-off), 502/503 with ``Retry-After``; 408 after 8 minutes (``unavailable``).
+
+Checked against: Microsoft's documentation (Business Central API v2.0 reference, the Entra ID
+pages for delegated and service-to-service logins, and the API limits page; shared/research/
+providers-xero-bc-odoo.md section 2). Microsoft publishes no OpenAPI document for v2.0 (only
+the ``$metadata`` of a live environment), so requests are not validated against a spec; the
+error texts for locked dates are assumptions, marked ``GAP``.
 """
 
 from __future__ import annotations

@@ -19,9 +19,11 @@ reference up, both among the booked entries and among the dossier's imports, so 
 recovery after a daemon restart resumes polling the first import instead of submitting a second
 one. ``find_entry`` reports an import still being processed as ``PostedEntry(status="pending")``.
 
-Facts: shared/research/providers-fr-nl.md, section 5. Cegid does not publish the line schema of
-``importJson``, the import-status endpoints, the error list or quotas: each such assumption is
-marked ``GAP`` below and kept in one place.
+Checked against: Cegid's developer portal (developers.cegid.com: Loop APIs' authentication,
+journals, accounts, EcritureComptable lookup and importJson envelope; shared/research/
+providers-fr-nl.md section 5). Cegid does not publish the line schema of ``importJson``, the
+import-status endpoints, the error list or quotas: each such assumption is marked ``GAP`` below
+and kept in one place.
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@ with ONE entry (the call takes up to 50, all or nothing), amounts as JSON number
 the reference in ``Document.Reference`` and the idempotency key in ``ExternalId``. Lookup reads
 the period's entry lines of the journal and matches the reference.
 Rate limit: 15 requests per second per client and user (sliding window, 429).
+
+Checked against: Inqom's "API Accounting v0.1 - 04/2021" reference (a copy in GitHub
+marc-cnp/simple-comme-ca) and the api.inqom.com documentation page, with the dossier listing
+taken from Inqom's current clients (shared/research/providers-fr-nl.md section 3). The error
+body and the locked-period answer are assumptions, marked ``GAP``.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ it holds what was sent. Lines carry the reference in their description, which is
 written exactly from ``Decimal``. VAT: Minox advises integrations not to send VAT codes (the
 ledger accounts carry them) and BEX posts VAT on its own lines, so the BEX codes are accepted and
 named in the line description only.
+
+Checked against: assumptions from third parties. Minox's REST docs were not available in a
+form we could read; the routes, batch body and rate-limit headers come from the onetoweb/minox
+PHP client, Apideck's and Chift's connector notes (shared/research/providers-fr-nl.md section
+8). Each assumption is marked ``GAP``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ error ECR9). Writes: ``POST /entry?type=e``, one entry per call, with
 ``entry_origin_partner_id`` = the entry's reference, which ``GET /entry/id?id_origin=`` finds.
 Rate limit: 20 requests per 10 seconds per token, at most 10 at once
 (``X-Rate-Limit-Remaining`` / ``X-Rate-Limit-Reset``).
+
+Checked against: MyUnisoft's partner documentation (GitHub MyUnisoft/api-partenaires: the
+docs, the JSON import schema and the Postman collections; shared/research/providers-fr-nl.md
+section 4). The answer of ``/society`` and the paging parameter of ``/account`` are
+assumptions, marked ``GAP``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ journal: a posted move is returned as it is, a draft left by a failed ``action_p
 replaced. Lock dates are read first (Odoo 17+ may otherwise move a date silently) and Odoo's
 own lock refusal maps to ``period_locked``. Rate limits are not documented: one request at a
 time and at most 60 a minute per database, which also serialises journal sequence writes.
+
+Checked against: Odoo's documentation (the 19.0 external API pages for JSON-2 and the legacy
+JSON-RPC) and its source (``account_move.py``, ``res_company.py`` for balance and lock-date
+checks; shared/research/providers-xero-bc-odoo.md section 3). Odoo has no API spec to
+validate against.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ idempotency key, so exactly-once rests on lookup: the entry's label carries the 
 ``find_entry`` lists the journal's entries in the period's dates and matches the label. The POST
 itself is never retried after it may have reached the server (the shared HTTP layer's rule).
 Rate limit: 25 requests per 5 seconds per token (``ratelimit-*`` headers).
+
+Checked against: Pennylane's Company API v2 documentation (pennylane.readme.io: the ledger
+entry guide and reference, OAuth, scopes, rate limiting and the 2026 changes;
+shared/research/providers-fr-nl.md section 1). Pennylane serves an OpenAPI file, not vendored
+here, so requests are not validated against it; the locked-period answer is an assumption,
+marked ``GAP``.
 """
 
 from __future__ import annotations

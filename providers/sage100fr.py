@@ -12,6 +12,11 @@ per connection (no folders); one request at a time, since the agent drives Sage'
 Métiers sequentially; line labels cut to 35 characters (Sage 100's ``EC_Intitule``; an
 assumption, Chift does not document it); the entry number is 13 characters (``EC_Piece``),
 which ``providers.chift_gateway.entry_number`` already respects.
+
+Checked against: Chift's published OpenAPI document (shared/specs/chift_openapi.json, every
+request validated in the tests) and Chift's Sage 100 connector and local-agent pages
+(shared/research/providers-fr-nl.md sections 7 and 9). Sage 100's field lengths are
+assumptions.
 """
 
 from __future__ import annotations

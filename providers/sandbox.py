@@ -3,6 +3,9 @@
 It behaves like a strict accounting API (unbalanced entries, unknown accounts and locked periods
 are refused; an idempotency key replays the first result) so the engine is exercised for real.
 Anyone can audit it: ``sqlite3 sandbox-ledger.sqlite3 'select * from journal_entries'``.
+
+Checked against: nothing external: it is bexsync's own ledger, held to the same contract
+tests as every provider.
 """
 
 from __future__ import annotations

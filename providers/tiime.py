@@ -8,6 +8,10 @@ the tenant a Chift consumer whose accounting connection is Tiime. Endpoint keys 
 Tiime's quirks, per Chift's connector notes: one company per connection (no folders), and no
 way to create ledger accounts or partners beforehand, so every journal item carries
 ``account_info`` (number and name) and Tiime creates a missing account on the fly.
+
+Checked against: Chift's published OpenAPI document (shared/specs/chift_openapi.json, every
+request validated in the tests) and Chift's Tiime connector page (shared/research/
+providers-fr-nl.md sections 2 and 9). Tiime itself publishes no API.
 """
 
 from __future__ import annotations

@@ -23,6 +23,12 @@ Settings (``[providers.xero]`` in bexsyncd.toml):
   for older apps until September 2027), or the scopes themselves
 - ``daily_limit`` (option): calls per day and organisation, 5000 (1000 on the Starter tier)
 - ``journal_status`` (option): ``POSTED`` (default) or ``DRAFT`` to review journals in Xero
+
+Checked against: Xero's published OpenAPI documents (XeroAPI/Xero-OpenAPI 16.1.0,
+shared/specs/xero_accounting.yaml and xero-identity.yaml; every request is validated against
+them in the tests) and developer.xero.com (OAuth2, limits, idempotency), with the granular
+scopes from Apideck's, Codat's and Databuzz's write-ups (shared/research/
+providers-xero-bc-odoo.md section 1).
 """
 
 from __future__ import annotations
