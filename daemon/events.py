@@ -32,8 +32,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from daemon.rpc.codec import encode_message
 from daemon.rpc.registry import CallContext, Registry
-from daemon.rpc.server import encode_message
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ SnapshotProvider = Callable[[list[str]], Awaitable[dict[str, Any]]]
 
 
 class EventSink(Protocol):
-    """What the bus needs from a connection (``daemon.rpc.server.Connection`` is one)."""
+    """What the bus needs from a connection (``daemon.rpc.transport.Connection`` is one)."""
 
     @property
     def closed(self) -> bool: ...

@@ -24,8 +24,15 @@ from typing import Annotated, Any
 import pytest
 
 from daemon.events import EventBus, register_event_methods
-from daemon.rpc import CallContext, NotFound, Range, Registry, Server, SocketInUse
-from daemon.rpc.server import UnsafeSocketPath
+from daemon.rpc import (
+    CallContext,
+    NotFound,
+    Range,
+    Registry,
+    Server,
+    SocketInUse,
+    UnsafeSocketPath,
+)
 from providers.errors import rate_limited
 
 # --- a small application and registry used by all RPC tests -------------------------------------
@@ -322,7 +329,7 @@ async def test_blank_lines_are_ignored(conn: RawConn) -> None:
 async def test_unexpected_exception_is_a_generic_internal_error(
     conn: RawConn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="daemon.rpc.server"):
+    with caplog.at_level(logging.ERROR, logger="daemon.rpc.dispatch"):
         response = await conn.call("test.crash", rid=4)
     error = assert_error(response, -32603, "InternalError", 4)
     assert "s3cr3t" not in json.dumps(response)

@@ -11,23 +11,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import Any, get_type_hints
 
 from .params import check_params_type
-
-if TYPE_CHECKING:
-    from .server import Connection
+from .transport import Connection
+from .unix_socket import PeerCredentials
 
 Handler = Callable[..., Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class PeerCredentials:
-    """Who is on the other end of the socket, as the kernel recorded it at ``connect()``."""
-
-    pid: int
-    uid: int
-    gid: int
 
 
 @dataclass

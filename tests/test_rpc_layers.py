@@ -1,0 +1,59 @@
+"""The RPC package's modules import each other one way: no cycle, even one hidden behind
+``TYPE_CHECKING``, and nothing above the RPC layer (api, services, engine, store) is imported."""
+
+from __future__ import annotations
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import daemon.rpc
+
+RPC = Path(daemon.rpc.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in the file, as dotted absolute names."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = "daemon.rpc" if node.level == 1 else "daemon"
+                module = f"{base}.{node.module}" if node.module else base
+                found |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {f"daemon.rpc.{p.stem}": p for p in RPC.glob("*.py") if p.stem != "__init__"}
+    return {name: _imports(path) & set(modules) for name, path in modules.items()}
+
+
+def test_the_rpc_modules_form_no_import_cycle() -> None:
+    graph = _graph()
+    assert {"daemon.rpc.transport", "daemon.rpc.dispatch", "daemon.rpc.registry"} <= set(graph)
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise AssertionError(f"import cycle in daemon/rpc: {exc.args[1]}") from None
+    assert order.index("daemon.rpc.transport") < order.index("daemon.rpc.dispatch")
+
+
+def test_the_transport_knows_nothing_of_json_rpc_dispatch() -> None:
+    graph = _graph()
+    below_transport = {"daemon.rpc.dispatch", "daemon.rpc.registry", "daemon.rpc.server"}
+    assert not graph["daemon.rpc.transport"] & below_transport
+    assert not graph["daemon.rpc.registry"] & {"daemon.rpc.dispatch", "daemon.rpc.server"}
+    assert not graph["daemon.rpc.openrpc"] & {"daemon.rpc.dispatch", "daemon.rpc.server"}
+
+
+def test_rpc_imports_nothing_from_the_layers_above_it() -> None:
+    for path in RPC.glob("*.py"):
+        for module in _imports(path):
+            assert not module.startswith(
+                ("daemon.api", "daemon.services", "daemon.engine", "daemon.store", "daemon.app")
+            ), (path.name, module)
