@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from daemon.api.schemas import CONFIGURATION, DELETED, array, obj
+from daemon.model import Frequency
 from daemon.rpc.errors import ValidationFailed
 from daemon.rpc.params import MaxLen, Range, provided_fields
 from daemon.rpc.registry import CallContext, Registry
@@ -35,7 +36,7 @@ class ListParams:
 class Create:
     authorisation_id: int
     administration_id: Annotated[str, MaxLen(100)]
-    frequency: Literal["daily", "monthly"]
+    frequency: Frequency
     ledger_id: Annotated[str, MaxLen(200)]
     start_date: date
     end_date: date | None = None
@@ -53,7 +54,7 @@ class Create:
 class Update:
     id: int
     administration_id: Annotated[str, MaxLen(100)] | None = None
-    frequency: Literal["daily", "monthly"] | None = None
+    frequency: Frequency | None = None
     ledger_id: Annotated[str, MaxLen(200)] | None = None
     start_date: date | None = None
     end_date: date | None = None

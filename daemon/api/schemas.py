@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
+
+from daemon.model import AUTHORISATION_STATUSES, FREQUENCIES, RUN_STATES, RunTrigger
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -34,7 +36,7 @@ AUTHORISATION = obj(
         "id": INT,
         "name": STR,
         "provider": STR,
-        "status": {"enum": ["inactive", "active", "error"]},
+        "status": {"enum": list(AUTHORISATION_STATUSES)},
         "status_message": STR,
         "created_at": STR,
         "configuration_count": INT,
@@ -46,19 +48,8 @@ RUN = obj(
         "id": INT,
         "configuration_id": INT,
         "period": STR,
-        "trigger": {"enum": ["schedule", "manual"]},
-        "state": {
-            "enum": [
-                "queued",
-                "fetching",
-                "building",
-                "posting",
-                "posted",
-                "failed",
-                "cancelled",
-                "needs_review",
-            ]
-        },
+        "trigger": {"enum": list(get_args(RunTrigger))},
+        "state": {"enum": list(RUN_STATES)},
         "progress": obj({"stage": STR, "done": INT, "total": {"type": ["integer", "null"]}}),
         "error": NULLABLE_STR,
         "entry_id": {"type": ["integer", "null"]},
@@ -73,7 +64,7 @@ CONFIGURATION = obj(
         "authorisation_id": INT,
         "administration_id": STR,
         "administration_number": STR,
-        "frequency": {"enum": ["daily", "monthly"]},
+        "frequency": {"enum": list(FREQUENCIES)},
         "ledger_id": STR,
         "ledger_name": STR,
         "start_date": DATE,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from daemon.api.schemas import DRAFT, ENTRY, INT, RUN, array, obj
+from daemon.model import RunState
 from daemon.rpc.params import MaxLen, Range
 from daemon.rpc.registry import CallContext, Registry
 
@@ -36,19 +37,7 @@ class ByRun:
 @dataclass
 class ListRuns:
     configuration_id: int | None = None
-    state: (
-        Literal[
-            "queued",
-            "fetching",
-            "building",
-            "posting",
-            "posted",
-            "failed",
-            "cancelled",
-            "needs_review",
-        ]
-        | None
-    ) = None
+    state: RunState | None = None
     limit: Annotated[int, Range(1, 1000)] = 50
 
 
