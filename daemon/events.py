@@ -22,31 +22,32 @@ benchmarks can measure delivery latency).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 from daemon.rpc.codec import encode_message
 from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.wire import Meta, Params
 
 log = logging.getLogger(__name__)
 
-PROGRESS = "sync.progress"
-FINISHED = "sync.finished"
-TOPICS: tuple[str, ...] = (
-    PROGRESS,
-    FINISHED,
+Topic = Literal[
+    "sync.progress",
+    "sync.finished",
     "notification.created",
     "authorisation.updated",
     "configuration.updated",
     "administration.updated",
-)
+]
+TOPICS: tuple[Topic, ...] = get_args(Topic)
+PROGRESS: Topic = "sync.progress"
+FINISHED: Topic = "sync.finished"
 LOST = "events.lost"
 """Sent (whatever the filter) when events to this client were dropped: re-subscribe."""
 
@@ -198,12 +199,11 @@ class EventBus:
     def __init__(
         self,
         *,
-        topics: Iterable[str] = TOPICS,
         progress_rate: float = 10.0,
         max_queue: int = 1000,
         snapshot_provider: SnapshotProvider | None = None,
     ) -> None:
-        self.topics: tuple[str, ...] = tuple(topics)
+        self.topics: tuple[Topic, ...] = TOPICS
         self.progress_interval = 1.0 / progress_rate
         self.max_queue = max_queue
         self.snapshot_provider = snapshot_provider
@@ -275,17 +275,17 @@ class EventBus:
 # --- RPC methods: events.subscribe / events.unsubscribe -----------------------------------------
 
 
+class EventsTopics(Params):
+    topics: Annotated[
+        list[Topic] | None, Meta(description="Topics to receive; all when absent.")
+    ] = None
+
+
 def register_event_methods(registry: Registry, bus: EventBus) -> None:
     """Register ``events.subscribe`` and ``events.unsubscribe`` for ``bus`` (the lead calls it)."""
-    topic_type: Any = Literal[bus.topics]  # type: ignore[valid-type]
-    description = {"description": "Topics to receive; all when absent."}
-    params_type = dataclasses.make_dataclass(
-        "EventsTopics",
-        [("topics", list[topic_type] | None, field(default=None, metadata=description))],
-    )
     topics_schema = {"type": "array", "items": {"type": "string", "enum": list(bus.topics)}}
 
-    async def subscribe(ctx: CallContext, p: Any) -> dict[str, Any]:
+    async def subscribe(ctx: CallContext, p: EventsTopics) -> dict[str, Any]:
         """Receive events; the result's snapshot is the current state to start from.
 
         Events follow as notifications {"method":"event","params":{"topic","data"}}, beginning
@@ -302,12 +302,10 @@ def register_event_methods(registry: Registry, bus: EventBus) -> None:
         ctx.after_response(sub.release)
         return {"topics": topics, "snapshot": snapshot}
 
-    async def unsubscribe(ctx: CallContext, p: Any) -> dict[str, Any]:
+    async def unsubscribe(ctx: CallContext, p: EventsTopics) -> dict[str, Any]:
         """Stop receiving some topics, or all when none are given."""
         return {"topics": bus.unsubscribe(ctx.connection, p.topics)}
 
-    subscribe.__annotations__["p"] = params_type
-    unsubscribe.__annotations__["p"] = params_type
     registry.add(
         "events.subscribe",
         subscribe,

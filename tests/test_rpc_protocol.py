@@ -26,11 +26,14 @@ import pytest
 from daemon.events import EventBus, register_event_methods
 from daemon.rpc import (
     CallContext,
+    Int64,
+    Meta,
     NotFound,
-    Range,
+    Params,
     Registry,
     Server,
     SocketInUse,
+    Text,
     UnsafeSocketPath,
 )
 from providers.errors import rate_limited
@@ -46,27 +49,23 @@ class DummyApp:
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-@dataclass
-class EchoParams:
-    text: str
-    times: Annotated[int, Range(1, 5)] = 1
+class EchoParams(Params):
+    text: Text
+    times: Annotated[int, Meta(ge=1, le=5)] = 1
 
 
-@dataclass
-class AddParams:
-    amount: int
+class AddParams(Params):
+    amount: Int64
 
 
-@dataclass
-class SlowParams:
+class SlowParams(Params):
     seconds: float
-    tag: str = ""
+    tag: Text = ""
 
 
-@dataclass
-class HelloParams:
-    client: str | None = None
-    version: str | None = None
+class HelloParams(Params):
+    client: Text | None = None
+    version: Text | None = None
 
 
 def make_registry(bus: EventBus | None = None) -> Registry:

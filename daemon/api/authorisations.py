@@ -2,40 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from daemon.api.schemas import AUTHORISATION, DELETED, array, obj
-from daemon.rpc.params import MaxLen
 from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
 registry = Registry()
 
 
-@dataclass
-class ById:
-    id: int
+class ById(Params):
+    id: Int64
 
 
-@dataclass
-class Create:
-    name: Annotated[str, MaxLen(200)]
-    provider: Annotated[str, MaxLen(50)]
-    settings: dict[str, Any] | None = None
+class Create(Params):
+    name: Annotated[str, Meta(max_length=200)]
+    provider: Annotated[str, Meta(max_length=50)]
+    settings: JSONObject | None = None
 
 
-@dataclass
-class Complete:
-    id: int
-    redirect_url: Annotated[str, MaxLen(8000)] | None = None
-    code: Annotated[str, MaxLen(4000)] | None = None
-    credentials: dict[str, Any] | None = None
+class Complete(Params):
+    id: Int64
+    redirect_url: Annotated[str, Meta(max_length=8000)] | None = None
+    code: Annotated[str, Meta(max_length=4000)] | None = None
+    credentials: JSONObject | None = None
 
 
-@dataclass
-class Activate:
-    id: int
-    tenant_id: Annotated[str, MaxLen(200)] | None = None
+class Activate(Params):
+    id: Int64
+    tenant_id: Annotated[str, Meta(max_length=200)] | None = None
 
 
 @registry.method("authorisations.list", summary="Every authorisation", result=array(AUTHORISATION))

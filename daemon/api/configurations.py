@@ -2,69 +2,72 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
+
+import msgspec
 
 from daemon.api.schemas import CONFIGURATION, DELETED, array, obj
 from daemon.model import Frequency
 from daemon.rpc.errors import ValidationFailed
-from daemon.rpc.params import MaxLen, Range, provided_fields
 from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.wire import UNSET, Int64, Meta, Params, UnsetType, provided
 
 registry = Registry()
 
-Code = Annotated[str, MaxLen(64)]
+Code = Annotated[str, Meta(max_length=64)]
+AdministrationId = Annotated[str, Meta(max_length=100)]
+LedgerId = Annotated[str, Meta(max_length=200)]
+TenantId = Annotated[str, Meta(max_length=200)]
+Schedule = Annotated[str, Meta(max_length=100)]
+DelayDays = Annotated[int, Meta(ge=-1000, le=1000)]  # the rule (0..14) is ValidationFailed
 
 
-@dataclass
-class ById:
-    id: int
+class ById(Params):
+    id: Int64
 
 
-@dataclass
-class Options:
-    authorisation_id: int
+class Options(Params):
+    authorisation_id: Int64
 
 
-@dataclass
-class ListParams:
-    authorisation_id: int | None = None
+class ListParams(Params):
+    authorisation_id: Int64 | None = None
 
 
-@dataclass
-class Create:
-    authorisation_id: int
-    administration_id: Annotated[str, MaxLen(100)]
+class Create(Params):
+    authorisation_id: Int64
+    administration_id: AdministrationId
     frequency: Frequency
-    ledger_id: Annotated[str, MaxLen(200)]
+    ledger_id: LedgerId
     start_date: date
     end_date: date | None = None
-    delay_days: Annotated[int, Range(-1000, 1000)] = 0
+    delay_days: DelayDays = 0
     automatic: bool = False
-    tenant_id: Annotated[str, MaxLen(200)] | None = None
+    tenant_id: TenantId | None = None
     activate: bool = False
     no_vat_code: Code | None = None
-    account_map: dict[str, Code] = field(default_factory=dict)
-    vat_map: dict[str, Code] = field(default_factory=dict)
-    schedule: Annotated[str, MaxLen(100)] | None = None
+    account_map: dict[str, Code] = {}
+    vat_map: dict[str, Code] = {}
+    schedule: Schedule | None = None
 
 
-@dataclass
-class Update:
-    id: int
-    administration_id: Annotated[str, MaxLen(100)] | None = None
-    frequency: Frequency | None = None
-    ledger_id: Annotated[str, MaxLen(200)] | None = None
-    start_date: date | None = None
-    end_date: date | None = None
-    delay_days: Annotated[int, Range(-1000, 1000)] | None = None
-    automatic: bool | None = None
-    tenant_id: Annotated[str, MaxLen(200)] | None = None
-    no_vat_code: Code | None = None
-    account_map: dict[str, Code] | None = None
-    vat_map: dict[str, Code] | None = None
-    schedule: Annotated[str, MaxLen(100)] | None = None
+class Update(Params):
+    """Only the fields sent change; null clears the optional ones."""
+
+    id: Int64
+    administration_id: AdministrationId | UnsetType | None = UNSET
+    frequency: Frequency | UnsetType | None = UNSET
+    ledger_id: LedgerId | UnsetType | None = UNSET
+    start_date: date | UnsetType | None = UNSET
+    end_date: date | UnsetType | None = UNSET
+    delay_days: DelayDays | UnsetType | None = UNSET
+    automatic: bool | UnsetType | None = UNSET
+    tenant_id: TenantId | UnsetType | None = UNSET
+    no_vat_code: Code | UnsetType | None = UNSET
+    account_map: dict[str, Code] | UnsetType | None = UNSET
+    vat_map: dict[str, Code] | UnsetType | None = UNSET
+    schedule: Schedule | UnsetType | None = UNSET
 
 
 NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "delay_days",
@@ -92,15 +95,15 @@ async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
 
 @registry.method("configurations.create", summary="Create a configuration", result=CONFIGURATION)
 async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
-    return await ctx.app.configurations.create(dict(vars(p)))
+    return await ctx.app.configurations.create(msgspec.structs.asdict(p))
 
 
 @registry.method(
     "configurations.update", summary="Change any field of a configuration", result=CONFIGURATION
 )
 async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
-    given = provided_fields(p) - {"id"}
-    changes = {name: getattr(p, name) for name in given}
+    changes = provided(p)
+    del changes["id"]
 
     nulls = [name for name in NOT_NULLABLE if name in changes and changes[name] is None]
     if nulls:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from daemon.api.schemas import ADMINISTRATION, BOOL, INT, NULLABLE_STR, STR, array, obj
-from daemon.rpc.params import MaxLen
 from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.wire import Meta, Params
 
 registry = Registry()
 
 
-@dataclass
-class Hello:
-    client: Annotated[str, MaxLen(200)] | None = None
-    version: Annotated[str, MaxLen(50)] | None = None
+class Hello(Params):
+    client: Annotated[str, Meta(max_length=200)] | None = None
+    version: Annotated[str, Meta(max_length=50)] | None = None
 
 
 @registry.method(
@@ -68,19 +66,17 @@ OPEN_URL = obj(
 )
 
 
-@dataclass
-class PmsConnect:
+class PmsConnect(Params):
     kind: Literal["bex"] = "bex"
-    base_url: Annotated[str, MaxLen(500)] | None = None
+    base_url: Annotated[str, Meta(max_length=500)] | None = None
     # "api_key" (the default) verifies the key now; "oauth" starts a login: pms.complete ends it
     auth: Literal["api_key", "oauth"] | None = None
-    api_key: Annotated[str, MaxLen(500)] | None = None
+    api_key: Annotated[str, Meta(max_length=500)] | None = None
 
 
-@dataclass
-class PmsComplete:
-    redirect_url: Annotated[str, MaxLen(8000)] | None = None
-    code: Annotated[str, MaxLen(4000)] | None = None
+class PmsComplete(Params):
+    redirect_url: Annotated[str, Meta(max_length=8000)] | None = None
+    code: Annotated[str, Meta(max_length=4000)] | None = None
 
 
 @registry.method(
@@ -124,9 +120,8 @@ async def administrations_list(ctx: CallContext) -> list[dict[str, Any]]:
     return await ctx.app.administrations.list()
 
 
-@dataclass
-class SetAccess:
-    id: Annotated[str, MaxLen(100)]
+class SetAccess(Params):
+    id: Annotated[str, Meta(max_length=100)]
     access: bool
 
 

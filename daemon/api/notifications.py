@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from daemon.api.schemas import INT, NOTIFICATION, array, obj
 from daemon.rpc.errors import ValidationFailed
 from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.wire import Int64, Params
 
 registry = Registry()
 
 
-@dataclass
-class ListParams:
+class ListParams(Params):
     unread_only: bool = False
 
 
-@dataclass
-class MarkRead:
-    id: int | None = None
+class MarkRead(Params):
+    id: Int64 | None = None
     all: bool = False
 
 

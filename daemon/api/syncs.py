@@ -2,68 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from daemon.api.schemas import DRAFT, ENTRY, INT, RUN, array, obj
 from daemon.model import RunState
-from daemon.rpc.params import MaxLen, Range
 from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
 registry = Registry()
 
-PeriodKey = Annotated[str, MaxLen(10)]
+PeriodKey = Annotated[str, Meta(max_length=10)]
+Limit = Annotated[int, Meta(ge=1, le=1000)]
 
 
-@dataclass
-class Preview:
-    configuration_id: int
+class Preview(Params):
+    configuration_id: Int64
     period: PeriodKey | None = None
 
 
-@dataclass
-class Run:
-    configuration_id: int
+class Run(Params):
+    configuration_id: Int64
     period: PeriodKey | None = None
-    draft_id: int | None = None
+    draft_id: Int64 | None = None
     force: bool = False
 
 
-@dataclass
-class ByRun:
-    run_id: int
+class ByRun(Params):
+    run_id: Int64
 
 
-@dataclass
-class ListRuns:
-    configuration_id: int | None = None
+class ListRuns(Params):
+    configuration_id: Int64 | None = None
     state: RunState | None = None
-    limit: Annotated[int, Range(1, 1000)] = 50
+    limit: Limit = 50
 
 
-@dataclass
-class DraftUpdate:
-    id: int
-    lines: Annotated[list[dict[str, Any]], MaxLen(2000)]
+class DraftUpdate(Params):
+    id: Int64
+    lines: Annotated[list[JSONObject], Meta(max_length=2000)]
 
 
-@dataclass
-class DraftGet:
-    id: int
+class DraftGet(Params):
+    id: Int64
 
 
-@dataclass
-class ListEntries:
-    configuration_id: int | None = None
-    administration_id: Annotated[str, MaxLen(100)] | None = None
+class ListEntries(Params):
+    configuration_id: Int64 | None = None
+    administration_id: Annotated[str, Meta(max_length=100)] | None = None
     period: PeriodKey | None = None
-    limit: Annotated[int, Range(1, 1000)] = 100
-    offset: Annotated[int, Range(0, 10**9)] = 0
+    limit: Limit = 100
+    offset: Annotated[int, Meta(ge=0, le=10**9)] = 0
 
 
-@dataclass
-class EntryGet:
-    id: int
+class EntryGet(Params):
+    id: Int64
 
 
 @registry.method(

@@ -24,9 +24,9 @@ from .errors import (
     ProviderFailure,
     RpcError,
 )
-from .params import convert_params
 from .registry import CallContext, MethodInfo, Registry
 from .transport import Connection, Incoming, Reply
+from .validation import decode_params
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Dispatcher:
             if request.is_notification and not info.notification_ok:
                 log.debug("ignored %s sent as a notification", info.name)
                 return None, None
-            params = convert_params(info.params_type, request.params)
+            params = decode_params(info.params, request.params)
             ctx = CallContext(
                 peer=connection.peer,
                 connection=connection,
@@ -168,7 +168,7 @@ class Dispatcher:
                 method=info.name,
                 is_notification=request.is_notification,
             )
-            if info.params_type is None:
+            if info.params is None:
                 result = await info.handler(ctx)
             else:
                 result = await info.handler(ctx, params)

@@ -1,9 +1,10 @@
 """The method registry: each RPC method is declared once, with its typed params and result schema.
 
 A handler is ``async def handler(ctx: CallContext, p: SomeParams) -> result`` (or just ``ctx``
-for a method without params). The params dataclass is read from the annotation of the second
-parameter, checked when the module is imported, and used both to convert the client's JSON
-before the handler runs and to describe the method in ``rpc.discover``.
+for a method without params). The params Struct (``daemon.rpc.wire.Params``) is read from the
+annotation of the second parameter, checked when the module is imported, and used both to
+convert the client's JSON before the handler runs and to describe the method in
+``rpc.discover``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from .params import check_params_type
 from .transport import Connection
 from .unix_socket import PeerCredentials
+from .validation import ParamsSpec, compile_params
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -46,14 +47,18 @@ class MethodInfo:
 
     name: str
     handler: Handler
-    params_type: type | None
+    params: ParamsSpec | None
     summary: str
     description: str
     result: dict[str, Any]
     notification_ok: bool
 
+    @property
+    def params_type(self) -> type | None:
+        return None if self.params is None else self.params.cls
 
-def _params_type_of(handler: Handler) -> type | None:
+
+def _params_of(handler: Handler) -> ParamsSpec | None:
     parameters = list(inspect.signature(handler).parameters.values())
     if not parameters or len(parameters) > 2:
         raise TypeError(f"{handler.__qualname__}: a handler takes (ctx) or (ctx, params)")
@@ -64,12 +69,14 @@ def _params_type_of(handler: Handler) -> type | None:
     except NameError as exc:
         raise TypeError(
             f"{handler.__qualname__}: cannot resolve the params annotation ({exc}); define the "
-            "params dataclass at module level"
+            "params Struct at module level"
         ) from exc
     if annotation is None:
-        raise TypeError(f"{handler.__qualname__}: annotate the params argument with a dataclass")
-    check_params_type(annotation)
-    return annotation
+        raise TypeError(f"{handler.__qualname__}: annotate the params argument with a Struct")
+    try:
+        return compile_params(annotation)
+    except TypeError as exc:
+        raise TypeError(f"{handler.__qualname__}: {exc}") from None
 
 
 class Registry:
@@ -133,7 +140,7 @@ class Registry:
         info = MethodInfo(
             name=name,
             handler=handler,
-            params_type=_params_type_of(handler),
+            params=_params_of(handler),
             summary=summary if summary is not None else (doc.splitlines()[0] if doc else ""),
             description=description if description is not None else doc,
             result=dict(result or {}),
