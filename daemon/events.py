@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal, Protocol, get_args
 
 from daemon.rpc.codec import encode_message
 from daemon.rpc.registry import CallContext, Registry
-from daemon.rpc.wire import Meta, Params
+from daemon.rpc.wire import JSONObject, Meta, Params, Result
 
 log = logging.getLogger(__name__)
 
@@ -281,11 +281,21 @@ class EventsTopics(Params):
     ] = None
 
 
+class Subscribed(Result):
+    topics: list[Topic]
+    snapshot: JSONObject
+    """The current state to start from, as the daemon's snapshot provider gives it."""
+
+
+class Unsubscribed(Result):
+    topics: list[Topic]
+    """The topics still subscribed."""
+
+
 def register_event_methods(registry: Registry, bus: EventBus) -> None:
     """Register ``events.subscribe`` and ``events.unsubscribe`` for ``bus`` (the lead calls it)."""
-    topics_schema = {"type": "array", "items": {"type": "string", "enum": list(bus.topics)}}
 
-    async def subscribe(ctx: CallContext, p: EventsTopics) -> dict[str, Any]:
+    async def subscribe(ctx: CallContext, p: EventsTopics) -> Subscribed:
         """Receive events; the result's snapshot is the current state to start from.
 
         Events follow as notifications {"method":"event","params":{"topic","data"}}, beginning
@@ -300,26 +310,14 @@ def register_event_methods(registry: Registry, bus: EventBus) -> None:
                 bus._drop(ctx.connection)
             raise
         ctx.after_response(sub.release)
-        return {"topics": topics, "snapshot": snapshot}
+        return Subscribed(topics=topics, snapshot=snapshot)
 
-    async def unsubscribe(ctx: CallContext, p: EventsTopics) -> dict[str, Any]:
+    async def unsubscribe(ctx: CallContext, p: EventsTopics) -> Unsubscribed:
         """Stop receiving some topics, or all when none are given."""
-        return {"topics": bus.unsubscribe(ctx.connection, p.topics)}
+        return Unsubscribed(topics=bus.unsubscribe(ctx.connection, p.topics))
 
-    registry.add(
-        "events.subscribe",
-        subscribe,
-        result={
-            "type": "object",
-            "properties": {"topics": topics_schema, "snapshot": {"type": "object"}},
-            "required": ["topics", "snapshot"],
-        },
-    )
-    registry.add(
-        "events.unsubscribe",
-        unsubscribe,
-        result={"type": "object", "properties": {"topics": topics_schema}},
-    )
+    registry.add("events.subscribe", subscribe, result=Subscribed)
+    registry.add("events.unsubscribe", unsubscribe, result=Unsubscribed)
 
 
 __all__ = [

@@ -31,6 +31,11 @@ FINAL_RUN_STATES: frozenset[RunState] = frozenset(get_args(SettledRunState))
 RunTrigger = Literal["schedule", "manual"]
 NotificationLevel = Literal["info", "success", "warning", "error"]
 NOTIFICATION_LEVELS: tuple[NotificationLevel, ...] = get_args(NotificationLevel)
+ConfigurationState = Literal[
+    "running", "finished", "inactive", "authorisation_inactive", "authorisation_error", "active"
+]
+PmsAuth = Literal["api_key", "oauth"]
+PmsStatus = Literal["not_connected", "connected", "error"]
 MAX_DELAY_DAYS = 14
 MAX_NAME_LENGTH = 100
 # Control (Cc), format (Cf: bidi overrides, zero-width), line and paragraph separators, surrogates.
@@ -112,7 +117,7 @@ def validate_configuration(
 
 def configuration_state(
     *, active: bool, authorisation_status: str, finished: bool, running: bool
-) -> str:
+) -> ConfigurationState:
     """A single word for the configuration list: what a user should know first."""
     if running:
         return "running"
@@ -120,8 +125,10 @@ def configuration_state(
         return "finished"
     if not active:
         return "inactive"
+    if authorisation_status == "inactive":
+        return "authorisation_inactive"
     if authorisation_status != "active":
-        return "authorisation_" + authorisation_status
+        return "authorisation_error"
     return "active"
 
 

@@ -315,7 +315,7 @@ def test_validation_failed_and_provider_failure_shapes() -> None:
 def test_registry_reads_params_and_docs_from_the_handler() -> None:
     registry = Registry()
 
-    @registry.method("configurations.create", result={"type": "object"})
+    @registry.method("configurations.create", result=dict[str, JSONValue])
     async def create(ctx: CallContext, p: ConfigurationCreate) -> dict[str, Any]:
         """Create a configuration.
 
@@ -397,7 +397,7 @@ def _handler_with(params_type: type) -> Any:
 def _full_registry() -> Registry:
     registry = Registry()
 
-    @registry.method("configurations.create", result={"type": "object"})
+    @registry.method("configurations.create", result=dict[str, JSONValue])
     async def create(ctx: CallContext, p: ConfigurationCreate) -> dict[str, Any]:
         """Create a configuration."""
         return {}

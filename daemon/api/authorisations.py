@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from daemon.api.schemas import AUTHORISATION, DELETED, array, obj
+from daemon.api.shapes import Authorisation, Deleted, LoginStarted
 from daemon.rpc.registry import CallContext, Registry
 from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
@@ -33,12 +33,12 @@ class Activate(Params):
     tenant_id: Annotated[str, Meta(max_length=200)] | None = None
 
 
-@registry.method("authorisations.list", summary="Every authorisation", result=array(AUTHORISATION))
+@registry.method("authorisations.list", summary="Every authorisation", result=list[Authorisation])
 async def list_(ctx: CallContext) -> list[dict[str, Any]]:
     return await ctx.app.authorisations.list()
 
 
-@registry.method("authorisations.get", summary="One authorisation", result=AUTHORISATION)
+@registry.method("authorisations.get", summary="One authorisation", result=Authorisation)
 async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.authorisations.get(p.id)
 
@@ -46,7 +46,7 @@ async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
 @registry.method(
     "authorisations.create",
     summary="Create an authorisation and get the provider's login step",
-    result=obj({"authorisation": AUTHORISATION, "next_step": obj({})}),
+    result=LoginStarted,
 )
 async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
     return await ctx.app.authorisations.create(p.name, p.provider, p.settings)
@@ -57,7 +57,7 @@ async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
     summary="Log in again (a refused or expired login): the provider's login step, as for create",
     description="Then authorisations.complete with what the user brings back, and "
     "authorisations.activate to verify it; the old login stays until complete replaces it.",
-    result=obj({"authorisation": AUTHORISATION, "next_step": obj({})}),
+    result=LoginStarted,
 )
 async def login(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.authorisations.login(p.id)
@@ -66,7 +66,7 @@ async def login(ctx: CallContext, p: ById) -> dict[str, Any]:
 @registry.method(
     "authorisations.complete",
     summary="Finish the login: the pasted redirect URL, a code, or the credentials form",
-    result=AUTHORISATION,
+    result=Authorisation,
 )
 async def complete(ctx: CallContext, p: Complete) -> dict[str, Any]:
     return await ctx.app.authorisations.complete(p.id, p.redirect_url, p.code, p.credentials)
@@ -75,7 +75,7 @@ async def complete(ctx: CallContext, p: Complete) -> dict[str, Any]:
 @registry.method(
     "authorisations.activate",
     summary="Verify the login against the provider now; active or error with the reason",
-    result=AUTHORISATION,
+    result=Authorisation,
 )
 async def activate(ctx: CallContext, p: Activate) -> dict[str, Any]:
     return await ctx.app.authorisations.activate(p.id, p.tenant_id)
@@ -84,7 +84,7 @@ async def activate(ctx: CallContext, p: Activate) -> dict[str, Any]:
 @registry.method(
     "authorisations.delete",
     summary="Delete an authorisation without configurations",
-    result=DELETED,
+    result=Deleted,
 )
 async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.authorisations.delete(p.id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from daemon.api.schemas import CONFIGURATION, DELETED, array, obj
+from daemon.api.shapes import Configuration, ConfigurationOptions, Deleted
 from daemon.model import Frequency
 from daemon.rpc.errors import ValidationFailed
 from daemon.rpc.registry import CallContext, Registry
@@ -77,29 +77,29 @@ NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "de
 @registry.method(
     "configurations.options",
     summary="Live choices for the configuration form: administrations, ledgers, tenants, VAT codes",
-    result=obj({"administrations": array(obj({})), "ledgers": array(obj({}))}),
+    result=ConfigurationOptions,
 )
 async def options(ctx: CallContext, p: Options) -> dict[str, Any]:
     return await ctx.app.configurations.options(p.authorisation_id)
 
 
-@registry.method("configurations.list", summary="Configurations", result=array(CONFIGURATION))
+@registry.method("configurations.list", summary="Configurations", result=list[Configuration])
 async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     return await ctx.app.configurations.list(p.authorisation_id)
 
 
-@registry.method("configurations.get", summary="One configuration", result=CONFIGURATION)
+@registry.method("configurations.get", summary="One configuration", result=Configuration)
 async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.configurations.get(p.id)
 
 
-@registry.method("configurations.create", summary="Create a configuration", result=CONFIGURATION)
+@registry.method("configurations.create", summary="Create a configuration", result=Configuration)
 async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
     return await ctx.app.configurations.create(msgspec.structs.asdict(p))
 
 
 @registry.method(
-    "configurations.update", summary="Change any field of a configuration", result=CONFIGURATION
+    "configurations.update", summary="Change any field of a configuration", result=Configuration
 )
 async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
     changes = provided(p)
@@ -114,7 +114,7 @@ async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
     return await ctx.app.configurations.update(p.id, changes)
 
 
-@registry.method("configurations.delete", summary="Delete a configuration", result=DELETED)
+@registry.method("configurations.delete", summary="Delete a configuration", result=Deleted)
 async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.configurations.delete(p.id)
 
@@ -122,14 +122,14 @@ async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
 @registry.method(
     "configurations.activate",
     summary="Activate: scheduled syncs start (the authorisation must be active)",
-    result=CONFIGURATION,
+    result=Configuration,
 )
 async def activate(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.configurations.set_active(p.id, True)
 
 
 @registry.method(
-    "configurations.deactivate", summary="Deactivate: no scheduled syncs", result=CONFIGURATION
+    "configurations.deactivate", summary="Deactivate: no scheduled syncs", result=Configuration
 )
 async def deactivate(ctx: CallContext, p: ById) -> dict[str, Any]:
     return await ctx.app.configurations.set_active(p.id, False)

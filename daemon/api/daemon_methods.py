@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from daemon.api.schemas import ADMINISTRATION, BOOL, INT, NULLABLE_STR, STR, array, obj
+from daemon.api.shapes import Administration, Hello, PmsConnection, ProviderInfo, Status
+from daemon.model import PmsAuth
 from daemon.rpc.registry import CallContext, Registry
 from daemon.rpc.wire import Meta, Params
 
 registry = Registry()
 
 
-class Hello(Params):
+class HelloParams(Params):
     client: Annotated[str, Meta(max_length=200)] | None = None
     version: Annotated[str, Meta(max_length=50)] | None = None
 
@@ -19,16 +20,16 @@ class Hello(Params):
 @registry.method(
     "daemon.hello",
     summary="Introduce a client; learn the API and server versions",
-    result=obj({"api_version": STR, "server_version": STR, "instance_id": STR}),
+    result=Hello,
 )
-async def hello(ctx: CallContext, p: Hello) -> dict[str, Any]:
+async def hello(ctx: CallContext, p: HelloParams) -> dict[str, Any]:
     return ctx.app.hello()
 
 
 @registry.method(
     "daemon.status",
     summary="Daemon health, counts, next due runs and what needs attention",
-    result=obj({"version": STR, "uptime_s": INT, "next_runs": array(obj({}))}),
+    result=Status,
 )
 async def status(ctx: CallContext) -> dict[str, Any]:
     return await ctx.app.status()
@@ -37,40 +38,17 @@ async def status(ctx: CallContext) -> dict[str, Any]:
 @registry.method(
     "providers.list",
     summary="Every provider id with its route, login kinds and capabilities",
-    result=array(obj({"id": STR, "title": STR, "route": STR})),
+    result=list[ProviderInfo],
 )
 async def providers_list(ctx: CallContext) -> list[dict[str, Any]]:
     return ctx.app.providers_list()
-
-
-PMS = obj(
-    {
-        "kind": {"enum": ["bex"]},
-        "base_url": NULLABLE_STR,
-        "auth": {"enum": ["api_key", "oauth", None]},
-        "status": {"enum": ["not_connected", "connected", "error"]},
-        "message": STR,
-        "login_pending": BOOL,
-    },
-    ["kind", "base_url", "auth", "status", "message", "login_pending"],
-)
-OPEN_URL = obj(
-    {
-        "kind": {"enum": ["open_url"]},
-        "url": STR,
-        "redirect_uri": STR,
-        "instructions": STR,
-        "expires_at": {"type": "number"},
-    },
-    ["kind", "url", "redirect_uri", "instructions"],
-)
 
 
 class PmsConnect(Params):
     kind: Literal["bex"] = "bex"
     base_url: Annotated[str, Meta(max_length=500)] | None = None
     # "api_key" (the default) verifies the key now; "oauth" starts a login: pms.complete ends it
-    auth: Literal["api_key", "oauth"] | None = None
+    auth: PmsAuth | None = None
     api_key: Annotated[str, Meta(max_length=500)] | None = None
 
 
@@ -82,7 +60,7 @@ class PmsComplete(Params):
 @registry.method(
     "pms.get",
     summary="The PMS connection: how it logs in and its status (never a key or token)",
-    result=PMS,
+    result=PmsConnection,
 )
 async def pms_get(ctx: CallContext) -> dict[str, Any]:
     return await ctx.app.administrations.pms_get()
@@ -92,10 +70,7 @@ async def pms_get(ctx: CallContext) -> dict[str, Any]:
     "pms.connect",
     summary="Connect to the PMS: verify an API key and load its administrations, or start an "
     'OAuth login (auth "oauth": next_step.kind open_url, then pms.complete)',
-    result={
-        **PMS,
-        "properties": {**PMS["properties"], "next_step": OPEN_URL},
-    },
+    result=PmsConnection,
 )
 async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
     return await ctx.app.administrations.pms_connect(p.base_url, p.api_key, p.auth)
@@ -105,7 +80,7 @@ async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
     "pms.complete",
     summary="Finish the PMS OAuth login: the pasted redirect URL (or the code); the tokens are "
     "stored sealed and the administrations loaded",
-    result=PMS,
+    result=PmsConnection,
 )
 async def pms_complete(ctx: CallContext, p: PmsComplete) -> dict[str, Any]:
     return await ctx.app.administrations.pms_complete(p.redirect_url, p.code)
@@ -114,7 +89,7 @@ async def pms_complete(ctx: CallContext, p: PmsComplete) -> dict[str, Any]:
 @registry.method(
     "administrations.list",
     summary="Administrations the PMS lists, with bexsync's access flag",
-    result=array(ADMINISTRATION),
+    result=list[Administration],
 )
 async def administrations_list(ctx: CallContext) -> list[dict[str, Any]]:
     return await ctx.app.administrations.list()
@@ -128,7 +103,7 @@ class SetAccess(Params):
 @registry.method(
     "administrations.set_access",
     summary="Tick or untick bexsync's access to an administration",
-    result=ADMINISTRATION,
+    result=Administration,
 )
 async def administrations_set_access(ctx: CallContext, p: SetAccess) -> dict[str, Any]:
     return await ctx.app.administrations.set_access(p.id, p.access)

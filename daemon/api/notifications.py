@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.api.schemas import INT, NOTIFICATION, array, obj
+from daemon.api.shapes import Notification, Updated
 from daemon.rpc.errors import ValidationFailed
 from daemon.rpc.registry import CallContext, Registry
 from daemon.rpc.wire import Int64, Params
@@ -22,7 +22,7 @@ class MarkRead(Params):
 
 
 @registry.method(
-    "notifications.list", summary="Notifications, newest first", result=array(NOTIFICATION)
+    "notifications.list", summary="Notifications, newest first", result=list[Notification]
 )
 async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     return await ctx.app.notifications.list(p.unread_only)
@@ -31,7 +31,7 @@ async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
 @registry.method(
     "notifications.mark_read",
     summary="Mark one notification (id) or all of them read",
-    result=obj({"updated": INT}),
+    result=Updated,
 )
 async def mark_read(ctx: CallContext, p: MarkRead) -> dict[str, Any]:
     if (p.id is None) == (not p.all):

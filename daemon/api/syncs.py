@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from daemon.api.schemas import DRAFT, ENTRY, INT, RUN, array, obj
+from daemon.api.shapes import Draft, Entry, Run, RunStarted
 from daemon.model import RunState
 from daemon.rpc.registry import CallContext, Registry
 from daemon.rpc.wire import Int64, JSONObject, Meta, Params
@@ -20,7 +20,7 @@ class Preview(Params):
     period: PeriodKey | None = None
 
 
-class Run(Params):
+class Start(Params):
     configuration_id: Int64
     period: PeriodKey | None = None
     draft_id: Int64 | None = None
@@ -61,7 +61,7 @@ class EntryGet(Params):
 @registry.method(
     "syncs.preview",
     summary="Build a draft for a period (default: the oldest due one) without posting it",
-    result=DRAFT,
+    result=Draft,
 )
 async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
     return await ctx.app.engine.preview(p.configuration_id, p.period)
@@ -72,31 +72,31 @@ async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
     summary="Start a sync now (a period, or a corrected draft); returns at once",
     description="force=true on an already posted period posts a correcting entry for the "
     "difference, never a duplicate.",
-    result=obj({"run_id": INT}, ["run_id"]),
+    result=RunStarted,
 )
-async def run(ctx: CallContext, p: Run) -> dict[str, Any]:
+async def run(ctx: CallContext, p: Start) -> dict[str, Any]:
     run_id = await ctx.app.engine.start(
         p.configuration_id, p.period, draft_id=p.draft_id, trigger="manual", force=p.force
     )
     return {"run_id": run_id}
 
 
-@registry.method("syncs.get", summary="One sync run with its live progress", result=RUN)
+@registry.method("syncs.get", summary="One sync run with its live progress", result=Run)
 async def get(ctx: CallContext, p: ByRun) -> dict[str, Any]:
     return await ctx.app.runs.get(p.run_id)
 
 
-@registry.method("syncs.cancel", summary="Cancel a run that is not posting yet", result=RUN)
+@registry.method("syncs.cancel", summary="Cancel a run that is not posting yet", result=Run)
 async def cancel(ctx: CallContext, p: ByRun) -> dict[str, Any]:
     return await ctx.app.engine.cancel(p.run_id)
 
 
-@registry.method("syncs.list", summary="Sync runs, newest first", result=array(RUN))
+@registry.method("syncs.list", summary="Sync runs, newest first", result=list[Run])
 async def list_(ctx: CallContext, p: ListRuns) -> list[dict[str, Any]]:
     return await ctx.app.runs.list(p.configuration_id, p.state, p.limit)
 
 
-@registry.method("drafts.get", summary="One draft", result=DRAFT)
+@registry.method("drafts.get", summary="One draft", result=Draft)
 async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
     return await ctx.app.engine.get_draft(p.id)
 
@@ -104,21 +104,19 @@ async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
 @registry.method(
     "drafts.update",
     summary="Replace a draft's lines; the draft is re-validated (balance, known accounts)",
-    result=DRAFT,
+    result=Draft,
 )
 async def draft_update(ctx: CallContext, p: DraftUpdate) -> dict[str, Any]:
     return await ctx.app.engine.update_draft(p.id, p.lines)
 
 
-@registry.method(
-    "entries.list", summary="Posted journal entries, newest first", result=array(ENTRY)
-)
+@registry.method("entries.list", summary="Posted journal entries, newest first", result=list[Entry])
 async def entries_list(ctx: CallContext, p: ListEntries) -> list[dict[str, Any]]:
     return await ctx.app.entries.list(
         p.configuration_id, p.administration_id, p.period, p.limit, p.offset
     )
 
 
-@registry.method("entries.get", summary="One journal entry with its lines", result=ENTRY)
+@registry.method("entries.get", summary="One journal entry with its lines", result=Entry)
 async def entries_get(ctx: CallContext, p: EntryGet) -> dict[str, Any]:
     return await ctx.app.entries.get(p.id)

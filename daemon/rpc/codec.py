@@ -1,82 +1,96 @@
-"""JSON on the wire: one compact line per message, and the error line every layer may send.
+"""JSON on the wire: one compact UTF-8 line per message, encoded and decoded by msgspec.
 
-A leaf module (it imports only ``errors``), so the transport and the dispatcher share one
-encoder without importing each other.
+A leaf module (it imports only ``errors`` and ``wire``), so the transport and the dispatcher
+share one encoder without importing each other. Money (``Decimal``) goes out as a decimal
+string and dates as ISO strings; a float that is not a number (NaN, infinity) is refused
+rather than sent as null.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from datetime import date, datetime
-from decimal import Decimal
+import math
 from typing import Any
 
+import msgspec
+
 from .errors import RpcError
-
-
-def _json_default(value: Any) -> Any:
-    """Money and dates have one wire form each: decimal strings and ISO strings."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
-
-
-def encode_message(message: Any) -> bytes:
-    """One compact JSON line (ASCII, so any string is safe inside a line)."""
-    return _encoder.encode(message).encode("ascii") + b"\n"
-
-
-def error_line(request_id: Any, error: RpcError) -> bytes:
-    """The response line carrying ``error`` for the request ``request_id``."""
-    return encode_message({"jsonrpc": "2.0", "error": error.to_json(), "id": request_id})
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)  # built once: json.loads(...,
-# parse_constant=...) would build a decoder per message
+from .wire import JSONValue
 
 
 class NotJson(ValueError):
     """The line is not valid UTF-8 JSON (a parse error, -32700)."""
 
 
-def decode_message(line: bytes) -> Any:
-    """The JSON value of one line; ``NotJson`` when it is not valid UTF-8 JSON."""
+_decoder = msgspec.json.Decoder(float_hook=float)  # 1e400 is inf, as Python's json reads it
+_encoder = msgspec.json.Encoder()
+
+
+def decode_message(line: bytes) -> JSONValue:
+    """The JSON value of one line; ``NotJson`` when it is not valid UTF-8 JSON.
+
+    A lone surrogate escape (``"\\ud800"``) is refused too: no UTF-8 can hold it, and it would
+    fail deep inside (SQLite, the log, the TUI).
+    """
     try:
-        message = _decoder.decode(line.decode("utf-8"))
-        if (b"\\ud" in line or b"\\uD" in line) and _has_lone_surrogate(message):
-            # it would fail deep inside (SQLite, the log, the TUI): refused as not UTF-8 JSON
-            raise ValueError("a lone surrogate escape is not Unicode")
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return _decoder.decode(line)  # type: ignore[no-any-return]
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise NotJson(str(exc)) from None
-    return message
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+def encode_json(value: object) -> bytes:
+    """The compact JSON of ``value``; ValueError for what JSON cannot carry."""
+    try:
+        return _encoder.encode(value)
+    except UnicodeEncodeError:
+        # a lone surrogate from elsewhere (a provider's name...): escaped, as Python's json does
+        return _escaped(value)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
-__all__ = ["NotJson", "decode_message", "encode_message", "error_line"]
+def _escaped(value: object) -> bytes:
+    builtins = msgspec.to_builtins(value)
+    return json.dumps(builtins, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def require_finite(value: object) -> None:
+    """ValueError if free-form data holds NaN or an infinity (msgspec would send null)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{item} is not a JSON number")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def encode_message(message: object) -> bytes:
+    """One complete message line of free-form data (an event, a notification)."""
+    require_finite(message)
+    return encode_json(message) + b"\n"
+
+
+def result_line(request_id: JSONValue, result: bytes) -> bytes:
+    """The response line carrying an already encoded ``result``."""
+    return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + encode_json(request_id) + b"}\n"
+
+
+def error_line(request_id: JSONValue, error: RpcError) -> bytes:
+    """The response line carrying ``error`` for the request ``request_id``."""
+    body: dict[str, Any] = {"jsonrpc": "2.0", "error": error.to_json(), "id": request_id}
+    return encode_json(body) + b"\n"
+
+
+__all__ = [
+    "NotJson",
+    "decode_message",
+    "encode_json",
+    "encode_message",
+    "error_line",
+    "require_finite",
+    "result_line",
+]

@@ -13,9 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from providers.errors import ProviderError
 
-from .codec import NotJson, decode_message, encode_message, error_line
+from .codec import (
+    NotJson,
+    decode_message,
+    encode_json,
+    error_line,
+    require_finite,
+    result_line,
+)
 from .errors import (
     InternalError,
     InvalidRequest,
@@ -147,6 +156,18 @@ class Dispatcher:
         contexts = [ctx for _, ctx in results if ctx is not None]
         return Reply(b"[" + b",".join(parts) + b"]\n" if parts else None, _after_sent(contexts))
 
+    @staticmethod
+    def _encode_result(info: MethodInfo, result: object) -> bytes:
+        """The result as its declared type, encoded; InternalError when it does not fit."""
+        try:
+            if info.result is None:
+                require_finite(result)
+                return encode_json(result)
+            return encode_json(msgspec.convert(result, info.result, from_attributes=True))
+        except ValueError as exc:  # msgspec.ValidationError is one
+            log.error("the result of %s cannot be sent: %s", info.name, exc)
+            raise InternalError(_internal_message(info.name)) from None
+
     async def call(
         self, request: Request, connection: Connection
     ) -> tuple[bytes | None, CallContext | None]:
@@ -174,11 +195,7 @@ class Dispatcher:
                 result = await info.handler(ctx, params)
             if request.is_notification:
                 return None, ctx
-            try:
-                return encode_message({"jsonrpc": "2.0", "result": result, "id": request.id}), ctx
-            except (TypeError, ValueError):
-                log.exception("the result of %s cannot be sent as JSON", info.name)
-                raise InternalError(_internal_message(info.name)) from None
+            return result_line(request.id, self._encode_result(info, result)), ctx
         except RpcError as error:
             failure = error
         except ProviderError as error:

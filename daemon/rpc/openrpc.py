@@ -23,6 +23,7 @@ from .errors import (
     ValidationFailed,
 )
 from .registry import Registry
+from .validation import ParamsSpec
 from .wire import DECIMAL_MESSAGE, DECIMAL_RE, Money
 
 OPENRPC_VERSION = "1.2.6"
@@ -64,52 +65,74 @@ def _error_object(error: type[RpcError]) -> dict[str, Any]:
     return {"code": error.code, "message": error.name}
 
 
+def _inlined(schema: Schema, components: dict[str, Schema]) -> Schema:
+    """A schema that is only a reference, replaced by what it refers to (one level), so a
+    method's document shows its result's fields at once; deeper references stay."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and len(schema) == 1:
+        return dict(components[ref.removeprefix(REF_PREFIX)])
+    return schema
+
+
+def _params(spec: ParamsSpec, schema: Schema) -> list[dict[str, Any]]:
+    """OpenRPC param descriptors of a params Struct, in positional order."""
+    required = set(schema.get("required", ()))
+    params: list[dict[str, Any]] = []
+    for name in spec.wire_names:
+        field_schema = dict(schema["properties"][name])
+        descriptor: dict[str, Any] = {"name": name, "required": name in required}
+        description = field_schema.pop("description", None)
+        if description:
+            descriptor["description"] = description
+        descriptor["schema"] = field_schema
+        params.append(descriptor)
+    return params
+
+
+def _used_only(components: dict[str, Schema], roots: object) -> dict[str, Schema]:
+    """The components ``roots`` refer to, directly or through other components."""
+
+    def names(node: object) -> set[str]:
+        return {r.removeprefix(REF_PREFIX) for r in _refs(node) if r.startswith(REF_PREFIX)}
+
+    used: set[str] = set()
+    pending = names(roots)
+    while pending:
+        name = pending.pop()
+        used.add(name)
+        pending |= names(components[name]) - used
+    return {name: schema for name, schema in components.items() if name in used}
+
+
 def build_openrpc(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
     """The OpenRPC document describing every registered method, params and result."""
-    methods_info = list(registry)
-    params_types = [info.params.cls for info in methods_info if info.params is not None]
-    params_refs, components = msgspec.json.schema_components(
-        params_types, schema_hook=_schema_hook, ref_template=REF_PREFIX + "{name}"
+    infos = list(registry)
+    types = [info.params.cls for info in infos if info.params is not None]
+    types += [info.result for info in infos if info.result is not None]
+    refs, components = msgspec.json.schema_components(
+        types, schema_hook=_schema_hook, ref_template=REF_PREFIX + "{name}"
     )
-    params_components = {ref["$ref"].removeprefix(REF_PREFIX) for ref in params_refs}
-    by_type = dict(zip(params_types, params_refs, strict=True))
+    schemas = iter(refs)
     methods: list[dict[str, Any]] = []
-    for info in methods_info:
-        params: list[dict[str, Any]] = []
-        if info.params is not None:
-            component = components[by_type[info.params.cls]["$ref"].removeprefix(REF_PREFIX)]
-            required = set(component.get("required", ()))
-            for name in info.params.wire_names:
-                schema = dict(component["properties"][name])
-                descriptor: dict[str, Any] = {"name": name, "required": name in required}
-                description = schema.pop("description", None)
-                if description:
-                    descriptor["description"] = description
-                descriptor["schema"] = schema
-                params.append(descriptor)
-        method: dict[str, Any] = {
-            "name": info.name,
-            "paramStructure": "either",
-            "params": params,
-            "result": {"name": "result", "schema": info.result},
-            "errors": [{"$ref": f"#/components/errors/{e.name}"} for e in _APPLICATION_ERRORS],
-        }
+    for info in infos:
+        params = (
+            [] if info.params is None else _params(info.params, _inlined(next(schemas), components))
+        )
+        methods.append({"name": info.name, "paramStructure": "either", "params": params})
+    for info, method in zip(infos, methods, strict=True):
+        result = {} if info.result is None else _inlined(next(schemas), components)
+        method["result"] = {"name": "result", "schema": result}
+        method["errors"] = [{"$ref": f"#/components/errors/{e.name}"} for e in _APPLICATION_ERRORS]
         if info.summary:
             method["summary"] = info.summary
         if info.description and info.description != info.summary:
             method["description"] = info.description
-        methods.append(method)
-    # A params Struct is described by its method's params; keep it only if something refers to it.
-    used = _refs(methods) | _refs(components)
-    for name in params_components:
-        if REF_PREFIX + name not in used:
-            del components[name]
     return {
         "openrpc": OPENRPC_VERSION,
         "info": {"title": title, "version": version},
         "methods": methods,
         "components": {
-            "schemas": components,
+            "schemas": _used_only(components, methods),
             "errors": {e.name: _error_object(e) for e in _APPLICATION_ERRORS},
         },
     }

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+import msgspec
+
 from .transport import Connection
 from .unix_socket import PeerCredentials
 from .validation import ParamsSpec, compile_params
@@ -50,7 +52,8 @@ class MethodInfo:
     params: ParamsSpec | None
     summary: str
     description: str
-    result: dict[str, Any]
+    result: Any
+    """The result's type (a Struct, ``list[Struct]``...); None: sent as the handler returns it."""
     notification_ok: bool
 
     @property
@@ -79,6 +82,16 @@ def _params_of(handler: Handler) -> ParamsSpec | None:
         raise TypeError(f"{handler.__qualname__}: {exc}") from None
 
 
+def _checked_result(name: str, result: Any) -> Any:
+    """Fail at import time for a result type msgspec cannot convert or describe."""
+    if result is not None:
+        try:
+            msgspec.json.schema(result)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: the result type {result!r} cannot be sent: {exc}") from None
+    return result
+
+
 class Registry:
     """Name -> MethodInfo. Method names are ``noun.verb``; ``rpc.*`` is reserved to the server."""
 
@@ -91,14 +104,16 @@ class Registry:
         *,
         summary: str | None = None,
         description: str | None = None,
-        result: dict[str, Any] | None = None,
+        result: Any = None,
         notification_ok: bool = True,
         _internal: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Decorator registering ``handler`` under ``name``; returns the handler unchanged.
 
         ``summary`` defaults to the docstring's first line, ``description`` to the docstring.
-        ``result`` is a JSON schema of the result for OpenRPC. ``notification_ok=False`` makes
+        ``result`` is the result's type: what the handler returns is converted to it (fields of
+        dicts or of objects, by name) before it is sent, and ``rpc.discover`` publishes its
+        schema. Without it the result goes out as returned. ``notification_ok=False`` makes
         the server ignore (not run) the method when it comes as a notification, for methods whose
         only point is their answer.
         """
@@ -124,7 +139,7 @@ class Registry:
         *,
         summary: str | None = None,
         description: str | None = None,
-        result: dict[str, Any] | None = None,
+        result: Any = None,
         notification_ok: bool = True,
         _internal: bool = False,
     ) -> MethodInfo:
@@ -143,7 +158,7 @@ class Registry:
             params=_params_of(handler),
             summary=summary if summary is not None else (doc.splitlines()[0] if doc else ""),
             description=description if description is not None else doc,
-            result=dict(result or {}),
+            result=_checked_result(name, result),
             notification_ok=notification_ok,
         )
         self._methods[name] = info

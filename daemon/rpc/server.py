@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import Annotated, Any
 
 from .dispatch import Dispatcher
 from .openrpc import build_openrpc
 from .registry import CallContext, Registry
 from .transport import DEFAULT_MAX_MESSAGE, Connection, Listener
+from .wire import JSONValue, Meta
+
+OpenRpcDocument = Annotated[dict[str, JSONValue], Meta(description="An OpenRPC 1.2.6 document")]
 
 
 def _default_version() -> str:
@@ -60,7 +63,7 @@ class Server:
                 self._discover,
                 summary="This API as an OpenRPC document",
                 description="Every method with its params and result schemas (OpenRPC 1.2.6).",
-                result={"type": "object", "description": "An OpenRPC 1.2.6 document"},
+                result=OpenRpcDocument,
                 notification_ok=False,
                 _internal=True,
             )
