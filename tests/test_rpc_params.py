@@ -30,7 +30,8 @@ from daemon.rpc import (
     provided,
 )
 from daemon.rpc.errors import ProviderFailure, ValidationFailed
-from daemon.rpc.validation import compile_params, decode_params, explain
+from daemon.rpc.explain import explain
+from daemon.rpc.validation import compile_params, decode_params
 from daemon.rpc.wire import DEFAULT_MAX_STRING, MAX_DEPTH
 from providers.errors import FieldError, rejected
 from tests.support.fuzz_counts import fuzz_settings, tried
