@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol, get_args
 
 from daemon.rpc.codec import encode_message
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import AppT, CallContext, Registry
 from daemon.rpc.wire import JSONObject, Meta, Params, Result
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class EventBus:
         self.max_queue = max_queue
         self.snapshot_provider = snapshot_provider
         self._subs: dict[EventSink, _Subscription] = {}
-        self._seq = {topic: itertools.count(1) for topic in self.topics}
+        self._seq: dict[str, itertools.count[int]] = {t: itertools.count(1) for t in self.topics}
 
     @property
     def subscribers(self) -> int:
@@ -254,7 +254,7 @@ class EventBus:
             return {}
         return await self.snapshot_provider(topics)
 
-    def unsubscribe(self, sink: EventSink, topics: Iterable[str] | None = None) -> list[str]:
+    def unsubscribe(self, sink: EventSink, topics: Iterable[str] | None = None) -> list[Topic]:
         """Drop some topics (or all); the topics still subscribed."""
         sub = self._subs.get(sink)
         if sub is None:
@@ -292,10 +292,10 @@ class Unsubscribed(Result):
     """The topics still subscribed."""
 
 
-def register_event_methods(registry: Registry, bus: EventBus) -> None:
+def register_event_methods(registry: Registry[AppT], bus: EventBus) -> None:
     """Register ``events.subscribe`` and ``events.unsubscribe`` for ``bus`` (the lead calls it)."""
 
-    async def subscribe(ctx: CallContext, p: EventsTopics) -> Subscribed:
+    async def subscribe(ctx: CallContext[AppT], p: EventsTopics) -> Subscribed:
         """Receive events; the result's snapshot is the current state to start from.
 
         Events follow as notifications {"method":"event","params":{"topic","data"}}, beginning
@@ -304,7 +304,7 @@ def register_event_methods(registry: Registry, bus: EventBus) -> None:
         topics = list(bus.topics) if p.topics is None else list(dict.fromkeys(p.topics))
         sub = await bus.subscribe(ctx.connection, topics)
         try:
-            snapshot = await bus.snapshot(topics)
+            snapshot = await bus.snapshot([*topics])
         except BaseException:
             if bus._subs.get(ctx.connection) is sub:
                 bus._drop(ctx.connection)
@@ -312,7 +312,7 @@ def register_event_methods(registry: Registry, bus: EventBus) -> None:
         ctx.after_response(sub.release)
         return Subscribed(topics=topics, snapshot=snapshot)
 
-    async def unsubscribe(ctx: CallContext, p: EventsTopics) -> Unsubscribed:
+    async def unsubscribe(ctx: CallContext[AppT], p: EventsTopics) -> Unsubscribed:
         """Stop receiving some topics, or all when none are given."""
         return Unsubscribed(topics=bus.unsubscribe(ctx.connection, p.topics))
 

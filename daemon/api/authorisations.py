@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
+from daemon.api.backend import ApiBackend, Ctx, Shaped
 from daemon.api.shapes import Authorisation, Deleted, LoginStarted
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
 from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 
 class ById(Params):
@@ -34,12 +36,12 @@ class Activate(Params):
 
 
 @registry.method("authorisations.list", summary="Every authorisation", result=list[Authorisation])
-async def list_(ctx: CallContext) -> list[dict[str, Any]]:
+async def list_(ctx: Ctx) -> Sequence[Shaped]:
     return await ctx.app.authorisations.list()
 
 
 @registry.method("authorisations.get", summary="One authorisation", result=Authorisation)
-async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def get(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.authorisations.get(p.id)
 
 
@@ -48,7 +50,7 @@ async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
     summary="Create an authorisation and get the provider's login step",
     result=LoginStarted,
 )
-async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
+async def create(ctx: Ctx, p: Create) -> Shaped:
     return await ctx.app.authorisations.create(p.name, p.provider, p.settings)
 
 
@@ -59,7 +61,7 @@ async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
     "authorisations.activate to verify it; the old login stays until complete replaces it.",
     result=LoginStarted,
 )
-async def login(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def login(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.authorisations.login(p.id)
 
 
@@ -68,7 +70,7 @@ async def login(ctx: CallContext, p: ById) -> dict[str, Any]:
     summary="Finish the login: the pasted redirect URL, a code, or the credentials form",
     result=Authorisation,
 )
-async def complete(ctx: CallContext, p: Complete) -> dict[str, Any]:
+async def complete(ctx: Ctx, p: Complete) -> Shaped:
     return await ctx.app.authorisations.complete(p.id, p.redirect_url, p.code, p.credentials)
 
 
@@ -77,7 +79,7 @@ async def complete(ctx: CallContext, p: Complete) -> dict[str, Any]:
     summary="Verify the login against the provider now; active or error with the reason",
     result=Authorisation,
 )
-async def activate(ctx: CallContext, p: Activate) -> dict[str, Any]:
+async def activate(ctx: Ctx, p: Activate) -> Shaped:
     return await ctx.app.authorisations.activate(p.id, p.tenant_id)
 
 
@@ -86,5 +88,5 @@ async def activate(ctx: CallContext, p: Activate) -> dict[str, Any]:
     summary="Delete an authorisation without configurations",
     result=Deleted,
 )
-async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def delete(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.authorisations.delete(p.id)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
+from daemon.api.backend import ApiBackend, Ctx, Shaped
 from daemon.api.shapes import Configuration, ConfigurationOptions, Deleted
 from daemon.model import Frequency
 from daemon.rpc.errors import ValidationFailed
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
 from daemon.rpc.wire import UNSET, Int64, Meta, Params, UnsetType, provided
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 Code = Annotated[str, Meta(max_length=64)]
 AdministrationId = Annotated[str, Meta(max_length=100)]
@@ -79,29 +81,29 @@ NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "de
     summary="Live choices for the configuration form: administrations, ledgers, tenants, VAT codes",
     result=ConfigurationOptions,
 )
-async def options(ctx: CallContext, p: Options) -> dict[str, Any]:
+async def options(ctx: Ctx, p: Options) -> Shaped:
     return await ctx.app.configurations.options(p.authorisation_id)
 
 
 @registry.method("configurations.list", summary="Configurations", result=list[Configuration])
-async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
+async def list_(ctx: Ctx, p: ListParams) -> Sequence[Shaped]:
     return await ctx.app.configurations.list(p.authorisation_id)
 
 
 @registry.method("configurations.get", summary="One configuration", result=Configuration)
-async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def get(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.get(p.id)
 
 
 @registry.method("configurations.create", summary="Create a configuration", result=Configuration)
-async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
+async def create(ctx: Ctx, p: Create) -> Shaped:
     return await ctx.app.configurations.create(msgspec.structs.asdict(p))
 
 
 @registry.method(
     "configurations.update", summary="Change any field of a configuration", result=Configuration
 )
-async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
+async def update(ctx: Ctx, p: Update) -> Shaped:
     changes = provided(p)
     del changes["id"]
 
@@ -115,7 +117,7 @@ async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
 
 
 @registry.method("configurations.delete", summary="Delete a configuration", result=Deleted)
-async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def delete(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.delete(p.id)
 
 
@@ -124,12 +126,12 @@ async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
     summary="Activate: scheduled syncs start (the authorisation must be active)",
     result=Configuration,
 )
-async def activate(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def activate(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.set_active(p.id, True)
 
 
 @registry.method(
     "configurations.deactivate", summary="Deactivate: no scheduled syncs", result=Configuration
 )
-async def deactivate(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def deactivate(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.set_active(p.id, False)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
+from daemon.api.backend import ApiBackend, Ctx, Shaped
 from daemon.api.shapes import Administration, Hello, PmsConnection, ProviderInfo, Status
 from daemon.model import PmsAuth
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
 from daemon.rpc.wire import Meta, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 
 class HelloParams(Params):
@@ -22,7 +24,7 @@ class HelloParams(Params):
     summary="Introduce a client; learn the API and server versions",
     result=Hello,
 )
-async def hello(ctx: CallContext, p: HelloParams) -> dict[str, Any]:
+async def hello(ctx: Ctx, p: HelloParams) -> Shaped:
     return ctx.app.hello()
 
 
@@ -31,7 +33,7 @@ async def hello(ctx: CallContext, p: HelloParams) -> dict[str, Any]:
     summary="Daemon health, counts, next due runs and what needs attention",
     result=Status,
 )
-async def status(ctx: CallContext) -> dict[str, Any]:
+async def status(ctx: Ctx) -> Shaped:
     return await ctx.app.status()
 
 
@@ -40,7 +42,7 @@ async def status(ctx: CallContext) -> dict[str, Any]:
     summary="Every provider id with its route, login kinds and capabilities",
     result=list[ProviderInfo],
 )
-async def providers_list(ctx: CallContext) -> list[dict[str, Any]]:
+async def providers_list(ctx: Ctx) -> Sequence[Shaped]:
     return ctx.app.providers_list()
 
 
@@ -62,7 +64,7 @@ class PmsComplete(Params):
     summary="The PMS connection: how it logs in and its status (never a key or token)",
     result=PmsConnection,
 )
-async def pms_get(ctx: CallContext) -> dict[str, Any]:
+async def pms_get(ctx: Ctx) -> Shaped:
     return await ctx.app.administrations.pms_get()
 
 
@@ -72,7 +74,7 @@ async def pms_get(ctx: CallContext) -> dict[str, Any]:
     'OAuth login (auth "oauth": next_step.kind open_url, then pms.complete)',
     result=PmsConnection,
 )
-async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
+async def pms_connect(ctx: Ctx, p: PmsConnect) -> Shaped:
     return await ctx.app.administrations.pms_connect(p.base_url, p.api_key, p.auth)
 
 
@@ -82,7 +84,7 @@ async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
     "stored sealed and the administrations loaded",
     result=PmsConnection,
 )
-async def pms_complete(ctx: CallContext, p: PmsComplete) -> dict[str, Any]:
+async def pms_complete(ctx: Ctx, p: PmsComplete) -> Shaped:
     return await ctx.app.administrations.pms_complete(p.redirect_url, p.code)
 
 
@@ -91,7 +93,7 @@ async def pms_complete(ctx: CallContext, p: PmsComplete) -> dict[str, Any]:
     summary="Administrations the PMS lists, with bexsync's access flag",
     result=list[Administration],
 )
-async def administrations_list(ctx: CallContext) -> list[dict[str, Any]]:
+async def administrations_list(ctx: Ctx) -> Sequence[Shaped]:
     return await ctx.app.administrations.list()
 
 
@@ -105,5 +107,5 @@ class SetAccess(Params):
     summary="Tick or untick bexsync's access to an administration",
     result=Administration,
 )
-async def administrations_set_access(ctx: CallContext, p: SetAccess) -> dict[str, Any]:
+async def administrations_set_access(ctx: Ctx, p: SetAccess) -> Shaped:
     return await ctx.app.administrations.set_access(p.id, p.access)

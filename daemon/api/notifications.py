@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
+from daemon.api.backend import ApiBackend, Ctx, Shaped
 from daemon.api.shapes import Notification, Updated
 from daemon.rpc.errors import ValidationFailed
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
 from daemon.rpc.wire import Int64, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 
 class ListParams(Params):
@@ -24,7 +25,7 @@ class MarkRead(Params):
 @registry.method(
     "notifications.list", summary="Notifications, newest first", result=list[Notification]
 )
-async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
+async def list_(ctx: Ctx, p: ListParams) -> Sequence[Shaped]:
     return await ctx.app.notifications.list(p.unread_only)
 
 
@@ -33,7 +34,7 @@ async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     summary="Mark one notification (id) or all of them read",
     result=Updated,
 )
-async def mark_read(ctx: CallContext, p: MarkRead) -> dict[str, Any]:
+async def mark_read(ctx: Ctx, p: MarkRead) -> Shaped:
     if (p.id is None) == (not p.all):
         raise ValidationFailed(
             "Say which notification to mark read: an id, or all=true.",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
+from daemon.api.backend import ApiBackend, Ctx, Shaped
 from daemon.api.shapes import Draft, Entry, Run, RunStarted
 from daemon.model import RunState
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
 from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 PeriodKey = Annotated[str, Meta(max_length=10)]
 Limit = Annotated[int, Meta(ge=1, le=1000)]
@@ -63,7 +65,7 @@ class EntryGet(Params):
     summary="Build a draft for a period (default: the oldest due one) without posting it",
     result=Draft,
 )
-async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
+async def preview(ctx: Ctx, p: Preview) -> Shaped:
     return await ctx.app.engine.preview(p.configuration_id, p.period)
 
 
@@ -74,7 +76,7 @@ async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
     "difference, never a duplicate.",
     result=RunStarted,
 )
-async def run(ctx: CallContext, p: Start) -> dict[str, Any]:
+async def run(ctx: Ctx, p: Start) -> Shaped:
     run_id = await ctx.app.engine.start(
         p.configuration_id, p.period, draft_id=p.draft_id, trigger="manual", force=p.force
     )
@@ -82,22 +84,22 @@ async def run(ctx: CallContext, p: Start) -> dict[str, Any]:
 
 
 @registry.method("syncs.get", summary="One sync run with its live progress", result=Run)
-async def get(ctx: CallContext, p: ByRun) -> dict[str, Any]:
+async def get(ctx: Ctx, p: ByRun) -> Shaped:
     return await ctx.app.runs.get(p.run_id)
 
 
 @registry.method("syncs.cancel", summary="Cancel a run that is not posting yet", result=Run)
-async def cancel(ctx: CallContext, p: ByRun) -> dict[str, Any]:
+async def cancel(ctx: Ctx, p: ByRun) -> Shaped:
     return await ctx.app.engine.cancel(p.run_id)
 
 
 @registry.method("syncs.list", summary="Sync runs, newest first", result=list[Run])
-async def list_(ctx: CallContext, p: ListRuns) -> list[dict[str, Any]]:
+async def list_(ctx: Ctx, p: ListRuns) -> Sequence[Shaped]:
     return await ctx.app.runs.list(p.configuration_id, p.state, p.limit)
 
 
 @registry.method("drafts.get", summary="One draft", result=Draft)
-async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
+async def draft_get(ctx: Ctx, p: DraftGet) -> Shaped:
     return await ctx.app.engine.get_draft(p.id)
 
 
@@ -106,17 +108,17 @@ async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
     summary="Replace a draft's lines; the draft is re-validated (balance, known accounts)",
     result=Draft,
 )
-async def draft_update(ctx: CallContext, p: DraftUpdate) -> dict[str, Any]:
+async def draft_update(ctx: Ctx, p: DraftUpdate) -> Shaped:
     return await ctx.app.engine.update_draft(p.id, p.lines)
 
 
 @registry.method("entries.list", summary="Posted journal entries, newest first", result=list[Entry])
-async def entries_list(ctx: CallContext, p: ListEntries) -> list[dict[str, Any]]:
+async def entries_list(ctx: Ctx, p: ListEntries) -> Sequence[Shaped]:
     return await ctx.app.entries.list(
         p.configuration_id, p.administration_id, p.period, p.limit, p.offset
     )
 
 
 @registry.method("entries.get", summary="One journal entry with its lines", result=Entry)
-async def entries_get(ctx: CallContext, p: EntryGet) -> dict[str, Any]:
+async def entries_get(ctx: Ctx, p: EntryGet) -> Shaped:
     return await ctx.app.entries.get(p.id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import msgspec
 
@@ -81,7 +80,7 @@ def result_line(request_id: JSONValue, result: bytes) -> bytes:
 
 def error_line(request_id: JSONValue, error: RpcError) -> bytes:
     """The response line carrying ``error`` for the request ``request_id``."""
-    body: dict[str, Any] = {"jsonrpc": "2.0", "error": error.to_json(), "id": request_id}
+    body = {"jsonrpc": "2.0", "error": error.to_json(), "id": request_id}
     return encode_json(body) + b"\n"
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeGuard
 
 import msgspec
 
@@ -33,23 +33,23 @@ from .errors import (
     ProviderFailure,
     RpcError,
 )
-from .registry import CallContext, MethodInfo, Registry
+from .registry import AppT, CallContext, MethodInfo, Registry
 from .transport import Connection, Incoming, Reply
 from .validation import decode_params
+from .wire import JSONValue, RequestId
 
 log = logging.getLogger(__name__)
 
 _MAX_NAME_SHOWN = 80
-_ID_TYPES = (str, int, float)
 
 
 @dataclass(slots=True)
 class Request:
     """One well-formed request of a message (or of a batch)."""
 
-    id: Any
+    id: RequestId
     method: str
-    params: Any
+    params: JSONValue
     is_notification: bool
 
 
@@ -63,16 +63,21 @@ def _internal_message(method: str) -> str:
     )
 
 
-def echo_id(message: Any) -> Any:
+def _is_id(value: JSONValue) -> TypeGuard[RequestId]:
+    """A string, a number or null (not true/false, which JSON-RPC does not allow)."""
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def echo_id(message: JSONValue) -> RequestId:
     """The id to answer an invalid request with: its own if readable, else null (spec)."""
     if isinstance(message, dict):
         rid = message.get("id")
-        if isinstance(rid, _ID_TYPES) and not isinstance(rid, bool):
+        if _is_id(rid):
             return rid
     return None
 
 
-def parse_request(message: Any) -> Request | RpcError:
+def parse_request(message: JSONValue) -> Request | RpcError:
     """The request in ``message``, or the InvalidRequest error that says what is wrong."""
     if not isinstance(message, dict):
         return InvalidRequest("A request must be a JSON object (or an array of them).")
@@ -82,12 +87,8 @@ def parse_request(message: Any) -> Request | RpcError:
     if not isinstance(method, str) or not method:
         return InvalidRequest('The request needs a "method" string.')
     is_notification = "id" not in message
-    rid = message.get("id")
-    if (
-        not is_notification
-        and rid is not None
-        and (isinstance(rid, bool) or not isinstance(rid, _ID_TYPES))
-    ):
+    rid = message.get("id")  # None for a notification: it has no "id"
+    if not _is_id(rid):
         return InvalidRequest('The "id" must be a string, a number or null.')
     params = message.get("params")
     if params is not None and not isinstance(params, dict | list):
@@ -95,7 +96,7 @@ def parse_request(message: Any) -> Request | RpcError:
     return Request(id=rid, method=method, params=params, is_notification=is_notification)
 
 
-def _after_sent(contexts: list[CallContext]) -> Callable[[], None] | None:
+def _after_sent(contexts: Sequence[CallContext[AppT]]) -> Callable[[], None] | None:
     """One callback running every context's after-response callbacks (None if there are none)."""
     pending = [ctx for ctx in contexts if ctx._after_response]
     if not pending:
@@ -112,13 +113,13 @@ def _after_sent(contexts: list[CallContext]) -> Callable[[], None] | None:
     return run
 
 
-class Dispatcher:
+class Dispatcher(Generic[AppT]):
     """Answers the JSON-RPC messages of every connection from one ``Registry``.
 
     ``app`` is handed to every handler as ``ctx.app``.
     """
 
-    def __init__(self, registry: Registry, app: Any) -> None:
+    def __init__(self, registry: Registry[AppT], app: AppT) -> None:
         self.registry = registry
         self.app = app
 
@@ -143,8 +144,8 @@ class Dispatcher:
         line, ctx = await self.call(request, connection)
         return Reply(line, _after_sent([ctx]) if ctx is not None else None)
 
-    async def _batch(self, items: list[Any], connection: Connection) -> Reply:
-        async def one(item: Any) -> tuple[bytes | None, CallContext | None]:
+    async def _batch(self, items: list[JSONValue], connection: Connection) -> Reply:
+        async def one(item: JSONValue) -> tuple[bytes | None, CallContext[AppT] | None]:
             request = parse_request(item)
             if isinstance(request, RpcError):
                 return error_line(echo_id(item), request)[:-1], None
@@ -170,10 +171,10 @@ class Dispatcher:
 
     async def call(
         self, request: Request, connection: Connection
-    ) -> tuple[bytes | None, CallContext | None]:
+    ) -> tuple[bytes | None, CallContext[AppT] | None]:
         """Run one request; the encoded response line (None for a notification) and context."""
-        info: MethodInfo | None = self.registry.get(request.method)
-        ctx: CallContext | None = None
+        info = self.registry.get(request.method)
+        ctx: CallContext[AppT] | None = None
         try:
             if info is None:
                 raise MethodNotFound(f"Unknown method '{_shown(request.method)}'.")

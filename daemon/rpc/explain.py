@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal, get_args, get_origin, get_type_hints
+from typing import Generic, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 import msgspec.inspect as mi
@@ -39,11 +39,14 @@ class Invalid(ValueError):
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
+S = TypeVar("S", bound=msgspec.Struct, covariant=True)
+
+
 @dataclass(frozen=True)
-class StructSpec:
+class StructSpec(Generic[S]):
     """A Struct type, prepared for converting values and explaining refusals."""
 
-    cls: type[msgspec.Struct]
+    cls: type[S]
     info: mi.StructType
     wire_names: tuple[str, ...]
     """Field names as sent (``from`` for a field ``from_``), in declaration order."""
@@ -58,11 +61,9 @@ class StructSpec:
 
 
 def struct_spec(
-    cls: object, *, unknown: str = "unknown parameter", root: str = "params"
-) -> StructSpec:
+    cls: type[S], *, unknown: str = "unknown parameter", root: str = "params"
+) -> StructSpec[S]:
     """Prepare ``cls`` (a msgspec Struct); TypeError for a constraint that does not fit."""
-    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
-        raise TypeError(f"expected a msgspec Struct (daemon.rpc.wire.Params), not {cls!r}")
     info = mi.type_info(cls)  # msgspec refuses a constraint that does not fit its type here
     assert isinstance(info, mi.StructType)
     names = tuple(f.encode_name for f in info.fields)
@@ -87,7 +88,7 @@ def _literals(tp: object, seen: set[type]) -> dict[frozenset[object], tuple[obje
     return found
 
 
-def convert(spec: StructSpec, raw: dict[str, JSONValue]) -> msgspec.Struct:
+def convert(spec: StructSpec[S], raw: dict[str, JSONValue]) -> S:
     """``raw`` as an instance of ``spec.cls``; ``Invalid`` listing every problem otherwise."""
     try:
         value = msgspec.convert(raw, spec.cls, dec_hook=dec_hook)
@@ -114,11 +115,11 @@ def _from_msgspec(exc: msgspec.ValidationError, root: str) -> dict[str, str]:
 class _Report:
     """The problems found so far, and what the messages need to know."""
 
-    spec: StructSpec
+    spec: StructSpec[msgspec.Struct]
     errors: Errors = field(default_factory=list)
 
 
-def explain(spec: StructSpec, raw: dict[str, JSONValue]) -> Errors:
+def explain(spec: StructSpec[msgspec.Struct], raw: dict[str, JSONValue]) -> Errors:
     """Every problem of ``raw`` against the Struct of ``spec``, in field order."""
     report = _Report(spec)
     _check(spec.info, raw, "", report, 0, None)

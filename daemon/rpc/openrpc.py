@@ -7,8 +7,6 @@ accepts and sends. Nested Structs go to ``components.schemas``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from .errors import (
@@ -22,9 +20,9 @@ from .errors import (
     RpcError,
     ValidationFailed,
 )
-from .registry import Registry
+from .registry import AppT, Registry
 from .validation import ParamsSpec
-from .wire import DECIMAL_MESSAGE, DECIMAL_RE, Money
+from .wire import DECIMAL_MESSAGE, DECIMAL_RE, JSONValue, Money
 
 OPENRPC_VERSION = "1.2.6"
 REF_PREFIX = "#/components/schemas/"
@@ -39,7 +37,7 @@ _APPLICATION_ERRORS: tuple[type[RpcError], ...] = (
     PermissionDenied,
 )
 
-Schema = dict[str, Any]
+Schema = dict[str, JSONValue]
 
 
 def _schema_hook(tp: type) -> Schema:
@@ -61,7 +59,7 @@ def _refs(node: object) -> set[str]:
     return set()
 
 
-def _error_object(error: type[RpcError]) -> dict[str, Any]:
+def _error_object(error: type[RpcError]) -> Schema:
     return {"code": error.code, "message": error.name}
 
 
@@ -74,13 +72,17 @@ def _inlined(schema: Schema, components: dict[str, Schema]) -> Schema:
     return schema
 
 
-def _params(spec: ParamsSpec, schema: Schema) -> list[dict[str, Any]]:
+def _params(spec: ParamsSpec, schema: Schema) -> list[JSONValue]:
     """OpenRPC param descriptors of a params Struct, in positional order."""
-    required = set(schema.get("required", ()))
-    params: list[dict[str, Any]] = []
+    required = schema.get("required") or []
+    properties = schema["properties"]
+    assert isinstance(required, list) and isinstance(properties, dict)
+    params: list[JSONValue] = []
     for name in spec.wire_names:
-        field_schema = dict(schema["properties"][name])
-        descriptor: dict[str, Any] = {"name": name, "required": name in required}
+        field_schema = properties[name]
+        assert isinstance(field_schema, dict)
+        field_schema = dict(field_schema)
+        descriptor: Schema = {"name": name, "required": name in required}
         description = field_schema.pop("description", None)
         if description:
             descriptor["description"] = description
@@ -104,16 +106,16 @@ def _used_only(components: dict[str, Schema], roots: object) -> dict[str, Schema
     return {name: schema for name, schema in components.items() if name in used}
 
 
-def build_openrpc(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
+def build_openrpc(registry: Registry[AppT], *, title: str, version: str) -> Schema:
     """The OpenRPC document describing every registered method, params and result."""
     infos = list(registry)
-    types = [info.params.cls for info in infos if info.params is not None]
+    types: list[object] = [info.params.cls for info in infos if info.params is not None]
     types += [info.result for info in infos if info.result is not None]
     refs, components = msgspec.json.schema_components(
         types, schema_hook=_schema_hook, ref_template=REF_PREFIX + "{name}"
     )
     schemas = iter(refs)
-    methods: list[dict[str, Any]] = []
+    methods: list[Schema] = []
     for info in infos:
         params = (
             [] if info.params is None else _params(info.params, _inlined(next(schemas), components))
@@ -127,14 +129,14 @@ def build_openrpc(registry: Registry, *, title: str, version: str) -> dict[str, 
             method["summary"] = info.summary
         if info.description and info.description != info.summary:
             method["description"] = info.description
+    listed: list[JSONValue] = [*methods]
+    used: Schema = {**_used_only(components, methods)}
+    errors: Schema = {e.name: _error_object(e) for e in _APPLICATION_ERRORS}
     return {
         "openrpc": OPENRPC_VERSION,
         "info": {"title": title, "version": version},
-        "methods": methods,
-        "components": {
-            "schemas": _used_only(components, methods),
-            "errors": {e.name: _error_object(e) for e in _APPLICATION_ERRORS},
-        },
+        "methods": listed,
+        "components": {"schemas": used, "errors": errors},
     }
 
 

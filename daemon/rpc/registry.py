@@ -1,10 +1,11 @@
-"""The method registry: each RPC method is declared once, with its typed params and result schema.
+"""The method registry: each RPC method is declared once, with its typed params and result.
 
-A handler is ``async def handler(ctx: CallContext, p: SomeParams) -> result`` (or just ``ctx``
-for a method without params). The params Struct (``daemon.rpc.wire.Params``) is read from the
-annotation of the second parameter, checked when the module is imported, and used both to
-convert the client's JSON before the handler runs and to describe the method in
-``rpc.discover``.
+A handler is ``async def handler(ctx: CallContext[App], p: SomeParams) -> result`` (or just
+``ctx`` for a method without params); ``App`` is what the server hands every handler as
+``ctx.app`` (the registry and the server are generic in it). The params Struct
+(``daemon.rpc.wire.Params``) is read from the annotation of the second parameter, checked when
+the module is imported, and used both to convert the client's JSON before the handler runs and
+to describe the method in ``rpc.discover``.
 """
 
 from __future__ import annotations
@@ -12,25 +13,29 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Generic, TypeAlias, TypeVar, get_type_hints
 
 import msgspec
 
 from .transport import Connection
 from .unix_socket import PeerCredentials
 from .validation import ParamsSpec, compile_params
+from .wire import RequestId
 
-Handler = Callable[..., Awaitable[Any]]
+AppT = TypeVar("AppT")
+Handler: TypeAlias = Callable[..., Awaitable[object]]
+"""``(ctx) -> result`` or ``(ctx, params) -> result``; the registry reads which it is."""
+HandlerT = TypeVar("HandlerT", bound=Handler)
 
 
 @dataclass
-class CallContext:
+class CallContext(Generic[AppT]):
     """What a handler knows about the call besides its params."""
 
     peer: PeerCredentials
     connection: Connection
-    app: Any
-    request_id: str | int | float | None
+    app: AppT
+    request_id: RequestId
     method: str = ""
     is_notification: bool = False
     _after_response: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -52,7 +57,7 @@ class MethodInfo:
     params: ParamsSpec | None
     summary: str
     description: str
-    result: Any
+    result: object
     """The result's type (a Struct, ``list[Struct]``...); None: sent as the handler returns it."""
     notification_ok: bool
 
@@ -82,7 +87,7 @@ def _params_of(handler: Handler) -> ParamsSpec | None:
         raise TypeError(f"{handler.__qualname__}: {exc}") from None
 
 
-def _checked_result(name: str, result: Any) -> Any:
+def _checked_result(name: str, result: object) -> object:
     """Fail at import time for a result type msgspec cannot convert or describe."""
     if result is not None:
         try:
@@ -92,7 +97,7 @@ def _checked_result(name: str, result: Any) -> Any:
     return result
 
 
-class Registry:
+class Registry(Generic[AppT]):
     """Name -> MethodInfo. Method names are ``noun.verb``; ``rpc.*`` is reserved to the server."""
 
     def __init__(self) -> None:
@@ -104,10 +109,10 @@ class Registry:
         *,
         summary: str | None = None,
         description: str | None = None,
-        result: Any = None,
+        result: object = None,
         notification_ok: bool = True,
         _internal: bool = False,
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[HandlerT], HandlerT]:
         """Decorator registering ``handler`` under ``name``; returns the handler unchanged.
 
         ``summary`` defaults to the docstring's first line, ``description`` to the docstring.
@@ -118,7 +123,7 @@ class Registry:
         only point is their answer.
         """
 
-        def decorator(handler: Handler) -> Handler:
+        def decorator(handler: HandlerT) -> HandlerT:
             self.add(
                 name,
                 handler,
@@ -139,7 +144,7 @@ class Registry:
         *,
         summary: str | None = None,
         description: str | None = None,
-        result: Any = None,
+        result: object = None,
         notification_ok: bool = True,
         _internal: bool = False,
     ) -> MethodInfo:
@@ -164,7 +169,7 @@ class Registry:
         self._methods[name] = info
         return info
 
-    def include(self, other: Registry) -> None:
+    def include(self, other: Registry[AppT]) -> None:
         """Merge another registry's methods (one registry per API area, one server)."""
         for info in other:
             if info.name in self._methods:

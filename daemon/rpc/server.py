@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Annotated, Any
+from typing import Annotated, Generic
 
 from .dispatch import Dispatcher
 from .openrpc import build_openrpc
-from .registry import CallContext, Registry
+from .registry import AppT, CallContext, Registry
 from .transport import DEFAULT_MAX_MESSAGE, Connection, Listener
 from .wire import JSONValue, Meta
 
@@ -28,7 +28,7 @@ def _default_version() -> str:
         return "0.0.0"
 
 
-class Server:
+class Server(Generic[AppT]):
     """Serves a ``Registry`` on a Unix socket; ``app`` is handed to every handler as ``ctx.app``.
 
     ``sock`` adopts an already listening socket (systemd socket activation); the server then
@@ -37,9 +37,9 @@ class Server:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: Registry[AppT],
         *,
-        app: Any,
+        app: AppT,
         socket_path: str | os.PathLike[str],
         socket_mode: int = 0o600,
         allowed_gid: int | None = None,
@@ -55,7 +55,7 @@ class Server:
         self.app = app
         self.title = title
         self.version = version or _default_version()
-        self._openrpc: dict[str, Any] | None = None
+        self._openrpc: dict[str, JSONValue] | None = None
         self._openrpc_size = -1
         if "rpc.discover" not in registry:
             registry.add(
@@ -98,13 +98,13 @@ class Server:
         """The connected, authorised clients (each has ``peer`` and ``write_buffer_size``)."""
         return list(self.listener.connections)
 
-    def openrpc_document(self) -> dict[str, Any]:
+    def openrpc_document(self) -> dict[str, JSONValue]:
         if self._openrpc is None or self._openrpc_size != len(self.registry):
             self._openrpc = build_openrpc(self.registry, title=self.title, version=self.version)
             self._openrpc_size = len(self.registry)
         return self._openrpc
 
-    async def _discover(self, ctx: CallContext) -> dict[str, Any]:
+    async def _discover(self, ctx: CallContext[AppT]) -> dict[str, JSONValue]:
         """This API as an OpenRPC 1.2.6 document."""
         return self.openrpc_document()
 

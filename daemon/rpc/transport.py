@@ -331,8 +331,9 @@ class Connection(asyncio.Protocol):
 
     def _forget(self) -> None:
         task = asyncio.current_task()
-        self._tasks.discard(task)  # type: ignore[arg-type]
-        self.listener.tasks.discard(task)  # type: ignore[arg-type]
+        if task is not None:
+            self._tasks.discard(task)
+            self.listener.tasks.discard(task)
         if self._shutting_down and not self._tasks:
             self.close()
             return

@@ -19,7 +19,7 @@ from .errors import InvalidParams
 from .explain import Errors, Invalid, StructSpec, convert, join_path, struct_spec
 from .wire import INT64_MAX, INT64_MIN, JSONValue, Money
 
-ParamsSpec = StructSpec
+ParamsSpec = StructSpec[msgspec.Struct]
 
 
 def compile_params(cls: object) -> ParamsSpec:

@@ -32,6 +32,8 @@ else:
     # msgspec cannot read a recursive alias; to it (and to the schema) free JSON is Any
     JSONValue = Any
 JSONObject: TypeAlias = dict[str, JSONValue]
+RequestId: TypeAlias = str | int | float | None
+"""A JSON-RPC request id (null included)."""
 
 DEFAULT_MAX_STRING = 10_000
 """The cap of ``Text``: params are commands, not documents."""
@@ -72,8 +74,8 @@ def pattern(regex: str, message: str | None = None) -> Meta:
     return Meta(pattern=f"^(?:{regex})$", extra=extra)
 
 
-class Params(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Base of every params Struct: unknown keys are refused, values are immutable.
+class Params(msgspec.Struct, forbid_unknown_fields=True):
+    """Base of every params Struct: unknown keys are refused.
 
     Positional params (a JSON array) map to the fields in declaration order.
     """
@@ -110,6 +112,7 @@ __all__ = [
     "Money",
     "MoneyText",
     "Params",
+    "RequestId",
     "Result",
     "Text",
     "UnsetType",
