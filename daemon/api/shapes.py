@@ -225,13 +225,18 @@ class ConfigurationOptions(Result):
 # --- drafts and entries -------------------------------------------------------------------------
 
 
-class DraftLine(Result):
+class EntryLine(Result):
     account: str
     account_name: str
     description: str
     vat_code: str | None
     debit: MoneyText
     credit: MoneyText
+
+
+class DraftLine(EntryLine):
+    """A line of a draft: a posted line, plus the BEX account and VAT code it came from."""
+
     source_account: str | None
     source_vat_code: str | None
 
@@ -282,15 +287,6 @@ class Draft(Result):
     sources: Sources
     status: str | UnsetType = UNSET
     """Absent on a fresh preview; "open" until a run uses the draft."""
-
-
-class EntryLine(Result):
-    account: str
-    account_name: str
-    description: str
-    vat_code: str | None
-    debit: MoneyText
-    credit: MoneyText
 
 
 class Entry(Result):

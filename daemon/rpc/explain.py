@@ -249,30 +249,33 @@ def _check(
     if isinstance(t, mi.ListType):
         if not isinstance(value, list):
             return _fail(report, path, "must be a list")
-        if depth >= MAX_DEPTH:
-            return _fail(report, path, "is nested too deeply")
-        if not _size(report, path, len(value), "items", t.min_length, t.max_length):
-            return False
-        results = [
-            _check(t.item_type, v, f"{path}[{i}]", report, depth + 1, None)
-            for i, v in enumerate(value)
-        ]
-        return all(results)
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        return _check_items(t.item_type, items, "items", t, path, report, depth)
     if isinstance(t, mi.DictType):
         if not isinstance(value, dict):
             return _fail(report, path, "must be an object")
-        if depth >= MAX_DEPTH:
-            return _fail(report, path, "is nested too deeply")
-        if not _size(report, path, len(value), "entries", t.min_length, t.max_length):
-            return False
-        results = [
-            _check(t.value_type, v, join_path(path, k), report, depth + 1, None)
-            for k, v in value.items()
-        ]
-        return all(results)
+        entries = [(join_path(path, k), v) for k, v in value.items()]
+        return _check_items(t.value_type, entries, "entries", t, path, report, depth)
     if isinstance(t, mi.StructType):
         return _check_struct(t, value, path, report, depth)
     return _fail(report, path, "has the wrong type")  # pragma: no cover - compile_params refuses
+
+
+def _check_items(
+    item_type: mi.Type,
+    items: list[tuple[str, JSONValue]],
+    unit: str,
+    bounds: mi.ListType | mi.DictType,
+    path: str,
+    report: _Report,
+    depth: int,
+) -> bool:
+    """The items of a list or the values of an object (each with its path)."""
+    if depth >= MAX_DEPTH:
+        return _fail(report, path, "is nested too deeply")
+    if not _size(report, path, len(items), unit, bounds.min_length, bounds.max_length):
+        return False
+    return all([_check(item_type, v, where, report, depth + 1, None) for where, v in items])
 
 
 def _check_union(t: mi.UnionType, value: JSONValue, path: str, report: _Report, depth: int) -> bool:
