@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import Any
 
 import daemon.rpc
 
@@ -57,3 +58,34 @@ def test_rpc_imports_nothing_from_the_layers_above_it() -> None:
             assert not module.startswith(
                 ("daemon.api", "daemon.services", "daemon.engine", "daemon.store", "daemon.app")
             ), (path.name, module)
+
+
+async def test_the_protocol_layer_answers_lines_without_a_socket() -> None:
+    """Like varlink's ``Service.handle``: bytes in, bytes out; the transport only frames."""
+    import json
+
+    from daemon.rpc.dispatch import Dispatcher
+    from daemon.rpc.transport import Reply
+    from daemon.rpc.unix_socket import PeerCredentials
+    from tests.test_rpc_protocol import DummyApp, make_registry
+
+    class NoSocket:
+        peer = PeerCredentials(pid=1, uid=0, gid=0)
+
+    dispatcher = Dispatcher(make_registry(), DummyApp())
+    connection: Any = NoSocket()
+    assert dispatcher.receive(b"  ", connection) is None
+    refused = dispatcher.receive(b"{not json", connection)
+    assert isinstance(refused, bytes) and json.loads(refused)["error"]["code"] == -32700
+    pending = dispatcher.receive(
+        b'{"jsonrpc":"2.0","method":"test.echo","params":["a",2],"id":7}', connection
+    )
+    assert not isinstance(pending, bytes) and pending is not None
+    reply = await pending
+    assert isinstance(reply, Reply) and reply.line is not None
+    assert json.loads(reply.line) == {"jsonrpc": "2.0", "result": {"text": "aa"}, "id": 7}
+    batch = dispatcher.receive(
+        b'[{"jsonrpc":"2.0","method":"test.add","params":{"amount":1}}]', connection
+    )
+    assert batch is not None and not isinstance(batch, bytes)
+    assert (await batch).line is None  # a batch of notifications: nothing to send
