@@ -27,8 +27,8 @@ from daemon.model import (
 
 # Run states (CONTRACT.md, Run.state). Settled states are counted as they accumulate in the
 # database; in-flight ones are a gauge of what is happening right now.
-SETTLED_STATES: tuple[SettledRunState, ...] = get_args(SettledRunState)
-ACTIVE_STATES: tuple[ActiveRunState, ...] = get_args(ActiveRunState)
+SETTLED_STATES: tuple[str, ...] = get_args(SettledRunState)
+ACTIVE_STATES: tuple[str, ...] = get_args(ActiveRunState)
 
 
 @dataclass(frozen=True)
