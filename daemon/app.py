@@ -22,6 +22,7 @@ import httpx
 
 from daemon import metrics
 from daemon.api import build_registry
+from daemon.api.backend import ApiBackend
 from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine
 from daemon.events import EventBus, register_event_methods
@@ -98,7 +99,7 @@ class DaemonApp:
         self.engine = SyncEngine(self)
         self.scheduler = Scheduler(self)
         self.db: Database
-        self.server: Server | None = None
+        self.server: Server[ApiBackend] | None = None
         self.instance_id = uuid.uuid4().hex
         self.started_at = self.clock()
         self._lock_fd: int | None = None
