@@ -38,8 +38,9 @@ from providers.base import (  # noqa: E402
     Tenant,
     VerifyResult,
 )
-from providers.ratelimit import RateLimitSpec, limiter_for  # noqa: E402
-from providers.sandbox import CHART, TAX_CODES  # noqa: E402
+from providers.chart import CHART, VAT_CODES  # noqa: E402
+from providers.context import ProviderContext  # noqa: E402
+from providers.ratelimit import RateLimitSpec  # noqa: E402
 from providers.simulators.base import SimulatorServer  # noqa: E402
 from providers.simulators.bex import BexDataset, create_bex_app  # noqa: E402
 from providers.simulators.bex_dataset import AdministrationSpec  # noqa: E402
@@ -62,8 +63,8 @@ class BenchProvider:
     calls = 0
     posted: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, ctx: object) -> None:
-        self.limiter = limiter_for("bench:account", LIMIT)
+    def __init__(self, ctx: ProviderContext) -> None:
+        self.limiter = ctx.limiters.limiter("bench:account", LIMIT)
 
     async def _call(self) -> None:
         async with self.limiter:
@@ -85,7 +86,7 @@ class BenchProvider:
 
     async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         await self._call()
-        return [TaxCode(code, name, Decimal(rate)) for code, name, rate in TAX_CODES]
+        return [TaxCode(code, name, Decimal(rate)) for code, name, rate in VAT_CODES]
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         await self._call()
@@ -100,7 +101,7 @@ class BenchProvider:
         return None
 
 
-def create(ctx: object) -> BenchProvider:
+def create(ctx: ProviderContext) -> BenchProvider:
     return BenchProvider(ctx)
 
 

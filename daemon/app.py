@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from daemon.api import build_registry
+from daemon.api.backend import ApiBackend
 from daemon.background import Background
 from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine, assemble
@@ -45,6 +46,7 @@ from daemon.status import DaemonIdentity, StatusReport, SubscriberSnapshot, serv
 from daemon.store.db import prepare_state_dir
 from daemon.store.sqlite import SqliteStore
 from daemon.vault import CredentialVault
+from providers.ratelimit import LimiterRegistry
 
 if TYPE_CHECKING:
     from providers.simulators.demo import DemoProvider
@@ -90,10 +92,11 @@ class DaemonApp:
         self.notifier = notifier or Notifier()
         clock = self.clock = clock or utc_now
         self.instance_id = uuid.uuid4().hex
-        self.server: Server | None = None
+        self.server: Server[ApiBackend] | None = None
         self.extra_stop: list[Callable[[], Awaitable[object] | None]] = []  # demo simulators
         self.demo_providers: dict[str, DemoProvider] = {}
         background = self.background = Background()
+        limiters = LimiterRegistry()  # one rate limiter per provider account, daemon-wide
         followups = FollowUps()
         store = self.store = SqliteStore(state_dir, clock)
         vault = self.vault = CredentialVault.from_key_file(config.encryption_key_file)
@@ -112,6 +115,7 @@ class DaemonApp:
             state_dir=state_dir,
             background=background,
             on_auth_lost=status.lost,
+            limiters=limiters,
             transport=provider_transport,
         )
         logins = self.logins = LoginCoordinator(
@@ -134,6 +138,7 @@ class DaemonApp:
             events=bus,
             clock=clock,
             wake=followups.wake,
+            limiters=limiters,
             transport=pms_transport,
         )
         authorisations = self.authorisations = Authorisations(

@@ -1,4 +1,9 @@
-"""The daemon's config file (TOML) and the default paths of CONTRACT.md section 1."""
+"""The daemon's config file (TOML) and the default paths of CONTRACT.md section 1.
+
+The file's tables are msgspec Structs that refuse unknown keys, read with the same machinery
+as the RPC params (``daemon.rpc.explain``), so a broken file gets every problem at once, each
+named by its key path: ``daemon.max_concurrent_syncs must be between 1 and 64``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,21 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import platformdirs
 
+from daemon.rpc.explain import Errors, Invalid, convert, join_path, struct_spec
+from daemon.rpc.wire import JSONValue, Meta, pattern
 from providers.settings import ProviderSettings, SettingsError
 
 APP = "bexsync"
+SOCKET_MODES = {"0600": 0o600, "0660": 0o660, "0666": 0o666}
+SECRET_IN_FILE = (
+    "is refused: put the client secret in a file and name it with client_secret_file "
+    "(secrets do not belong in the config file)"
+)
 
 
 class ConfigError(Exception):
@@ -71,105 +84,136 @@ class DaemonConfig:
             raise ConfigError(f"admin_group {self.admin_group!r} does not exist") from None
 
 
-def _int(table: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"[daemon] {key} must be a whole number from {lo} to {hi}")
-    return value
+# --- the file's tables --------------------------------------------------------------------------
+
+Name = Annotated[str, pattern(r"[\s\S]*\S[\s\S]*", "must not be empty")]
+HTTP_URL = "must be an http(s) URL"
+HttpUrl = Annotated[str, pattern("https?://.+", HTTP_URL)]
 
 
-PMS_KEYS = frozenset(
-    {
-        "api_url",
-        "page_size",
-        "calls_per_15min",
-        "calls_per_minute",
-        # the PMS's OAuth2 app registration (pms.connect with auth "oauth")
-        "client_id",
-        "client_secret_file",
-        "authorize_url",
-        "token_url",
-    }
-)
+class DaemonTable(msgspec.Struct, forbid_unknown_fields=True):
+    socket_mode: str | int | None = None
+    """Octal digits, quoted or not: "0660", 660 and "0o660" are the same mode."""
+    admin_group: str | None = None
+    max_concurrent_syncs: Annotated[int, Meta(ge=1, le=64)] = 4
+    oauth_loopback_port: Annotated[int, Meta(ge=1, le=65535)] | None = None
+    oauth_redirect_uri: str | None = None
+    metrics_file: str | None = None
+    encryption_key_file: str | None = None
 
 
-def _check_pms_keys(pms: Mapping[str, Any]) -> None:
-    """[pms]: known keys only, strings where strings belong, and no secret in the file."""
+class PmsTable(msgspec.Struct, forbid_unknown_fields=True):
+    api_url: HttpUrl | None = None
+    page_size: Annotated[int, Meta(ge=1, le=1000)] = 100
+    calls_per_15min: Annotated[int, Meta(ge=1, le=10**7)] = 500
+    calls_per_minute: Annotated[int, Meta(ge=1, le=10**7)] = 100
+    # the PMS's OAuth2 app registration (pms.connect with auth "oauth")
+    client_id: Name | None = None
+    client_secret_file: Name | None = None
+    authorize_url: HttpUrl | None = None
+    token_url: HttpUrl | None = None
+
+
+class ProviderTable(msgspec.Struct):
+    """A provider's app registration; its other keys are ``*_url`` overrides and options."""
+
+    client_id: str | None = None
+    client_secret_file: str | None = None
+
+
+class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
+    daemon: DaemonTable = msgspec.field(default_factory=DaemonTable)
+    pms: PmsTable = msgspec.field(default_factory=PmsTable)
+    providers: dict[str, ProviderTable] = {}
+
+
+_SPEC = struct_spec(ConfigFile, unknown="is not a known key", root="the file")
+
+
+def _table(data: Mapping[str, JSONValue], name: str) -> Mapping[str, JSONValue]:
+    value = data.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _file_problems(data: Mapping[str, JSONValue]) -> Errors:
+    """What the Structs cannot say: a secret in the file, a provider's ``*_url`` keys."""
+    problems: Errors = []
+    if "client_secret" in _table(data, "pms"):
+        problems.append({"field": "pms.client_secret", "message": SECRET_IN_FILE})
+    for provider_id, table in _table(data, "providers").items():
+        if not isinstance(table, Mapping):
+            continue
+        where = join_path("providers", provider_id)
+        if "client_secret" in table:
+            problems.append({"field": f"{where}.client_secret", "message": SECRET_IN_FILE})
+        for key, value in table.items():
+            if key.endswith("_url") and not (
+                isinstance(value, str) and value.startswith(("http://", "https://"))
+            ):
+                problems.append({"field": join_path(where, key), "message": HTTP_URL})
+    return problems
+
+
+def _without_secrets(data: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """``data`` minus the refused ``client_secret`` keys (already reported as such)."""
+    clean = dict(data)
+    pms = _table(data, "pms")
     if "client_secret" in pms:
-        raise ConfigError(
-            "[pms] put the OAuth client secret in a file and name it with client_secret_file; "
-            "secrets do not belong in the config file"
-        )
-    unknown = set(pms) - PMS_KEYS
-    if unknown:
-        raise ConfigError(f"[pms] unknown key(s): {', '.join(sorted(unknown))}")
-    for key in ("client_id", "client_secret_file"):
-        value = pms.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigError(f"[pms] {key} must be a non-empty string")
-    for key in ("api_url", "authorize_url", "token_url"):
-        value = pms.get(key)
-        if value is not None and (
-            not isinstance(value, str) or not value.startswith(("http://", "https://"))
-        ):
-            raise ConfigError(f"[pms] {key} must be an http(s) URL")
+        clean["pms"] = {k: v for k, v in pms.items() if k != "client_secret"}
+    return clean
+
+
+def _socket_mode(value: JSONValue, problems: Errors) -> int:
+    """The socket's file mode: the file's, else ``$BEXSYNC_SOCKET_MODE``, else 0600."""
+    where = "daemon.socket_mode"
+    if value is None:
+        where, value = "BEXSYNC_SOCKET_MODE", os.environ.get("BEXSYNC_SOCKET_MODE", "0600")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return 0o600  # the wrong type is reported by the Struct
+    digits = str(value).removeprefix("0o").zfill(4)
+    if not (len(digits) == 4 and set(digits) <= set("01234567")):
+        problems.append({"field": where, "message": 'must be an octal string like "0660"'})
+    elif digits not in SOCKET_MODES:
+        problems.append({"field": where, "message": "must be 0600, 0660 or 0666"})
+    return SOCKET_MODES.get(digits, 0o600)
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonConfig:
-    daemon = data.get("daemon", {})
-    if not isinstance(daemon, Mapping):
-        raise ConfigError("[daemon] must be a table")
-    unknown = set(data) - {"daemon", "providers", "pms"}
-    if unknown:
-        raise ConfigError(f"unknown top-level table(s): {', '.join(sorted(unknown))}")
-    providers: dict[str, ProviderSettings] = {}
-    raw_providers = data.get("providers", {})
-    if not isinstance(raw_providers, Mapping):
-        raise ConfigError("[providers] must contain one table per provider id")
-    for provider_id, table in raw_providers.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"[providers.{provider_id}] must be a table")
-        try:
-            providers[provider_id] = ProviderSettings.from_table(provider_id, table)
-        except SettingsError as exc:
-            raise ConfigError(str(exc)) from None
-    socket_mode = daemon.get("socket_mode", os.environ.get("BEXSYNC_SOCKET_MODE", "0600"))
+    """The config of a parsed TOML document; ConfigError naming every problem at once."""
+    problems = _file_problems(data)
     try:
-        mode = int(str(socket_mode), 8)
-    except ValueError:
-        raise ConfigError('[daemon] socket_mode must be an octal string like "0660"') from None
-    if mode not in (0o600, 0o660, 0o666):
-        raise ConfigError("[daemon] socket_mode must be 0600, 0660 or 0666")
-    metrics = daemon.get("metrics_file")
-    port = daemon.get("oauth_loopback_port")
-    if port is not None:
-        port = _int(daemon, "oauth_loopback_port", 0, 1, 65535)
-    pms = data.get("pms", {})
-    if not isinstance(pms, Mapping):
-        raise ConfigError("[pms] must be a table")
-    _check_pms_keys(pms)
-    page_size = pms.get("page_size", 100)
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 1000:
-        raise ConfigError("[pms] page_size must be a whole number from 1 to 1000")
-    limits = {}
-    for key, default in (("calls_per_15min", 500), ("calls_per_minute", 100)):
-        value = pms.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**7:
-            raise ConfigError(f"[pms] {key} must be a whole number from 1 to 10000000")
-        limits[key] = value
+        file = convert(_SPEC, _without_secrets(data))
+    except Invalid as exc:
+        problems += exc.errors
+        file = ConfigFile()
+    mode = _socket_mode(_table(data, "daemon").get("socket_mode"), problems)
+    providers: dict[str, ProviderSettings] = {}
+    if not problems:
+        for provider_id, table in _table(data, "providers").items():
+            assert isinstance(table, Mapping)
+            try:
+                providers[provider_id] = ProviderSettings.from_table(provider_id, table)
+            except SettingsError as exc:  # pragma: no cover - _file_problems checks the same
+                problems.append({"field": join_path("providers", provider_id), "message": str(exc)})
+    if problems:
+        # "key message", as the RPC API says it; "key: value" would look like a secret to the
+        # log's redaction for keys such as client_secret
+        listed = "; ".join(f"{p['field']} {p['message']}" for p in problems)
+        raise ConfigError(f"{path}: {listed}" if path is not None else listed)
+    daemon, pms = file.daemon, file.pms
     return DaemonConfig(
         providers=providers,
-        pms_page_size=page_size,
-        pms_calls_per_15min=limits["calls_per_15min"],
-        pms_calls_per_minute=limits["calls_per_minute"],
-        pms=dict(data.get("pms", {})),
+        pms=dict(_table(data, "pms")),
         socket_mode=mode,
-        admin_group=daemon.get("admin_group", os.environ.get("BEXSYNC_ADMIN_GROUP")) or None,
-        max_concurrent_syncs=_int(daemon, "max_concurrent_syncs", 4, 1, 64),
-        oauth_loopback_port=port,
-        oauth_redirect_uri=daemon.get("oauth_redirect_uri"),
-        metrics_file=Path(metrics) if metrics else None,
-        encryption_key_file=daemon.get("encryption_key_file"),
+        admin_group=daemon.admin_group or os.environ.get("BEXSYNC_ADMIN_GROUP") or None,
+        max_concurrent_syncs=daemon.max_concurrent_syncs,
+        oauth_loopback_port=daemon.oauth_loopback_port,
+        oauth_redirect_uri=daemon.oauth_redirect_uri,
+        metrics_file=Path(daemon.metrics_file) if daemon.metrics_file else None,
+        encryption_key_file=daemon.encryption_key_file,
+        pms_page_size=pms.page_size,
+        pms_calls_per_15min=pms.calls_per_15min,
+        pms_calls_per_minute=pms.calls_per_minute,
         path=path,
     )
 

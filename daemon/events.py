@@ -22,31 +22,32 @@ benchmarks can measure delivery latency).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol, get_args
 
-from daemon.rpc.registry import CallContext, Registry
-from daemon.rpc.server import encode_message
+from daemon.rpc.codec import encode_message
+from daemon.rpc.registry import AppT, CallContext, Registry
+from daemon.rpc.wire import JSONObject, Meta, Params, Result
 
 log = logging.getLogger(__name__)
 
-PROGRESS = "sync.progress"
-FINISHED = "sync.finished"
-TOPICS: tuple[str, ...] = (
-    PROGRESS,
-    FINISHED,
+Topic = Literal[
+    "sync.progress",
+    "sync.finished",
     "notification.created",
     "authorisation.updated",
     "configuration.updated",
     "administration.updated",
-)
+]
+TOPICS: tuple[Topic, ...] = get_args(Topic)
+PROGRESS: Topic = "sync.progress"
+FINISHED: Topic = "sync.finished"
 LOST = "events.lost"
 """Sent (whatever the filter) when events to this client were dropped: re-subscribe."""
 
@@ -54,7 +55,7 @@ SnapshotProvider = Callable[[list[str]], Awaitable[dict[str, Any]]]
 
 
 class EventSink(Protocol):
-    """What the bus needs from a connection (``daemon.rpc.server.Connection`` is one)."""
+    """What the bus needs from a connection (``daemon.rpc.transport.Connection`` is one)."""
 
     @property
     def closed(self) -> bool: ...
@@ -198,17 +199,16 @@ class EventBus:
     def __init__(
         self,
         *,
-        topics: Iterable[str] = TOPICS,
         progress_rate: float = 10.0,
         max_queue: int = 1000,
         snapshot_provider: SnapshotProvider | None = None,
     ) -> None:
-        self.topics: tuple[str, ...] = tuple(topics)
+        self.topics: tuple[Topic, ...] = TOPICS
         self.progress_interval = 1.0 / progress_rate
         self.max_queue = max_queue
         self.snapshot_provider = snapshot_provider
         self._subs: dict[EventSink, _Subscription] = {}
-        self._seq = {topic: itertools.count(1) for topic in self.topics}
+        self._seq: dict[str, itertools.count[int]] = {t: itertools.count(1) for t in self.topics}
 
     @property
     def subscribers(self) -> int:
@@ -254,7 +254,7 @@ class EventBus:
             return {}
         return await self.snapshot_provider(topics)
 
-    def unsubscribe(self, sink: EventSink, topics: Iterable[str] | None = None) -> list[str]:
+    def unsubscribe(self, sink: EventSink, topics: Iterable[str] | None = None) -> list[Topic]:
         """Drop some topics (or all); the topics still subscribed."""
         sub = self._subs.get(sink)
         if sub is None:
@@ -275,17 +275,27 @@ class EventBus:
 # --- RPC methods: events.subscribe / events.unsubscribe -----------------------------------------
 
 
-def register_event_methods(registry: Registry, bus: EventBus) -> None:
-    """Register ``events.subscribe`` and ``events.unsubscribe`` for ``bus`` (the lead calls it)."""
-    topic_type: Any = Literal[bus.topics]  # type: ignore[valid-type]
-    description = {"description": "Topics to receive; all when absent."}
-    params_type = dataclasses.make_dataclass(
-        "EventsTopics",
-        [("topics", list[topic_type] | None, field(default=None, metadata=description))],
-    )
-    topics_schema = {"type": "array", "items": {"type": "string", "enum": list(bus.topics)}}
+class EventsTopics(Params):
+    topics: Annotated[
+        list[Topic] | None, Meta(description="Topics to receive; all when absent.")
+    ] = None
 
-    async def subscribe(ctx: CallContext, p: Any) -> dict[str, Any]:
+
+class Subscribed(Result):
+    topics: list[Topic]
+    snapshot: JSONObject
+    """The current state to start from, as the daemon's snapshot provider gives it."""
+
+
+class Unsubscribed(Result):
+    topics: list[Topic]
+    """The topics still subscribed."""
+
+
+def register_event_methods(registry: Registry[AppT], bus: EventBus) -> None:
+    """Register ``events.subscribe`` and ``events.unsubscribe`` for ``bus`` (the lead calls it)."""
+
+    async def subscribe(ctx: CallContext[AppT], p: EventsTopics) -> Subscribed:
         """Receive events; the result's snapshot is the current state to start from.
 
         Events follow as notifications {"method":"event","params":{"topic","data"}}, beginning
@@ -294,34 +304,20 @@ def register_event_methods(registry: Registry, bus: EventBus) -> None:
         topics = list(bus.topics) if p.topics is None else list(dict.fromkeys(p.topics))
         sub = await bus.subscribe(ctx.connection, topics)
         try:
-            snapshot = await bus.snapshot(topics)
+            snapshot = await bus.snapshot([*topics])
         except BaseException:
             if bus._subs.get(ctx.connection) is sub:
                 bus._drop(ctx.connection)
             raise
         ctx.after_response(sub.release)
-        return {"topics": topics, "snapshot": snapshot}
+        return Subscribed(topics=topics, snapshot=snapshot)
 
-    async def unsubscribe(ctx: CallContext, p: Any) -> dict[str, Any]:
+    async def unsubscribe(ctx: CallContext[AppT], p: EventsTopics) -> Unsubscribed:
         """Stop receiving some topics, or all when none are given."""
-        return {"topics": bus.unsubscribe(ctx.connection, p.topics)}
+        return Unsubscribed(topics=bus.unsubscribe(ctx.connection, p.topics))
 
-    subscribe.__annotations__["p"] = params_type
-    unsubscribe.__annotations__["p"] = params_type
-    registry.add(
-        "events.subscribe",
-        subscribe,
-        result={
-            "type": "object",
-            "properties": {"topics": topics_schema, "snapshot": {"type": "object"}},
-            "required": ["topics", "snapshot"],
-        },
-    )
-    registry.add(
-        "events.unsubscribe",
-        unsubscribe,
-        result={"type": "object", "properties": {"topics": topics_schema}},
-    )
+    registry.add("events.subscribe", subscribe, result=Subscribed)
+    registry.add("events.unsubscribe", unsubscribe, result=Unsubscribed)
 
 
 __all__ = [

@@ -17,13 +17,18 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
+
+from daemon.model import (
+    AUTHORISATION_STATUSES,
+    ActiveRunState,
+    SettledRunState,
+)
 
 # Run states (CONTRACT.md, Run.state). Settled states are counted as they accumulate in the
 # database; in-flight ones are a gauge of what is happening right now.
-SETTLED_STATES = ("posted", "failed", "cancelled", "needs_review")
-ACTIVE_STATES = ("queued", "fetching", "building", "posting")
-AUTHORISATION_STATUSES = ("inactive", "active", "error")
-ERROR_KINDS = ("auth_expired", "rate_limited", "rejected", "unavailable", "period_locked")
+SETTLED_STATES: tuple[str, ...] = get_args(SettledRunState)
+ACTIVE_STATES: tuple[str, ...] = get_args(ActiveRunState)
 
 
 @dataclass(frozen=True)

@@ -11,23 +11,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-AUTHORISATION_STATUSES = ("inactive", "active", "error")
-FREQUENCIES = ("daily", "monthly")
-RUN_STATES = (
-    "queued",
-    "fetching",
-    "building",
-    "posting",
-    "posted",
-    "failed",
-    "cancelled",
-    "needs_review",
-)
-ACTIVE_RUN_STATES = frozenset({"queued", "fetching", "building", "posting"})
-FINAL_RUN_STATES = frozenset({"posted", "failed", "cancelled", "needs_review"})
-NOTIFICATION_LEVELS = ("info", "success", "warning", "error")
+# The closed vocabularies of the wire (CONTRACT.md section 3), each spelled out once: the RPC
+# schema, the services, metrics and logs import these. (The SQL CHECK constraints of the
+# migrations are frozen history and keep their own copy.)
+AuthorisationStatus = Literal["inactive", "active", "error"]
+AUTHORISATION_STATUSES: tuple[AuthorisationStatus, ...] = get_args(AuthorisationStatus)
+Frequency = Literal["daily", "monthly"]
+FREQUENCIES: tuple[Frequency, ...] = get_args(Frequency)
+ActiveRunState = Literal["queued", "fetching", "building", "posting"]
+"""A run still working (or waiting to)."""
+SettledRunState = Literal["posted", "failed", "cancelled", "needs_review"]
+"""A run that is over."""
+RunState = Literal[ActiveRunState, SettledRunState]
+RUN_STATES: tuple[RunState, ...] = get_args(RunState)
+ACTIVE_RUN_STATES: frozenset[RunState] = frozenset(get_args(ActiveRunState))
+FINAL_RUN_STATES: frozenset[RunState] = frozenset(get_args(SettledRunState))
+RunTrigger = Literal["schedule", "manual"]
+NotificationLevel = Literal["info", "success", "warning", "error"]
+NOTIFICATION_LEVELS: tuple[NotificationLevel, ...] = get_args(NotificationLevel)
+ConfigurationState = Literal[
+    "running", "finished", "inactive", "authorisation_inactive", "authorisation_error", "active"
+]
+PmsAuth = Literal["api_key", "oauth"]
+PmsStatus = Literal["not_connected", "connected", "error"]
 MAX_DELAY_DAYS = 14
 MAX_NAME_LENGTH = 100
 # Control (Cc), format (Cf: bidi overrides, zero-width), line and paragraph separators, surrogates.
@@ -48,7 +56,7 @@ class ConfigurationFields:
     """The user-editable fields of a configuration, as the rules see them."""
 
     administration_id: str
-    frequency: Literal["daily", "monthly"] | str
+    frequency: Frequency | str
     ledger_id: str
     start_date: date
     end_date: date | None
@@ -109,7 +117,7 @@ def validate_configuration(
 
 def configuration_state(
     *, active: bool, authorisation_status: str, finished: bool, running: bool
-) -> str:
+) -> ConfigurationState:
     """A single word for the configuration list: what a user should know first."""
     if running:
         return "running"
@@ -117,8 +125,10 @@ def configuration_state(
         return "finished"
     if not active:
         return "inactive"
+    if authorisation_status == "inactive":
+        return "authorisation_inactive"
     if authorisation_status != "active":
-        return "authorisation_" + authorisation_status
+        return "authorisation_error"
     return "active"
 
 

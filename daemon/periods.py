@@ -12,13 +12,11 @@ import re
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-Frequency = Literal["daily", "monthly"]
-FREQUENCIES: tuple[str, ...] = get_args(Frequency)
+from daemon.model import FREQUENCIES, Frequency
 
 DEFAULT_SCHEDULES: dict[str, str] = {"daily": "0 2 * * *", "monthly": "0 2 1 * *"}
 MAX_DELAY_DAYS = 14

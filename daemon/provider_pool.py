@@ -20,6 +20,7 @@ from daemon.vault import CredentialVault
 from providers import registry
 from providers.base import Provider
 from providers.context import ProviderContext
+from providers.ratelimit import LimiterRegistry
 
 CHART_TTL = 300.0  # seconds a provider's accounts and tax codes are reused
 
@@ -40,6 +41,7 @@ class ProviderPool:
         state_dir: Path,
         background: Background,
         on_auth_lost: AuthLost,
+        limiters: LimiterRegistry,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._store = store
@@ -48,6 +50,7 @@ class ProviderPool:
         self._state_dir = state_dir
         self._background = background
         self._on_auth_lost = on_auth_lost
+        self._limiters = limiters
         self._transport = transport
         self._providers: dict[int, Provider] = {}
         self._charts: dict[tuple[int, str | None], tuple[float, Chart]] = {}
@@ -80,6 +83,7 @@ class ProviderPool:
             transport=self._transport,
             on_auth_lost=lost,
             save_credentials=save_credentials,
+            limiters=self._limiters,
         )
         provider = spec.create(ctx)
         self._providers[auth_id] = provider

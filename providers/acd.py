@@ -19,59 +19,38 @@ text. EUR only: other currencies are refused before any request. ACD answers HTT
 key: every line carries a piece number derived from the reference (``BX{config}-{period}``), the
 lookup runs before each attempt, and ``find_entry`` searches the journal's month for that piece.
 
-There is no official ACD documentation; the facts come from integrators' notes
-(shared/research/providers-fr-nl.md, section 6). Gaps are marked ``GAP`` below.
+Checked against: assumptions. ACD publishes no API documentation; the routes, the ``UUID``
+session header and the error codes come from integrators' notes (Chift's and Chaintrust's help
+pages, Dext, and the notes in GitHub marc-cnp/simple-comme-ca; shared/research/providers-fr-nl.md
+section 6). Every assumption is marked ``GAP`` below.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import re
 from datetime import date
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.entry_checks import currency_not_in, refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
+from providers.http import provider_message
+from providers.kit import FieldError, HttpAdapter, ledgers_from
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
-from providers.vat_labels import LABEL_TAX_CODES, line_label
+from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal
 
 PROVIDER = "acd"
-CENT = Decimal("0.01")
 # GAP: ACD publishes no rate limit. An on-premise/hosted firm server is small: stay gentle.
 RATE_LIMIT = RateLimitSpec(calls=10, per_seconds=1, concurrent=2)
 CURRENCIES = ("EUR",)
-
-# ACD lines carry no tax code (VAT is posted on its own accounts, as BEX does): the BEX codes are
-# accepted as they are and named in the line labels.
-TAX_CODES = LABEL_TAX_CODES
 
 _REFERENCE = re.compile(r"bexsync:(\d+):(\d{4})-(\d{2})(?:-(\d{2}))?")
 
@@ -95,22 +74,6 @@ def period_months(reference: str, fallback: date | None = None) -> list[tuple[in
     if match is not None:
         return [(int(match.group(2)), int(match.group(3)))]
     return [(fallback.year, fallback.month)] if fallback else []
-
-
-def dumps_exact(payload: Any) -> bytes:
-    """JSON with every Decimal written as a number from its exact text (no float on the way)."""
-    numbers: list[str] = []
-
-    def mark(value: object) -> str:
-        if isinstance(value, Decimal):
-            numbers.append(str(value))
-            return f"@@dec{len(numbers) - 1}@@"
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-    text = json.dumps(payload, default=mark, ensure_ascii=False, separators=(",", ":"))
-    for i, number in enumerate(numbers):
-        text = text.replace(f'"@@dec{i}@@"', number, 1)
-    return text.encode()
 
 
 def acd_errors(body: Any) -> list[tuple[str, str]]:
@@ -173,55 +136,46 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     return None
 
 
-def _amount(value: Decimal) -> Decimal:
-    return value.quantize(CENT)
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "host",
+            "i-Suite Expert host URL of the firm",
+            pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
+            hint="the firm's i-Suite Expert address, e.g. https://isuite.cabinet.fr",
+        ),
+        CredentialField(
+            "code",
+            "Connection code (CNX)",
+            pattern=r"[A-Za-z0-9_.-]{1,64}",
+            hint="the connection reference of the firm's i-Suite, often CNX",
+        ),
+        CredentialField("username", "i-Suite user name", pattern=r"\S{1,200}"),
+        CredentialField("password", "i-Suite password", secret=True),
+    )
+)
 
 
-class AcdProvider:
+class AcdProvider(
+    HttpAdapter, provider="acd", login=LOGIN, rate_limit=RATE_LIMIT, errors=_error_mapper
+):
     """An authorised i-Suite Expert user at one accounting firm."""
 
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="ACD (i-Suite Expert)",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", currencies=CURRENCIES),
-        notes="The firm's i-Suite Expert host and connection code, an i-Suite user and its "
-        "password (kept to log in again when the session expires). The dossier must be "
-        "published in i-Suite with the target journal ticked. EUR only.",
-        settings={"api_url": "{host}/{code}/api"},
-    )
-
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._options = dict(ctx.options)
-        host = str(ctx.options.get("host") or "").rstrip("/")
-        code = str(ctx.options.get("code") or "CNX")
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
+        self._host = str(ctx.options.get("host") or "").rstrip("/")
         self._username = str(ctx.options.get("username") or "")
         self._password = str(ctx.credentials.get("password") or "")
         register_secret(self._password)
-        default = f"{host}/{code}/api" if host else "https://invalid.invalid/api"
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", default),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
-        self._host = host
+        super().__init__(ctx, **kw)
         self._token: str | None = None
         self._logins = 0
         self._dossiers: list[Tenant] | None = None
-        self._journal_cache: dict[str, list[dict[str, Any]]] = {}
+
+    def api_url(self) -> str:
+        """Each firm runs its own host: ``{host}/{code}/api`` unless ``api_url`` overrides it."""
+        code = str(self.ctx.options.get("code") or "CNX")
+        default = f"{self._host}/{code}/api" if self._host else "https://invalid.invalid/api"
+        return str(self.ctx.settings.url("api_url", default))
 
     # -- session ----------------------------------------------------------------------------
     async def _login(self) -> str:
@@ -230,7 +184,9 @@ class AcdProvider:
         try:
             response = await self.http.post(
                 "/v1/authentification",
-                content=dumps_exact({"identifiant": self._username, "motDePasse": self._password}),
+                content=dumps_decimal(
+                    {"identifiant": self._username, "motDePasse": self._password}
+                ),
                 headers={"Content-Type": "application/json"},
                 retry_unsafe=True,  # a login creates nothing; repeating it is harmless
             )
@@ -319,41 +275,14 @@ class AcdProvider:
         return list(self._dossiers)
 
     async def _dossier(self, tenant_id: str | None) -> str:
-        chosen = tenant_id or self._options.get("tenant_id")
-        if chosen:
-            return str(chosen)
-        dossiers = await self.list_tenants()
-        if len(dossiers) == 1:
-            return dossiers[0].id
-        raise rejected(
-            PROVIDER,
-            "this i-Suite user reaches several ACD dossiers: choose one (tenant_id)",
-            (FieldError("tenant_id", "choose an ACD dossier"),),
-        )
+        return await self.chosen_tenant(tenant_id, self.list_tenants, "dossier")
 
-    async def _journals(self, dossier: str, *, refresh: bool = True) -> list[dict[str, Any]]:
-        """The dossier's journals; lookups reuse the last list and re-read it on a miss."""
-        if refresh or dossier not in self._journal_cache:
-            rows = self._rows(await self._get("/v1/compta/journal", {"CodeDossier": dossier}))
-            self._journal_cache[dossier] = rows
-        return self._journal_cache[dossier]
-
-    async def _journal_lookup(self, dossier: str, ledger_id: str) -> str | None:
-        for refresh in (False, True):
-            for row in await self._journals(dossier, refresh=refresh):
-                if row.get("Code") and str(row["Code"]).upper() == ledger_id.upper():
-                    return str(row["Code"])
-        return None
-
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         dossier = await self._dossier(tenant_id)
-        return [
-            Ledger(str(j["Code"]), str(j["Code"]), str(j.get("Libelle") or j["Code"]))
-            for j in await self._journals(dossier)
-            if j.get("Code")
-        ]
+        rows = self._rows(await self._get("/v1/compta/journal", {"CodeDossier": dossier}))
+        return ledgers_from(rows, "Code", "Code", "Libelle")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         dossier = await self._dossier(tenant_id)
         rows = self._rows(await self._get("/v1/compta/comptes/generaux", {"CodeDossier": dossier}))
         return sorted(
@@ -365,32 +294,14 @@ class AcdProvider:
             key=lambda a: a.code,
         )
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
-
     # -- writing ----------------------------------------------------------------------------
     def _check(self, entry: JournalEntry) -> None:
-        problems: list[FieldError] = []
-        if entry.currency.upper() not in CURRENCIES:
-            problems.append(
-                FieldError(
-                    "currency",
-                    f"ACD takes entries in EUR only; this entry is in {entry.currency}",
-                )
-            )
-        problems += too_few_lines(entry) + unbalanced(entry)
-        refuse(PROVIDER, "ACD", problems)
+        currency = currency_not_in(entry, CURRENCIES, "ACD")
+        refuse_malformed(PROVIDER, "ACD", entry, extra=currency)
 
     async def _journal_code(self, dossier: str, ledger_id: str) -> str:
-        code = await self._journal_lookup(dossier, ledger_id)
-        if code is not None:
-            return code
-        raise rejected(
-            PROVIDER,
-            f"ACD dossier {dossier} has no journal {ledger_id!r} enabled for the API; tick it "
-            "in the i-Suite sharing settings or pick another journal",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        where = f"enabled for the API in dossier {dossier} (tick it in i-Suite's sharing settings)"
+        return (await self.ledger(ledger_id, dossier, where)).id
 
     @staticmethod
     def _external_id(dossier: str, journal: str, year: int, month: int, piece: str) -> str:
@@ -409,8 +320,8 @@ class AcdProvider:
                     "NumeroPiece": piece,
                     "Compte": line.account,
                     "Libelle": label,
-                    "Debit": _amount(line.debit),
-                    "Credit": _amount(line.credit),
+                    "Debit": cents(line.debit),
+                    "Credit": cents(line.credit),
                 }
             )
         return {
@@ -433,10 +344,11 @@ class AcdProvider:
         existing = await self._find(entry.reference, dossier, journal, entry.date)
         if existing is not None:
             return existing
+        await self.known_accounts(entry, dossier, what="active account")
         response = await self._call(
             "POST",
             "/v1/compta/ecriture",
-            content=dumps_exact(self._payload(entry, dossier, journal)),
+            content=dumps_decimal(self._payload(entry, dossier, journal)),
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -485,39 +397,7 @@ class AcdProvider:
         dossier = await self._dossier(tenant_id)
         journal = None
         if ledger_id:
-            journal = await self._journal_lookup(dossier, ledger_id)
+            journal = await self.journal_or_none(self._journal_code(dossier, ledger_id))
             if journal is None:
-                return None  # a journal that does not exist holds no entry
+                return None
         return await self._find(reference, dossier, journal)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> AcdProvider:
-    return AcdProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "host",
-            "i-Suite Expert host URL of the firm",
-            pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
-            hint="the firm's i-Suite Expert address, e.g. https://isuite.cabinet.fr",
-        ),
-        CredentialField(
-            "code",
-            "Connection code (CNX)",
-            pattern=r"[A-Za-z0-9_.-]{1,64}",
-            hint="the connection reference of the firm's i-Suite, often CNX",
-        ),
-        CredentialField("username", "i-Suite user name", pattern=r"\S{1,200}"),
-        CredentialField("password", "i-Suite password", secret=True),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=AcdProvider.info, module=__name__, factory="create", login=LOGIN)

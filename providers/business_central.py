@@ -43,60 +43,50 @@ into ``taxCode`` as it is. Only G/L account lines are written (BC's API has no c
 amounts are in the company's local currency).
 Limits: 6,000 requests per 5-minute sliding window per user and environment, 5 processed at
 once; 429 (back-off), 502/503 with ``Retry-After``; 408 after 8 minutes (``unavailable``).
+
+Checked against: Microsoft's documentation (Business Central API v2.0 reference, the Entra ID
+pages for delegated and service-to-service logins, and the API limits page; shared/research/
+providers-xero-bc-odoo.md section 2). Microsoft publishes no OpenAPI document for v2.0 (only
+the ``$metadata`` of a live environment), so requests are not validated against a spec; the
+error texts for locked dates are assumptions, marked ``GAP``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
-from providers.entry_checks import mixed_or_negative, refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import error_code
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.login import LoginContext, LoginMethod, LoginResult, LoginStart
+from providers.errors import ProviderError, period_locked, rejected, unavailable
+from providers.http import provider_message
+from providers.kit import FieldError, HttpAdapter, app_secret, ledgers_from, registered_client_id
+from providers.login import Answer, Login, LoginContext, LoginResult, LoginStart
 from providers.oauth import OAuthApp
 from providers.oauth_login import (
+    AppFactory,
     ClientCredentialsLogin,
     DeviceCodeLogin,
     OAuthCodeLogin,
     bearer_auth,
 )
 from providers.ratelimit import RateLimitSpec
-from providers.settings import SettingsError
+from providers.settings import ProviderSettings
 from providers.wire import dumps_decimal
 
 log = logging.getLogger("bexsync.providers.business_central")
 
 PROVIDER = "business_central"
-DEFAULT_API_URL = "https://api.businesscentral.dynamics.com"
-ENTRA_URL = "https://login.microsoftonline.com"
 BC_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 LOGIN_METHODS = ("device_code", "oauth_code", "client_credentials")
 DEFAULT_LOGIN = "device_code"
@@ -158,12 +148,12 @@ def _odata_string(value: str) -> str:
 # --- login --------------------------------------------------------------------------------
 
 
-def entra_tenant(settings: Any) -> str:
+def entra_tenant(settings: ProviderSettings) -> str:
     options = getattr(settings, "options", None) or {}
     return str(options.get("entra_tenant") or "organizations").strip()
 
 
-def login_method(options: Mapping[str, Any] | None, settings: Any) -> str:
+def login_method(options: Mapping[str, Any] | None, settings: ProviderSettings) -> str:
     """The login in force: the authorisation's own choice, else the config file's, else device
     code. An unknown name is refused with the valid ones listed."""
     chosen = (options or {}).get("login") or (getattr(settings, "options", None) or {}).get("login")
@@ -178,21 +168,17 @@ def login_method(options: Mapping[str, Any] | None, settings: Any) -> str:
     return method
 
 
-def app_for(method: str, settings: Any, redirect_uri: str) -> OAuthApp:
+def app_for(method: str, settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """The Entra app registration for one login method, endpoints overridable per key."""
-    if not getattr(settings, "client_id", None):
-        raise rejected(
-            PROVIDER,
-            "register an Entra ID app first: set client_id in [providers.business_central]",
-            (FieldError("client_id", "required"),),
-        )
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register an Entra ID app first: set client_id in [providers.business_central]",
+    )
     tenant = entra_tenant(settings)
-    base = f"{ENTRA_URL}/{tenant}/oauth2/v2.0"
-    token_url = settings.url("token_url", f"{base}/token")
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
+    defaults = {k: v.format(entra_tenant=tenant) for k, v in CATALOG[PROVIDER].settings.items()}
+    token_url = settings.url("token_url", defaults["token_url"])
+    secret = app_secret(PROVIDER, settings, None)
     if method == "client_credentials":
         if not secret:
             raise rejected(
@@ -213,25 +199,25 @@ def app_for(method: str, settings: Any, redirect_uri: str) -> OAuthApp:
         scopes = (BC_SCOPE, "offline_access")
     return OAuthApp(
         provider=PROVIDER,
-        client_id=str(settings.client_id),
+        client_id=client_id,
         client_secret=secret,
-        authorize_url=settings.url("authorize_url", f"{base}/authorize"),
+        authorize_url=settings.url("authorize_url", defaults["authorize_url"]),
         token_url=token_url,
-        device_authorization_url=settings.url("device_url", f"{base}/devicecode"),
+        device_authorization_url=settings.url("device_url", defaults["device_url"]),
         scopes=scopes,
         redirect_uri=redirect_uri or None,
         grant_type="client_credentials" if method == "client_credentials" else "authorization_code",
     )
 
 
-def _factory(method: str) -> Any:
-    def build(settings: Any, redirect_uri: str) -> OAuthApp:
+def _factory(method: str) -> AppFactory:
+    def build(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
         return app_for(method, settings, redirect_uri)
 
     return build
 
 
-_DELEGATES: dict[str, LoginMethod] = {
+_DELEGATES: dict[str, Login] = {
     "device_code": DeviceCodeLogin(_factory("device_code")),
     "oauth_code": OAuthCodeLogin(_factory("oauth_code")),
     "client_credentials": ClientCredentialsLogin(_factory("client_credentials")),
@@ -239,7 +225,7 @@ _DELEGATES: dict[str, LoginMethod] = {
 
 
 @dataclass(frozen=True)
-class BusinessCentralLogin:
+class BusinessCentralLogin(Login):
     """Device code by default; ``login = "oauth_code"`` or ``"client_credentials"`` (the
     authorisation's settings, else the config file) picks another Entra grant. The method is
     kept in the pending login and, as ``login_method``, in the result's options, so that
@@ -258,19 +244,9 @@ class BusinessCentralLogin:
         pending = {**start.pending, "method": method} if start.pending is not None else None
         return LoginStart({**start.next_step, "login": method}, pending, start.expires_at)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        method = self._method(ctx, pending)
-        result = await _DELEGATES[method].complete(
-            ctx, pending, redirect_url=redirect_url, code=code, credentials=credentials
-        )
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        method = self._method(ctx, answer.pending)
+        result = await _DELEGATES[method].finish(ctx, answer)
         return LoginResult(result.credentials, {**result.options, USED_LOGIN: method})
 
 
@@ -327,51 +303,26 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 # --- the adapter --------------------------------------------------------------------------
 
 
-class BusinessCentralProvider:
+class BusinessCentralProvider(
+    HttpAdapter,
+    provider="business_central",
+    login=LOGIN,
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """An authorised Business Central login: its environments, companies and journals."""
 
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Microsoft Dynamics 365 Business Central",
-        route="direct",
-        auth=("device_code", "oauth_code", "client_credentials"),
-        capabilities=Capabilities(idempotency="lookup"),
-        notes="Entra ID app registration (client_id; client_secret_file for client "
-        "credentials). Tenants are environment/company. Each run posts through its own journal "
-        "batch; entries are found again by their document number (BX...).",
-        settings={
-            "api_url": DEFAULT_API_URL,
-            "authorize_url": f"{ENTRA_URL}/{{entra_tenant}}/oauth2/v2.0/authorize",
-            "token_url": f"{ENTRA_URL}/{{entra_tenant}}/oauth2/v2.0/token",
-            "device_url": f"{ENTRA_URL}/{{entra_tenant}}/oauth2/v2.0/devicecode",
-        },
-    )
-
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._ctx = ctx
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         used = ctx.options.get(USED_LOGIN)
-        self.login = used if used in LOGIN_METHODS else login_method(ctx.options, ctx.settings)
+        self.login_kind = used if used in LOGIN_METHODS else login_method(ctx.options, ctx.settings)
         # One TokenManager for this adapter's whole life: refreshes are single-flight.
-        self.auth = bearer_auth(ctx, app_for(self.login, ctx.settings, ""))
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            auth=self.auth,
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        self.bearer = bearer_auth(ctx, app_for(self.login_kind, ctx.settings, ""))
+        super().__init__(ctx, **kw)
         self._env_tenant: dict[str, str | None] | None = None
+
+    def auth(self) -> httpx.Auth:
+        return self.bearer
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _values(self, url: str, params: dict[str, str] | None = None) -> list[Any]:
@@ -402,13 +353,13 @@ class BusinessCentralProvider:
         """Environment name -> its Entra tenant (for the ``/v2.0/{tenant}/{env}`` form)."""
         if self._env_tenant is not None:
             return self._env_tenant
-        configured = self._ctx.settings.options.get("environments")
+        configured = self.ctx.settings.options.get("environments")
         found: dict[str, str | None] = {}
         if configured:
             # GAP: the environments list is documented for delegated logins; a service
             # principal may not be allowed to read it, so the config file can name them.
             names = configured if isinstance(configured, list) else str(configured).split(",")
-            tenant = entra_tenant(self._ctx.settings)
+            tenant = entra_tenant(self.ctx.settings)
             aad = None if tenant.lower() in MULTI_TENANT_AUTHORITIES else tenant
             for name in names:
                 found[str(name).strip()] = aad
@@ -429,7 +380,7 @@ class BusinessCentralProvider:
 
     async def _company(self, tenant_id: str | None) -> str:
         """The company's URL path for a ``{environment}/{company id}`` tenant."""
-        tid = tenant_id or self._ctx.options.get("tenant_id")
+        tid = tenant_id or self.ctx.options.get("tenant_id")
         if not tid:
             tenants = await self.list_tenants()
             if len(tenants) != 1:
@@ -490,18 +441,13 @@ class BusinessCentralProvider:
             raise refused
         return tenants
 
-    async def _journals(self, company: str) -> list[dict[str, Any]]:
-        return await self._values(f"{company}/journals")
-
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         company = await self._company(tenant_id)
-        return [
-            Ledger(str(j["id"]), str(j["code"]), str(j.get("displayName") or j["code"]))
-            for j in await self._journals(company)
-            if not RUN_BATCH.match(str(j.get("code", "")))
-        ]
+        journals = await self._values(f"{company}/journals")
+        ours = [j for j in journals if not RUN_BATCH.match(str(j.get("code", "")))]
+        return ledgers_from(ours, "id", "code", "displayName")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         company = await self._company(tenant_id)
         accounts = [
             Account(str(a["number"]), str(a.get("displayName") or ""), str(a["id"]))
@@ -510,7 +456,7 @@ class BusinessCentralProvider:
         ]
         return sorted(accounts, key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         company = await self._company(tenant_id)
         return [
             TaxCode(str(t["code"]), str(t.get("displayName") or t["code"]))
@@ -520,8 +466,7 @@ class BusinessCentralProvider:
     # -- writing -----------------------------------------------------------------------------
     @staticmethod
     def _check(entry: JournalEntry) -> None:
-        problems = too_few_lines(entry, 2) + unbalanced(entry) + mixed_or_negative(entry)
-        refuse(PROVIDER, "Business Central", problems)
+        refuse_malformed(PROVIDER, "Business Central", entry)
 
     async def _check_setup(self, company: str, entry: JournalEntry) -> None:
         """General Ledger Setup: "Allow Posting From/To" and the local currency (BC's journal
@@ -547,21 +492,6 @@ class BusinessCentralProvider:
                 f"Business Central allows posting from {window} (General Ledger Setup); "
                 f"{day.isoformat()} is outside it. Open the period there, then sync again",
             )
-
-    async def _ledger(self, company: str, ledger_id: str) -> dict[str, Any]:
-        journals = await self._journals(company)
-        for journal in journals:
-            if str(journal["id"]) == ledger_id:
-                return journal
-        for journal in journals:
-            if str(journal.get("code", "")).upper() == ledger_id.upper():
-                return journal
-        raise rejected(
-            PROVIDER,
-            f"Business Central has no journal {ledger_id!r}; pick one of the journals in the "
-            "options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
 
     async def _lookup(self, company: str, reference: str) -> PostedEntry | None:
         number = document_number(reference)
@@ -624,9 +554,10 @@ class BusinessCentralProvider:
         if already is not None:
             return already
         await self._check_setup(company, entry)
-        journal = await self._ledger(company, entry.ledger_id)
+        journal = await self.ledger(entry.ledger_id, entry.tenant_id)
+        await self.known_accounts(entry, entry.tenant_id, what="posting account")
         number = document_number(entry.reference)
-        display = f"bexsync {entry.reference} ({journal.get('code', '')})"[:DESCRIPTION_MAX]
+        display = f"bexsync {entry.reference} ({journal.code})"[:DESCRIPTION_MAX]
         batch = await self._run_batch(company, batch_code(idempotency_key), display)
         lines_url = f"{company}/journals({batch['id']})/journalLines"
         try:
@@ -653,9 +584,6 @@ class BusinessCentralProvider:
         """G/L entries with the reference's document number (journal-independent in BC)."""
         return await self._lookup(await self._company(tenant_id), reference)
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
 
 def _date_or_none(value: Any) -> date | None:
     if not value:
@@ -665,19 +593,3 @@ def _date_or_none(value: Any) -> date | None:
     except ValueError:
         return None
     return None if day == _NO_DATE else day
-
-
-def create(ctx: ProviderContext) -> BusinessCentralProvider:
-    return BusinessCentralProvider(ctx)
-
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=BusinessCentralProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

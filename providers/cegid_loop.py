@@ -19,57 +19,41 @@ reference up, both among the booked entries and among the dossier's imports, so 
 recovery after a daemon restart resumes polling the first import instead of submitting a second
 one. ``find_entry`` reports an import still being processed as ``PostedEntry(status="pending")``.
 
-Facts: shared/research/providers-fr-nl.md, section 5. Cegid does not publish the line schema of
-``importJson``, the import-status endpoints, the error list or quotas: each such assumption is
-marked ``GAP`` below and kept in one place.
+Checked against: Cegid's developer portal (developers.cegid.com: Loop APIs' authentication,
+journals, accounts, EcritureComptable lookup and importJson envelope; shared/research/
+providers-fr-nl.md section 5). Cegid does not publish the line schema of ``importJson``, the
+import-status endpoints, the error list or quotas: each such assumption is marked ``GAP`` below
+and kept in one place.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, too_few_lines, unbalanced
+from providers.entry_checks import refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
+from providers.http import provider_message
+from providers.kit import FieldError, HttpAdapter, ledgers_from
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import month_span
 from providers.settings import SettingsError
-from providers.vat_labels import LABEL_TAX_CODES, line_label
+from providers.vat_labels import line_label
+from providers.wire import cents
 
 PROVIDER = "cegid_loop"
-DEFAULT_API_URL = "https://api.cegid.com/loop-api-publiques"
 # GAP: no quota figure is published for the Loop APIs; APIM products are typically limited per
 # subscription per minute. Stay well under a modest one.
 RATE_LIMIT = RateLimitSpec(calls=100, per_seconds=60, concurrent=4)
 PAGE_SIZE = 100  # ``take``: the lookup API returns at most 100 rows
-CENT = Decimal("0.01")
 ORIGIN = "BEXSYNC"  # ``ecritureOrigine`` of every entry we import: the mandatory lookup filter
 
 # Polling an import: first look after POLL_FIRST seconds, doubling up to POLL_CAP, at most
@@ -88,8 +72,6 @@ STATUS_PATH = "/statutImport"
 HISTORY_PATH = "/historiqueImport"
 _PENDING = {"enattente", "encours", "pending", "running", "queued", "nouveau"}
 _DONE = {"termine", "terminé", "succes", "succès", "done", "ok", "integre", "intégré"}
-
-TAX_CODES = LABEL_TAX_CODES
 
 
 def import_state(row: dict[str, Any]) -> str:
@@ -165,33 +147,46 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 
 
 def _amount(value: Decimal) -> str:
-    return str(value.quantize(CENT))
+    return str(cents(value))
 
 
-class CegidLoopProvider:
-    """One Cegid Loop dossier, reached with the partner's subscription and the firm's API key."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Cegid Loop",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", async_post=True),
-        notes="Partner subscription key (client_secret_file) plus the firm's API key "
-        "(key:secret from CegidLife, activated in LoopHub) and the dossier code. Imports are "
-        "asynchronous: a run stays 'posting' until Cegid has processed the import.",
-        settings={"api_url": DEFAULT_API_URL},
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "dossier",
+            "Cegid Loop dossier code",
+            pattern=r"[A-Za-z0-9_.-]{1,64}",
+            hint="the code of the dossier (client company) in Cegid Loop",
+        ),
+        CredentialField(
+            "api_key",
+            "Cegid Loop API key (key:secret)",
+            secret=True,
+            pattern=r"[^:\s]+:\S+",
+            hint="the APIKey made in CegidLife and activated in LoopHub, as key:secret",
+        ),
     )
+)
+
+
+class CegidLoopProvider(
+    HttpAdapter,
+    provider="cegid_loop",
+    login=LOGIN,
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
+    """One Cegid Loop dossier, reached with the partner's subscription and the firm's API key."""
 
     def __init__(
         self,
         ctx: ProviderContext,
         *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
         poll_first: float = POLL_FIRST,
         poll_cap: float = POLL_CAP,
         poll_budget: float = POLL_BUDGET,
+        **kw: Any,
     ) -> None:
         self._api_key = str(ctx.credentials.get("api_key") or "")
         self._dossier = str(ctx.options.get("dossier") or ctx.options.get("tenant_id") or "")
@@ -202,24 +197,16 @@ class CegidLoopProvider:
             subscription, self._settings_problem = None, str(exc)
         self._subscription = subscription or ""
         register_secret(self._api_key)
-        headers = {"Accept": "application/json"}
+        self._poll = (poll_first, poll_cap, poll_budget)
+        super().__init__(ctx, **kw)
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
         if self._subscription:
             headers["Ocp-Apim-Subscription-Key"] = self._subscription
         if self._api_key:
             headers["x-apikey"] = self._api_key
-        self._sleep = sleep
-        self._poll = (poll_first, poll_cap, poll_budget)
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        return headers
 
     # -- reading ----------------------------------------------------------------------------
     def _require_keys(self) -> None:
@@ -231,9 +218,9 @@ class CegidLoopProvider:
                 "[providers.cegid_loop] of the config file",
             )
         if not self._api_key:
-            raise auth_expired(PROVIDER, "no Cegid Loop API key is stored: log in again")
+            raise self.login_missing("API key")
         if not self._dossier:
-            raise auth_expired(PROVIDER, "no Cegid Loop dossier code is stored: log in again")
+            raise self.login_missing("dossier code")
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         self._require_keys()
@@ -251,7 +238,7 @@ class CegidLoopProvider:
             skip += PAGE_SIZE
 
     async def verify(self) -> VerifyResult:
-        journals = await self._all("/journal")
+        journals = await self.fresh_ledgers(None)
         return VerifyResult(
             True,
             f"connected to Cegid Loop dossier {self._dossier} ({len(journals)} journals)",
@@ -261,14 +248,10 @@ class CegidLoopProvider:
     async def list_tenants(self) -> list[Tenant]:
         return [Tenant(self._dossier, f"Dossier {self._dossier}")] if self._dossier else []
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        return [
-            Ledger(str(j["code"]), str(j["code"]), str(j.get("libelle") or j["code"]))
-            for j in await self._all("/journal")
-            if j.get("code")
-        ]
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        return ledgers_from(await self._all("/journal"), "code", "code", "libelle")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         return sorted(
             (
                 Account(str(c["numero"]), str(c.get("libelle") or ""), str(c.get("objectId", "")))
@@ -277,9 +260,6 @@ class CegidLoopProvider:
             ),
             key=lambda a: a.code,
         )
-
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
 
     # -- lookup -----------------------------------------------------------------------------
     async def _booked(self, reference: str, journal: str | None) -> PostedEntry | None:
@@ -306,13 +286,8 @@ class CegidLoopProvider:
                 return row if import_state(row) in states else None
         return None
 
-    async def _journal_code(self, ledger_id: str) -> str | None:
-        for row in await self._all("/journal"):
-            if str(row.get("code", "")).upper() == ledger_id.upper() or str(
-                row.get("objectId", "")
-            ) == str(ledger_id):
-                return str(row["code"])
-        return None
+    async def _journal_code(self, ledger_id: str) -> str:
+        return (await self.ledger(ledger_id, None, f"in dossier {self._dossier}")).id
 
     async def find_entry(
         self, reference: str, tenant_id: str | None, ledger_id: str | None
@@ -320,7 +295,7 @@ class CegidLoopProvider:
         """Booked: ``posted``. Submitted and still processing: ``pending`` (its import id)."""
         journal = None
         if ledger_id:
-            journal = await self._journal_code(ledger_id)
+            journal = await self.journal_or_none(self._journal_code(ledger_id))
             if journal is None:
                 return None
         booked = await self._booked(reference, journal)
@@ -334,7 +309,7 @@ class CegidLoopProvider:
 
     # -- writing ----------------------------------------------------------------------------
     def _check(self, entry: JournalEntry) -> None:
-        refuse(PROVIDER, "Cegid Loop", too_few_lines(entry) + unbalanced(entry))
+        refuse_malformed(PROVIDER, "Cegid Loop", entry)
 
     def _import_body(self, entry: JournalEntry, journal: str) -> dict[str, Any]:
         # GAP: Cegid does not publish the ``ecritures`` item schema. The field names follow the
@@ -379,15 +354,10 @@ class CegidLoopProvider:
         """
         self._check(entry)
         journal = await self._journal_code(entry.ledger_id)
-        if journal is None:
-            raise rejected(
-                PROVIDER,
-                f"Cegid Loop has no journal {entry.ledger_id!r} in dossier {self._dossier}",
-                (FieldError("ledger_id", f"unknown journal {entry.ledger_id!r}"),),
-            )
         booked = await self._booked(entry.reference, journal)
         if booked is not None:
             return booked
+        await self.known_accounts(entry, None, what="open account")
         running = await self._latest_import(entry.reference)
         if running is not None:
             import_id = str(running["idImport"])
@@ -429,47 +399,10 @@ class CegidLoopProvider:
                     "it is checked again later and never submitted twice",
                     retry_after=cap,
                 )
-            await self._sleep(delay)
+            await self.sleep(delay)
             waited += delay
             delay = min(delay * 2, cap)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
 
 def _quote(value: str) -> str:
     return value.replace("'", "''")
-
-
-def create(ctx: ProviderContext) -> CegidLoopProvider:
-    return CegidLoopProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "dossier",
-            "Cegid Loop dossier code",
-            pattern=r"[A-Za-z0-9_.-]{1,64}",
-            hint="the code of the dossier (client company) in Cegid Loop",
-        ),
-        CredentialField(
-            "api_key",
-            "Cegid Loop API key (key:secret)",
-            secret=True,
-            pattern=r"[^:\s]+:\S+",
-            hint="the APIKey made in CegidLife and activated in LoopHub, as key:secret",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=CegidLoopProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from providers.errors import ProviderError, auth_expired, rate_limited, rejected, unavailable
-from providers.ratelimit import RateLimiter, RateLimitSpec, limiter_for
+from providers.ratelimit import RateLimiter, RateLimitSpec
 from providers.redact import redact, register_secret
 
 log = logging.getLogger("bexsync.http")
@@ -33,7 +33,6 @@ Sleep = Callable[[float], Awaitable[object]]
 ErrorMapper = Callable[[httpx.Response], ProviderError | None]
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-RETRY_AFTER_STATUSES = frozenset({429, 503})
 _SECRET_HEADER_HINTS = ("authorization", "key", "secret", "token", "password")
 USER_AGENT = "bexsync/0.1 (+https://github.com/bexsync)"
 MAX_MESSAGE = 500
@@ -179,6 +178,12 @@ def default_error(provider: str, response: httpx.Response) -> ProviderError:
     )
 
 
+def _server_said_wait(response: httpx.Response) -> bool:
+    """A 429, or a 503 with Retry-After: the account (not just this request) must wait."""
+    status = response.status_code
+    return status == 429 or (status == 503 and "retry-after" in response.headers)
+
+
 def _reached_server(exc: httpx.TransportError) -> bool:
     """Whether a failed request may have been received (and processed) by the server."""
     return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -200,8 +205,8 @@ class HttpClient:
         provider: str,
         base_url: str,
         *,
-        rate_limit: RateLimitSpec | None,
-        limiter_key: str,
+        limiter: RateLimiter | None = None,
+        rate_limit: RateLimitSpec | None = None,
         auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30,
@@ -209,7 +214,6 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         error_mapper: ErrorMapper | None = None,
         sleep: Sleep = asyncio.sleep,
-        limiter: RateLimiter | None = None,
         allow_other_origins: bool = False,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -222,12 +226,11 @@ class HttpClient:
         self._allow_other_origins = allow_other_origins
         base = urlsplit(self.base_url)
         self._origin = (base.scheme, base.netloc)
-        if limiter is not None:
-            self.limiter: RateLimiter | None = limiter
-        elif rate_limit is not None:
-            self.limiter = limiter_for(limiter_key, rate_limit, sleep=sleep)
-        else:
-            self.limiter = None
+        # ``limiter``: the account's shared one (from a LimiterRegistry); ``rate_limit`` alone
+        # gives this client a limiter of its own.
+        if limiter is None and rate_limit is not None:
+            limiter = RateLimiter(rate_limit, sleep=sleep)
+        self.limiter = limiter
         all_headers = {"User-Agent": USER_AGENT}
         for name, value in (headers or {}).items():
             all_headers[name] = value
@@ -342,11 +345,14 @@ class HttpClient:
                     special.message = redact(special.message)
                     raise special
             delay = self._retry_delay(response, attempt, safe)
-            if delay is None or last:
+            if delay is None or last or delay > policy.max_retry_after:
                 raise default_error(self.provider, response)
-            if delay > policy.max_retry_after:
-                raise default_error(self.provider, response)
-            await self._sleep(delay)
+            if self.limiter is not None and _server_said_wait(response):
+                # The limiter holds this retry (at the front of the queue) and every other
+                # request of the account for exactly that long: no second wait here.
+                self.limiter.penalise(delay)
+            else:
+                await self._sleep(delay)
 
     async def _send(self, request: httpx.Request, *, retrying: bool) -> httpx.Response:
         if self.limiter is None:
@@ -359,17 +365,17 @@ class HttpClient:
     def _retry_delay(self, response: httpx.Response, attempt: int, safe: bool) -> float | None:
         """Seconds to wait before retrying ``response``, or None when it must not be retried."""
         status = response.status_code
-        if status == 429 or (status == 503 and "retry-after" in response.headers):
+        if _server_said_wait(response):
             # A 429 was not processed: always safe. A 503 with Retry-After is the server saying
             # "not now"; retrying it is only safe for requests that may be repeated.
             if status == 503 and not safe:
                 return None
             after = parse_retry_after(response.headers.get("retry-after"))
             if after is None:
-                after = self.retry.backoff(attempt - 1, self._rand)
-            if self.limiter is not None and after <= self.retry.max_retry_after:
-                self.limiter.penalise(after)
-            return after
+                return self.retry.backoff(attempt - 1, self._rand)
+            # What the server asked, plus a little jitter so that waiting clients do not all
+            # come back in the same instant.
+            return after + self._rand() * min(0.1 * after, 1.0)
         if status in RETRY_STATUSES and safe:
             return self.retry.backoff(attempt - 1, self._rand)
         return None

@@ -16,77 +16,43 @@ with ONE entry (the call takes up to 50, all or nothing), amounts as JSON number
 the reference in ``Document.Reference`` and the idempotency key in ``ExternalId``. Lookup reads
 the period's entry lines of the journal and matches the reference.
 Rate limit: 15 requests per second per client and user (sliding window, 429).
+
+Checked against: Inqom's "API Accounting v0.1 - 04/2021" reference (a copy in GitHub
+marc-cnp/simple-comme-ca) and the api.inqom.com documentation page, with the dossier listing
+taken from Inqom's current clients (shared/research/providers-fr-nl.md section 3). The error
+body and the locked-period answer are assumptions, marked ``GAP``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
-from providers.entry_checks import (
-    mixed_or_negative,
-    refuse,
-    refuse_unknown_accounts,
-    too_few_lines,
-    unbalanced,
-)
+from providers.entry_checks import refuse_closed_period, refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import FieldError, ProviderError, period_locked, rejected, unavailable
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.journals import find_journal_id
+from providers.errors import ProviderError, period_locked, rejected, unavailable
+from providers.http import provider_message
+from providers.kit import FieldError, HttpAdapter, app_secret, ledgers_from, registered_client_id
 from providers.oauth import OAuthApp
 from providers.oauth_login import PasswordLogin, bearer_auth
 from providers.ratelimit import RateLimitSpec
 from providers.references import period_dates
-from providers.settings import SettingsError
-from providers.vat_labels import LABEL_TAX_CODES, line_label
-from providers.wire import dumps_decimal, loads_decimal
+from providers.settings import ProviderSettings
+from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal, loads_decimal
 
 PROVIDER = "inqom"
-DEFAULT_API_URL = "https://api.inqom.com"
-DEFAULT_TOKEN_URL = "https://auth.inqom.com/identity/connect/token"
 SCOPES = ("openid", "apidata", "offline_access")
 RATE_LIMIT = RateLimitSpec(calls=15, per_seconds=1)
 MAX_ENTRIES_PER_CALL = 50  # documented; bexsync posts one entry per call
 MAX_PAGES = 1000  # entry-line pages read by one lookup, a guard against a server that loops
-CENT = Decimal("0.01")
-
-# Inqom entry lines carry no tax code: VAT goes on explicit lines (BEX posts it on its VAT
-# accounts). The BEX codes are accepted as they are and named in the line labels.
-TAX_CODES = LABEL_TAX_CODES
-
-
-# --- wire formats ------------------------------------------------------------------------------
-
-
-def amount(value: Decimal) -> Decimal:
-    """Amounts go out with exactly 2 decimals (Inqom refuses more)."""
-    return value.quantize(CENT)
-
-
-def check_entry(provider: str, title: str, entry: JournalEntry) -> None:
-    """Refuse what the provider would refuse anyway, with one field error per problem."""
-    sign = "a line has either a debit or a credit, not negative"
-    problems = too_few_lines(entry) + unbalanced(entry) + mixed_or_negative(entry, sign)
-    refuse(provider, title, problems)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -104,7 +70,7 @@ def _field_errors(response: httpx.Response) -> tuple[FieldError, ...]:
     state = body.get("ModelState") if isinstance(body, dict) else None
     if not isinstance(state, dict):
         return ()
-    found = []
+    found: list[FieldError] = []
     for name, messages in list(state.items())[:20]:
         items = messages if isinstance(messages, list) else [messages]
         found.extend(FieldError(str(name), str(m)[:300]) for m in items)
@@ -135,33 +101,26 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
 # --- the app registration and login -------------------------------------------------------------
 
 
-def app_for(settings: Any, redirect_uri: str) -> OAuthApp:
+def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """Inqom's API client (id and secret issued by Inqom) for the password grant."""
-    if not getattr(settings, "client_id", None):
-        raise rejected(
-            PROVIDER,
-            "register with Inqom first: set client_id and client_secret_file in "
-            "[providers.inqom] of bexsyncd.toml",
-            (FieldError("client_id", "required"),),
-        )
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
-    if not secret:
-        raise rejected(
-            PROVIDER,
-            "Inqom needs the API client's secret: set client_secret_file in [providers.inqom]",
-            (FieldError("client_secret_file", "required"),),
-        )
-    raw_scopes = (getattr(settings, "options", None) or {}).get("scopes")
-    scopes = tuple(str(raw_scopes).split()) if raw_scopes else SCOPES
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register with Inqom first: set client_id and client_secret_file in [providers.inqom] "
+        "of bexsyncd.toml",
+    )
+    secret = app_secret(
+        PROVIDER,
+        settings,
+        "Inqom needs the API client's secret: set client_secret_file in [providers.inqom]",
+    )
+    raw_scopes = settings.options.get("scopes")
     return OAuthApp(
         provider=PROVIDER,
-        client_id=str(settings.client_id),
+        client_id=client_id,
         client_secret=secret,
-        token_url=settings.url("token_url", DEFAULT_TOKEN_URL),
-        scopes=scopes,
+        token_url=settings.url("token_url", CATALOG[PROVIDER].settings["token_url"]),
+        scopes=tuple(str(raw_scopes).split()) if raw_scopes else SCOPES,
         use_pkce=False,
         grant_type="password",
     )
@@ -170,44 +129,22 @@ def app_for(settings: Any, redirect_uri: str) -> OAuthApp:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class InqomProvider:
+class InqomProvider(
+    HttpAdapter,
+    provider="inqom",
+    login=PasswordLogin(app_for),
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
     """An Inqom user's login; each dossier it may see is a tenant."""
 
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Inqom",
-        route="direct",
-        auth=("password",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="OAuth2 password grant with an API client issued by Inqom (client_id and "
-        "client_secret_file in [providers.inqom]). Each dossier the user sees is a tenant. VAT "
-        "codes are named in line labels; Inqom lines carry no tax code.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": DEFAULT_TOKEN_URL},
-    )
-
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._ctx = ctx
-        app = app_for(ctx.settings, "")
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            auth=bearer_auth(ctx, app),
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
+        super().__init__(ctx, **kw)
         self._dossiers: list[Tenant] | None = None
-        self._journals: dict[str, list[dict[str, Any]]] = {}
+
+    def auth(self) -> httpx.Auth:
+        return bearer_auth(self.ctx, app_for(self.ctx.settings, None))
 
     # -- reading ---------------------------------------------------------------------------
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -246,21 +183,7 @@ class InqomProvider:
         return list(self._dossiers)
 
     async def _dossier(self, tenant_id: str | None) -> str:
-        """The dossier to work in: the one asked for, the one chosen at activation, or the only
-        one the user sees."""
-        chosen = tenant_id or self._ctx.options.get("tenant_id")
-        if chosen:
-            return str(chosen)
-        dossiers = await self.list_tenants()
-        if len(dossiers) == 1:
-            return dossiers[0].id
-        raise rejected(
-            PROVIDER,
-            "this Inqom login reaches "
-            + ("no dossier" if not dossiers else f"{len(dossiers)} dossiers; choose one")
-            + " (tenant_id)",
-            (FieldError("tenant_id", "choose a dossier"),),
-        )
+        return await self.chosen_tenant(tenant_id, self.list_tenants, "dossier")
 
     async def verify(self) -> VerifyResult:
         self._dossiers = None
@@ -270,12 +193,12 @@ class InqomProvider:
                 PROVIDER,
                 "the Inqom user can see no dossier; ask the firm to grant it access to one",
             )
-        chosen = self._ctx.options.get("tenant_id")
+        chosen = self.ctx.options.get("tenant_id")
         target = chosen if chosen in {d.id for d in dossiers} else None
         if target is None and len(dossiers) == 1:
             target = dossiers[0].id
         if target is not None:
-            journals = await self._journal_rows(target, refresh=True)
+            journals = await self.list_ledgers(target)
             name = next(d.name for d in dossiers if d.id == target)
             return VerifyResult(
                 True,
@@ -286,21 +209,12 @@ class InqomProvider:
             True, f"connected to Inqom: {len(dossiers)} dossiers, choose one", tuple(dossiers)
         )
 
-    async def _journal_rows(self, dossier: str, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if refresh or dossier not in self._journals:
-            rows = await self._get(f"/v1/dossiers/{dossier}/journals")
-            self._journals[dossier] = rows if isinstance(rows, list) else []
-        return self._journals[dossier]
-
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         dossier = await self._dossier(tenant_id)
-        rows = await self._journal_rows(dossier, refresh=True)
-        return [
-            Ledger(str(j["Id"]), str(j.get("Name") or ""), str(j.get("Description") or j["Name"]))
-            for j in rows
-        ]
+        rows = await self._get(f"/v1/dossiers/{dossier}/journals")
+        return ledgers_from(rows if isinstance(rows, list) else [], "Id", "Name", "Description")
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         dossier = await self._dossier(tenant_id)
         rows = await self._get(
             f"/v1/dossiers/{dossier}/accounts", params={"accountType": "Impactable"}
@@ -314,50 +228,16 @@ class InqomProvider:
                 found[number] = Account(number, str(row.get("Name") or ""))
         return sorted(found.values(), key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
-
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, dossier: str, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._journal_rows(dossier, refresh=refresh), ledger_id, "Id", "Name"
-        )
-        if found is not None:
-            return found
-        raise rejected(
-            PROVIDER,
-            f"Inqom has no journal {ledger_id!r} in this dossier; pick one of the options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        return int((await self.ledger(ledger_id, dossier, "in this dossier")).id)
 
     async def _check_period(self, dossier: str, day: date) -> None:
         """A locked accounting period is refused before anything is sent."""
         rows = await self._get(f"/v1/dossiers/{dossier}/accounting-periods")
-        for row in rows if isinstance(rows, list) else []:
-            try:
-                begin = date.fromisoformat(str(row["BeginDate"])[:10])
-                end = date.fromisoformat(str(row["EndDate"])[:10])
-            except (KeyError, ValueError):
-                continue
-            if begin <= day <= end:
-                if row.get("Locked"):
-                    name = row.get("Name") or f"{begin} to {end}"
-                    raise period_locked(
-                        PROVIDER,
-                        f"Inqom's accounting period {name} is locked; {day.isoformat()} cannot "
-                        "take new entries",
-                    )
-                return
-        raise rejected(
-            PROVIDER,
-            f"no Inqom accounting period covers {day.isoformat()}; open that fiscal year first",
-            (FieldError("date", "outside every accounting period"),),
-        )
-
-    async def _check_accounts(self, dossier: str, entry: JournalEntry) -> None:
-        known = {a.code for a in await self.list_accounts(dossier)}
-        refuse_unknown_accounts(PROVIDER, "Inqom", entry, known, what="impactable account")
+        periods = rows if isinstance(rows, list) else []
+        refuse_closed_period(PROVIDER, "Inqom", day, periods, ("BeginDate", "EndDate", "Locked"))
 
     @staticmethod
     def payload(entry: JournalEntry, journal_id: int, key: str) -> list[dict[str, Any]]:
@@ -373,8 +253,8 @@ class InqomProvider:
                     {
                         "AccountNumber": line.account,
                         "Label": line_label(line.description, line.vat_code),
-                        "DebitAmount": amount(line.debit),
-                        "CreditAmount": amount(line.credit),
+                        "DebitAmount": cents(line.debit),
+                        "CreditAmount": cents(line.credit),
                         "Currency": entry.currency,
                     }
                     for line in entry.lines
@@ -388,11 +268,11 @@ class InqomProvider:
         The POST is not retried by the HTTP layer once it may have reached Inqom (its dedup of
         ExternalId is not documented); the engine looks the reference up before any new try.
         """
-        check_entry(PROVIDER, "Inqom", entry)
+        refuse_malformed(PROVIDER, "Inqom", entry)
         dossier = await self._dossier(entry.tenant_id)
         journal_id = await self._journal_id(dossier, entry.ledger_id)
         await self._check_period(dossier, entry.date)
-        await self._check_accounts(dossier, entry)
+        await self.known_accounts(entry, dossier, what="impactable account")
         body = dumps_decimal(self.payload(entry, journal_id, idempotency_key))
         try:
             response = await self.http.post(
@@ -422,7 +302,8 @@ class InqomProvider:
     def _line_matches(line: Mapping[str, Any], reference: str, key: str | None) -> bool:
         """GAP: the entry-lines listing is documented only by its filters. We assume each line
         carries its entry's ``EntryId``, ``ExternalId`` and ``Document.Reference``."""
-        document = line.get("Document") if isinstance(line.get("Document"), Mapping) else {}
+        raw = line.get("Document")
+        document: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         if str(document.get("Reference") or line.get("DocumentReference") or "") == reference:
             return True
         return key is not None and str(line.get("ExternalId") or "") == key
@@ -457,31 +338,7 @@ class InqomProvider:
         dossier = await self._dossier(tenant_id)
         journal_id = None
         if ledger_id:
-            try:
-                journal_id = await self._journal_id(dossier, ledger_id)
-            except ProviderError as exc:
-                if exc.kind != "rejected":
-                    raise
-                return None  # a journal that does not exist holds no entry
+            journal_id = await self.journal_or_none(self._journal_id(dossier, ledger_id))
+            if journal_id is None:
+                return None
         return await self._find(dossier, reference, journal_id)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> InqomProvider:
-    return InqomProvider(ctx)
-
-
-LOGIN = PasswordLogin(app_for)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=InqomProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

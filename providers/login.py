@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from providers.errors import FieldError, ProviderError, rejected
 
 
@@ -37,15 +39,17 @@ class LoginResult:
 @dataclass(frozen=True)
 class LoginContext:
     provider_id: str
-    settings: Any  # ProviderSettings
+    # A provider's ProviderSettings, or the PMS's own (providers.bex.oauth.PmsOAuthSettings).
+    settings: Any
     redirect_uri: str
     now: float
     options: Mapping[str, Any] = field(default_factory=dict)
-    transport: Any = None
+    transport: httpx.AsyncBaseTransport | None = None
 
 
 class LoginMethod(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     async def begin(self, ctx: LoginContext) -> LoginStart: ...
 
@@ -60,13 +64,24 @@ class LoginMethod(Protocol):
     ) -> LoginResult: ...
 
 
-class NoLogin:
-    """Providers with nothing to log in to (the local sandbox)."""
+@dataclass(frozen=True)
+class Answer:
+    """What the user brings back to complete a login (any of it may be absent)."""
 
-    kind = "none"
+    pending: Mapping[str, Any] | None
+    redirect_url: str | None
+    code: str | None
+    credentials: Mapping[str, Any] | None
+
+
+class Login:
+    """A login method's ``complete`` written once: it hands the user's answer to ``finish``,
+    which each method implements (with ``begin``)."""
+
+    kind: str = ""
 
     async def begin(self, ctx: LoginContext) -> LoginStart:
-        return LoginStart({"kind": "none", "instructions": "Nothing to log in to: activate it."})
+        raise NotImplementedError
 
     async def complete(
         self,
@@ -77,6 +92,21 @@ class NoLogin:
         code: str | None,
         credentials: Mapping[str, Any] | None,
     ) -> LoginResult:
+        return await self.finish(ctx, Answer(pending, redirect_url, code, credentials))
+
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        raise NotImplementedError
+
+
+class NoLogin(Login):
+    """Providers with nothing to log in to (the local sandbox)."""
+
+    kind = "none"
+
+    async def begin(self, ctx: LoginContext) -> LoginStart:
+        return LoginStart({"kind": "none", "instructions": "Nothing to log in to: activate it."})
+
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
         return LoginResult({})
 
 
@@ -95,7 +125,7 @@ class CredentialField:
 
 
 @dataclass(frozen=True)
-class CredentialsLogin:
+class CredentialsLogin(Login):
     """A form of API keys, hosts or codes; values marked secret are stored as credentials."""
 
     fields: tuple[CredentialField, ...]
@@ -141,16 +171,8 @@ class CredentialsLogin:
             raise rejected(provider, "some login fields are missing or invalid", tuple(problems))
         return clean
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        clean = self.validate(credentials, ctx.provider_id)
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        clean = self.validate(answer.credentials, ctx.provider_id)
         secret = {f.name for f in self.fields if f.secret}
         return LoginResult(
             credentials={k: v for k, v in clean.items() if k in secret},

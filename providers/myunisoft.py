@@ -17,51 +17,36 @@ error ECR9). Writes: ``POST /entry?type=e``, one entry per call, with
 ``entry_origin_partner_id`` = the entry's reference, which ``GET /entry/id?id_origin=`` finds.
 Rate limit: 20 requests per 10 seconds per token, at most 10 at once
 (``X-Rate-Limit-Remaining`` / ``X-Rate-Limit-Reset``).
+
+Checked against: MyUnisoft's partner documentation (GitHub MyUnisoft/api-partenaires: the
+docs, the JSON import schema and the Postman collections; shared/research/providers-fr-nl.md
+section 4). The answer of ``/society`` and the paging parameter of ``/account`` are
+assumptions, marked ``GAP``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
-from providers.entry_checks import refuse_unknown_accounts
+from providers.entry_checks import currency_not_in, refuse_closed_period, refuse_malformed
 from providers.error_bodies import error_code
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.inqom import amount, check_entry
-from providers.journals import find_journal_id
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
+from providers.http import provider_message
+from providers.kit import FieldError, HttpAdapter, app_secret, ledgers_from
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
-from providers.settings import SettingsError
-from providers.vat_labels import LABEL_TAX_CODES, line_label
-from providers.wire import dumps_decimal, loads_decimal
+from providers.settings import ProviderSettings
+from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal, loads_decimal
 
 PROVIDER = "myunisoft"
-DEFAULT_API_URL = "https://api.myunisoft.fr/api/v1"
 RATE_LIMIT = RateLimitSpec(
     calls=20,
     per_seconds=10,
@@ -119,76 +104,67 @@ def _error_mapper(response: httpx.Response) -> ProviderError | None:
     )
 
 
-def partner_secret(settings: Any) -> str:
+def partner_secret(settings: ProviderSettings) -> str:
     """The ``X-Third-Party-Secret`` from the app registration's secret file."""
-    try:
-        secret = settings.client_secret()
-    except SettingsError as exc:
-        raise rejected(PROVIDER, str(exc)) from None
-    if not secret:
-        raise rejected(
+    return str(
+        app_secret(
             PROVIDER,
+            settings,
             "MyUnisoft needs bexsync's partner secret (X-Third-Party-Secret): set "
             "client_secret_file in [providers.myunisoft] of bexsyncd.toml",
-            (FieldError("client_secret_file", "required"),),
         )
-    return secret
-
-
-class MyUnisoftProvider:
-    """One MyUnisoft dossier (society), reached with the customer's API token."""
-
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="MyUnisoft",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", currencies=("EUR",)),
-        notes="The partner secret (X-Third-Party-Secret) is the app registration "
-        "(client_secret_file in [providers.myunisoft]); the customer's API token is the login. "
-        "Firm-level tokens need the dossier's society id. Amounts in EUR only. VAT codes are "
-        "named in line labels.",
-        settings={"api_url": DEFAULT_API_URL},
     )
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        rate_limit: RateLimitSpec = RATE_LIMIT,
-    ) -> None:
-        self._ctx = ctx
+
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "jwt",
+            "MyUnisoft API token",
+            secret=True,
+            pattern=r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
+            hint="the token generated in MyUnisoft > Paramètres > Connecteurs (a JWT)",
+        ),
+        CredentialField(
+            "society_id",
+            "Society id (firm-level tokens only)",
+            required=False,
+            pattern=r"\d{1,12}",
+            hint="the dossier's numeric society id",
+        ),
+    )
+)
+
+
+class MyUnisoftProvider(
+    HttpAdapter,
+    provider="myunisoft",
+    login=LOGIN,
+    rate_limit=RATE_LIMIT,
+    errors=_error_mapper,
+    app_registration=True,
+):
+    """One MyUnisoft dossier (society), reached with the customer's API token."""
+
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._jwt = str(ctx.credentials.get("jwt") or "")
         register_secret(self._jwt)
-        headers = {
-            "Accept": "application/json",
-            "X-Third-Party-Secret": partner_secret(ctx.settings),
-        }
+        super().__init__(ctx, **kw)
+        self._society: Tenant | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {**super().headers(), "X-Third-Party-Secret": partner_secret(self.ctx.settings)}
         if self._jwt:
             headers["Authorization"] = f"Bearer {self._jwt}"
-        society = ctx.options.get("society_id")
+        society = self.ctx.options.get("society_id")
         if society:
             headers["society-id"] = str(society)
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=rate_limit,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
-        self._society: Tenant | None = None
-        self._diaries: list[dict[str, Any]] | None = None
+        return headers
 
     # -- reading ---------------------------------------------------------------------------
     async def _get(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         if not self._jwt:
-            raise auth_expired(PROVIDER, "no MyUnisoft API token is stored: log in again")
+            raise self.login_missing("API token")
         response = await self.http.get(path, params=params, **kw)
         if response.status_code == 404:
             return None
@@ -206,8 +182,8 @@ class MyUnisoftProvider:
         info = await self._get("/key/info", {"mode": "extended"})
         target = info.get("target") if isinstance(info, dict) else None
         target = target if isinstance(target, dict) else {}
-        society_id = self._ctx.options.get("society_id") or target.get("societyId")
-        if target.get("type") == "firm" and not self._ctx.options.get("society_id"):
+        society_id = self.ctx.options.get("society_id") or target.get("societyId")
+        if target.get("type") == "firm" and not self.ctx.options.get("society_id"):
             raise rejected(
                 PROVIDER,
                 "this is a firm-level MyUnisoft token: log in again and give the dossier's "
@@ -228,7 +204,7 @@ class MyUnisoftProvider:
     async def verify(self) -> VerifyResult:
         self._society = None
         society = await self._society_tenant()
-        diaries = await self._diary_rows(refresh=True)
+        diaries = await self.list_ledgers(society.id)
         return VerifyResult(
             True,
             f"connected to MyUnisoft dossier {society.name!r} ({len(diaries)} journals)",
@@ -238,98 +214,43 @@ class MyUnisoftProvider:
     async def list_tenants(self) -> list[Tenant]:
         return [await self._society_tenant()]
 
-    async def _diary_rows(self, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if self._diaries is None or refresh:
-            rows = await self._get("/diary")
-            self._diaries = [r for r in rows or [] if isinstance(r, dict)]
-        return self._diaries
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        rows = await self._get("/diary")
+        open_rows = [r for r in rows or [] if isinstance(r, dict) and not r.get("blocked")]
+        return ledgers_from(open_rows, "diary_id", "code", "name")
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        rows = await self._diary_rows(refresh=True)
-        return [
-            Ledger(str(r["diary_id"]), str(r.get("code") or ""), str(r.get("name") or ""))
-            for r in rows
-            if not r.get("blocked")
-        ]
-
-    async def _account_rows(self) -> list[dict[str, Any]]:
-        """``/account?mode=2``: ``{rows_number, pages_number, account_array}``.
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
+        """``/account?mode=2``: ``{rows_number, pages_number, account_array}``; lines name an
+        account by its ``account_id``, kept as the account's id.
 
         GAP: the docs show ``pages_number`` but not the page parameter; we assume ``page``
         (1-based) and read until ``pages_number``.
         """
-        rows: list[dict[str, Any]] = []
+        found: dict[str, Account] = {}
         page = 1
         while page <= MAX_PAGES:
             body = await self._get("/account", {"mode": 2, "page": page})
             if not isinstance(body, dict):
                 break
-            rows.extend(r for r in body.get("account_array") or [] if isinstance(r, dict))
+            for row in body.get("account_array") or []:
+                if not isinstance(row, dict) or row.get("blocked") or row.get("closed"):
+                    continue
+                number = str(row.get("account_number") or "")
+                if number and number not in found:
+                    label = str(row.get("label") or "")
+                    found[number] = Account(number, label, str(row["account_id"]))
             if page >= int(body.get("pages_number") or 1):
                 break
             page += 1
-        return rows
-
-    async def _accounts(self) -> dict[str, Account]:
-        found: dict[str, Account] = {}
-        for row in await self._account_rows():
-            if row.get("blocked") or row.get("closed"):
-                continue
-            number = str(row.get("account_number") or "")
-            if number and number not in found:
-                found[number] = Account(number, str(row.get("label") or ""), str(row["account_id"]))
-        return found
-
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
-        return sorted((await self._accounts()).values(), key=lambda a: a.code)
-
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(LABEL_TAX_CODES)
+        return sorted(found.values(), key=lambda a: a.code)
 
     # -- writing ---------------------------------------------------------------------------
-    async def _diary_id(self, ledger_id: str) -> int:
-        """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._diary_rows(refresh=refresh), ledger_id, "diary_id", "code"
-        )
-        if found is not None:
-            return found
-        raise rejected(
-            PROVIDER,
-            f"MyUnisoft has no journal {ledger_id!r}; pick one of the journals in the options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
-
     async def _check_fiscal_year(self, day: date) -> None:
         """A closed fiscal year (``closed``) is refused before anything is sent."""
         rows = await self._get("/society/exercice")
-        for row in rows if isinstance(rows, list) else []:
-            try:
-                start = date.fromisoformat(str(row["start_date"])[:10])
-                end = date.fromisoformat(str(row["end_date"])[:10])
-            except (KeyError, ValueError):
-                continue
-            if start <= day <= end:
-                if row.get("closed"):
-                    raise period_locked(
-                        PROVIDER,
-                        f"MyUnisoft's fiscal year {start} to {end} is closed; "
-                        f"{day.isoformat()} cannot take new entries",
-                    )
-                return
-        raise rejected(
-            PROVIDER,
-            f"no MyUnisoft fiscal year covers {day.isoformat()}; create it first",
-            (FieldError("date", "outside every fiscal year"),),
-        )
-
-    def _check_currency(self, entry: JournalEntry) -> None:
-        if entry.currency.upper() != "EUR":
-            raise rejected(
-                PROVIDER,
-                f"MyUnisoft takes amounts in EUR; this administration posts in {entry.currency}",
-                (FieldError("currency", "EUR only"),),
-            )
+        years = rows if isinstance(rows, list) else []
+        keys = ("start_date", "end_date", "closed")
+        refuse_closed_period(PROVIDER, "MyUnisoft", day, years, keys, "fiscal year")
 
     @staticmethod
     def payload(
@@ -347,8 +268,8 @@ class MyUnisoftProvider:
                 {
                     "account_id": int(account_ids[line.account]),
                     "label": line_label(line.description, line.vat_code)[:MAX_LABEL],
-                    "debit": amount(line.debit),
-                    "credit": amount(line.credit),
+                    "debit": cents(line.debit),
+                    "credit": cents(line.credit),
                     "deadline": day,
                 }
                 for line in entry.lines
@@ -361,16 +282,15 @@ class MyUnisoftProvider:
         MyUnisoft has no idempotency key; the partner id is looked up before every attempt and
         the POST is never retried once it may have reached MyUnisoft.
         """
-        check_entry(PROVIDER, "MyUnisoft", entry)
-        self._check_currency(entry)
+        currency = currency_not_in(entry, ("EUR",), "MyUnisoft")
+        refuse_malformed(PROVIDER, "MyUnisoft", entry, extra=currency)
         existing = await self.find_entry(entry.reference, entry.tenant_id, entry.ledger_id)
         if existing is not None:
             return existing
         society = await self._society_tenant()
-        diary_id = await self._diary_id(entry.ledger_id)
+        diary_id = int((await self.ledger(entry.ledger_id, society.id)).id)
         await self._check_fiscal_year(entry.date)
-        accounts = await self._accounts()
-        refuse_unknown_accounts(PROVIDER, "MyUnisoft", entry, accounts, what="open account")
+        accounts = await self.known_accounts(entry, society.id, what="open account")
         ids = {code: str(acc.id) for code, acc in accounts.items()}
         body = dumps_decimal(self.payload(entry, int(society.id), diary_id, ids))
         response = await self.http.post(
@@ -419,41 +339,3 @@ class MyUnisoftProvider:
         if not isinstance(body, dict) or body.get("id_entry") in (None, ""):
             return None
         return PostedEntry(str(body["id_entry"]), reference)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> MyUnisoftProvider:
-    return MyUnisoftProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "jwt",
-            "MyUnisoft API token",
-            secret=True,
-            pattern=r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",
-            hint="the token generated in MyUnisoft > Paramètres > Connecteurs (a JWT)",
-        ),
-        CredentialField(
-            "society_id",
-            "Society id (firm-level tokens only)",
-            required=False,
-            pattern=r"\d{1,12}",
-            hint="the dossier's numeric society id",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=MyUnisoftProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=LOGIN,
-)

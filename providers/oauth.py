@@ -32,6 +32,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from providers.errors import ErrorKind, ProviderError
+from providers.http import parse_retry_after
 from providers.tokens import Token, TokenStore, _register_secret
 
 with warnings.catch_warnings():
@@ -106,6 +107,8 @@ class OAuthApp:
     # The grant this app logs in with; "client_credentials" apps re-request instead of refreshing.
     grant_type: str = "authorization_code"
     timeout: float = 30.0
+    # What to change when the provider refuses a scope (the config key, the choices).
+    scope_advice: str = ""
 
     def __post_init__(self) -> None:
         if not self.token_url:
@@ -124,6 +127,12 @@ class OAuthApp:
         return " ".join(self.scopes) or None
 
 
+async def _raise_throttled(response: httpx.Response) -> None:
+    """authlib reads a 429's body as a token answer; raise it as the HTTP error it is."""
+    if response.status_code == 429:
+        response.raise_for_status()
+
+
 def _client(app: OAuthApp, transport: httpx.AsyncBaseTransport | None) -> AsyncOAuth2Client:
     return AsyncOAuth2Client(
         client_id=app.client_id,
@@ -133,6 +142,7 @@ def _client(app: OAuthApp, transport: httpx.AsyncBaseTransport | None) -> AsyncO
         code_challenge_method="S256",
         transport=transport,
         timeout=app.timeout,
+        event_hooks={"response": [_raise_throttled]},
     )
 
 
@@ -173,15 +183,12 @@ def _oauth_error(
             f"{app.provider} refused this app's client id or secret; check client_id and "
             f"client_secret_file in [providers.{app.provider}] of bexsyncd.toml",
         )
+    elif _scope_refusal(error, description):
+        kind, message = "rejected", _scope_message(app, error, description)
     elif error == "unauthorized_client":
         kind, message = (
             "rejected",
             f"this app registration is not allowed to use that kind of login at {app.provider}",
-        )
-    elif error == "invalid_scope":
-        kind, message = (
-            "rejected",
-            f"{app.provider} refused the requested permissions ({app.scope or 'none'})",
         )
     elif error in ("temporarily_unavailable", "server_error"):
         kind, message = "unavailable", f"{app.provider}'s login service is unavailable"
@@ -190,6 +197,23 @@ def _oauth_error(
     if detail and error not in messages:  # our own sentences say it all already
         message = f"{message}: {detail}"
     return _fail(app, kind, message, error, status=status)
+
+
+def _scope_refusal(error: str, description: str | None) -> bool:
+    """``invalid_scope``, or ``unauthorized_client`` about a scope (Xero: "Invalid scope for
+    client")."""
+    return error == "invalid_scope" or (
+        error == "unauthorized_client" and "scope" in (description or "").lower()
+    )
+
+
+def _scope_message(app: OAuthApp, error: str, description: str | None) -> str:
+    """Which of the requested scopes the provider refused (those its answer names, else all
+    of them), and what to change."""
+    named = [scope for scope in app.scopes if scope in (description or "")]
+    scopes = " ".join(named or app.scopes) or "none"
+    message = f"{app.provider} refused the requested scope(s) {scopes} ({error})"
+    return f"{message}; {app.scope_advice}" if app.scope_advice else message
 
 
 def _extras(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -258,21 +282,7 @@ async def _token_request(
             app, exc.error or "oauth_error", exc.description, messages or {}, secrets
         ) from None
     except httpx.HTTPStatusError as exc:
-        status = exc.response.status_code
-        retry_after = exc.response.headers.get("retry-after", "")
-        kind: ErrorKind = "rejected"
-        if status == 429:
-            kind = "rate_limited"
-        elif status >= 500:
-            kind = "unavailable"
-        raise _fail(
-            app,
-            kind,
-            f"{app.provider}'s token endpoint answered HTTP {status}",
-            f"http_{status}",
-            status=status,
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
-        ) from None
+        raise _status_error(app, exc.response) from None
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise _fail(
             app,
@@ -299,6 +309,25 @@ async def _token_request(
     token = token_from_response(raw, time.time() if now is None else now)
     log.debug("%s: obtained an access token (%s grant)", app.provider, _grant_label(grant_type))
     return token
+
+
+def _status_error(app: OAuthApp, response: httpx.Response) -> OAuthFlowError:
+    """A token endpoint's HTTP failure without an OAuth error body; a 429 or 503 keeps the
+    Retry-After (seconds or HTTP date) for the engine to honour."""
+    status = response.status_code
+    kind: ErrorKind = "rejected"
+    if status == 429:
+        kind = "rate_limited"
+    elif status >= 500:
+        kind = "unavailable"
+    return _fail(
+        app,
+        kind,
+        f"{app.provider}'s token endpoint answered HTTP {status}",
+        f"http_{status}",
+        status=status,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )
 
 
 def _grant_label(grant_type: str) -> str:
@@ -466,6 +495,8 @@ async def complete_code_flow(
 def _redirect_error(app: OAuthApp, params: Mapping[str, str]) -> OAuthFlowError:
     error = params["error"]
     detail = _clean(params.get("error_description"))
+    if _scope_refusal(error, detail):
+        return _fail(app, "rejected", _scope_message(app, error, detail), error)
     if error == "access_denied":
         message = f"access was not granted: the consent at {app.provider} was declined"
     else:
@@ -727,14 +758,15 @@ async def json_token_request(
                 "invalid_client",
                 status=status,
             )
-        kind: ErrorKind = "unavailable" if status >= 500 or status < 400 else "rejected"
-        raise _fail(
-            app,
-            kind,
-            f"{app.provider}'s token endpoint answered HTTP {status} without a token",
-            f"http_{status}",
-            status=status,
-        )
+        if status < 400:
+            raise _fail(
+                app,
+                "unavailable",
+                f"{app.provider}'s token endpoint answered HTTP {status} without a token",
+                f"http_{status}",
+                status=status,
+            )
+        raise _status_error(app, response)
     return token_from_response(data, time.time() if now is None else now)
 
 
@@ -855,8 +887,9 @@ class TokenManager:
             await self._store.save(self._token)
             self._unsaved = False
         tok = self._token
-        fresh = tok is not None and not tok.is_expiring(self._clock(), self._margin)
-        if fresh and (not force or (rejected is not None and tok.access_token != rejected)):
+        usable = tok is not None and not tok.is_expiring(self._clock(), self._margin)
+        replaced = tok is not None and rejected is not None and tok.access_token != rejected
+        if tok is not None and usable and (not force or replaced):
             return tok
         new = await self._obtain(tok)
         self._token, self._unsaved = new, True

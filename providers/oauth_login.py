@@ -16,8 +16,10 @@ from providers import oauth
 from providers.context import ProviderContext
 from providers.errors import rejected
 from providers.login import (
+    Answer,
     CredentialField,
     CredentialsLogin,
+    Login,
     LoginContext,
     LoginNotApproved,
     LoginResult,
@@ -25,7 +27,9 @@ from providers.login import (
 )
 from providers.tokens import Token
 
-AppFactory = Callable[[Any, str], oauth.OAuthApp]  # (ProviderSettings, redirect_uri) -> app
+# (the login's settings, the redirect URI of a code login or None) -> the app registration. The
+# settings are a provider's ProviderSettings, or the PMS's own (providers.bex.oauth).
+AppFactory = Callable[[Any, str | None], oauth.OAuthApp]
 
 
 def _token_result(token: Token, options: Mapping[str, Any] | None = None) -> LoginResult:
@@ -33,7 +37,7 @@ def _token_result(token: Token, options: Mapping[str, Any] | None = None) -> Log
 
 
 @dataclass(frozen=True)
-class OAuthCodeLogin:
+class OAuthCodeLogin(Login):
     """Authorization code + PKCE from a headless box: open the URL anywhere, paste back."""
 
     app_for: AppFactory
@@ -57,29 +61,26 @@ class OAuthCodeLogin:
             expires_at=pending.expires_at,
         )
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        if not pending or "flow" not in pending:
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        if not answer.pending or "flow" not in answer.pending:
             raise rejected(ctx.provider_id, "no login is in progress; create the login again")
-        if not (redirect_url or code):
+        if not (answer.redirect_url or answer.code):
             raise rejected(ctx.provider_id, "paste the final redirect URL (or the code)")
         app = self.app_for(ctx.settings, ctx.redirect_uri)
-        flow = oauth.PendingCodeFlow.from_json(pending["flow"])
+        flow = oauth.PendingCodeFlow.from_json(answer.pending["flow"])
         token = await oauth.complete_code_flow(
-            app, flow, redirect_url=redirect_url, code=code, now=ctx.now, transport=ctx.transport
+            app,
+            flow,
+            redirect_url=answer.redirect_url,
+            code=answer.code,
+            now=ctx.now,
+            transport=ctx.transport,
         )
         return _token_result(token)
 
 
 @dataclass(frozen=True)
-class DeviceCodeLogin:
+class DeviceCodeLogin(Login):
     """Device code (Entra ID): show a short code and a URL; complete once approved."""
 
     app_for: AppFactory
@@ -101,19 +102,11 @@ class DeviceCodeLogin:
             expires_at=flow.expires_at,
         )
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        if not pending or "device" not in pending:
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        if not answer.pending or "device" not in answer.pending:
             raise rejected(ctx.provider_id, "no device login is in progress; create it again")
         app = self.app_for(ctx.settings, ctx.redirect_uri)
-        flow = oauth.DeviceFlow.from_json(pending["device"])
+        flow = oauth.DeviceFlow.from_json(answer.pending["device"])
         token = await oauth.poll_once(app, flow, now=ctx.now, transport=ctx.transport)
         if token is None:
             raise LoginNotApproved(
@@ -126,7 +119,7 @@ class DeviceCodeLogin:
 
 
 @dataclass(frozen=True)
-class PasswordLogin:
+class PasswordLogin(Login):
     """Resource-owner password grant (Inqom): the password is used once, never stored."""
 
     app_for: AppFactory
@@ -144,16 +137,8 @@ class PasswordLogin:
     async def begin(self, ctx: LoginContext) -> LoginStart:
         return await self.form.begin(ctx)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        values = self.form.validate(credentials, ctx.provider_id)
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        values = self.form.validate(answer.credentials, ctx.provider_id)
         app = self.app_for(ctx.settings, ctx.redirect_uri)
         token = await oauth.password_grant(
             app, values["username"], values["password"], now=ctx.now, transport=ctx.transport
@@ -162,7 +147,7 @@ class PasswordLogin:
 
 
 @dataclass(frozen=True)
-class ClientCredentialsLogin:
+class ClientCredentialsLogin(Login):
     """Client credentials (Business Central S2S, Chift): an optional form of non-secret ids."""
 
     app_for: AppFactory
@@ -174,16 +159,8 @@ class ClientCredentialsLogin:
             return LoginStart({"kind": "none", "instructions": "Complete, then activate."})
         return await CredentialsLogin(self.fields).begin(ctx)
 
-    async def complete(
-        self,
-        ctx: LoginContext,
-        pending: Mapping[str, Any] | None,
-        *,
-        redirect_url: str | None,
-        code: str | None,
-        credentials: Mapping[str, Any] | None,
-    ) -> LoginResult:
-        values = CredentialsLogin(self.fields).validate(credentials, ctx.provider_id)
+    async def finish(self, ctx: LoginContext, answer: Answer) -> LoginResult:
+        values = CredentialsLogin(self.fields).validate(answer.credentials, ctx.provider_id)
         app = self.app_for(ctx.settings, ctx.redirect_uri)
         token = await oauth.client_credentials(app, now=ctx.now, transport=ctx.transport)
         return _token_result(token, values)

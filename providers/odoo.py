@@ -20,57 +20,42 @@ journal: a posted move is returned as it is, a draft left by a failed ``action_p
 replaced. Lock dates are read first (Odoo 17+ may otherwise move a date silently) and Odoo's
 own lock refusal maps to ``period_locked``. Rate limits are not documented: one request at a
 time and at most 60 a minute per database, which also serialises journal sequence writes.
+
+Checked against: Odoo's documentation (the 19.0 external API pages for JSON-2 and the legacy
+JSON-RPC) and its source (``account_move.py``, ``res_company.py`` for balance and lock-date
+checks; shared/research/providers-xero-bc-odoo.md section 3). Odoo has no API spec to
+validate against.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
 import re
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
+from providers.entry_checks import currency_not_in, refuse_malformed
 from providers.error_bodies import json_or_none
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep
-from providers.journals import find_journal_id
+from providers.errors import ProviderError, auth_expired, period_locked, rejected, unavailable
+from providers.kit import FieldError, HttpAdapter, ledgers_from
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import redact, register_secret
 from providers.vat_labels import line_label
+from providers.wire import cents, dumps_decimal
 
 log = logging.getLogger("bexsync.odoo")
 
 PROVIDER = "odoo"
 RATE_LIMIT = RateLimitSpec(calls=60, per_seconds=60, concurrent=1)
-CENT = Decimal("0.01")
 NO_TAX = TaxCode("NONE", "No tax (nothing attached)", Decimal("0"))
 Flavor = Literal["json2", "jsonrpc"]
 
@@ -80,18 +65,6 @@ _LOCK_RE = re.compile(
 )
 _TRANSIENT_RE = re.compile(r"(?i)psycopg2|serializ|concurrent update|OperationalError")
 _PAGE = 500
-
-
-def _decimal_json(value: Any) -> bytes:
-    """JSON with Decimals written as exact number literals (Odoo's ORM takes numbers)."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return f"\x00{obj.quantize(CENT)}\x00"
-        raise TypeError(f"cannot encode {type(obj).__name__}")
-
-    text = json.dumps(value, default=default, separators=(",", ":"))
-    return re.sub(r'"\\u0000(-?\d+\.\d+)\\u0000"', r"\1", text).encode()
 
 
 def classify(name: str, message: str, status: int | None = None) -> ProviderError:
@@ -136,56 +109,70 @@ def base_url(ctx: ProviderContext) -> str:
     return url.rstrip("/")
 
 
-class OdooProvider:
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "url",
+            "Odoo URL",
+            required=False,
+            pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
+            hint="the address you open Odoo at, e.g. https://mycompany.odoo.com (empty: "
+            "https://<database>.odoo.com, or api_url from the config file)",
+        ),
+        CredentialField(
+            "database", "Database name", hint="on Odoo Online the subdomain, e.g. mycompany"
+        ),
+        CredentialField(
+            "username",
+            "Username (login e-mail)",
+            required=False,
+            hint="needed for Odoo 18 and older, which only speak JSON-RPC",
+        ),
+        CredentialField(
+            "api_key",
+            "API key",
+            secret=True,
+            pattern=r"\S{8,}",
+            hint="Odoo > Preferences > Account Security > New API Key (of a dedicated user)",
+        ),
+    )
+)
+
+
+class OdooProvider(
+    HttpAdapter, provider="odoo", login=LOGIN, rate_limit=RATE_LIMIT, errors=_json2_error_mapper
+):
     """An authorised Odoo database, through JSON-2 or JSON-RPC, whichever the server speaks."""
 
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Odoo",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup"),
-        notes="API key of a dedicated Odoo user (Preferences > Account Security; keys last at "
-        "most three months). JSON-2 on Odoo 19+, JSON-RPC before. VAT codes are checked "
-        "against account.tax names but not attached: BEX posts its VAT lines itself.",
-        settings={"api_url": "https://<database>.odoo.com"},
-    )
-
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self.url = base_url(ctx)
         self.database = str(ctx.options.get("database") or "")
         self.username = str(ctx.options.get("username") or "")
         self._key = str(ctx.credentials.get("api_key") or "")
         register_secret(self._key)  # it also travels in JSON-RPC bodies, not only the header
-        headers = {"Accept": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"bearer {self._key}"
-        if self.database:
-            headers["X-Odoo-Database"] = self.database
-        host = urlsplit(self.url).netloc or "unset"
-        self.http = HttpClient(
-            PROVIDER,
-            self.url or "http://odoo.invalid",
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{host}/{self.database}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_json2_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
+        super().__init__(ctx, **kw)
         self.flavor: Flavor | None = None
         self.version: int | None = None
         self._uid: int | None = None
         self._ids = itertools.count(1)
-        self._journals: dict[str | None, list[dict[str, Any]]] = {}
+        self._journal_types: dict[str, str] = {}
         self._companies: dict[str | None, dict[str, Any]] = {}
+
+    def api_url(self) -> str:
+        return self.url or "http://odoo.invalid"
+
+    def limiter_key(self) -> str:
+        """One quota per database, whichever authorisation reaches it."""
+        host = urlsplit(self.url).netloc or "unset"
+        return f"{PROVIDER}:{host}/{self.database}"
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self._key:
+            headers["Authorization"] = f"bearer {self._key}"
+        if self.database:
+            headers["X-Odoo-Database"] = self.database
+        return headers
 
     # -- the two wire APIs ----------------------------------------------------------------
     async def _probe(self) -> Flavor:
@@ -231,7 +218,7 @@ class OdooProvider:
         }
         response = await self.http.post(
             "/jsonrpc",
-            content=_decimal_json(payload),
+            content=dumps_decimal(payload),
             headers={"Content-Type": "application/json"},
             retry_unsafe=read,
         )
@@ -240,7 +227,8 @@ class OdooProvider:
             raise unavailable(PROVIDER, f"Odoo answered {method} with something that is not JSON")
         error = body.get("error")
         if isinstance(error, dict):
-            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            raw = error.get("data")
+            data: dict[str, Any] = raw if isinstance(raw, dict) else {}
             name = str(data.get("name") or "")
             message = str(data.get("message") or error.get("message") or "")
             raise classify(name, message)
@@ -299,7 +287,7 @@ class OdooProvider:
                 body["context"] = context
             response = await self.http.post(
                 f"/json/2/{model}/{method}",
-                content=_decimal_json(body),
+                content=dumps_decimal(body),
                 headers={"Content-Type": "application/json"},
                 retry_unsafe=read,
             )
@@ -358,7 +346,7 @@ class OdooProvider:
     async def verify(self) -> VerifyResult:
         """Log in, list the companies, and read the journals (which needs accounting rights)."""
         tenants = await self.list_tenants()
-        journals = await self._journal_rows(tenants[0].id if len(tenants) == 1 else None, True)
+        journals = await self.fresh_ledgers(tenants[0].id if len(tenants) == 1 else None)
         if self.flavor == "json2":
             where = "Odoo 19 or later over JSON-2"
         else:
@@ -372,18 +360,14 @@ class OdooProvider:
         rows = await self._search_read("res.company", [], ["name"], None)
         return [Tenant(str(r["id"]), str(r.get("name") or "")) for r in rows]
 
-    async def _journal_rows(self, tenant_id: str | None, refresh: bool) -> list[dict[str, Any]]:
-        if refresh or tenant_id not in self._journals:
-            self._journals[tenant_id] = await self._search_read(
-                "account.journal", [], ["code", "name", "type"], tenant_id, order="code"
-            )
-        return self._journals[tenant_id]
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        rows = await self._search_read(
+            "account.journal", [], ["code", "name", "type"], tenant_id, order="code"
+        )
+        self._journal_types.update({str(r["id"]): str(r.get("type") or "general") for r in rows})
+        return ledgers_from(rows, "id", "code", "name")
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        rows = await self._journal_rows(tenant_id, refresh=True)
-        return [Ledger(str(r["id"]), str(r.get("code") or ""), str(r.get("name"))) for r in rows]
-
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         rows = await self._search_read(
             "account.account", [], ["code", "name"], tenant_id, order="code"
         )
@@ -393,7 +377,7 @@ class OdooProvider:
             if r.get("code")
         ]
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         rows = await self._search_read(
             "account.tax",
             [],
@@ -417,24 +401,14 @@ class OdooProvider:
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str, tenant_id: str | None) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._journal_rows(tenant_id, refresh), ledger_id
-        )
-        if found is not None:
-            return found
-        raise rejected(
-            PROVIDER,
-            f"Odoo has no journal {ledger_id!r} in this company",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
+        return int((await self.ledger(ledger_id, tenant_id, "in this company")).id)
 
-    async def _journal_type(self, journal_id: int, tenant_id: str | None) -> str:
-        rows = await self._journal_rows(tenant_id, refresh=False)
-        return next((str(r.get("type")) for r in rows if r["id"] == journal_id), "general")
+    def _journal_type(self, journal_id: int) -> str:
+        return self._journal_types.get(str(journal_id), "general")
 
-    async def _company(self, tenant_id: str | None) -> dict[str, Any]:
-        """Currency and lock dates of the entry's company (read once per adapter)."""
-        if tenant_id not in self._companies:
+    async def _company(self, tenant_id: str | None, *, fresh: bool = False) -> dict[str, Any]:
+        """Currency and lock dates of the entry's company (read once, or ``fresh``)."""
+        if fresh or tenant_id not in self._companies:
             fields = ["name", "currency_id", "fiscalyear_lock_date"]
             if (self.version or 0) >= 18:
                 fields += ["hard_lock_date", "sale_lock_date", "purchase_lock_date"]
@@ -445,43 +419,29 @@ class OdooProvider:
             self._companies[tenant_id] = rows[0]
         return self._companies[tenant_id]
 
-    def _check(self, entry: JournalEntry, company: Mapping[str, Any], journal_type: str) -> None:
-        problems: list[FieldError] = []
-        currency = company.get("currency_id")
-        code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
-        if code and code != entry.currency:
-            problems.append(
-                FieldError(
-                    "currency",
-                    f"the entry is in {entry.currency} but the Odoo company keeps its books "
-                    f"in {code}",
-                )
-            )
-        problems += too_few_lines(entry) + unbalanced(entry)
-        refuse(PROVIDER, "Odoo", problems)
-        # Odoo 18+ also locks sale and purchase journals on their own dates, and there it
-        # postpones the entry's date instead of refusing: so refuse here, before creating.
+    async def _check_books(self, entry: JournalEntry, tenant: str | None, journal: int) -> None:
+        """The company's currency and lock dates. Odoo 18+ also locks sale and purchase
+        journals on their own dates, and there it postpones the entry's date instead of
+        refusing: so refuse here, before creating. A lock seen in the company read earlier is
+        read again before the entry is refused (it may have been moved since)."""
+        journal_type = self._journal_type(journal)
         keys = ["fiscalyear_lock_date", "hard_lock_date", f"{journal_type}_lock_date"]
-        locks = [date.fromisoformat(str(company[k])) for k in keys if company.get(k)]
-        if locks and entry.date <= max(locks):
+        for fresh in (False, True):
+            company = await self._company(tenant, fresh=fresh)
+            locks = [date.fromisoformat(str(company[k])) for k in keys if company.get(k)]
+            if not locks or entry.date > max(locks):
+                break
+        else:
             raise period_locked(
                 PROVIDER,
                 f"Odoo's books of {company.get('name') or 'this company'} are locked up to "
                 f"{max(locks).isoformat()}; the entry dated {entry.date.isoformat()} cannot be "
                 "posted until the lock date is moved",
             )
-
-    async def _account_ids(self, codes: list[str], tenant_id: str | None) -> dict[str, int]:
-        wanted = sorted(set(codes))
-        rows = await self._search_read(
-            "account.account", [["code", "in", wanted]], ["code"], tenant_id
-        )
-        found: dict[str, int] = {}
-        for row in rows:
-            code = str(row.get("code") or "")
-            if code in wanted and code not in found:
-                found[code] = int(row["id"])
-        return found
+        currency = company.get("currency_id")
+        code = currency[1] if isinstance(currency, list) and len(currency) > 1 else None
+        books = currency_not_in(entry, (str(code),), "the Odoo company's books") if code else []
+        refuse_malformed(PROVIDER, "Odoo", entry, extra=books)
 
     async def _moves(
         self, reference: str, journal_id: int | None, tenant_id: str | None
@@ -495,17 +455,16 @@ class OdooProvider:
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         """Create and post the move unless the reference is already posted in the journal."""
+        refuse_malformed(PROVIDER, "Odoo", entry)
         tenant = entry.tenant_id
         journal_id = await self._journal_id(entry.ledger_id, tenant)
         existing = await self._moves(entry.reference, journal_id, tenant)
         posted = [m for m in existing if m.get("state") == "posted"]
         if posted:
             return PostedEntry(str(posted[0]["id"]), entry.reference)
-        self._check(
-            entry, await self._company(tenant), await self._journal_type(journal_id, tenant)
-        )
-        ids = await self._account_ids([line.account for line in entry.lines], tenant)
-        refuse_unknown_accounts(PROVIDER, "Odoo", entry, ids)
+        await self._check_books(entry, tenant, journal_id)
+        accounts = await self.known_accounts(entry, tenant)
+        ids = {code: int(account.id or 0) for code, account in accounts.items()}
         drafts = [int(m["id"]) for m in existing if m.get("state") == "draft"]
         if drafts:
             # Left by an earlier attempt whose action_post failed; its lines may be stale.
@@ -525,8 +484,8 @@ class OdooProvider:
                     {
                         "account_id": ids[line.account],
                         "name": line_label(line.description, line.vat_code),
-                        "debit": line.debit.quantize(CENT),
-                        "credit": line.credit.quantize(CENT),
+                        "debit": cents(line.debit),
+                        "credit": cents(line.credit),
                     },
                 ]
                 for line in entry.lines
@@ -560,19 +519,13 @@ class OdooProvider:
         """The posted move whose ``ref`` is the reference (drafts do not count as posted)."""
         journal_id = None
         if ledger_id:
-            try:
-                journal_id = await self._journal_id(ledger_id, tenant_id)
-            except ProviderError as exc:
-                if exc.kind != "rejected":
-                    raise
+            journal_id = await self.journal_or_none(self._journal_id(ledger_id, tenant_id))
+            if journal_id is None:
                 return None
         for move in await self._moves(reference, journal_id, tenant_id):
             if move.get("state") == "posted":
                 return PostedEntry(str(move["id"]), reference)
         return None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
 
 _NOT_JSON = object()
@@ -587,42 +540,3 @@ def _odoo_json(response: httpx.Response, *, keep_scalars: bool = False) -> Any:
     if keep_scalars:
         return body
     return body if isinstance(body, dict) else None
-
-
-def create(ctx: ProviderContext) -> OdooProvider:
-    return OdooProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "url",
-            "Odoo URL",
-            required=False,
-            pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
-            hint="the address you open Odoo at, e.g. https://mycompany.odoo.com (empty: "
-            "https://<database>.odoo.com, or api_url from the config file)",
-        ),
-        CredentialField(
-            "database", "Database name", hint="on Odoo Online the subdomain, e.g. mycompany"
-        ),
-        CredentialField(
-            "username",
-            "Username (login e-mail)",
-            required=False,
-            hint="needed for Odoo 18 and older, which only speak JSON-RPC",
-        ),
-        CredentialField(
-            "api_key",
-            "API key",
-            secret=True,
-            pattern=r"\S{8,}",
-            hint="Odoo > Preferences > Account Security > New API Key (of a dedicated user)",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=OdooProvider.info, module=__name__, factory="create", login=LOGIN)

@@ -13,50 +13,37 @@ idempotency key, so exactly-once rests on lookup: the entry's label carries the 
 ``find_entry`` lists the journal's entries in the period's dates and matches the label. The POST
 itself is never retried after it may have reached the server (the shared HTTP layer's rule).
 Rate limit: 25 requests per 5 seconds per token (``ratelimit-*`` headers).
+
+Checked against: Pennylane's Company API v2 documentation (pennylane.readme.io: the ledger
+entry guide and reference, OAuth, scopes, rate limiting and the 2026 changes;
+shared/research/providers-fr-nl.md section 1). Pennylane serves an OpenAPI file, not vendored
+here, so requests are not validated against it; the locked-period answer is an assumption,
+marked ``GAP``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, Tenant, VerifyResult
 from providers.context import ProviderContext
-from providers.entry_checks import refuse, refuse_unknown_accounts, too_few_lines, unbalanced
-from providers.errors import (
-    FieldError,
-    ProviderError,
-    auth_expired,
-    period_locked,
-    rejected,
-    unavailable,
-)
-from providers.http import HttpClient, RetryPolicy, Sleep, provider_message
-from providers.journals import find_journal_id
+from providers.entry_checks import refuse_malformed
+from providers.errors import ProviderError, period_locked, rejected, unavailable
+from providers.http import provider_message
+from providers.kit import FieldError, HttpAdapter
 from providers.login import CredentialField, CredentialsLogin
 from providers.ratelimit import RateLimitSpec
 from providers.redact import register_secret
 from providers.references import period_dates, reference_pattern
-from providers.vat_labels import LABEL_TAX_CODES, line_label
+from providers.vat_labels import line_label
 
 PROVIDER = "pennylane"
-DEFAULT_API_URL = "https://app.pennylane.com/api/external/v2"
 RATE_LIMIT = RateLimitSpec(
     calls=25,
     per_seconds=5,
@@ -67,11 +54,6 @@ MAX_LINES = 1000
 PAGE_LIMIT = 100  # journals and ledger entries: at most 100 per page
 ACCOUNT_PAGE_LIMIT = 1000  # ledger accounts: at most 1000 per page
 CENT = Decimal("0.01")
-
-# Pennylane ledger entries carry no tax code: VAT is posted as explicit lines (BEX does that
-# already, on its VAT payable accounts). The BEX codes are accepted as they are and only named
-# in the line labels, so the engine's tax-code check passes for them and nothing else.
-TAX_CODES = LABEL_TAX_CODES
 
 # GAP: Pennylane does not document what POST /ledger_entries answers for a date in a closed or
 # frozen fiscal period. We assume the 422 ``{"error": ..., "status": 422}`` shape of its other
@@ -114,51 +96,40 @@ def entry_label(entry: JournalEntry) -> str:
     return f"{entry.narration} ({entry.reference})"
 
 
-class PennylaneProvider:
+LOGIN = CredentialsLogin(
+    (
+        CredentialField(
+            "api_token",
+            "Pennylane company API token",
+            secret=True,
+            pattern=r"\S{8,}",
+            hint="the token from Pennylane > Settings > Connectivity > Developers",
+        ),
+    )
+)
+
+
+class PennylaneProvider(
+    HttpAdapter, provider="pennylane", login=LOGIN, rate_limit=RATE_LIMIT, errors=_error_mapper
+):
     """An authorised Pennylane company, reached with its API token."""
 
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Pennylane",
-        route="direct",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="lookup", max_lines=MAX_LINES),
-        notes="Company API token (Settings > Connectivity > Developers) with the journals, "
-        "ledger_accounts and ledger_entries scopes. Partners' OAuth2 code flow is not offered "
-        "yet. VAT codes are named in line labels; Pennylane entries carry no tax code.",
-        settings={"api_url": DEFAULT_API_URL},
-    )
-
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
         self._token = str(ctx.credentials.get("api_token") or "")
         register_secret(self._token)  # the header value is registered whole; the token alone too
-        headers = {"Accept": "application/json", "X-Use-2026-API-Changes": "true"}
+        super().__init__(ctx, **kw)
+        self._company: Tenant | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {**super().headers(), "X-Use-2026-API-Changes": "true"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        self.http = HttpClient(
-            PROVIDER,
-            ctx.settings.url("api_url", DEFAULT_API_URL),
-            rate_limit=RATE_LIMIT,
-            limiter_key=f"{PROVIDER}:{ctx.authorisation_id}",
-            headers=headers,
-            transport=ctx.transport,
-            error_mapper=_error_mapper,
-            sleep=sleep,
-            retry=retry or RetryPolicy(),
-        )
-        self._company: Tenant | None = None
-        self._journals: list[dict[str, Any]] | None = None
+        return headers
 
     # -- reading ---------------------------------------------------------------------------
     def _require_token(self) -> None:
         if not self._token:
-            raise auth_expired(PROVIDER, "no Pennylane API token is stored: log in again")
+            raise self.login_missing("API token")
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         self._require_token()
@@ -188,8 +159,9 @@ class PennylaneProvider:
         return self._company
 
     async def verify(self) -> VerifyResult:
+        self._company = None  # asks Pennylane, whatever is known already
         company = await self._me()
-        journals = await self._journal_rows(refresh=True)
+        journals = await self.list_ledgers(None)
         return VerifyResult(
             True,
             f"connected to Pennylane company {company.name!r} ({len(journals)} journals)",
@@ -199,68 +171,34 @@ class PennylaneProvider:
     async def list_tenants(self) -> list[Tenant]:
         return [await self._me()]
 
-    async def _journal_rows(self, *, refresh: bool = False) -> list[dict[str, Any]]:
-        if self._journals is None or refresh:
-            self._journals = [j async for j in self._items("/journals", PAGE_LIMIT)]
-        return self._journals
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+        return [
+            Ledger(str(j["id"]), str(j.get("code", "")), str(j.get("label", "")))
+            async for j in self._items("/journals", PAGE_LIMIT)
+        ]
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
-        rows = await self._journal_rows(refresh=True)
-        return [Ledger(str(j["id"]), str(j.get("code", "")), str(j.get("label", ""))) for j in rows]
-
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
+        """Enabled accounts by number. One number may map to several ids (Pennylane's guide
+        warns of it): the lowest enabled id wins."""
         found: dict[str, Account] = {}
         async for row in self._items("/ledger_accounts", ACCOUNT_PAGE_LIMIT):
-            account = self._account(row)
-            if account is not None and account.code not in found:
-                found[account.code] = account
+            if row.get("enabled") is False:
+                continue
+            number = str(row["number"])
+            if number not in found or int(row["id"]) < int(found[number].id or 0):
+                found[number] = Account(number, str(row.get("label", "")), str(row["id"]))
         return sorted(found.values(), key=lambda a: a.code)
-
-    @staticmethod
-    def _account(row: dict[str, Any]) -> Account | None:
-        if row.get("enabled") is False:
-            return None
-        return Account(str(row["number"]), str(row.get("label", "")), str(row["id"]))
-
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
-        return list(TAX_CODES)
 
     # -- writing ---------------------------------------------------------------------------
     async def _journal_id(self, ledger_id: str) -> int:
         """The journal's id from the configured ledger id, or from its code (``BEX``)."""
-        found = await find_journal_id(
-            lambda refresh: self._journal_rows(refresh=refresh), ledger_id
-        )
-        if found is not None:
-            return found
-        raise rejected(
-            PROVIDER,
-            f"Pennylane has no journal {ledger_id!r}; pick one of the journals in the options",
-            (FieldError("ledger_id", f"unknown journal {ledger_id!r}"),),
-        )
-
-    async def _account_ids(self, numbers: list[str]) -> dict[str, int]:
-        """Pennylane ids for account numbers. One number may map to several ids (Pennylane's
-        guide warns of it): the lowest enabled id wins, the same one ``list_accounts`` shows."""
-        wanted = sorted(set(numbers))
-        found: dict[str, int] = {}
-        filters = [{"field": "number", "operator": "in", "value": wanted}]
-        async for row in self._items("/ledger_accounts", ACCOUNT_PAGE_LIMIT, filters):
-            account = self._account(row)
-            if account is None or account.code not in wanted:
-                continue
-            ident = int(row["id"])
-            if account.code not in found or ident < found[account.code]:
-                found[account.code] = ident
-        return found
+        return int((await self.ledger(ledger_id, None)).id)
 
     def _check(self, entry: JournalEntry) -> None:
-        problems = too_few_lines(entry)
-        if len(entry.lines) > MAX_LINES:
-            problems.append(
-                FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")
-            )
-        refuse(PROVIDER, "Pennylane", problems + unbalanced(entry))
+        too_long = [FieldError("lines", f"Pennylane takes at most {MAX_LINES} lines per entry")]
+        refuse_malformed(
+            PROVIDER, "Pennylane", entry, too_long if len(entry.lines) > MAX_LINES else ()
+        )
 
     async def post_entry(self, entry: JournalEntry, idempotency_key: str) -> PostedEntry:
         """Create the ledger entry, unless one with this reference exists already.
@@ -273,10 +211,8 @@ class PennylaneProvider:
         existing = await self.find_entry(entry.reference, entry.tenant_id, str(journal_id))
         if existing is not None:
             return existing
-        ids = await self._account_ids([line.account for line in entry.lines])
-        refuse_unknown_accounts(
-            PROVIDER, "Pennylane", entry, ids, kind="ledger account", what="ledger account"
-        )
+        accounts = await self.known_accounts(entry, entry.tenant_id, what="ledger account")
+        ids = {code: int(account.id or 0) for code, account in accounts.items()}
         payload = {
             "date": entry.date.isoformat(),
             "label": entry_label(entry),
@@ -310,12 +246,9 @@ class PennylaneProvider:
         """Look the reference up by date (the period's days), journal and label."""
         filters: list[dict[str, Any]] = []
         if ledger_id:
-            try:
-                journal_id = await self._journal_id(ledger_id)
-            except ProviderError as exc:
-                if exc.kind != "rejected":
-                    raise
-                return None  # a journal that does not exist holds no entry
+            journal_id = await self.journal_or_none(self._journal_id(ledger_id))
+            if journal_id is None:
+                return None
             filters.append({"field": "journal_id", "operator": "eq", "value": str(journal_id)})
         span = period_dates(reference)
         if span is not None:
@@ -326,28 +259,3 @@ class PennylaneProvider:
             if pattern.search(str(row.get("label") or "")):
                 return PostedEntry(str(row["id"]), reference)
         return None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def create(ctx: ProviderContext) -> PennylaneProvider:
-    return PennylaneProvider(ctx)
-
-
-LOGIN = CredentialsLogin(
-    (
-        CredentialField(
-            "api_token",
-            "Pennylane company API token",
-            secret=True,
-            pattern=r"\S{8,}",
-            hint="the token from Pennylane > Settings > Connectivity > Developers",
-        ),
-    )
-)
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=PennylaneProvider.info, module=__name__, factory="create", login=LOGIN)

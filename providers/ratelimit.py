@@ -80,6 +80,11 @@ class _Window:
         self.prune(now)
         return self.calls - len(self.stamps)
 
+    def expire_by(self, moment: float) -> None:
+        """Let every counted call leave the window by ``moment`` at the latest."""
+        horizon = moment - self.per
+        self.stamps = deque(min(stamp, horizon) for stamp in self.stamps)
+
     def reserve(self, count: int, at: float) -> None:
         """Count ``count`` calls we did not make (the server saw them) as made at ``at``."""
         merged = sorted([*self.stamps, *([at] * count)])
@@ -206,10 +211,17 @@ class RateLimiter:
         return max(value, 0.0)
 
     def penalise(self, retry_after: float) -> None:
-        """After a 429: no request of this account starts before ``retry_after`` seconds."""
+        """After a 429: no request of this account starts before ``retry_after`` seconds, and
+        none waits longer than that for this limiter's own windows.
+
+        The server's word beats what this limiter inferred: a "0 remaining" header reserves a
+        whole window (Xero's minute), but a ``Retry-After: 1`` says a second is enough.
+        """
         until = self._clock() + max(retry_after, 0.0)
         if until > self._blocked_until:
             self._blocked_until = until
+        for window in self._windows:
+            window.expire_by(self._blocked_until)
 
     # -- admission ------------------------------------------------------------------------
     def _window_delay(self, now: float) -> float:
@@ -297,40 +309,47 @@ class RateLimiter:
         self.release()
 
 
-_registry: dict[str, tuple[object, RateLimiter]] = {}
-_registry_lock = threading.Lock()
+class LimiterRegistry:
+    """The rate limiters of one daemon: one per provider account, shared by all its clients.
 
-
-def limiter_for(
-    key: str,
-    spec: RateLimitSpec,
-    *,
-    clock: Clock = time.monotonic,
-    sleep: Sleep = asyncio.sleep,
-) -> RateLimiter:
-    """The one limiter of a provider account (``key``, e.g. ``"xero:<tenant id>"``).
-
-    Every client of the same account gets the same limiter, so their requests share one quota.
-    A later call with different limits updates them (a quota was raised in the config).
-    A limiter belongs to one event loop (its waiters are that loop's futures), so a new loop
-    gets a new limiter for the same key instead of one whose waiters could never wake.
+    The daemon makes one registry and hands it to every adapter through the
+    ``ProviderContext``; a test makes its own (with a fake clock and sleep), so no limiter
+    outlives the daemon or the test that made it.
     """
-    try:
-        loop: object = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    with _registry_lock:
-        entry = _registry.get(key)
-        limiter = entry[1] if entry is not None and entry[0] is loop else None
-        if limiter is None:
-            limiter = RateLimiter(spec, clock=clock, sleep=sleep)
-            _registry[key] = (loop, limiter)
-        else:
-            limiter.update_spec(spec)
-        return limiter
 
+    def __init__(
+        self,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.wall_clock = wall_clock
+        self._limiters: dict[str, tuple[object, RateLimiter]] = {}
+        self._lock = threading.Lock()
 
-def reset_limiters() -> None:
-    """Forget every registered limiter (tests, and a daemon reload that rebuilds all clients)."""
-    with _registry_lock:
-        _registry.clear()
+    def limiter(self, key: str, spec: RateLimitSpec) -> RateLimiter:
+        """The one limiter of a provider account (``key``, e.g. ``"xero:tenant:<id>"``).
+
+        Every client of the same account gets the same limiter, so their requests share one
+        quota. A later call with different limits updates them (a quota raised in the config).
+        A limiter belongs to one event loop (its waiters are that loop's futures), so a new loop
+        gets a new limiter for the same key instead of one whose waiters could never wake.
+        """
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            entry = self._limiters.get(key)
+            limiter = entry[1] if entry is not None and entry[0] is loop else None
+            if limiter is None:
+                limiter = RateLimiter(
+                    spec, clock=self.clock, sleep=self.sleep, wall_clock=self.wall_clock
+                )
+                self._limiters[key] = (loop, limiter)
+            else:
+                limiter.update_spec(spec)
+            return limiter

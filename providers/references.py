@@ -21,15 +21,19 @@ def month_span(day: date) -> tuple[date, date]:
     return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
+_REFERENCE = re.compile(r"^bexsync:[^:]+:(\d{4})-(\d{2})(?:-(\d{2}))?(?::.*)?$")
+
+
 def period_dates(reference: str) -> tuple[date, date] | None:
-    """The date range of the period named in ``bexsync:{configuration}:{period}``, if any."""
-    period = reference.rsplit(":", 1)[-1]
+    """The date range of the period named in ``bexsync:{configuration}:{period}[:cN]``."""
+    match = _REFERENCE.match(reference)
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2]), match[3]
     try:
-        if len(period) == 10:
-            day = date.fromisoformat(period)
-            return day, day
-        if len(period) == 7:
-            return month_span(date(int(period[:4]), int(period[5:7]), 1))
+        if day is not None:
+            one = date(year, month, int(day))
+            return one, one
+        return month_span(date(year, month, 1))
     except ValueError:
         return None
-    return None

@@ -1,13 +1,14 @@
 """Every provider id the daemon knows, with its description and how to build an adapter.
 
-Adapters register here and nowhere else; the daemon looks providers up by id only.
+The table ``ADAPTERS`` is the registration: each id names the adapter class that serves it,
+and the ``ProviderSpec`` is read from that class's declarations (``info``, ``login``,
+``needs_app_registration``). The daemon looks providers up by id only.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from providers.base import Provider, ProviderInfo
@@ -23,58 +24,64 @@ class ProviderSpec:
     needs_app_registration: bool = False
     login: LoginMethod = field(default_factory=NoLogin)
 
+    @classmethod
+    def of(cls, adapter: type[Provider]) -> ProviderSpec:
+        """The spec an adapter class declares (``info``, ``login``, app registration)."""
+        return cls(
+            info=adapter.info,
+            module=adapter.__module__,
+            factory=adapter.__qualname__,
+            needs_app_registration=bool(getattr(adapter, "needs_app_registration", False)),
+            login=getattr(adapter, "login", None) or NoLogin(),
+        )
+
     def create(self, ctx: ProviderContext) -> Provider:
         module = importlib.import_module(self.module)
         build: Callable[[ProviderContext], Provider] = getattr(module, self.factory)
         return build(ctx)
 
 
+# CONTRACT.md section 4: provider id -> "module:AdapterClass".
+ADAPTERS: Mapping[str, str] = {
+    "acd": "providers.acd:AcdProvider",
+    "business_central": "providers.business_central:BusinessCentralProvider",
+    "cegid_loop": "providers.cegid_loop:CegidLoopProvider",
+    "chift": "providers.chift:ChiftProvider",
+    "inqom": "providers.inqom:InqomProvider",
+    "minox": "providers.minox:MinoxProvider",
+    "myunisoft": "providers.myunisoft:MyUnisoftProvider",
+    "odoo": "providers.odoo:OdooProvider",
+    "pennylane": "providers.pennylane:PennylaneProvider",
+    "sage100fr": "providers.sage100fr:Sage100FrProvider",
+    "sandbox": "providers.sandbox:SandboxProvider",
+    "tiime": "providers.tiime:TiimeProvider",
+    "xero": "providers.xero:XeroProvider",
+}
+PROVIDER_IDS = tuple(ADAPTERS)
+
 _SPECS: dict[str, ProviderSpec] = {}
 
 
 def register(spec: ProviderSpec) -> None:
+    """Add a provider at run time (benchmarks register a synthetic one)."""
     _SPECS[spec.info.id] = spec
 
 
+def _builtin(provider_id: str) -> ProviderSpec | None:
+    target = ADAPTERS.get(provider_id)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    spec = ProviderSpec.of(getattr(importlib.import_module(module), name))
+    _SPECS[provider_id] = spec
+    return spec
+
+
 def get(provider_id: str) -> ProviderSpec | None:
-    _load_builtin()
-    return _SPECS.get(provider_id)
+    return _SPECS.get(provider_id) or _builtin(provider_id)
 
 
 def all_specs() -> list[ProviderSpec]:
-    _load_builtin()
+    for provider_id in ADAPTERS:
+        get(provider_id)
     return [_SPECS[k] for k in sorted(_SPECS)]
-
-
-# CONTRACT.md section 4. Each id is served by the module ``providers.<id>`` exporting ``SPEC``.
-PROVIDER_IDS = (
-    "acd",
-    "business_central",
-    "cegid_loop",
-    "chift",
-    "inqom",
-    "minox",
-    "myunisoft",
-    "odoo",
-    "pennylane",
-    "sage100fr",
-    "sandbox",
-    "tiime",
-    "xero",
-)
-_loaded = False
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for provider_id in PROVIDER_IDS:
-        name = f"providers.{provider_id}"
-        if importlib.util.find_spec(name) is None:
-            continue  # not implemented yet
-        module = importlib.import_module(name)
-        spec = getattr(module, "SPEC", None)
-        if spec is not None:
-            register(spec)

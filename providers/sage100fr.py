@@ -11,16 +11,19 @@ because the agent is away is ``unavailable``, retried later, not a rejection); o
 per connection (no folders); one request at a time, since the agent drives Sage's Objets
 Métiers sequentially; line labels cut to 35 characters (Sage 100's ``EC_Intitule``; an
 assumption, Chift does not document it); the entry number is 13 characters (``EC_Piece``),
-which ``providers.chift.entry_number`` already respects.
+which ``providers.chift_gateway.entry_number`` already respects.
+
+Checked against: Chift's published OpenAPI document (shared/specs/chift_openapi.json, every
+request validated in the tests) and Chift's Sage 100 connector and local-agent pages
+(shared/research/providers-fr-nl.md sections 7 and 9). Sage 100's field lengths are
+assumptions.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.base import Capabilities, ProviderInfo
-from providers.chift import DEFAULT_API_URL, ChiftLogin, ChiftProvider, Connector
-from providers.context import ProviderContext
+from providers.chift_gateway import ChiftGateway, Connector
 from providers.ratelimit import RateLimitSpec
 
 SAGE100FR = Connector(
@@ -29,32 +32,11 @@ SAGE100FR = Connector(
     integration_names=("sage100",),
     multi_folder=False,
     max_description=35,
+    max_reference=17,  # EC_RefPiece (an assumption, like the label length)
     local_agent=True,
     rate_limit=RateLimitSpec(calls=120, per_seconds=60, concurrent=1),
 )
 
 
-class Sage100FrProvider(ChiftProvider):
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="sage100fr",
-        title="Sage 100 FR (through Chift's local agent)",
-        route="chift",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Sage 100 runs on your own server: Chift's local agent (a Windows service on that "
-        "server) must be installed and running. Log in with your Chift API key; each Chift "
-        "consumer connected to Sage 100 is a tenant.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
-    )
+class Sage100FrProvider(ChiftGateway, provider="sage100fr"):
     connector: ClassVar[Connector] = SAGE100FR
-
-
-def create(ctx: ProviderContext) -> Sage100FrProvider:
-    return Sage100FrProvider(ctx)
-
-
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=Sage100FrProvider.info, module=__name__, factory="create", login=ChiftLogin()
-)

@@ -3,6 +3,9 @@
 It behaves like a strict accounting API (unbalanced entries, unknown accounts and locked periods
 are refused; an idempotency key replays the first result) so the engine is exercised for real.
 Anyone can audit it: ``sqlite3 sandbox-ledger.sqlite3 'select * from journal_entries'``.
+
+Checked against: nothing external: it is bexsync's own ledger, held to the same contract
+tests as every provider.
 """
 
 from __future__ import annotations
@@ -16,57 +19,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CATALOG
+from providers.chart import CHART, VAT_CODES
 from providers.context import ProviderContext
-from providers.entry_checks import SIGN_MESSAGE, too_few_lines, unbalanced
+from providers.entry_checks import SIGN_MESSAGE, too_few_lines, too_precise, unbalanced
 from providers.errors import FieldError, period_locked, rejected
 
 LEDGER_FILE = "sandbox-ledger.sqlite3"
 
-CHART: tuple[tuple[str, str], ...] = (
-    ("1000", "Cash"),
-    ("1010", "Bank suspense"),
-    ("1020", "Card (PIN) suspense"),
-    ("1030", "PSP suspense (BEX Payments)"),
-    ("1040", "Safe suspense"),
-    ("1300", "Reservations (guest debtors)"),
-    ("1310", "Channels (channel debtors)"),
-    ("1320", "POS suspense"),
-    ("1600", "Owners"),
-    ("1700", "Pre-invoiced turnover"),
-    ("1800", "VAT payable low"),
-    ("1810", "VAT payable high"),
-    ("2010", "Clearances"),
-    ("2020", "Paid by batch"),
-    ("2030", "Vouchers in circulation"),
-    ("2040", "Other administrations"),
-    ("2050", "Advances"),
-    ("2060", "Security deposits"),
-    ("4300", "Security deposit damages"),
-    ("4900", "Payment differences"),
-    ("4910", "Cash differences"),
-    ("8000", "Rent turnover"),
-    ("8100", "POS turnover"),
-    ("8200", "Tourist tax"),
-)
-TAX_CODES: tuple[tuple[str, str, str], ...] = (
-    ("0", "VAT 0%", "0"),
-    ("L", "VAT low 9%", "9"),
-    ("H", "VAT high 21%", "21"),
-    ("NONE", "No VAT", "0"),
-)
 LEDGERS: tuple[tuple[str, str, str], ...] = (
     ("MEM", "MEM", "Memorial"),
     ("BEX", "BEX", "Booking Experts postings"),
@@ -114,7 +76,7 @@ class SandboxLedger:
         with self._connect() as conn:
             conn.executescript(SCHEMA)
             conn.executemany("INSERT OR IGNORE INTO accounts VALUES (?, ?)", CHART)
-            conn.executemany("INSERT OR IGNORE INTO tax_codes VALUES (?, ?, ?)", TAX_CODES)
+            conn.executemany("INSERT OR IGNORE INTO tax_codes VALUES (?, ?, ?)", VAT_CODES)
             conn.executemany("INSERT OR IGNORE INTO ledgers VALUES (?, ?, ?)", LEDGERS)
 
     @contextmanager
@@ -195,7 +157,7 @@ class SandboxLedger:
             raise period_locked(
                 "sandbox", f"the sandbox ledger is locked up to {lock['value']}; unlock it first"
             )
-        problems = too_few_lines(entry) + unbalanced(entry)
+        problems = too_few_lines(entry, 2) + unbalanced(entry) + too_precise(entry)
         known = {row[0] for row in conn.execute("SELECT code FROM accounts")}
         taxes = {row[0] for row in conn.execute("SELECT code FROM tax_codes")}
         ledgers = {row[0] for row in conn.execute("SELECT id FROM ledgers")}
@@ -220,24 +182,19 @@ class SandboxLedger:
                 tuple(problems),
             )
 
-    def find(self, reference: str) -> PostedEntry | None:
+    def find(self, reference: str, ledger_id: str | None = None) -> PostedEntry | None:
+        """The entry with this reference (in ``ledger_id``, when given)."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT id, reference FROM journal_entries WHERE reference = ? ORDER BY id LIMIT 1",
-                (reference,),
+                "SELECT id, reference FROM journal_entries WHERE reference = ? "
+                "AND (? IS NULL OR ledger_id = ?) ORDER BY id LIMIT 1",
+                (reference, ledger_id, ledger_id),
             ).fetchone()
         return None if row is None else PostedEntry(str(row["id"]), row["reference"])
 
 
 class SandboxProvider:
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="sandbox",
-        title="Sandbox ledger (local)",
-        route="local",
-        auth=("none",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="A local SQLite ledger in the state dir, for the demo and dry runs.",
-    )
+    info = CATALOG["sandbox"]
 
     def __init__(self, ctx: ProviderContext) -> None:
         self.ledger = SandboxLedger(ctx.state_dir / LEDGER_FILE)
@@ -267,17 +224,7 @@ class SandboxProvider:
     async def find_entry(
         self, reference: str, tenant_id: str | None, ledger_id: str | None
     ) -> PostedEntry | None:
-        return await asyncio.to_thread(self.ledger.find, reference)
+        return await asyncio.to_thread(self.ledger.find, reference, ledger_id)
 
     async def aclose(self) -> None:
         return None
-
-
-def create(ctx: ProviderContext) -> SandboxProvider:
-    return SandboxProvider(ctx)
-
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=SandboxProvider.info, module=__name__, factory="create")

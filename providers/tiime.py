@@ -8,15 +8,17 @@ the tenant a Chift consumer whose accounting connection is Tiime. Endpoint keys 
 Tiime's quirks, per Chift's connector notes: one company per connection (no folders), and no
 way to create ledger accounts or partners beforehand, so every journal item carries
 ``account_info`` (number and name) and Tiime creates a missing account on the fly.
+
+Checked against: Chift's published OpenAPI document (shared/specs/chift_openapi.json, every
+request validated in the tests) and Chift's Tiime connector page (shared/research/
+providers-fr-nl.md sections 2 and 9). Tiime itself publishes no API.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.base import Capabilities, ProviderInfo
-from providers.chift import DEFAULT_API_URL, ChiftLogin, ChiftProvider, Connector
-from providers.context import ProviderContext
+from providers.chift_gateway import ChiftGateway, Connector
 
 TIIME = Connector(
     provider_id="tiime",
@@ -27,25 +29,5 @@ TIIME = Connector(
 )
 
 
-class TiimeProvider(ChiftProvider):
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id="tiime",
-        title="Tiime (through Chift)",
-        route="chift",
-        auth=("credentials",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Tiime has no public API: bexsync posts through Chift. Log in with your Chift API "
-        "key; each Chift consumer connected to Tiime is a tenant. Missing ledger accounts are "
-        "created in Tiime from the line's account number and name.",
-        settings={"api_url": DEFAULT_API_URL, "token_url": f"{DEFAULT_API_URL}/token"},
-    )
+class TiimeProvider(ChiftGateway, provider="tiime"):
     connector: ClassVar[Connector] = TIIME
-
-
-def create(ctx: ProviderContext) -> TiimeProvider:
-    return TiimeProvider(ctx)
-
-
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(info=TiimeProvider.info, module=__name__, factory="create", login=ChiftLogin())

@@ -11,6 +11,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    """An amount with exactly two decimals, as every provider's API takes it."""
+    return value.quantize(CENT)
+
 
 def dumps_decimal(doc: Any) -> bytes:
     """UTF-8 JSON with every ``Decimal`` written as an exact number literal (``1090.00``)."""

@@ -17,40 +17,38 @@ Settings (``[providers.xero]`` in bexsyncd.toml):
 - ``authorize_url``: default ``https://login.xero.com/identity/connect/authorize``
 - ``token_url``: default ``https://identity.xero.com/connect/token``
 - ``client_id`` (required) and ``client_secret_file`` (only for apps that have a secret)
-- ``scopes`` (option): apps created on or after 2 March 2026 must ask for granular scopes, e.g.
-  ``"offline_access accounting.manualjournals accounting.settings.read"``
+- ``scopes`` (option): ``"granular"`` (the default: ``accounting.manualjournals
+  accounting.settings.read offline_access``, what apps created on or after 2 March 2026 must
+  ask for), ``"legacy"`` (``accounting.transactions`` instead of ``accounting.manualjournals``,
+  for older apps until September 2027), or the scopes themselves
 - ``daily_limit`` (option): calls per day and organisation, 5000 (1000 on the Starter tier)
 - ``journal_status`` (option): ``POSTED`` (default) or ``DRAFT`` to review journals in Xero
+
+Checked against: Xero's published OpenAPI documents (XeroAPI/Xero-OpenAPI 16.1.0,
+shared/specs/xero_accounting.yaml and xero-identity.yaml; every request is validated against
+them in the tests) and developer.xero.com (OAuth2, limits, idempotency), with the granular
+scopes from Apideck's, Codat's and Databuzz's write-ups (shared/research/
+providers-xero-bc-odoo.md section 1).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from providers.base import (
-    Account,
-    Capabilities,
-    JournalEntry,
-    Ledger,
-    PostedEntry,
-    ProviderInfo,
-    TaxCode,
-    Tenant,
-    VerifyResult,
-)
+from providers.base import Account, JournalEntry, Ledger, PostedEntry, TaxCode, Tenant, VerifyResult
+from providers.catalog import CATALOG
 from providers.context import ProviderContext
-from providers.entry_checks import unbalanced
+from providers.entry_checks import refuse_malformed
+from providers.error_bodies import json_or_none
 from providers.errors import (
-    FieldError,
     ProviderError,
     auth_expired,
     period_locked,
@@ -58,23 +56,30 @@ from providers.errors import (
     rejected,
     unavailable,
 )
-from providers.http import HttpClient, Sleep, parse_retry_after, provider_message
+from providers.http import parse_retry_after, provider_message
+from providers.kit import FieldError, HttpAdapter, app_secret, registered_client_id
 from providers.oauth import OAuthApp
 from providers.oauth_login import OAuthCodeLogin, bearer_auth
-from providers.ratelimit import RateLimiter, RateLimitSpec
-from providers.wire import dumps_decimal
+from providers.ratelimit import RateLimitSpec
+from providers.settings import ProviderSettings
+from providers.wire import cents, dumps_decimal
 
 PROVIDER = "xero"
-API_URL = "https://api.xero.com/api.xro/2.0"
-IDENTITY_URL = "https://api.xero.com"
-AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
-TOKEN_URL = "https://identity.xero.com/connect/token"
-# Read settings (accounts, tax rates, lock dates), write manual journals, keep the login.
-DEFAULT_SCOPES = ("offline_access", "accounting.transactions", "accounting.settings.read")
+DEFAULTS = CATALOG[PROVIDER].settings  # the endpoints when [providers.xero] names none
+# Read settings (accounts, tax rates, lock dates), write manual journals, keep the login: the
+# granular scopes, which apps created on or after 2 March 2026 must use (older apps may until
+# September 2027). The identity scopes (openid profile email) are not needed: the tenant comes
+# from /Connections, which only needs the access token (xero-identity.yaml).
+DEFAULT_SCOPES = ("accounting.manualjournals", "accounting.settings.read", "offline_access")
+LEGACY_SCOPES = ("accounting.settings.read", "accounting.transactions", "offline_access")
+SCOPE_ADVICE = (
+    "a Xero app created on or after 2 March 2026 may only ask for granular scopes (the "
+    'default); an older app still on the broad ones sets scopes = "legacy" in '
+    "[providers.xero] of bexsyncd.toml (or lists the scopes it was granted)"
+)
 LEDGER = Ledger(id="manual-journals", code="MJ", name="Manual journals")
 PAGE_SIZE = 100  # the spec: "Up to 100 manual journals will be returned in a single API call"
 MAX_IDEMPOTENCY_KEY = 128  # the spec: "128 character max"
-CENT = Decimal("0.01")
 
 
 def rate_limit_spec(daily: int = 5000) -> RateLimitSpec:
@@ -130,7 +135,7 @@ def _loads(response: httpx.Response) -> Any:
 
 def line_amount(debit: Decimal, credit: Decimal) -> Decimal:
     """Xero's signed ``LineAmount``: debits positive, credits negative, 2 decimals."""
-    amount = (debit - credit).quantize(CENT)
+    amount = cents(debit - credit)
     return amount if amount else Decimal("0.00")
 
 
@@ -183,18 +188,11 @@ def _validation_messages(body: Any) -> list[str]:
     return found
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def map_error(response: httpx.Response) -> ProviderError | None:
+def _error_mapper(response: httpx.Response) -> ProviderError | None:
     """Xero's special answers: lock dates and validation errors (400), the daily limit (429),
     and 401/403 details. Everything else falls through to the shared defaults (and retries)."""
     status = response.status_code
-    body = _json_or_none(response)
+    body = json_or_none(response)
     if status == 400:
         messages = _validation_messages(body)
         if any(word in m.lower() for m in messages for word in _LOCK_WORDS):
@@ -243,90 +241,79 @@ def map_error(response: httpx.Response) -> ProviderError | None:
 # --- the OAuth app -----------------------------------------------------------------------------
 
 
-def _scopes(settings: Any) -> tuple[str, ...]:
-    raw = (getattr(settings, "options", None) or {}).get("scopes")
-    if isinstance(raw, str) and raw.strip():
+def _scopes(settings: ProviderSettings) -> tuple[str, ...]:
+    """``scopes`` of ``[providers.xero]``: absent or "granular" (the default), "legacy", or
+    the scopes themselves (a string or a list)."""
+    raw = settings.options.get("scopes")
+    if raw in (None, "", "granular"):
+        return DEFAULT_SCOPES
+    if raw == "legacy":
+        return LEGACY_SCOPES
+    if isinstance(raw, str):
         return tuple(raw.split())
     if isinstance(raw, list | tuple) and raw:
         return tuple(str(s) for s in raw)
-    return DEFAULT_SCOPES
+    raise rejected(
+        PROVIDER,
+        '[providers.xero] scopes must be "granular", "legacy", or the scopes to ask for',
+        (FieldError("scopes", "granular, legacy or a list of scopes"),),
+    )
 
 
-def app_for(settings: Any, redirect_uri: str | None) -> OAuthApp:
+def app_for(settings: ProviderSettings, redirect_uri: str | None) -> OAuthApp:
     """The registered Xero app from ``[providers.xero]`` (client id, optional secret, URLs)."""
-    if not settings.client_id:
-        raise rejected(
-            PROVIDER,
-            "register an app at developer.xero.com and put its client_id (and, for a web app, "
-            "client_secret_file) in [providers.xero] of bexsyncd.toml",
-        )
+    client_id = registered_client_id(
+        PROVIDER,
+        settings,
+        "register an app at developer.xero.com and put its client_id (and, for a web app, "
+        "client_secret_file) in [providers.xero] of bexsyncd.toml",
+    )
+    secret = app_secret(PROVIDER, settings, None)
     return OAuthApp(
         provider=PROVIDER,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret(),
-        authorize_url=settings.url("authorize_url", AUTHORIZE_URL),
-        token_url=settings.url("token_url", TOKEN_URL),
+        client_id=client_id,
+        client_secret=secret,
+        authorize_url=settings.url("authorize_url", DEFAULTS["authorize_url"]),
+        token_url=settings.url("token_url", DEFAULTS["token_url"]),
         scopes=_scopes(settings),
         redirect_uri=redirect_uri,
         use_pkce=True,
+        # Xero's code exchange and refresh take a confidential app's secret as HTTP Basic.
+        token_endpoint_auth_method="client_secret_basic" if secret else "none",
+        scope_advice=SCOPE_ADVICE,
     )
 
 
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class XeroProvider:
-    info: ClassVar[ProviderInfo] = ProviderInfo(
-        id=PROVIDER,
-        title="Xero",
-        route="direct",
-        auth=("oauth_code",),
-        capabilities=Capabilities(idempotency="key"),
-        notes="Manual journals in the organisation's base currency; one pseudo-ledger "
-        "'Manual journals'; the reference is kept in the narration.",
-        settings={
-            "api_url": API_URL,
-            "identity_url": IDENTITY_URL,
-            "authorize_url": AUTHORIZE_URL,
-            "token_url": TOKEN_URL,
-        },
-    )
+class XeroProvider(
+    HttpAdapter,
+    provider="xero",
+    login=OAuthCodeLogin(app_for),
+    errors=_error_mapper,
+    app_registration=True,
+):
+    # /Connections lives on the identity host, which an override may put elsewhere.
+    follows_other_origins = True
 
-    def __init__(
-        self,
-        ctx: ProviderContext,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        auth: httpx.Auth | None = None,
-        limiter: RateLimiter | None = None,
-    ) -> None:
-        """``sleep``, ``auth`` and ``limiter`` replace the real ones in tests (fake time)."""
-        self.ctx = ctx
-        settings = ctx.settings
-        self.api_url = settings.url("api_url", API_URL)
-        self.identity_url = settings.url("identity_url", IDENTITY_URL)
-        options = getattr(settings, "options", None) or {}
+    def __init__(self, ctx: ProviderContext, **kw: Any) -> None:
+        options = ctx.settings.options
         self.journal_status = str(options.get("journal_status") or "POSTED").upper()
         if self.journal_status not in ("POSTED", "DRAFT"):
             raise rejected(PROVIDER, "[providers.xero] journal_status must be POSTED or DRAFT")
-        daily = int(options.get("daily_limit") or 5000)
-        tenant = ctx.options.get("tenant_id")
-        limiter_key = f"xero:tenant:{tenant}" if tenant else f"xero:auth:{ctx.authorisation_id}"
-        self._http = HttpClient(
-            PROVIDER,
-            self.api_url,
-            rate_limit=rate_limit_spec(daily),
-            limiter_key=limiter_key,
-            auth=auth if auth is not None else bearer_auth(ctx, app_for(settings, None)),
-            headers={"Accept": "application/json"},
-            transport=ctx.transport,
-            error_mapper=map_error,
-            sleep=sleep,
-            limiter=limiter,
-            # /Connections lives on the identity host, which an override may put elsewhere.
-            allow_other_origins=True,
-        )
+        daily = rate_limit_spec(int(options.get("daily_limit") or 5000))
+        super().__init__(ctx, rate_limit=kw.pop("rate_limit", None) or daily, **kw)
+        self.identity_url = ctx.settings.url("identity_url", DEFAULTS["identity_url"])
         self._tenants: list[Tenant] | None = None
+
+    def limiter_key(self) -> str:
+        """Xero limits per organisation: every authorisation reaching it shares the quota."""
+        tenant = self.ctx.options.get("tenant_id")
+        return f"xero:tenant:{tenant}" if tenant else f"xero:auth:{self.ctx.authorisation_id}"
+
+    def auth(self) -> httpx.Auth:
+        return bearer_auth(self.ctx, app_for(self.ctx.settings, None))
 
     # -- tenants --------------------------------------------------------------------------
     async def list_tenants(self) -> list[Tenant]:
@@ -335,7 +322,7 @@ class XeroProvider:
         The path is spelled as in Xero's identity spec (``/Connections``), which Xero's
         generated SDKs send; the prose docs write ``/connections`` (the simulator takes both).
         """
-        response = await self._http.get(f"{self.identity_url}/Connections")
+        response = await self.http.get(f"{self.identity_url}/Connections")
         body = _loads(response)
         if not isinstance(body, list):
             raise unavailable(PROVIDER, "Xero's connections list has an unexpected shape")
@@ -373,7 +360,7 @@ class XeroProvider:
     async def _get(
         self, path: str, tenant: str, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        response = await self._http.get(path, params=params, headers={"xero-tenant-id": tenant})
+        response = await self.http.get(path, params=params, headers={"xero-tenant-id": tenant})
         body = _loads(response)
         if not isinstance(body, dict):
             raise unavailable(PROVIDER, f"Xero's answer to {path} has an unexpected shape")
@@ -432,11 +419,11 @@ class XeroProvider:
             tuple(tenants),
         )
 
-    async def list_ledgers(self, tenant_id: str | None) -> list[Ledger]:
+    async def read_ledgers(self, tenant_id: str | None) -> list[Ledger]:
         """Xero has no journals for manual journals: one pseudo-ledger stands for them all."""
         return [LEDGER]
 
-    async def list_accounts(self, tenant_id: str | None) -> list[Account]:
+    async def read_accounts(self, tenant_id: str | None) -> list[Account]:
         tenant = await self._tenant(tenant_id)
         body = await self._get("/Accounts", tenant, {"where": 'Status=="ACTIVE"'})
         accounts = []
@@ -450,7 +437,7 @@ class XeroProvider:
             )
         return sorted(accounts, key=lambda a: a.code)
 
-    async def list_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
+    async def read_tax_codes(self, tenant_id: str | None) -> list[TaxCode]:
         tenant = await self._tenant(tenant_id)
         body = await self._get("/TaxRates", tenant, {"where": 'Status=="ACTIVE"'})
         codes = []
@@ -497,22 +484,7 @@ class XeroProvider:
 
     def _check(self, entry: JournalEntry) -> None:
         """Refuse locally what Xero would refuse, without spending a call."""
-        problems: list[FieldError] = []
-        if len(entry.lines) < 2:
-            problems.append(FieldError("lines", "a Xero manual journal needs at least two lines"))
-        for i, line in enumerate(entry.lines):
-            if line.debit < 0 or line.credit < 0:
-                problems.append(FieldError(f"lines[{i}]", "amounts must not be negative"))
-            if line.debit.quantize(CENT) != line.debit or line.credit.quantize(CENT) != line.credit:
-                problems.append(FieldError(f"lines[{i}]", "amounts must have at most 2 decimals"))
-        problems += unbalanced(entry)
-        if problems:
-            raise rejected(
-                PROVIDER,
-                "the entry cannot be posted to Xero: "
-                + "; ".join(f"{p.field}: {p.message}" for p in problems),
-                tuple(problems),
-            )
+        refuse_malformed(PROVIDER, "Xero", entry)
 
     def _line_errors(self, entry: JournalEntry, err: ProviderError) -> ProviderError:
         """Point Xero's messages at our lines where they name an account code or tax type."""
@@ -553,6 +525,7 @@ class XeroProvider:
                 f"{entry.date.isoformat()}; move the lock date in Xero (Advanced settings) "
                 "first",
             )
+        await self.known_accounts(entry, tenant, what="active account code")
         base = org.get("BaseCurrency")
         if base and entry.currency and entry.currency.upper() != str(base).upper():
             raise rejected(
@@ -562,7 +535,7 @@ class XeroProvider:
                 (FieldError("currency", f"must be {base}"),),
             )
         try:
-            response = await self._http.put(
+            response = await self.http.put(
                 "/ManualJournals",
                 content=dumps_decimal(self.journal_body(entry)),
                 headers={
@@ -626,22 +599,3 @@ class XeroProvider:
             if len(journals) < PAGE_SIZE or (isinstance(page_count, int) and page >= page_count):
                 return None
             page += 1
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-
-def create(ctx: ProviderContext) -> XeroProvider:
-    return XeroProvider(ctx)
-
-
-# Imported last: the registry imports this module lazily by name.
-from providers.registry import ProviderSpec  # noqa: E402
-
-SPEC = ProviderSpec(
-    info=XeroProvider.info,
-    module=__name__,
-    factory="create",
-    needs_app_registration=True,
-    login=OAuthCodeLogin(app_for),
-)

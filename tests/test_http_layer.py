@@ -17,6 +17,7 @@ from providers.errors import ProviderError, period_locked
 from providers.http import HttpClient, RetryPolicy, parse_retry_after, provider_message
 from providers.ratelimit import RateLimiter, RateLimitSpec
 from providers.redact import forget_secrets, install_log_redaction
+from tests.providers.harness import FakeTime
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -60,8 +61,6 @@ def client(
     return HttpClient(
         "acme",
         "https://api.acme.test/v1",
-        rate_limit=None,
-        limiter_key="acme:test",
         transport=httpx.MockTransport(script),
         sleep=sleeps or Sleeps(),
         retry=retry or RetryPolicy(),
@@ -141,10 +140,17 @@ async def test_get_is_retried_after_a_read_timeout() -> None:
 
 async def test_429_is_retried_even_for_post_after_retry_after_seconds() -> None:
     script, sleeps = Script(httpx.Response(429, headers={"Retry-After": "7"}), 201), Sleeps()
-    async with client(script, sleeps) as http:
+    async with client(script, sleeps, rand=lambda: 0.0) as http:
         response = await http.post("/journals", json={})
     assert response.status_code == 201
     assert sleeps.delays == [7.0]
+
+
+async def test_retry_after_gets_at_most_a_tenth_of_it_as_jitter() -> None:
+    script, sleeps = Script(httpx.Response(429, headers={"Retry-After": "7"}), 201), Sleeps()
+    async with client(script, sleeps, rand=lambda: 0.999) as http:
+        await http.post("/journals", json={})
+    assert 7.0 < sleeps.delays[0] < 7.7
 
 
 async def test_retry_after_as_http_date() -> None:
@@ -152,14 +158,14 @@ async def test_retry_after_as_http_date() -> None:
     script, sleeps = Script(httpx.Response(429, headers={"Retry-After": when}), 200), Sleeps()
     async with client(script, sleeps) as http:
         await http.get("/x")
-    assert 28 <= sleeps.delays[0] <= 31
+    assert 28 <= sleeps.delays[0] <= 33  # 30 s, plus at most a tenth as jitter
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
     assert parse_retry_after("soon") is None
 
 
 async def test_503_with_retry_after_is_honoured_for_get() -> None:
     script, sleeps = Script(httpx.Response(503, headers={"Retry-After": "12"}), 200), Sleeps()
-    async with client(script, sleeps) as http:
+    async with client(script, sleeps, rand=lambda: 0.0) as http:
         await http.get("/x")
     assert sleeps.delays == [12.0]
 
@@ -367,7 +373,7 @@ async def test_429_holds_back_every_request_of_the_same_account() -> None:
         sleep=fake_sleep,
     )
     script = Script(httpx.Response(429, headers={"Retry-After": "20"}), 200)
-    a = client(script, fake_sleep, limiter=limiter)  # the client's own waits: same fake time
+    a = client(script, fake_sleep, limiter=limiter, rand=lambda: 0.0)  # the same fake time
     await a.get("/x")
     assert now[0] == pytest.approx(20.0)
     limiter.penalise(5)
@@ -386,3 +392,22 @@ async def test_remaining_header_feeds_the_limiter() -> None:
     async with client(script, limiter=limiter) as http:
         await http.get("/x")
     assert limiter.remaining() == 3
+
+
+@pytest.mark.parametrize("retry_after", ["1", "http-date"])
+async def test_a_429_costs_what_retry_after_asks_even_when_the_minute_is_used_up(
+    retry_after: str,
+) -> None:
+    """Xero answers a 429 with ``Retry-After: 1`` and ``X-MinLimit-Remaining: 0``: the retry
+    goes out after about a second, not after the rest of the minute window."""
+    from providers.xero import rate_limit_spec
+
+    time_ = FakeTime()
+    limiter = RateLimiter(rate_limit_spec(), clock=time_.clock, sleep=time_.sleep)
+    value = "1" if retry_after == "1" else email.utils.formatdate(time.time() + 1, usegmt=True)
+    limited = httpx.Response(429, headers={"Retry-After": value, "X-MinLimit-Remaining": "0"})
+    script = Script(limited, httpx.Response(200, headers={"X-MinLimit-Remaining": "58"}))
+    async with client(script, time_.sleep, limiter=limiter) as http:
+        await http.get("/ManualJournals")
+    assert script.calls == 2
+    assert 0.0 < time_.now <= 1.1  # what Xero asked for (an HTTP date: at most that), + jitter

@@ -5,7 +5,9 @@ The PKCE verifier and state-before-token checks live in tests/test_security.py (
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
@@ -23,12 +25,14 @@ from providers.oauth import (
     begin_device_flow,
     client_credentials,
     complete_code_flow,
+    json_token_request,
     parse_redirect_url,
     password_grant,
     poll_device_flow,
     poll_once,
 )
 from providers.simulators.base import serve
+from providers.simulators.faults import Fault, FaultPlan
 from providers.simulators.oauth_server import (
     OAuthServerConfig,
     OAuthServerState,
@@ -300,6 +304,25 @@ async def test_unreachable_token_endpoint_is_unavailable(env: Env) -> None:
         await client_credentials(app)
     assert (caught.value.kind, caught.value.reason) == ("unavailable", "unreachable")
     assert caught.value.retryable
+
+
+async def test_a_throttled_token_endpoint_keeps_its_retry_after_even_as_a_date() -> None:
+    config = OAuthServerConfig(clients=(SimClient("bc-app", CLIENT_SECRET),))
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    plan = FaultPlan([Fault.rate_limit(retry_after=when, path="/token", nth={1})])
+    async with serve(plan.wrap(create_oauth_app(config)), name="oauth") as url:
+        app = OAuthApp("chift", "bc-app", CLIENT_SECRET, token_url=f"{url}/token")
+        with pytest.raises(OAuthFlowError) as caught:
+            await client_credentials(app)
+        assert caught.value.kind == "rate_limited"
+        assert caught.value.retry_after is not None and 25 <= caught.value.retry_after <= 30
+        with pytest.raises(OAuthFlowError) as caught:
+            await json_token_request(app, {"clientId": "x"}, now=time.time())
+        assert caught.value.kind == "rejected"  # the next answer: no token for that body
+        plan.add(Fault.rate_limit(retry_after=7, path="/token", nth={1}))
+        with pytest.raises(OAuthFlowError) as caught:
+            await json_token_request(app, {"clientId": "x"}, now=time.time())
+        assert (caught.value.kind, caught.value.retry_after) == ("rate_limited", 7.0)
 
 
 # --- secrets stay secret ----------------------------------------------------------------------

@@ -6,23 +6,8 @@ import asyncio
 
 import pytest
 
-from providers.ratelimit import RateLimiter, RateLimitSpec, limiter_for, reset_limiters
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps, so tests run in microseconds."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        self.now += delay
-        await asyncio.sleep(0)
+from providers.ratelimit import LimiterRegistry, RateLimiter, RateLimitSpec
+from tests.providers.harness import FakeTime
 
 
 def make(spec: RateLimitSpec) -> tuple[RateLimiter, FakeTime]:
@@ -206,13 +191,26 @@ async def test_cancelled_waiter_does_not_block_the_queue() -> None:
     assert limiter.in_flight == 0
 
 
-def test_one_limiter_per_account_key() -> None:
-    reset_limiters()
+def test_one_limiter_per_account_key_in_a_registry() -> None:
+    limiters = LimiterRegistry()
     spec = RateLimitSpec(calls=60, per_seconds=60)
-    a = limiter_for("xero:tenant-1", spec)
-    assert limiter_for("xero:tenant-1", spec) is a
-    assert limiter_for("xero:tenant-2", spec) is not a
+    a = limiters.limiter("xero:tenant-1", spec)
+    assert limiters.limiter("xero:tenant-1", spec) is a
+    assert limiters.limiter("xero:tenant-2", spec) is not a
     raised = RateLimitSpec(calls=120, per_seconds=60)
-    assert limiter_for("xero:tenant-1", raised) is a
+    assert limiters.limiter("xero:tenant-1", raised) is a
     assert a.spec == raised
-    reset_limiters()
+    assert LimiterRegistry().limiter("xero:tenant-1", spec) is not a  # another daemon's
+
+
+async def test_penalise_waits_what_the_server_asked_even_over_a_reserved_window() -> None:
+    """ "0 remaining" reserves the whole minute; a Retry-After of 1 s cuts that short."""
+    spec = RateLimitSpec(calls=60, per_seconds=60, remaining_header="X-MinLimit-Remaining")
+    limiter, t = make(spec)
+    async with limiter:
+        pass
+    limiter.observe({"X-MinLimit-Remaining": "0"})
+    limiter.penalise(1.0)
+    async with limiter:
+        pass
+    assert t.sleeps == [pytest.approx(1.0)]

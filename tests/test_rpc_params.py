@@ -1,74 +1,91 @@
-"""Typed params: JSON -> dataclass conversion, its error reports, the registry and OpenRPC."""
+"""Typed params: JSON -> params Struct, its error reports, the registry and OpenRPC."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import jsonschema
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daemon.events import EventBus, register_event_methods
 from daemon.rpc import (
+    UNSET,
     CallContext,
+    Int64,
     InvalidParams,
-    MaxLen,
-    MinLen,
-    Pattern,
-    Range,
+    JSONValue,
+    Meta,
+    Money,
+    Params,
     Registry,
+    Text,
+    UnsetType,
     build_openrpc,
-    convert_params,
-    provided_fields,
+    pattern,
+    provided,
 )
 from daemon.rpc.errors import ProviderFailure, ValidationFailed
-from daemon.rpc.params import DEFAULT_MAX_STRING, MAX_DEPTH
+from daemon.rpc.explain import explain
+from daemon.rpc.validation import compile_params, decode_params
+from daemon.rpc.wire import DEFAULT_MAX_STRING, MAX_DEPTH
 from providers.errors import FieldError, rejected
+from tests.support.fuzz_counts import fuzz_settings, tried
 
 
-@dataclass
-class Line:
-    account: Annotated[str, MinLen(1), MaxLen(20)]
-    debit: Decimal = Decimal("0")
-    credit: Decimal = Decimal("0")
-    vat_code: str | None = None
+class Line(Params):
+    account: Annotated[str, Meta(min_length=1, max_length=20)]
+    debit: Money | None = None
+    credit: Money | None = None
+    vat_code: Text | None = None
 
 
-@dataclass
-class ConfigurationCreate:
+class ConfigurationCreate(Params):
     """Create a configuration."""
 
-    authorisation_id: int
-    administration_id: str
-    frequency: Literal["daily", "monthly"] = field(metadata={"description": "Entry per period"})
-    ledger_id: str
+    authorisation_id: Int64
+    administration_id: Text
+    frequency: Annotated[Literal["daily", "monthly"], Meta(description="Entry per period")]
+    ledger_id: Text
     start_date: date
     end_date: date | None = None
-    delay_days: Annotated[int, Range(0, 14)] = 0
+    delay_days: Annotated[int, Meta(ge=0, le=14)] = 0
     automatic: bool = False
 
 
-@dataclass
-class Everything:
-    name: Annotated[str, MaxLen(200)]
-    amount: Decimal
+class ConfigurationUpdate(Params):
+    id: Int64
+    end_date: date | UnsetType | None = UNSET
+    delay_days: Annotated[int, Meta(ge=0, le=14)] | UnsetType = UNSET
+
+
+class Everything(Params):
+    name: Annotated[str, Meta(max_length=200)]
+    amount: Money
     when: datetime
     ratio: float = 0.5
-    code: Annotated[str, Pattern(r"[A-Z]{3}", "must be three capital letters")] = "EUR"
-    tags: list[str] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-    lines: list[Line] = field(default_factory=list)
-    extra: Any = None
-    choice: int | str | None = None
-    from_: str = ""
+    code: Annotated[
+        str, Meta(max_length=3), pattern("[A-Z]{3}", "must be three capital letters")
+    ] = "EUR"
+    tags: list[Text] = []
+    limits: dict[str, Int64] = {}
+    lines: list[Line] = []
+    extra: JSONValue = None
+    choice: Int64 | Text | None = None
+    from_: Text = msgspec.field(default="", name="from")
 
 
-@dataclass
-class Tree:
-    name: str
-    children: list[Tree] = field(default_factory=list)
+class Tree(Params):
+    name: Text
+    children: list[Tree] = []
+
+
+def convert_params(cls: type[msgspec.Struct] | None, raw: Any) -> Any:
+    return decode_params(None if cls is None else compile_params(cls), raw)
 
 
 GOOD = {
@@ -95,6 +112,7 @@ def errors_of(cls: type, raw: Any) -> list[dict[str, str]]:
 def test_object_params_become_the_dataclass_with_defaults() -> None:
     p = convert_params(ConfigurationCreate, GOOD)
     assert p == ConfigurationCreate(3, "adm-1", "monthly", "MEMO", date(2024, 1, 1))
+    assert isinstance(p.start_date, date)
     assert p.delay_days == 0 and p.end_date is None
 
 
@@ -247,10 +265,13 @@ def test_nesting_depth_is_capped() -> None:
     assert any("nested too deeply" in e["message"] for e in errors_of(Tree, tree))
 
 
-def test_provided_fields_tells_null_from_absent() -> None:
-    p = convert_params(ConfigurationCreate, {**GOOD, "end_date": None})
-    assert "end_date" in provided_fields(p)
-    assert "delay_days" not in provided_fields(p)
+def test_provided_tells_null_from_absent() -> None:
+    p = convert_params(ConfigurationUpdate, {"id": 3, "end_date": None})
+    assert provided(p) == {"id": 3, "end_date": None}
+    assert provided(convert_params(ConfigurationUpdate, [3])) == {"id": 3}
+    assert errors_of(ConfigurationUpdate, {"id": 3, "delay_days": None}) == [
+        {"field": "delay_days", "message": "must be an integer"}
+    ]
 
 
 def test_params_that_are_neither_object_nor_array() -> None:
@@ -295,7 +316,7 @@ def test_validation_failed_and_provider_failure_shapes() -> None:
 def test_registry_reads_params_and_docs_from_the_handler() -> None:
     registry = Registry()
 
-    @registry.method("configurations.create", result={"type": "object"})
+    @registry.method("configurations.create", result=dict[str, JSONValue])
     async def create(ctx: CallContext, p: ConfigurationCreate) -> dict[str, Any]:
         """Create a configuration.
 
@@ -319,12 +340,35 @@ def test_registry_reads_params_and_docs_from_the_handler() -> None:
 def test_registry_refuses_mistakes_at_import_time() -> None:
     registry = Registry()
 
-    @dataclass
-    class Bad:
+    class Bad(Params):
         when: set[int]
 
     with pytest.raises(TypeError, match="unsupported"):
         registry.add("x.bad", _handler_with(Bad))
+
+    class Unbounded(Params):
+        text: str
+
+    with pytest.raises(TypeError, match="max_length"):
+        registry.add("x.unbounded", _handler_with(Unbounded))
+
+    class Big(Params):
+        count: int
+
+    with pytest.raises(TypeError, match="ge and le"):
+        registry.add("x.big", _handler_with(Big))
+
+    class Lenient(msgspec.Struct):
+        name: Text
+
+    with pytest.raises(TypeError, match="forbid unknown fields"):
+        registry.add("x.lenient", _handler_with(Lenient))
+
+    class FloatMoney(Params):
+        amount: Decimal
+
+    with pytest.raises(TypeError, match="Money"):
+        registry.add("x.money", _handler_with(FloatMoney))
     with pytest.raises(TypeError, match="async"):
         registry.add("x.sync", lambda ctx: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="reserved"):
@@ -333,11 +377,10 @@ def test_registry_refuses_mistakes_at_import_time() -> None:
     with pytest.raises(ValueError, match="twice"):
         registry.add("x.ok", _handler_with(Tree))
 
-    @dataclass
-    class WrongConstraint:
-        flag: Annotated[bool, MaxLen(3)]
+    class WrongConstraint(Params):
+        flag: Annotated[bool, Meta(max_length=3)]
 
-    with pytest.raises(TypeError, match="MaxLen"):
+    with pytest.raises(TypeError, match="max_length"):
         registry.add("x.constraint", _handler_with(WrongConstraint))
 
 
@@ -355,7 +398,7 @@ def _handler_with(params_type: type) -> Any:
 def _full_registry() -> Registry:
     registry = Registry()
 
-    @registry.method("configurations.create", result={"type": "object"})
+    @registry.method("configurations.create", result=dict[str, JSONValue])
     async def create(ctx: CallContext, p: ConfigurationCreate) -> dict[str, Any]:
         """Create a configuration."""
         return {}
@@ -473,3 +516,86 @@ def test_openrpc_schemas_agree_with_the_converter() -> None:
         except InvalidParams:
             accepted = False
         assert accepted == validator.is_valid(sample), sample
+
+
+# --- the explanation agrees with msgspec ------------------------------------------------------
+
+_EDGES = [
+    *(None, True, 0, -1, 15, 1.5, 2**63, -(2**63) - 1, 10**400, "", " ", "x" * 21, "EUR", "eur"),
+    *("12.50", "-0.01", "1e3", "NaN", "12,50", "2024-02-29", "2023-02-29", "2024-1-1"),
+    *("2024-05-01T13:00:00", "2024-05-01 13:00", "2024-05-01T13:00:00+02:00", "daily"),
+    *("weekly", [], [1], ["a", 2], {}, {"a b": 1}, {"account": "8000"}, {"account": ""}),
+]
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=25),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_values = st.sampled_from(_EDGES) | _json
+_EVERYTHING = {"name": "n", "amount": "1.00", "when": "2024-05-01T13:00:00"}
+_KEYS = {
+    ConfigurationCreate: [*sorted(GOOD), "end_date", "delay_days", "automatic", "colour"],
+    Everything: [
+        *_EVERYTHING,
+        "ratio",
+        "code",
+        "tags",
+        "limits",
+        "lines",
+        "extra",
+        "choice",
+        "from",
+    ],
+    Tree: ["name", "children"],
+}
+
+
+_BASES: dict[type[msgspec.Struct], dict[str, Any]] = {
+    ConfigurationCreate: GOOD,
+    Everything: _EVERYTHING,
+    Tree: {"name": "t"},
+}
+
+
+def _agree(cls: type[msgspec.Struct], raw: dict[str, Any]) -> bool:
+    """Whether msgspec accepted ``raw``; fails when the explanation says otherwise."""
+    try:
+        msgspec.convert(raw, cls, dec_hook=lambda tp, v: Money.from_wire(v))
+        accepted = True
+    except msgspec.ValidationError:
+        accepted = False
+    explained = explain(compile_params(cls), raw)
+    assert accepted == (not explained), (raw, explained)
+    return accepted
+
+
+@pytest.mark.parametrize("cls", list(_BASES), ids=lambda c: c.__name__)
+def test_every_refusal_is_explained_and_nothing_accepted_is(cls: type[msgspec.Struct]) -> None:
+    """msgspec decides; the field-by-field explanation must find a problem exactly when it
+    refuses (else a client would get msgspec's words, or an error for a valid call)."""
+    outcomes = set()
+    for key in _KEYS[cls]:
+        for value in _EDGES:
+            outcomes.add(_agree(cls, {**_BASES[cls], key: value}))
+            if key in ("lines", "children"):
+                _agree(cls, {**_BASES[cls], key: [value]})
+    assert outcomes == {True, False}
+
+
+@fuzz_settings(300)
+@given(data=st.data())
+def test_random_params_are_explained_as_msgspec_decides(data: st.DataObject) -> None:
+    cls = data.draw(st.sampled_from(list(_BASES)))
+    raw = dict(_BASES[cls])
+    for key in data.draw(st.lists(st.sampled_from(_KEYS[cls]), min_size=1, max_size=3)):
+        raw[key] = data.draw(_values | st.lists(st.dictionaries(
+            st.sampled_from(["account", "debit", "name", "nope"]), _values, max_size=3
+        ), max_size=2))  # fmt: skip
+    accepted = _agree(cls, raw)
+    tried("rpc params, explanation vs msgspec", refused=not accepted)

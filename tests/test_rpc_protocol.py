@@ -24,8 +24,18 @@ from typing import Annotated, Any
 import pytest
 
 from daemon.events import EventBus, register_event_methods
-from daemon.rpc import CallContext, NotFound, Range, Registry, Server, SocketInUse
-from daemon.rpc.server import UnsafeSocketPath
+from daemon.rpc import (
+    CallContext,
+    Int64,
+    Meta,
+    NotFound,
+    Params,
+    Registry,
+    Server,
+    SocketInUse,
+    Text,
+    UnsafeSocketPath,
+)
 from providers.errors import rate_limited
 
 # --- a small application and registry used by all RPC tests -------------------------------------
@@ -39,27 +49,23 @@ class DummyApp:
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-@dataclass
-class EchoParams:
-    text: str
-    times: Annotated[int, Range(1, 5)] = 1
+class EchoParams(Params):
+    text: Text
+    times: Annotated[int, Meta(ge=1, le=5)] = 1
 
 
-@dataclass
-class AddParams:
-    amount: int
+class AddParams(Params):
+    amount: Int64
 
 
-@dataclass
-class SlowParams:
+class SlowParams(Params):
     seconds: float
-    tag: str = ""
+    tag: Text = ""
 
 
-@dataclass
-class HelloParams:
-    client: str | None = None
-    version: str | None = None
+class HelloParams(Params):
+    client: Text | None = None
+    version: Text | None = None
 
 
 def make_registry(bus: EventBus | None = None) -> Registry:
@@ -322,7 +328,7 @@ async def test_blank_lines_are_ignored(conn: RawConn) -> None:
 async def test_unexpected_exception_is_a_generic_internal_error(
     conn: RawConn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="daemon.rpc.server"):
+    with caplog.at_level(logging.ERROR, logger="daemon.rpc.dispatch"):
         response = await conn.call("test.crash", rid=4)
     error = assert_error(response, -32603, "InternalError", 4)
     assert "s3cr3t" not in json.dumps(response)

@@ -2,58 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
-from daemon.api.schemas import AUTHORISATION, DELETED, array, obj
-from daemon.rpc.params import MaxLen
-from daemon.rpc.registry import CallContext, Registry
+from daemon.api.backend import ApiBackend, Ctx, Shaped
+from daemon.api.shapes import Authorisation, Deleted, LoginStarted
+from daemon.rpc.registry import Registry
+from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
-registry = Registry()
-
-
-@dataclass
-class ById:
-    id: int
+registry: Registry[ApiBackend] = Registry()
 
 
-@dataclass
-class Create:
-    name: Annotated[str, MaxLen(200)]
-    provider: Annotated[str, MaxLen(50)]
-    settings: dict[str, Any] | None = None
+class ById(Params):
+    id: Int64
 
 
-@dataclass
-class Complete:
-    id: int
-    redirect_url: Annotated[str, MaxLen(8000)] | None = None
-    code: Annotated[str, MaxLen(4000)] | None = None
-    credentials: dict[str, Any] | None = None
+class Create(Params):
+    name: Annotated[str, Meta(max_length=200)]
+    provider: Annotated[str, Meta(max_length=50)]
+    settings: JSONObject | None = None
 
 
-@dataclass
-class Activate:
-    id: int
-    tenant_id: Annotated[str, MaxLen(200)] | None = None
+class Complete(Params):
+    id: Int64
+    redirect_url: Annotated[str, Meta(max_length=8000)] | None = None
+    code: Annotated[str, Meta(max_length=4000)] | None = None
+    credentials: JSONObject | None = None
 
 
-@registry.method("authorisations.list", summary="Every authorisation", result=array(AUTHORISATION))
-async def list_(ctx: CallContext) -> list[dict[str, Any]]:
+class Activate(Params):
+    id: Int64
+    tenant_id: Annotated[str, Meta(max_length=200)] | None = None
+
+
+@registry.method("authorisations.list", summary="Every authorisation", result=list[Authorisation])
+async def list_(ctx: Ctx) -> Sequence[Shaped]:
     return await ctx.app.authorisations.list()
 
 
-@registry.method("authorisations.get", summary="One authorisation", result=AUTHORISATION)
-async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
+@registry.method("authorisations.get", summary="One authorisation", result=Authorisation)
+async def get(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.authorisations.get(p.id)
 
 
 @registry.method(
     "authorisations.create",
     summary="Create an authorisation and get the provider's login step",
-    result=obj({"authorisation": AUTHORISATION, "next_step": obj({})}),
+    result=LoginStarted,
 )
-async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
+async def create(ctx: Ctx, p: Create) -> Shaped:
     return await ctx.app.authorisations.create(p.name, p.provider, p.settings)
 
 
@@ -62,34 +59,34 @@ async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
     summary="Log in again (a refused or expired login): the provider's login step, as for create",
     description="Then authorisations.complete with what the user brings back, and "
     "authorisations.activate to verify it; the old login stays until complete replaces it.",
-    result=obj({"authorisation": AUTHORISATION, "next_step": obj({})}),
+    result=LoginStarted,
 )
-async def login(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def login(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.authorisations.login(p.id)
 
 
 @registry.method(
     "authorisations.complete",
     summary="Finish the login: the pasted redirect URL, a code, or the credentials form",
-    result=AUTHORISATION,
+    result=Authorisation,
 )
-async def complete(ctx: CallContext, p: Complete) -> dict[str, Any]:
+async def complete(ctx: Ctx, p: Complete) -> Shaped:
     return await ctx.app.authorisations.complete(p.id, p.redirect_url, p.code, p.credentials)
 
 
 @registry.method(
     "authorisations.activate",
     summary="Verify the login against the provider now; active or error with the reason",
-    result=AUTHORISATION,
+    result=Authorisation,
 )
-async def activate(ctx: CallContext, p: Activate) -> dict[str, Any]:
+async def activate(ctx: Ctx, p: Activate) -> Shaped:
     return await ctx.app.authorisations.activate(p.id, p.tenant_id)
 
 
 @registry.method(
     "authorisations.delete",
     summary="Delete an authorisation without configurations",
-    result=DELETED,
+    result=Deleted,
 )
-async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def delete(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.authorisations.delete(p.id)

@@ -2,68 +2,74 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from daemon.api.schemas import CONFIGURATION, DELETED, array, obj
+import msgspec
+
+from daemon.api.backend import ApiBackend, Ctx, Shaped
+from daemon.api.shapes import Configuration, ConfigurationOptions, Deleted
+from daemon.model import Frequency
 from daemon.rpc.errors import ValidationFailed
-from daemon.rpc.params import MaxLen, Range, provided_fields
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
+from daemon.rpc.wire import UNSET, Int64, Meta, Params, UnsetType, provided
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
-Code = Annotated[str, MaxLen(64)]
-
-
-@dataclass
-class ById:
-    id: int
-
-
-@dataclass
-class Options:
-    authorisation_id: int
+Code = Annotated[str, Meta(max_length=64)]
+AdministrationId = Annotated[str, Meta(max_length=100)]
+LedgerId = Annotated[str, Meta(max_length=200)]
+TenantId = Annotated[str, Meta(max_length=200)]
+Schedule = Annotated[str, Meta(max_length=100)]
+DelayDays = Annotated[int, Meta(ge=-1000, le=1000)]  # the rule (0..14) is ValidationFailed
 
 
-@dataclass
-class ListParams:
-    authorisation_id: int | None = None
+class ById(Params):
+    id: Int64
 
 
-@dataclass
-class Create:
-    authorisation_id: int
-    administration_id: Annotated[str, MaxLen(100)]
-    frequency: Literal["daily", "monthly"]
-    ledger_id: Annotated[str, MaxLen(200)]
+class Options(Params):
+    authorisation_id: Int64
+
+
+class ListParams(Params):
+    authorisation_id: Int64 | None = None
+
+
+class Create(Params):
+    authorisation_id: Int64
+    administration_id: AdministrationId
+    frequency: Frequency
+    ledger_id: LedgerId
     start_date: date
     end_date: date | None = None
-    delay_days: Annotated[int, Range(-1000, 1000)] = 0
+    delay_days: DelayDays = 0
     automatic: bool = False
-    tenant_id: Annotated[str, MaxLen(200)] | None = None
+    tenant_id: TenantId | None = None
     activate: bool = False
     no_vat_code: Code | None = None
-    account_map: dict[str, Code] = field(default_factory=dict)
-    vat_map: dict[str, Code] = field(default_factory=dict)
-    schedule: Annotated[str, MaxLen(100)] | None = None
+    account_map: dict[str, Code] = {}
+    vat_map: dict[str, Code] = {}
+    schedule: Schedule | None = None
 
 
-@dataclass
-class Update:
-    id: int
-    administration_id: Annotated[str, MaxLen(100)] | None = None
-    frequency: Literal["daily", "monthly"] | None = None
-    ledger_id: Annotated[str, MaxLen(200)] | None = None
-    start_date: date | None = None
-    end_date: date | None = None
-    delay_days: Annotated[int, Range(-1000, 1000)] | None = None
-    automatic: bool | None = None
-    tenant_id: Annotated[str, MaxLen(200)] | None = None
-    no_vat_code: Code | None = None
-    account_map: dict[str, Code] | None = None
-    vat_map: dict[str, Code] | None = None
-    schedule: Annotated[str, MaxLen(100)] | None = None
+class Update(Params):
+    """Only the fields sent change; null clears the optional ones."""
+
+    id: Int64
+    administration_id: AdministrationId | UnsetType | None = UNSET
+    frequency: Frequency | UnsetType | None = UNSET
+    ledger_id: LedgerId | UnsetType | None = UNSET
+    start_date: date | UnsetType | None = UNSET
+    end_date: date | UnsetType | None = UNSET
+    delay_days: DelayDays | UnsetType | None = UNSET
+    automatic: bool | UnsetType | None = UNSET
+    tenant_id: TenantId | UnsetType | None = UNSET
+    no_vat_code: Code | UnsetType | None = UNSET
+    account_map: dict[str, Code] | UnsetType | None = UNSET
+    vat_map: dict[str, Code] | UnsetType | None = UNSET
+    schedule: Schedule | UnsetType | None = UNSET
 
 
 NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "delay_days",
@@ -73,33 +79,33 @@ NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "de
 @registry.method(
     "configurations.options",
     summary="Live choices for the configuration form: administrations, ledgers, tenants, VAT codes",
-    result=obj({"administrations": array(obj({})), "ledgers": array(obj({}))}),
+    result=ConfigurationOptions,
 )
-async def options(ctx: CallContext, p: Options) -> dict[str, Any]:
+async def options(ctx: Ctx, p: Options) -> Shaped:
     return await ctx.app.configurations.options(p.authorisation_id)
 
 
-@registry.method("configurations.list", summary="Configurations", result=array(CONFIGURATION))
-async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
+@registry.method("configurations.list", summary="Configurations", result=list[Configuration])
+async def list_(ctx: Ctx, p: ListParams) -> Sequence[Shaped]:
     return await ctx.app.configurations.list(p.authorisation_id)
 
 
-@registry.method("configurations.get", summary="One configuration", result=CONFIGURATION)
-async def get(ctx: CallContext, p: ById) -> dict[str, Any]:
+@registry.method("configurations.get", summary="One configuration", result=Configuration)
+async def get(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.get(p.id)
 
 
-@registry.method("configurations.create", summary="Create a configuration", result=CONFIGURATION)
-async def create(ctx: CallContext, p: Create) -> dict[str, Any]:
-    return await ctx.app.configurations.create(dict(vars(p)))
+@registry.method("configurations.create", summary="Create a configuration", result=Configuration)
+async def create(ctx: Ctx, p: Create) -> Shaped:
+    return await ctx.app.configurations.create(msgspec.structs.asdict(p))
 
 
 @registry.method(
-    "configurations.update", summary="Change any field of a configuration", result=CONFIGURATION
+    "configurations.update", summary="Change any field of a configuration", result=Configuration
 )
-async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
-    given = provided_fields(p) - {"id"}
-    changes = {name: getattr(p, name) for name in given}
+async def update(ctx: Ctx, p: Update) -> Shaped:
+    changes = provided(p)
+    del changes["id"]
 
     nulls = [name for name in NOT_NULLABLE if name in changes and changes[name] is None]
     if nulls:
@@ -110,22 +116,22 @@ async def update(ctx: CallContext, p: Update) -> dict[str, Any]:
     return await ctx.app.configurations.update(p.id, changes)
 
 
-@registry.method("configurations.delete", summary="Delete a configuration", result=DELETED)
-async def delete(ctx: CallContext, p: ById) -> dict[str, Any]:
+@registry.method("configurations.delete", summary="Delete a configuration", result=Deleted)
+async def delete(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.delete(p.id)
 
 
 @registry.method(
     "configurations.activate",
     summary="Activate: scheduled syncs start (the authorisation must be active)",
-    result=CONFIGURATION,
+    result=Configuration,
 )
-async def activate(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def activate(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.set_active(p.id, True)
 
 
 @registry.method(
-    "configurations.deactivate", summary="Deactivate: no scheduled syncs", result=CONFIGURATION
+    "configurations.deactivate", summary="Deactivate: no scheduled syncs", result=Configuration
 )
-async def deactivate(ctx: CallContext, p: ById) -> dict[str, Any]:
+async def deactivate(ctx: Ctx, p: ById) -> Shaped:
     return await ctx.app.configurations.set_active(p.id, False)

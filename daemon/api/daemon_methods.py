@@ -2,93 +2,69 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
-from daemon.api.schemas import ADMINISTRATION, BOOL, INT, NULLABLE_STR, STR, array, obj
-from daemon.rpc.params import MaxLen
-from daemon.rpc.registry import CallContext, Registry
+from daemon.api.backend import ApiBackend, Ctx, Shaped
+from daemon.api.shapes import Administration, Hello, PmsConnection, ProviderInfo, Status
+from daemon.model import PmsAuth
+from daemon.rpc.registry import Registry
+from daemon.rpc.wire import Meta, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 
-@dataclass
-class Hello:
-    client: Annotated[str, MaxLen(200)] | None = None
-    version: Annotated[str, MaxLen(50)] | None = None
+class HelloParams(Params):
+    client: Annotated[str, Meta(max_length=200)] | None = None
+    version: Annotated[str, Meta(max_length=50)] | None = None
 
 
 @registry.method(
     "daemon.hello",
     summary="Introduce a client; learn the API and server versions",
-    result=obj({"api_version": STR, "server_version": STR, "instance_id": STR}),
+    result=Hello,
 )
-async def hello(ctx: CallContext, p: Hello) -> dict[str, Any]:
+async def hello(ctx: Ctx, p: HelloParams) -> Shaped:
     return ctx.app.report.hello()
 
 
 @registry.method(
     "daemon.status",
     summary="Daemon health, counts, next due runs and what needs attention",
-    result=obj({"version": STR, "uptime_s": INT, "next_runs": array(obj({}))}),
+    result=Status,
 )
-async def status(ctx: CallContext) -> dict[str, Any]:
+async def status(ctx: Ctx) -> Shaped:
     return await ctx.app.report.status()
 
 
 @registry.method(
     "providers.list",
     summary="Every provider id with its route, login kinds and capabilities",
-    result=array(obj({"id": STR, "title": STR, "route": STR})),
+    result=list[ProviderInfo],
 )
-async def providers_list(ctx: CallContext) -> list[dict[str, Any]]:
+async def providers_list(ctx: Ctx) -> Sequence[Shaped]:
     return ctx.app.provider_settings.catalog()
 
 
-PMS = obj(
-    {
-        "kind": {"enum": ["bex"]},
-        "base_url": NULLABLE_STR,
-        "auth": {"enum": ["api_key", "oauth", None]},
-        "status": {"enum": ["not_connected", "connected", "error"]},
-        "message": STR,
-        "login_pending": BOOL,
-    },
-    ["kind", "base_url", "auth", "status", "message", "login_pending"],
-)
-OPEN_URL = obj(
-    {
-        "kind": {"enum": ["open_url"]},
-        "url": STR,
-        "redirect_uri": STR,
-        "instructions": STR,
-        "expires_at": {"type": "number"},
-    },
-    ["kind", "url", "redirect_uri", "instructions"],
-)
-
-
-@dataclass
-class PmsConnect:
+class PmsConnect(Params):
     kind: Literal["bex"] = "bex"
-    base_url: Annotated[str, MaxLen(500)] | None = None
+    base_url: Annotated[str, Meta(max_length=500)] | None = None
     # "api_key" (the default) verifies the key now; "oauth" starts a login: pms.complete ends it
-    auth: Literal["api_key", "oauth"] | None = None
-    api_key: Annotated[str, MaxLen(500)] | None = None
+    auth: PmsAuth | None = None
+    api_key: Annotated[str, Meta(max_length=500)] | None = None
 
 
-@dataclass
-class PmsComplete:
-    redirect_url: Annotated[str, MaxLen(8000)] | None = None
-    code: Annotated[str, MaxLen(4000)] | None = None
+class PmsComplete(Params):
+    redirect_url: Annotated[str, Meta(max_length=8000)] | None = None
+    code: Annotated[str, Meta(max_length=4000)] | None = None
 
 
 @registry.method(
     "pms.get",
     summary="The PMS connection: how it logs in and its status (never a key or token)",
-    result=PMS,
+    result=PmsConnection,
 )
-async def pms_get(ctx: CallContext) -> dict[str, Any]:
+async def pms_get(ctx: Ctx) -> Shaped:
     return await ctx.app.administrations.pms_get()
 
 
@@ -96,12 +72,9 @@ async def pms_get(ctx: CallContext) -> dict[str, Any]:
     "pms.connect",
     summary="Connect to the PMS: verify an API key and load its administrations, or start an "
     'OAuth login (auth "oauth": next_step.kind open_url, then pms.complete)',
-    result={
-        **PMS,
-        "properties": {**PMS["properties"], "next_step": OPEN_URL},
-    },
+    result=PmsConnection,
 )
-async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
+async def pms_connect(ctx: Ctx, p: PmsConnect) -> Shaped:
     return await ctx.app.administrations.pms_connect(p.base_url, p.api_key, p.auth)
 
 
@@ -109,31 +82,30 @@ async def pms_connect(ctx: CallContext, p: PmsConnect) -> dict[str, Any]:
     "pms.complete",
     summary="Finish the PMS OAuth login: the pasted redirect URL (or the code); the tokens are "
     "stored sealed and the administrations loaded",
-    result=PMS,
+    result=PmsConnection,
 )
-async def pms_complete(ctx: CallContext, p: PmsComplete) -> dict[str, Any]:
+async def pms_complete(ctx: Ctx, p: PmsComplete) -> Shaped:
     return await ctx.app.administrations.pms_complete(p.redirect_url, p.code)
 
 
 @registry.method(
     "administrations.list",
     summary="Administrations the PMS lists, with bexsync's access flag",
-    result=array(ADMINISTRATION),
+    result=list[Administration],
 )
-async def administrations_list(ctx: CallContext) -> list[dict[str, Any]]:
+async def administrations_list(ctx: Ctx) -> Sequence[Shaped]:
     return await ctx.app.administrations.list()
 
 
-@dataclass
-class SetAccess:
-    id: Annotated[str, MaxLen(100)]
+class SetAccess(Params):
+    id: Annotated[str, Meta(max_length=100)]
     access: bool
 
 
 @registry.method(
     "administrations.set_access",
     summary="Tick or untick bexsync's access to an administration",
-    result=ADMINISTRATION,
+    result=Administration,
 )
-async def administrations_set_access(ctx: CallContext, p: SetAccess) -> dict[str, Any]:
+async def administrations_set_access(ctx: Ctx, p: SetAccess) -> Shaped:
     return await ctx.app.administrations.set_access(p.id, p.access)

@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-from daemon.api.schemas import INT, NOTIFICATION, array, obj
+from daemon.api.backend import ApiBackend, Ctx, Shaped
+from daemon.api.shapes import Notification, Updated
 from daemon.rpc.errors import ValidationFailed
-from daemon.rpc.registry import CallContext, Registry
+from daemon.rpc.registry import Registry
+from daemon.rpc.wire import Int64, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
 
-@dataclass
-class ListParams:
+class ListParams(Params):
     unread_only: bool = False
 
 
-@dataclass
-class MarkRead:
-    id: int | None = None
+class MarkRead(Params):
+    id: Int64 | None = None
     all: bool = False
 
 
 @registry.method(
-    "notifications.list", summary="Notifications, newest first", result=array(NOTIFICATION)
+    "notifications.list", summary="Notifications, newest first", result=list[Notification]
 )
-async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
+async def list_(ctx: Ctx, p: ListParams) -> Sequence[Shaped]:
     return await ctx.app.notifications.list(p.unread_only)
 
 
 @registry.method(
     "notifications.mark_read",
     summary="Mark one notification (id) or all of them read",
-    result=obj({"updated": INT}),
+    result=Updated,
 )
-async def mark_read(ctx: CallContext, p: MarkRead) -> dict[str, Any]:
+async def mark_read(ctx: Ctx, p: MarkRead) -> Shaped:
     if (p.id is None) == (not p.all):
         raise ValidationFailed(
             "Say which notification to mark read: an id, or all=true.",

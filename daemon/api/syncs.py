@@ -2,87 +2,70 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated
 
-from daemon.api.schemas import DRAFT, ENTRY, INT, RUN, array, obj
-from daemon.rpc.params import MaxLen, Range
-from daemon.rpc.registry import CallContext, Registry
+from daemon.api.backend import ApiBackend, Ctx, Shaped
+from daemon.api.shapes import Draft, Entry, Run, RunStarted
+from daemon.model import RunState
+from daemon.rpc.registry import Registry
+from daemon.rpc.wire import Int64, JSONObject, Meta, Params
 
-registry = Registry()
+registry: Registry[ApiBackend] = Registry()
 
-PeriodKey = Annotated[str, MaxLen(10)]
+PeriodKey = Annotated[str, Meta(max_length=10)]
+Limit = Annotated[int, Meta(ge=1, le=1000)]
 
 
-@dataclass
-class Preview:
-    configuration_id: int
+class Preview(Params):
+    configuration_id: Int64
     period: PeriodKey | None = None
 
 
-@dataclass
-class Run:
-    configuration_id: int
+class Start(Params):
+    configuration_id: Int64
     period: PeriodKey | None = None
-    draft_id: int | None = None
+    draft_id: Int64 | None = None
     force: bool = False
 
 
-@dataclass
-class ByRun:
-    run_id: int
+class ByRun(Params):
+    run_id: Int64
 
 
-@dataclass
-class ListRuns:
-    configuration_id: int | None = None
-    state: (
-        Literal[
-            "queued",
-            "fetching",
-            "building",
-            "posting",
-            "posted",
-            "failed",
-            "cancelled",
-            "needs_review",
-        ]
-        | None
-    ) = None
-    limit: Annotated[int, Range(1, 1000)] = 50
+class ListRuns(Params):
+    configuration_id: Int64 | None = None
+    state: RunState | None = None
+    limit: Limit = 50
 
 
-@dataclass
-class DraftUpdate:
-    id: int
-    lines: Annotated[list[dict[str, Any]], MaxLen(2000)]
+class DraftUpdate(Params):
+    id: Int64
+    lines: Annotated[list[JSONObject], Meta(max_length=2000)]
 
 
-@dataclass
-class DraftGet:
-    id: int
+class DraftGet(Params):
+    id: Int64
 
 
-@dataclass
-class ListEntries:
-    configuration_id: int | None = None
-    administration_id: Annotated[str, MaxLen(100)] | None = None
+class ListEntries(Params):
+    configuration_id: Int64 | None = None
+    administration_id: Annotated[str, Meta(max_length=100)] | None = None
     period: PeriodKey | None = None
-    limit: Annotated[int, Range(1, 1000)] = 100
-    offset: Annotated[int, Range(0, 10**9)] = 0
+    limit: Limit = 100
+    offset: Annotated[int, Meta(ge=0, le=10**9)] = 0
 
 
-@dataclass
-class EntryGet:
-    id: int
+class EntryGet(Params):
+    id: Int64
 
 
 @registry.method(
     "syncs.preview",
     summary="Build a draft for a period (default: the oldest due one) without posting it",
-    result=DRAFT,
+    result=Draft,
 )
-async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
+async def preview(ctx: Ctx, p: Preview) -> Shaped:
     return await ctx.app.drafts.preview(p.configuration_id, p.period)
 
 
@@ -91,53 +74,51 @@ async def preview(ctx: CallContext, p: Preview) -> dict[str, Any]:
     summary="Start a sync now (a period, or a corrected draft); returns at once",
     description="force=true on an already posted period posts a correcting entry for the "
     "difference, never a duplicate.",
-    result=obj({"run_id": INT}, ["run_id"]),
+    result=RunStarted,
 )
-async def run(ctx: CallContext, p: Run) -> dict[str, Any]:
+async def run(ctx: Ctx, p: Start) -> Shaped:
     run_id = await ctx.app.engine.start(
         p.configuration_id, p.period, draft_id=p.draft_id, trigger="manual", force=p.force
     )
     return {"run_id": run_id}
 
 
-@registry.method("syncs.get", summary="One sync run with its live progress", result=RUN)
-async def get(ctx: CallContext, p: ByRun) -> dict[str, Any]:
+@registry.method("syncs.get", summary="One sync run with its live progress", result=Run)
+async def get(ctx: Ctx, p: ByRun) -> Shaped:
     return await ctx.app.runs.get(p.run_id)
 
 
-@registry.method("syncs.cancel", summary="Cancel a run that is not posting yet", result=RUN)
-async def cancel(ctx: CallContext, p: ByRun) -> dict[str, Any]:
+@registry.method("syncs.cancel", summary="Cancel a run that is not posting yet", result=Run)
+async def cancel(ctx: Ctx, p: ByRun) -> Shaped:
     return await ctx.app.engine.cancel(p.run_id)
 
 
-@registry.method("syncs.list", summary="Sync runs, newest first", result=array(RUN))
-async def list_(ctx: CallContext, p: ListRuns) -> list[dict[str, Any]]:
+@registry.method("syncs.list", summary="Sync runs, newest first", result=list[Run])
+async def list_(ctx: Ctx, p: ListRuns) -> Sequence[Shaped]:
     return await ctx.app.runs.list(p.configuration_id, p.state, p.limit)
 
 
-@registry.method("drafts.get", summary="One draft", result=DRAFT)
-async def draft_get(ctx: CallContext, p: DraftGet) -> dict[str, Any]:
+@registry.method("drafts.get", summary="One draft", result=Draft)
+async def draft_get(ctx: Ctx, p: DraftGet) -> Shaped:
     return await ctx.app.drafts.get(p.id)
 
 
 @registry.method(
     "drafts.update",
     summary="Replace a draft's lines; the draft is re-validated (balance, known accounts)",
-    result=DRAFT,
+    result=Draft,
 )
-async def draft_update(ctx: CallContext, p: DraftUpdate) -> dict[str, Any]:
+async def draft_update(ctx: Ctx, p: DraftUpdate) -> Shaped:
     return await ctx.app.drafts.update(p.id, p.lines)
 
 
-@registry.method(
-    "entries.list", summary="Posted journal entries, newest first", result=array(ENTRY)
-)
-async def entries_list(ctx: CallContext, p: ListEntries) -> list[dict[str, Any]]:
+@registry.method("entries.list", summary="Posted journal entries, newest first", result=list[Entry])
+async def entries_list(ctx: Ctx, p: ListEntries) -> Sequence[Shaped]:
     return await ctx.app.entries.list(
         p.configuration_id, p.administration_id, p.period, p.limit, p.offset
     )
 
 
-@registry.method("entries.get", summary="One journal entry with its lines", result=ENTRY)
-async def entries_get(ctx: CallContext, p: EntryGet) -> dict[str, Any]:
+@registry.method("entries.get", summary="One journal entry with its lines", result=Entry)
+async def entries_get(ctx: Ctx, p: EntryGet) -> Shaped:
     return await ctx.app.entries.get(p.id)

@@ -1,10 +1,22 @@
 """The daemon's JSON-RPC 2.0 framework: typed method registry, errors, OpenRPC and the server.
 
+Layers, each importing only those below it (no cycle)::
+
+    server      assembles the three below and serves rpc.discover
+    dispatch    JSON-RPC 2.0: requests, batches, notifications, errors, calling handlers
+    openrpc     the OpenRPC document of a registry
+    registry    method declarations (CallContext, MethodInfo, Registry)
+    transport   the Unix socket: framing, back-pressure, in-flight limit, peer check
+    validation  JSON params -> Struct, every error at once
+    wire        the schema vocabulary: Params, Result, Text, Int64, Money, JSONValue...
+    unix_socket, codec, errors   leaves
+
 Handlers (written elsewhere) import from here::
 
     from daemon.rpc import CallContext, NotFound, Registry, ValidationFailed
 """
 
+from .codec import encode_message
 from .errors import (
     AuthorisationRequired,
     Conflict,
@@ -21,38 +33,63 @@ from .errors import (
     ValidationFailed,
 )
 from .openrpc import build_openrpc
-from .params import MaxLen, MinLen, Pattern, Range, convert_params, provided_fields
-from .registry import CallContext, MethodInfo, PeerCredentials, Registry
-from .server import Connection, Server, SocketInUse, UnsafeSocketPath, encode_message
+from .registry import CallContext, MethodInfo, Registry
+from .server import Server
+from .transport import Connection
+from .unix_socket import PeerCredentials, SocketInUse, UnsafeSocketPath
+from .validation import decode_params
+from .wire import (
+    UNSET,
+    Int64,
+    JSONObject,
+    JSONValue,
+    Meta,
+    Money,
+    MoneyText,
+    Params,
+    Result,
+    Text,
+    UnsetType,
+    pattern,
+    provided,
+)
 
 __all__ = [
+    "UNSET",
     "AuthorisationRequired",
     "CallContext",
     "Conflict",
     "Connection",
+    "Int64",
     "InternalError",
     "InvalidParams",
     "InvalidRequest",
-    "MaxLen",
+    "JSONObject",
+    "JSONValue",
     "MessageTooLarge",
+    "Meta",
     "MethodInfo",
     "MethodNotFound",
-    "MinLen",
+    "Money",
+    "MoneyText",
     "NotFound",
+    "Params",
     "ParseError",
-    "Pattern",
     "PeerCredentials",
     "PermissionDenied",
     "ProviderFailure",
-    "Range",
     "Registry",
+    "Result",
     "RpcError",
     "Server",
     "SocketInUse",
+    "Text",
     "UnsafeSocketPath",
+    "UnsetType",
     "ValidationFailed",
     "build_openrpc",
-    "convert_params",
+    "decode_params",
     "encode_message",
-    "provided_fields",
+    "pattern",
+    "provided",
 ]

@@ -8,7 +8,7 @@ must never contain a secret.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from daemon import errors as domain
 
@@ -18,16 +18,29 @@ if TYPE_CHECKING:
 FieldErrors = list[dict[str, str]]
 
 
-def normalise_field_errors(errors: Iterable[Any] | None) -> FieldErrors:
+class _FieldAndMessage(Protocol):
+    @property
+    def field(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+FieldErrorLike: TypeAlias = Mapping[str, object] | _FieldAndMessage | tuple[str, str]
+"""A ``{"field", "message"}`` dict, a ``FieldError``/``FieldProblem``, or a pair."""
+
+
+def normalise_field_errors(errors: Iterable[FieldErrorLike] | None) -> FieldErrors:
     """Accept dicts, ``FieldError``/``FieldProblem``-like objects or ``(field, message)`` pairs."""
     result: FieldErrors = []
     for item in errors or ():
+        field: object
+        message: object
         if isinstance(item, Mapping):
             field, message = item.get("field", ""), item.get("message", "")
-        elif hasattr(item, "field") and hasattr(item, "message"):
-            field, message = item.field, item.message
-        else:
+        elif isinstance(item, tuple):
             field, message = item
+        else:
+            field, message = item.field, item.message
         result.append({"field": str(field), "message": str(message)})
     return result
 
@@ -39,12 +52,12 @@ class RpcError(Exception):
     name: str = "InternalError"
     default_message: str = "The daemon hit an internal error."
 
-    def __init__(self, message: str | None = None, *, data: Mapping[str, Any] | None = None):
+    def __init__(self, message: str | None = None, *, data: Mapping[str, object] | None = None):
         self.message = message or self.default_message
-        self.data: dict[str, Any] = dict(data or {})
+        self.data: dict[str, object] = dict(data or {})
         super().__init__(self.message)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The JSON-RPC ``error`` member; ``data.name`` is always present."""
         return {
             "code": self.code,
@@ -63,8 +76,8 @@ class _WithFieldErrors(RpcError):
         self,
         message: str | None = None,
         *,
-        errors: Iterable[Any] | None = None,
-        data: Mapping[str, Any] | None = None,
+        errors: Iterable[FieldErrorLike] | None = None,
+        data: Mapping[str, object] | None = None,
     ):
         self.errors = normalise_field_errors(errors)
         super().__init__(message, data={**(data or {}), "errors": self.errors})

@@ -1,9 +1,11 @@
-"""The method registry: each RPC method is declared once, with its typed params and result schema.
+"""The method registry: each RPC method is declared once, with its typed params and result.
 
-A handler is ``async def handler(ctx: CallContext, p: SomeParams) -> result`` (or just ``ctx``
-for a method without params). The params dataclass is read from the annotation of the second
-parameter, checked when the module is imported, and used both to convert the client's JSON
-before the handler runs and to describe the method in ``rpc.discover``.
+A handler is ``async def handler(ctx: CallContext[App], p: SomeParams) -> result`` (or just
+``ctx`` for a method without params); ``App`` is what the server hands every handler as
+``ctx.app`` (the registry and the server are generic in it). The params Struct
+(``daemon.rpc.wire.Params``) is read from the annotation of the second parameter, checked when
+the module is imported, and used both to convert the client's JSON before the handler runs and
+to describe the method in ``rpc.discover``.
 """
 
 from __future__ import annotations
@@ -11,33 +13,29 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import Generic, TypeAlias, TypeVar, get_type_hints
 
-from .params import check_params_type
+import msgspec
 
-if TYPE_CHECKING:
-    from .server import Connection
+from .transport import Connection
+from .unix_socket import PeerCredentials
+from .validation import ParamsSpec, compile_params
+from .wire import RequestId
 
-Handler = Callable[..., Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class PeerCredentials:
-    """Who is on the other end of the socket, as the kernel recorded it at ``connect()``."""
-
-    pid: int
-    uid: int
-    gid: int
+AppT = TypeVar("AppT")
+Handler: TypeAlias = Callable[..., Awaitable[object]]
+"""``(ctx) -> result`` or ``(ctx, params) -> result``; the registry reads which it is."""
+HandlerT = TypeVar("HandlerT", bound=Handler)
 
 
 @dataclass
-class CallContext:
+class CallContext(Generic[AppT]):
     """What a handler knows about the call besides its params."""
 
     peer: PeerCredentials
     connection: Connection
-    app: Any
-    request_id: str | int | float | None
+    app: AppT
+    request_id: RequestId
     method: str = ""
     is_notification: bool = False
     _after_response: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -56,14 +54,19 @@ class MethodInfo:
 
     name: str
     handler: Handler
-    params_type: type | None
+    params: ParamsSpec | None
     summary: str
     description: str
-    result: dict[str, Any]
+    result: object
+    """The result's type (a Struct, ``list[Struct]``...); None: sent as the handler returns it."""
     notification_ok: bool
 
+    @property
+    def params_type(self) -> type | None:
+        return None if self.params is None else self.params.cls
 
-def _params_type_of(handler: Handler) -> type | None:
+
+def _params_of(handler: Handler) -> ParamsSpec | None:
     parameters = list(inspect.signature(handler).parameters.values())
     if not parameters or len(parameters) > 2:
         raise TypeError(f"{handler.__qualname__}: a handler takes (ctx) or (ctx, params)")
@@ -74,15 +77,27 @@ def _params_type_of(handler: Handler) -> type | None:
     except NameError as exc:
         raise TypeError(
             f"{handler.__qualname__}: cannot resolve the params annotation ({exc}); define the "
-            "params dataclass at module level"
+            "params Struct at module level"
         ) from exc
     if annotation is None:
-        raise TypeError(f"{handler.__qualname__}: annotate the params argument with a dataclass")
-    check_params_type(annotation)
-    return annotation
+        raise TypeError(f"{handler.__qualname__}: annotate the params argument with a Struct")
+    try:
+        return compile_params(annotation)
+    except TypeError as exc:
+        raise TypeError(f"{handler.__qualname__}: {exc}") from None
 
 
-class Registry:
+def _checked_result(name: str, result: object) -> object:
+    """Fail at import time for a result type msgspec cannot convert or describe."""
+    if result is not None:
+        try:
+            msgspec.json.schema(result)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: the result type {result!r} cannot be sent: {exc}") from None
+    return result
+
+
+class Registry(Generic[AppT]):
     """Name -> MethodInfo. Method names are ``noun.verb``; ``rpc.*`` is reserved to the server."""
 
     def __init__(self) -> None:
@@ -94,19 +109,21 @@ class Registry:
         *,
         summary: str | None = None,
         description: str | None = None,
-        result: dict[str, Any] | None = None,
+        result: object = None,
         notification_ok: bool = True,
         _internal: bool = False,
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[HandlerT], HandlerT]:
         """Decorator registering ``handler`` under ``name``; returns the handler unchanged.
 
         ``summary`` defaults to the docstring's first line, ``description`` to the docstring.
-        ``result`` is a JSON schema of the result for OpenRPC. ``notification_ok=False`` makes
+        ``result`` is the result's type: what the handler returns is converted to it (fields of
+        dicts or of objects, by name) before it is sent, and ``rpc.discover`` publishes its
+        schema. Without it the result goes out as returned. ``notification_ok=False`` makes
         the server ignore (not run) the method when it comes as a notification, for methods whose
         only point is their answer.
         """
 
-        def decorator(handler: Handler) -> Handler:
+        def decorator(handler: HandlerT) -> HandlerT:
             self.add(
                 name,
                 handler,
@@ -127,7 +144,7 @@ class Registry:
         *,
         summary: str | None = None,
         description: str | None = None,
-        result: dict[str, Any] | None = None,
+        result: object = None,
         notification_ok: bool = True,
         _internal: bool = False,
     ) -> MethodInfo:
@@ -143,16 +160,16 @@ class Registry:
         info = MethodInfo(
             name=name,
             handler=handler,
-            params_type=_params_type_of(handler),
+            params=_params_of(handler),
             summary=summary if summary is not None else (doc.splitlines()[0] if doc else ""),
             description=description if description is not None else doc,
-            result=dict(result or {}),
+            result=_checked_result(name, result),
             notification_ok=notification_ok,
         )
         self._methods[name] = info
         return info
 
-    def include(self, other: Registry) -> None:
+    def include(self, other: Registry[AppT]) -> None:
         """Merge another registry's methods (one registry per API area, one server)."""
         for info in other:
             if info.name in self._methods:

@@ -33,6 +33,7 @@ from providers.bex.client import BexClient
 from providers.bex.mapping import PROVIDER, RATE_LIMIT
 from providers.bex.models import PmsAdministration
 from providers.errors import ProviderError, auth_expired, rejected
+from providers.ratelimit import LimiterRegistry
 from providers.redact import register_secret
 from providers.tokens import Token
 
@@ -110,6 +111,7 @@ class Administrations:
         events: EventPublisher,
         clock: Clock,
         wake: Callable[[], None],
+        limiters: LimiterRegistry,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._store = store
@@ -120,6 +122,7 @@ class Administrations:
         self._events = events
         self._clock = clock
         self._wake = wake
+        self._limiters = limiters
         self._transport = transport
         self._client: BexClient | None = None
         self._tokens: PmsTokenStore | None = None  # the shared client's, when it uses OAuth
@@ -166,6 +169,7 @@ class Administrations:
             auth=auth,
             transport=self._transport,
             page_size=self._settings.page_size,
+            limiters=self._limiters,
             rate_limit=dataclasses.replace(
                 RATE_LIMIT,
                 calls=self._settings.calls_per_15min,

@@ -38,7 +38,7 @@ from providers.bex.jsonapi import (
 from providers.bex.models import JournalTransaction, LedgerAccount, PmsAdministration, VatCode
 from providers.errors import ProviderError, auth_expired
 from providers.http import HttpClient, RetryPolicy, provider_message
-from providers.ratelimit import RateLimitSpec
+from providers.ratelimit import LimiterRegistry, RateLimitSpec
 from providers.redact import register_secret
 
 DEFAULT_RETRY = RetryPolicy()
@@ -104,7 +104,7 @@ class BexClient:
         page_size: int = m.DEFAULT_PAGE_SIZE,
         http: HttpClient | None = None,
         rate_limit: RateLimitSpec | None = m.RATE_LIMIT,
-        limiter_key: str | None = None,
+        limiters: LimiterRegistry | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = 30.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -121,15 +121,16 @@ class BexClient:
             if api_key:
                 register_secret(api_key)
                 headers[m.API_KEY_HEADER] = api_key
-            if limiter_key is None:
+            limiter = None
+            if limiters is not None and rate_limit is not None:
                 # one limiter per key: the hash identifies the key without revealing it
                 digest = hashlib.sha256((api_key or "oauth").encode()).hexdigest()[:16]
-                limiter_key = f"bex:{base_url.rstrip('/')}:{digest}"
+                limiter = limiters.limiter(f"bex:{base_url.rstrip('/')}:{digest}", rate_limit)
             http = HttpClient(
                 m.PROVIDER,
                 base_url,
+                limiter=limiter,
                 rate_limit=rate_limit,
-                limiter_key=limiter_key,
                 auth=auth,
                 headers=headers,
                 timeout=timeout,
@@ -229,7 +230,7 @@ class BexClient:
                     page = decode(response.content, label)
                     del response
                     nxt = page.next
-                    short = page.has_links or page.count < self.page_size
+                    short = page.has_links or page.size < self.page_size
                     if page.total is not None:
                         if announced is None:
                             announced = page.total

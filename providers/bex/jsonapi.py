@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import msgspec
 import orjson
@@ -118,7 +118,7 @@ class Page(NamedTuple):
     body: Any
     next: str | None
     has_links: bool
-    count: int
+    size: int  # how many records it holds
     content: bytes | str
     total: int | None = None
 
@@ -168,7 +168,7 @@ class _Record:
         self.attrs: dict[str, Any] = attrs
         self.rels: dict[str, Any] = rels
 
-    def fail(self, field: str, problem: str) -> None:
+    def fail(self, field: str, problem: str) -> NoReturn:
         raise PmsDataError(f"the PMS sent an invalid {self.label}: {field} {problem}")
 
     def text(self, name: str, *, required: bool = True, default: str | None = None) -> str | None:
@@ -240,7 +240,7 @@ class _Record:
         data = rel.get("data") if isinstance(rel, dict) else None
         if not isinstance(data, list):
             self.fail(f"relationships.{name}.data", "is not a list")
-        out = []
+        out: list[str] = []
         for i, item in enumerate(data):
             rid = item.get("id") if isinstance(item, dict) else None
             if isinstance(rid, int) and not isinstance(rid, bool):
@@ -446,7 +446,8 @@ def _typed_journal_decoder() -> Any:
     # links: UNSET when absent (then the client falls back to page numbers), checked later.
     page = struct(
         "BexTxnPage",
-        [("data", list[record]), ("links", Any, msgspec.UNSET), ("meta", Any, None)],
+        # ``record`` is a type built at run time (its field names come from the mapping).
+        [("data", list[record]), ("links", Any, msgspec.UNSET), ("meta", Any, None)],  # type: ignore[valid-type]
     )
     return msgspec.json.Decoder(page)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 
@@ -36,7 +36,7 @@ class JournalTransaction:
     """One journal line from the PMS. ``date`` is the posting (journal) date: periods use it."""
 
     id: str
-    date: date
+    date: datetime.date
     ledger_account_id: str
     vat_code_id: str | None
     debit: Decimal
@@ -44,4 +44,4 @@ class JournalTransaction:
     description: str
     invoice_id: str | None = None
     invoice_number: str | None = None
-    invoice_date: date | None = None
+    invoice_date: datetime.date | None = None

@@ -87,7 +87,9 @@ def _missing(key: str, detail: str) -> PmsOAuthConfigError:
     )
 
 
-def oauth_app(settings: PmsOAuthSettings, base_url: str, redirect_uri: str = "") -> oauth.OAuthApp:
+def oauth_app(
+    settings: PmsOAuthSettings, base_url: str, redirect_uri: str | None = ""
+) -> oauth.OAuthApp:
     """The app registration BEX gave (client UID and secret) with its endpoints."""
     if not settings.client_id:
         raise _missing("client_id", "set it to the OAuth client UID from the BEX app page")

@@ -9,10 +9,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
+
+
+class _PromptServer(uvicorn.Server):
+    """A uvicorn server that stops as soon as it is told to.
+
+    uvicorn's main loop polls ``should_exit`` every 0.1 s, which made every simulator's stop
+    cost about 0.1 s (thousands of times over the test suite); this one waits on an event and
+    still refreshes the Date header once a second.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_now = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn takes SIGINT/SIGTERM over while it serves; the host process (the daemon
+        running the demo's simulators, a test) owns its signals."""
+        yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown without its fixed 0.1 s pauses: close, let idle connections go,
+        give requests in flight up to ``timeout_graceful_shutdown`` to finish."""
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        state = self.server_state
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown):
+                while state.connections or state.tasks:
+                    await asyncio.sleep(0.005)
+        for task in list(state.tasks):
+            task.cancel()
+        for server in self.servers:
+            await server.wait_closed()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000  # on_tick refreshes the Date header every 10th
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.exit_now.wait()
 
 
 class SimulatorServer:
@@ -23,7 +67,7 @@ class SimulatorServer:
         self.name = name
         self._requested_port = port
         self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _PromptServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -53,9 +97,7 @@ class SimulatorServer:
             lifespan="off",
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
-        # uvicorn installs signal handlers in serve(); the host process (daemon, tests) owns them.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = _PromptServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=self.name)
         while not self._server.started:
             if self._task.done():
@@ -66,6 +108,7 @@ class SimulatorServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.exit_now.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -75,7 +75,9 @@ class _SimLimiter:
     def __init__(self, spec: RateLimitSpec, clock: Callable[[], float]) -> None:
         self.spec = spec
         self.clock = clock
-        self.windows = [(calls, per, deque()) for calls, per in spec.windows()]
+        self.windows: list[tuple[int, float, deque[float]]] = [
+            (calls, per, deque()) for calls, per in spec.windows()
+        ]
 
     def hit(self) -> tuple[bool, int, float]:
         """(allowed, remaining in the main window, seconds until a slot frees)."""
@@ -194,7 +196,9 @@ def create_bex_app(
             "last": at(last),
         }
 
-    def collection(request: Request, records: list[dict[str, Any]], headers: dict[str, str]):
+    def collection(
+        request: Request, records: list[dict[str, Any]], headers: dict[str, str]
+    ) -> Response:
         page = paging(request)
         if isinstance(page, Response):
             return page

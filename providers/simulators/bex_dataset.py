@@ -23,37 +23,11 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from providers.bex import mapping as m
+from providers.chart import BEX_LEDGER_ACCOUNTS
 
-# -- the group's chart of accounts (BEX defaults, help centre "Default ledger accounts") ------
+# -- the group's chart of accounts: BEX's defaults (providers.chart) ---------------------------
 
-LEDGER_ACCOUNTS: tuple[tuple[str | None, str], ...] = (
-    ("1000", "Cash"),
-    ("1010", "Bank suspense"),
-    ("1020", "Card (PIN) suspense"),
-    ("1030", "PSP suspense (BEX Payments)"),
-    ("1040", "Safe suspense"),
-    ("1300", "Reservations"),
-    ("1310", "Channels"),
-    ("1320", "POS suspense"),
-    ("1600", "Owners"),
-    ("1700", "Pre-invoiced turnover"),
-    ("1800", "VAT payable low"),
-    ("1810", "VAT payable high"),
-    ("2010", "Clearances"),
-    ("2020", "Paid by batch"),
-    ("2030", "Vouchers in circulation"),
-    ("2040", "Other administrations"),
-    ("2050", "Advances"),
-    ("2060", "Security deposits"),
-    ("4300", "Security deposit damages"),
-    ("4900", "Payment differences"),
-    ("4910", "Cash differences"),
-    ("8000", "Rent turnover"),
-    ("8100", "POS turnover"),
-    (None, "Uncategorized payments"),
-    (None, "Uncategorized turnover"),
-    (None, "Uncategorized expenses"),
-)
+LEDGER_ACCOUNTS = BEX_LEDGER_ACCOUNTS
 _INDEX = {number or name: i for i, (number, name) in enumerate(LEDGER_ACCOUNTS)}
 A_CASH, A_CARD, A_PSP = _INDEX["1000"], _INDEX["1020"], _INDEX["1030"]
 A_RESERVATIONS, A_POS, A_PREINVOICED = _INDEX["1300"], _INDEX["1320"], _INDEX["1700"]
@@ -163,6 +137,9 @@ SPLIT_REALISED = _spec(  # amounts: (net of the nights realised,)
 )
 
 
+Day = date  # a field below is named ``date``
+
+
 class Line(NamedTuple):
     """One journal line as the simulator serves it (amounts in cents)."""
 
@@ -175,8 +152,8 @@ class Line(NamedTuple):
     description: str
     invoice: str | None  # the invoice's JSON:API id
     invoice_number: str | None
-    invoice_date: date | None
-    created: date | None  # set on back-dated lines: created after their posting date
+    invoice_date: Day | None
+    created: Day | None  # set on back-dated lines: created after their posting date
 
 
 class Event(NamedTuple):
@@ -455,6 +432,7 @@ class BexDataset:
     # -- events ---------------------------------------------------------------------------
     def _event(self, admin_id: str, a: int, day: date, kind: int, e: int, plan: _DayPlan) -> Event:
         prefix = f"{plan.prefixes[kind]}{e:06d}"  # also the id of the event's own invoice
+        amounts: tuple[int, ...]
         h = _mix1((plan.base + (kind << 40) + e) & _MASK)
         if kind == K_STAY:
             net = 4500 + h % 40000

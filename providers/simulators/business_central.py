@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART, TAX_CODES
+from providers.chart import CHART, VAT_CODES
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
@@ -63,7 +63,7 @@ _PATH = re.compile(
     r"^companies\((?P<cid>[^)/]+)\)(?:/(?P<res>\w+)(?:\((?P<rid>[^)/]+)\))?"
     r"(?:/(?P<sub>[\w.]+)(?:\((?P<sid>[^)/]+)\))?)?)?$"
 )
-TAX_GROUPS = tuple((code, name) for code, name, _rate in TAX_CODES)
+TAX_GROUPS = tuple((code, name) for code, name, _rate in VAT_CODES)
 
 
 class BCError(Exception):

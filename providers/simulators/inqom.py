@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART
+from providers.chart import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
@@ -273,7 +273,8 @@ def _validate(dossier: Dossier, index: int, raw: Any, seen: set[str]) -> dict[st
         if external in known or external in seen:
             raise ApiError(409, f"An entry with ExternalId {external!r} already exists.")
         seen.add(str(external))
-    document = raw.get("Document") if isinstance(raw.get("Document"), dict) else {}
+    given = raw.get("Document")
+    document: dict[str, Any] = given if isinstance(given, dict) else {}
     return {
         "JournalId": journal["Id"],
         "Date": day.isoformat(),

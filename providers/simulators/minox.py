@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART
+from providers.chart import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider

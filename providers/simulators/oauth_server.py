@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749 import (
@@ -49,7 +49,7 @@ from authlib.oauth2.rfc8628 import (
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 ALL_GRANTS = frozenset(
@@ -78,6 +78,12 @@ class SimClient(ClientMixin):
     grant_types: frozenset[str] = ALL_GRANTS
     scopes: tuple[str, ...] = ()  # allowed scopes; empty = whatever is asked
     default_scope: str = ""
+    # Scopes this app may not ask for (Xero: broad scopes for apps made on or after
+    # 2026-03-02): /authorize sends the user back with ``scope_error`` naming them.
+    refused_scopes: tuple[str, ...] = ()
+    scope_error: str = "invalid_scope"
+    # How a confidential client must authenticate at /token (None: basic or post).
+    auth_methods: tuple[str, ...] | None = None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -105,7 +111,11 @@ class SimClient(ClientMixin):
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.client_secret is None:
             return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
+        return method in (self.auth_methods or ("client_secret_basic", "client_secret_post"))
+
+    def refused(self, scope: str | None) -> list[str]:
+        """The requested scopes this app may not ask for."""
+        return [s for s in (scope or "").split() if s in self.refused_scopes]
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"
@@ -233,6 +243,7 @@ class TokenRequestLog:
     grant_type: str
     status: int
     error: str | None
+    auth_method: str | None = None  # how the client authenticated (client_secret_basic...)
 
 
 class OAuthServerState:
@@ -588,6 +599,9 @@ def create_oauth_app(config: OAuthServerConfig, state: OAuthServerState | None =
 
     async def authorize(request: Request) -> Response:
         oreq = await _oauth_request(request)
+        refused = _refused_scopes(state, request)
+        if refused is not None:
+            return refused
         user = request.query_params.get("user") or config.consent_user
         deny = request.query_params.get("consent") == "deny" or state.deny_consent
         try:
@@ -607,7 +621,12 @@ def create_oauth_app(config: OAuthServerConfig, state: OAuthServerState | None =
         if response.status_code >= 400:
             error = _json_field(response, "error")
         state.token_requests.append(
-            TokenRequestLog(oreq.payload.grant_type or "", response.status_code, error)
+            TokenRequestLog(
+                oreq.payload.grant_type or "",
+                response.status_code,
+                error,
+                getattr(oreq, "auth_method", None),
+            )
         )
         return response
 
@@ -655,6 +674,24 @@ def create_oauth_app(config: OAuthServerConfig, state: OAuthServerState | None =
     )
     app.state.oauth = state
     return app
+
+
+def _refused_scopes(state: OAuthServerState, request: Request) -> Response | None:
+    """Send the user back with an error naming the scopes this app may not ask for."""
+    params = request.query_params
+    client = state.clients.get(params.get("client_id", ""))
+    refused = client.refused(params.get("scope")) if client is not None else []
+    redirect = params.get("redirect_uri")
+    if client is None or not refused or not redirect:
+        return None
+    query = urlencode(
+        {
+            "error": client.scope_error,
+            "error_description": f"Invalid scope for client: {' '.join(refused)}",
+            "state": params.get("state", ""),
+        }
+    )
+    return RedirectResponse(f"{redirect}?{query}", status_code=302)
 
 
 def oauth_state(app: Starlette) -> OAuthServerState:

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.sandbox import CHART
+from providers.chart import CHART
 from providers.simulators.base import SimulatorServer
 from providers.simulators.demo import DemoProvider
 from providers.simulators.faults import FaultPlan
@@ -76,6 +76,7 @@ class PennylaneState:
     rate_per: float = 5.0
     requests: list[tuple[str, str]] = field(default_factory=list)
     refused: int = 0  # requests answered 429 by the rate limit
+    page_cap: int | None = None  # at most this many items a page, whatever the limit asked
     clock: Callable[[], float] = time.monotonic
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(9001))
     _windows: dict[str, deque[float]] = field(default_factory=dict)
@@ -157,8 +158,10 @@ def _limit(request: Request, maximum: int) -> int:
     return value
 
 
-def _page(request: Request, rows: list[dict[str, Any]], maximum: int) -> dict[str, Any]:
-    limit = _limit(request, maximum)
+def _page(
+    request: Request, rows: list[dict[str, Any]], maximum: int, cap: int | None = None
+) -> dict[str, Any]:
+    limit = min(_limit(request, maximum), cap or maximum)
     start = _offset(request.query_params.get("cursor"))
     chunk = rows[start : start + limit]
     more = start + limit < len(rows)
@@ -343,7 +346,7 @@ def create_pennylane_app(
             user = {"id": 1, "first_name": "Api", "last_name": "User", "email": "a@b.fr"}
             return 200, {"user": user | {"locale": "fr"}, "company": state.company}
         if request.method == "GET" and path == "/journals":
-            return 200, _page(request, state.journals, 100)
+            return 200, _page(request, state.journals, 100, state.page_cap)
         if request.method == "GET" and path == "/ledger_accounts":
             allowed = {
                 "id": {"eq", "in"},
@@ -352,13 +355,13 @@ def create_pennylane_app(
             }
             filters = _filters(request, allowed)
             rows = [a for a in state.accounts if _match(a, filters)]
-            return 200, _page(request, rows, 1000)
+            return 200, _page(request, rows, 1000, state.page_cap)
         if request.method == "GET" and path == "/ledger_entries":
             ops = {"lt", "lteq", "gt", "gteq", "eq", "not_eq"}
             allowed = {"date": ops, "journal_id": ops | {"in", "not_in"}}
             filters = _filters(request, allowed)
             rows = [_summary(e) for e in state.entries if _match(e, filters)]
-            return 200, _page(request, rows, 100)
+            return 200, _page(request, rows, 100, state.page_cap)
         if request.method == "GET" and path.startswith("/ledger_entries/"):
             ident = path.rsplit("/", 1)[-1]
             for entry in state.entries:

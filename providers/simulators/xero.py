@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from providers.sandbox import CHART, TAX_CODES
+from providers.chart import CHART, VAT_CODES
 from providers.simulators.base import SimulatorServer
 from providers.simulators.clock import SimClock
 from providers.simulators.demo import DemoProvider
@@ -155,7 +155,7 @@ def seed_bex_org(org: XeroOrg) -> XeroOrg:
         org.add_account(code, name, _account_type(code))
     org.add_account("4999", "Old suspense (archived)", "EXPENSE", status="ARCHIVED")
     org.add_account(None, "Business Bank Account", "BANK")
-    for code, name, rate in sorted(TAX_CODES, key=lambda tax: tax[0] != "NONE"):  # NONE first
+    for code, name, rate in sorted(VAT_CODES, key=lambda tax: tax[0] != "NONE"):  # NONE first
         org.add_tax_rate(code, name, rate)
     org.add_tax_rate("TAX001", "VAT 6% (old)", "6", status="DELETED")
     return org
@@ -183,7 +183,12 @@ class XeroSimState:
         day_limit: int = 5000,
         concurrent_limit: int = 5,
         scopes: tuple[str, ...] = (),
+        refused_scopes: tuple[str, ...] = (),
+        scope_error: str = "invalid_scope",
     ) -> None:
+        """``refused_scopes``: what this app may not ask for (a Xero app created on or after
+        2026-03-02 gets ``accounting.transactions`` refused). A confidential app (one with a
+        secret) must authenticate at the token endpoint with HTTP Basic, as Xero documents."""
         self.clock = clock or SimClock()
         self.minute_limit = minute_limit
         self.day_limit = day_limit
@@ -198,7 +203,16 @@ class XeroSimState:
         self.max_in_flight = 0
         self.oauth = OAuthServerState(
             OAuthServerConfig(
-                clients=(SimClient(client_id, client_secret, scopes=scopes),),
+                clients=(
+                    SimClient(
+                        client_id,
+                        client_secret,
+                        scopes=scopes,
+                        refused_scopes=refused_scopes,
+                        scope_error=scope_error,
+                        auth_methods=("client_secret_basic",) if client_secret else None,
+                    ),
+                ),
                 access_token_ttl=1800,
                 refresh_token_ttl=60 * DAY,
                 rotate_refresh_tokens=True,
@@ -393,7 +407,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         tenant = request.headers.get("xero-tenant-id")
         log(request, tenant)
         resource = request.path_params["resource"]
-        scopes = READ_SETTINGS
+        scopes: tuple[str, ...] = READ_SETTINGS
         if resource.startswith("ManualJournals"):
             scopes = WRITE_JOURNALS if request.method != "GET" else READ_JOURNALS
         denied = bearer(request, scopes)
@@ -553,7 +567,7 @@ def create_xero_app(state: XeroSimState, *, faults: FaultPlan | None = None) -> 
         if not isinstance(lines, list) or len(lines) < 2:
             errors.append("A manual journal must have at least two journal lines")
             lines = lines if isinstance(lines, list) else []
-        built_lines = []
+        built_lines: list[dict[str, Any]] = []
         total_debit = total_credit = Decimal("0")
         for line in lines:
             line = line if isinstance(line, dict) else {}

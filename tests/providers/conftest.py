@@ -29,7 +29,6 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from providers.ratelimit import reset_limiters
 from providers.redact import forget_secrets
 
 SPECS_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
@@ -213,7 +212,6 @@ class SpecValidatingTransport(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state() -> None:
-    """Rate limiters and the redaction registry are per process: start each test clean."""
-    reset_limiters()
+def _fresh_redaction() -> None:
+    """The redaction registry is per process: start each test clean."""
     forget_secrets()

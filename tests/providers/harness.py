@@ -1,7 +1,7 @@
-"""What every provider contract test needs: a recording sleep, a sample entry, an error check.
+"""What provider tests share: fake time, a recording sleep, sample entries, an error check.
 
-Each adapter's test file keeps only what is particular to its provider (its simulator, its
-login, its adapter factory); the shapes shared by all of them live here once.
+The contract (``contract.py``) and each provider's own tests build on these, so the shapes
+shared by all of them live here once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,26 @@ import pytest
 
 from providers.base import EntryLine, JournalEntry
 from providers.errors import ProviderError
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps: waits cost nothing and are recorded, so a
+    test asserts how long the code asked to wait instead of measuring wall time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
 
 
 class Sleeps:
@@ -50,21 +70,6 @@ def standard_lines(debtors: str = "1090.00", turnover: str = "1000.00") -> tuple
         EntryLine("1300", "Guest debtors", Decimal(debtors), zero, "NONE"),
         EntryLine("8000", "Rent turnover", zero, Decimal(turnover), "L"),
         EntryLine("1800", "VAT low", zero, vat, "NONE"),
-    )
-
-
-UNBALANCED = (
-    EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-    EntryLine("8000", "b", Decimal("0"), Decimal("9.99")),
-)
-"""Off by a cent: every adapter must refuse it before sending anything."""
-
-
-def with_unknown_account(account: str) -> tuple[EntryLine, ...]:
-    """Balanced lines, the second on ``account`` (one the provider does not have)."""
-    return (
-        EntryLine("1300", "a", Decimal("10.00"), Decimal("0")),
-        EntryLine(account, "unknown", Decimal("0"), Decimal("10.00")),
     )
 
 

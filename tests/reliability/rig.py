@@ -22,7 +22,7 @@ from bexsync_tui.client import Client
 from daemon.app import DaemonApp
 from daemon.config import parse_config
 from providers import http as provider_http
-from providers.ratelimit import RateLimitSpec
+from providers.ratelimit import LimiterRegistry, RateLimitSpec
 from providers.references import reference_pattern
 from providers.sandbox import LEDGER_FILE, SandboxLedger
 from providers.simulators import cegid_loop, pennylane, xero
@@ -47,13 +47,13 @@ def short_http_timeouts(seconds: float = HTTP_TIMEOUT, quota: int = QUOTA_FACTOR
     are ``quota`` times larger, so a hundred scenarios are not paced at 60 calls a minute.
     Throttling itself is what the 429 storm exercises."""
     original_init = provider_http.HttpClient.__init__
-    original_limiter = provider_http.limiter_for
+    original_limiter = LimiterRegistry.limiter
 
     def patched(self: Any, *args: Any, **kwargs: Any) -> None:
         kwargs["timeout"] = min(float(kwargs.get("timeout", 30)), seconds)
         original_init(self, *args, **kwargs)
 
-    def limiter_for(key: str, spec: RateLimitSpec, **kwargs: Any) -> Any:
+    def limiter(self: LimiterRegistry, key: str, spec: RateLimitSpec) -> Any:
         bigger = dataclasses.replace(
             spec,
             calls=spec.calls * quota,
@@ -61,15 +61,15 @@ def short_http_timeouts(seconds: float = HTTP_TIMEOUT, quota: int = QUOTA_FACTOR
             daily=spec.daily * quota if spec.daily else spec.daily,
             burst=(spec.burst[0] * quota, spec.burst[1]) if spec.burst else spec.burst,
         )
-        return original_limiter(key, bigger, **kwargs)
+        return original_limiter(self, key, bigger)
 
     provider_http.HttpClient.__init__ = patched  # type: ignore[method-assign]
-    provider_http.limiter_for = limiter_for  # type: ignore[assignment]
+    LimiterRegistry.limiter = limiter  # type: ignore[method-assign]
     try:
         yield
     finally:
         provider_http.HttpClient.__init__ = original_init  # type: ignore[method-assign]
-        provider_http.limiter_for = original_limiter
+        LimiterRegistry.limiter = original_limiter  # type: ignore[method-assign]
 
 
 class Rig:
