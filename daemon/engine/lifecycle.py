@@ -141,7 +141,7 @@ class SyncEngine:
         return run_id
 
     def _spawn(self, run_id: int) -> None:
-        task = asyncio.create_task(self._execute(run_id), name=f"run-{run_id}")
+        task = asyncio.create_task(self._perform(run_id), name=f"run-{run_id}")
         self._tasks[run_id] = task
         self._cancellable.add(run_id)
 
@@ -180,7 +180,7 @@ class SyncEngine:
             await self._fail(run_id, "cancelled", reason, None)
 
     # -- executing -------------------------------------------------------------------------
-    async def _execute(self, run_id: int) -> None:
+    async def _perform(self, run_id: int) -> None:
         run = RunInFlight.of(await self._runs.record(run_id))
         try:
             async with self._slots:

@@ -6,7 +6,7 @@ from typing import Any
 
 from daemon.publisher import EventPublisher
 from daemon.store.interface import Store
-from daemon.store.records import NewNotification, Notification
+from daemon.store.records import Notification
 from daemon.views import notification_view
 
 
@@ -19,13 +19,6 @@ class Notifications:
         """Announce a notification the store wrote with the change it reports."""
         if notification is not None:
             self._events.publish("notification.created", notification_view(notification))
-
-    async def create(
-        self, level: str, title: str, body: str, link: dict[str, Any] | None = None
-    ) -> Notification:
-        note = await self._store.notifications.create(NewNotification(level, title, body, link))
-        self.publish(note)
-        return note
 
     async def list(self, unread_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
         notes = await self._store.notifications.recent(unread_only=unread_only, limit=limit)

@@ -13,7 +13,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from daemon.periods import Frequency
+from daemon.model import (
+    AuthorisationStatus,
+    Frequency,
+    NotificationLevel,
+    PmsAuth,
+    RunState,
+    RunTrigger,
+)
 
 Timestamp = str
 """ISO-8601 UTC text, whole seconds, ``Z``: ``2026-11-27T12:00:00Z``."""
@@ -28,7 +35,7 @@ JsonObject = dict[str, Any]
 class PmsConnection:
     kind: str
     base_url: str
-    auth: str  # "api_key" or "oauth"
+    auth: PmsAuth
     api_key: Sealed | None
     token: Sealed | None
     status: str  # "connected" or "error"
@@ -71,7 +78,7 @@ class Authorisation:
     id: int
     name: str
     provider: str
-    status: str  # inactive, active, error
+    status: AuthorisationStatus
     status_message: str
     settings: JsonObject  # non-secret login options: tenant, username, ...
     created_at: Timestamp
@@ -140,8 +147,8 @@ class Run:
     configuration_id: int
     period: str
     kind: str  # entry or correction
-    trigger: str  # schedule or manual
-    state: str  # daemon.model.RUN_STATES
+    trigger: RunTrigger
+    state: RunState
     stage: str
     done: int
     total: int | None
@@ -212,7 +219,7 @@ class NewEntry:
 @dataclass(frozen=True, slots=True)
 class Notification:
     id: int
-    level: str
+    level: NotificationLevel
     title: str
     body: str
     created_at: Timestamp
@@ -222,7 +229,7 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class NewNotification:
-    level: str  # daemon.model.NOTIFICATION_LEVELS
+    level: NotificationLevel
     title: str
     body: str
     link: JsonObject | None = None
