@@ -178,8 +178,10 @@ def write_metrics(path: Path | str, snapshot: MetricsSnapshot) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fchmod(fh.fileno(), 0o644)
             os.fsync(fh.fileno())
+            # Readable by node_exporter only once complete: while it is written (and synced,
+            # which can take a while) the temporary file stays 0600 like the rest of the dir.
+            os.fchmod(fh.fileno(), 0o644)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ from daemon.views import run_view
 from providers.base import JournalEntry, PostedEntry
 from providers.errors import ProviderError
 
+log = logging.getLogger("bexsync.engine")
 outcome_log = logging.getLogger("bexsync.daemon")  # one line per settled run (logsetup)
 
 
@@ -120,6 +121,13 @@ class Outcomes:
                 message,
                 {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
             )
+        # A refused login marks its authorisation first, so whoever sees the run failed sees
+        # the login lost too. A refused PMS login is the PMS connection's problem (pms.get).
+        if error is not None and error.kind == "auth_expired" and error.provider != "bex" and cfg:
+            try:
+                await self._authorisation_status.lost(cfg.authorisation_id, error.message)
+            except Exception:  # the run's outcome is recorded whatever happens to this
+                log.exception("run %s: marking the login of its authorisation lost failed", run_id)
         created = await self._store.runs.record_failed(
             run_id,
             state=state,
@@ -128,9 +136,6 @@ class Outcomes:
             note=note,
         )
         self._notifications.publish(created)
-        # A refused PMS login is the PMS connection's problem (pms.get), not the authorisation's.
-        if error is not None and error.kind == "auth_expired" and error.provider != "bex" and cfg:
-            await self._authorisation_status.lost(cfg.authorisation_id, error.message)
         await self.announce(run_id)
 
     async def announce(self, run_id: int) -> None:
