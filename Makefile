@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers; `make test WORKERS=0` runs the suite in one process.
-WORKERS ?= 0
+WORKERS ?= auto
+# Whole-suite runs for test-under-load.
+RUNS ?= 3
 
-.PHONY: demo test test-fast lint typecheck format bench reliability fuzz \
+.PHONY: demo test test-fast test-under-load lint typecheck format bench reliability fuzz \
 	lock lock-check package-check clean
 
 $(STAMP): pyproject.toml uv.lock requirements-dev.lock tools/bootstrap.sh
@@ -24,6 +26,10 @@ test: lint
 # The development loop: the same, less the tests marked slow (CI still runs them).
 test-fast: lint
 	$(BIN)/pytest -q -n $(WORKERS) -m "not slow"
+
+# The whole suite RUNS times in a row while busy loops keep every core busy (RELIABILITY.md).
+test-under-load: $(STAMP)
+	$(BIN)/python -m tests.under_load --runs $(RUNS) -- -q -n $(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

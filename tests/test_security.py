@@ -325,6 +325,17 @@ def scan_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iter
             shutil.rmtree(path, ignore_errors=True)
 
 
+XDIST = pytest.mark.parametrize(
+    "workers",
+    [
+        pytest.param((), id="one-process"),
+        pytest.param(("-n", "1"), id="xdist", marks=pytest.mark.slow(seconds=10)),
+    ],
+)
+"""The scan must fail the session alike when the leak happened in an xdist worker (whose
+reports and files the controller gathers)."""
+
+
 def test_secret_scan_fails_the_session_and_names_each_leaking_test(scan_run: Any) -> None:
     result = scan_run(SCAN_TESTS)
     text = result.stdout.str()
@@ -339,10 +350,16 @@ def test_secret_scan_fails_the_session_and_names_each_leaking_test(scan_run: Any
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_secret_scan_fails_a_run_whose_tests_all_passed(scan_run: Any) -> None:
-    result = scan_run(SCAN_TESTS, "-k", "prints_a_secret or clean")
+@XDIST
+def test_secret_scan_fails_a_run_whose_tests_all_passed(
+    scan_run: Any, workers: tuple[str, ...]
+) -> None:
+    result = scan_run(SCAN_TESTS, "-k", "prints_a_secret or clean", *workers)
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "test_prints_a_secret: a planted secret appears in" in result.stdout.str()
+    if workers:
+        return  # a clean run is the same either way; an inner xdist session costs seconds
     clean = scan_run(SCAN_TESTS, "-k", "clean")
     assert "PLANTED SECRETS LEAKED" not in clean.stdout.str()
     assert clean.ret == pytest.ExitCode.OK
