@@ -10,7 +10,6 @@ import asyncio
 import json
 import signal
 import threading
-import time
 from datetime import date
 
 from providers.simulators.base import SimulatorServer
@@ -86,10 +85,14 @@ def test_pending_import_completes_after_a_restart(tmp_path):
         wait_for(lambda: sims.loop_state.pending())  # submitted, not yet booked
         assert ok(call(s, "syncs.get", {"run_id": run_id}))["state"] == "posting"
         daemon.stop(signal.SIGKILL)
+        asked_before = len(sims.loop_state.requests)
 
         daemon.start()  # recovery finds the import still pending and waits on it
-        time.sleep(1.0)
-        assert len(sims.loop_state.imports) == 1
+        wait_for(
+            lambda: ("GET", "/statutImport") in sims.loop_state.requests[asked_before:],
+            what="recovery to look the pending import up",
+        )
+        assert len(sims.loop_state.imports) == 1  # looked up, not submitted again
         sims.call_soon(sims.loop_state.process)  # Cegid books it while the daemon waits
         run = wait_for(lambda: (r := ok(call(s, "syncs.get", {"run_id": run_id})))["state"]
                        != "posting" and r)  # fmt: skip
