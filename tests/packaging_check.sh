@@ -14,6 +14,8 @@ WHEEL_FORBIDDEN=${WHEEL_FORBIDDEN:-'(^|/)tests?/ (^|/)conftest\.py$ (^|/)test_[^
 WHEEL_KNOWN_DOUBLES=${WHEEL_KNOWN_DOUBLES:-}
 PACKAGES="daemon providers bexsync_tui"
 PYTHON=${PYTHON:-python3}
+export UV_PYTHON_DOWNLOADS=never # as tools/bootstrap.sh: this Python, the system's certificates
+export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1} UV_NATIVE_TLS=${UV_NATIVE_TLS:-1}
 
 say() { printf 'package-check: %s\n' "$*"; }
 fail() {
@@ -73,7 +75,7 @@ say "wheel holds $(wc -l <"$work/files") files, all under $PACKAGES, no test-onl
 # A clean venv with only the wheel and its locked dependencies.
 "$uv" export --locked --no-dev --no-emit-project --no-hashes --format requirements-txt \
 	--quiet -o "$work/constraints.txt"
-UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$PYTHON" "$work/venv"
+"$uv" venv --quiet --python "$PYTHON" "$work/venv"
 "$uv" pip install --quiet --python "$work/venv/bin/python" -c "$work/constraints.txt" "$wheel" ||
 	fail "installing the wheel"
 cd "$work" # outside the source tree: only the installed package can be imported

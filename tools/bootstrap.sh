@@ -56,10 +56,13 @@ find_uv() {
 	fi
 }
 
+# Never download a Python: build the venv on $PYTHON, as the pip path would. Trust the system's
+# certificate store (a proxy's CA installed there works; uv's own bundle would refuse it).
+export UV_PYTHON_DOWNLOADS=never
+export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1} UV_NATIVE_TLS=${UV_NATIVE_TLS:-1} # uv >= 0.13, older
+
 with_uv() {
-	# Never download a Python: build the venv on $PYTHON, as the pip path would.
-	UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT="$VENV" \
-		"$1" sync --locked --extra dev --python "$PYTHON" --quiet
+	UV_PROJECT_ENVIRONMENT="$VENV" "$1" sync --locked --extra dev --python "$PYTHON" --quiet
 }
 
 with_pip() {
@@ -80,7 +83,7 @@ export_lock() {
 case "${1:-sync}" in
 lock)
 	uv=$(find_uv)
-	UV_PYTHON_DOWNLOADS=never "$uv" lock --python "$PYTHON" "${@:2}"
+	"$uv" lock --python "$PYTHON" "${@:2}"
 	export_lock "$uv" -o requirements-dev.lock
 	say "uv.lock and requirements-dev.lock written; commit both"
 	exit 0
@@ -91,7 +94,7 @@ uv-path)
 	;;
 lock-check)
 	uv=$(find_uv)
-	if ! UV_PYTHON_DOWNLOADS=never "$uv" lock --check --python "$PYTHON" --quiet; then
+	if ! "$uv" lock --check --python "$PYTHON" --quiet; then
 		say "uv.lock is stale against pyproject.toml: run 'make lock' and commit it"
 		exit 1
 	fi
