@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.support.daemon import ROOT, DaemonProcess, wait_for
 from tests.test_daemon_lifecycle import call
 
@@ -22,6 +24,7 @@ def backup_cli(*args):
     )
 
 
+@pytest.mark.slow(seconds=4)
 def test_backup_while_syncing_restores_to_a_working_daemon(tmp_path):
     metrics = tmp_path / "bexsync.prom"
     daemon = DaemonProcess(tmp_path, "--demo", "--metrics-file", str(metrics)).start()

@@ -12,6 +12,8 @@ import signal
 import threading
 from datetime import date
 
+import pytest
+
 from providers.simulators.base import SimulatorServer
 from providers.simulators.bex import BexDataset, create_bex_app
 from providers.simulators.cegid_loop import DOSSIER, PREFIX, LoopState, create_loop_app
@@ -57,6 +59,7 @@ def ok(result):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow(seconds=4)
 def test_pending_import_completes_after_a_restart(tmp_path):
     sims = Simulators(tmp_path)
     daemon = DaemonProcess(tmp_path)

@@ -123,6 +123,7 @@ def test_demo_sync_wait_posts_and_status_reports_attention(tmp_path):
         daemon.stop()
 
 
+@pytest.mark.slow(seconds=4)
 async def test_stopping_while_syncs_are_in_flight_settles_every_run(caplog):
     """Stops land at every stage of a sync (the manual one and the start-up catch-up): each
     stop ends, no run fails unexpectedly, and none is left active in the database."""

@@ -223,6 +223,7 @@ def _secrets(state_dir: Path) -> set[str]:
     return {s for s in found if s and len(s) >= 8}
 
 
+@pytest.mark.slow(seconds=10)
 def test_no_secret_in_logs_results_or_metrics(tmp_path: Path) -> None:
     """A demo with every provider simulator at DEBUG: logins, activations, options, previews,
     posts and failures through the CLI; grep everything printed for every secret it holds."""
