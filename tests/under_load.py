@@ -86,6 +86,7 @@ def _run_suite(number: int, pytest_args: list[str], log_dir: Path) -> Run:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # progress as it happens
         )
         assert proc.stdout is not None
         for line in proc.stdout:
