@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -56,6 +57,7 @@ LOCK_NAME = "bexsyncd.lock"
 SEALED_PREFIX = "sealed:"
 
 
+@functools.cache  # importlib.metadata scans sys.path: about 0.5 ms a call, and it never changes
 def server_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
