@@ -1,38 +1,61 @@
-# Two entry points for newcomers: `make demo` and `make test`. Both bootstrap .venv themselves.
+# Two entry points for newcomers: `make demo` and `make test`. Both build .venv themselves from the
+# lock file (tools/bootstrap.sh: uv when it can, pip when it must; README "Development").
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers; `make test WORKERS=0` runs the suite in one process.
+WORKERS ?= auto
+# Whole-suite runs for test-under-load.
+RUNS ?= 3
 
-.PHONY: demo test lint format typecheck bench reliability fuzz clean
+.PHONY: demo test test-fast test-under-load lint typecheck format bench reliability fuzz \
+	lock lock-check package-check clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(STAMP): pyproject.toml uv.lock requirements-dev.lock tools/bootstrap.sh
+	@PYTHON=$(PYTHON) VENV=$(VENV) tools/bootstrap.sh
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/bexsync demo
 
-test: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	$(BIN)/pytest -q
+# Everything CI runs: lint, types, then the whole suite (slow tests included) on every core.
+test: lint typecheck
+	$(BIN)/pytest -q -n $(WORKERS)
+
+# The development loop: the same, less the tests marked slow (CI still runs them).
+test-fast: lint typecheck
+	$(BIN)/pytest -q -n $(WORKERS) -m "not slow"
+
+# The whole suite RUNS times in a row while busy loops keep every core busy (RELIABILITY.md).
+test-under-load: $(STAMP)
+	$(BIN)/python -m tests.under_load --runs $(RUNS) -- -q -n $(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy, configured in pyproject.toml [tool.mypy]: daemon/ now; providers/ and bexsync_tui/ join
-# as their helpers make them clean (then: $(BIN)/mypy daemon providers bexsync_tui).
+# mypy, configured in pyproject.toml [tool.mypy] (what is not reported yet is named there).
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy daemon providers bexsync_tui
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerate the lock after a change to pyproject.toml's dependencies (UPGRADE=1: newest allowed
+# versions of everything), and its hashed export for the pip fallback.
+lock:
+	tools/bootstrap.sh lock $(if $(UPGRADE),--upgrade)
+
+# Fails when uv.lock or requirements-dev.lock is stale against pyproject.toml.
+lock-check:
+	tools/bootstrap.sh lock-check
+
+# Build the wheel and sdist, install the wheel in a clean venv, smoke-test its commands and check
+# it holds no tests or test doubles (tests/packaging_check.sh).
+package-check:
+	tests/packaging_check.sh
 
 # Every benchmark prints its figures and one RESULT line; the summary repeats the RESULT lines.
 bench: $(STAMP)
@@ -49,4 +72,4 @@ fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz_report --scale 10
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .tools build dist *.egg-info .pytest_cache

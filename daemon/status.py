@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from daemon.store.interface import Store
 API_VERSION = "1.0"
 
 
+@functools.cache  # importlib.metadata scans sys.path: about 0.5 ms a call, and it never changes
 def server_version() -> str:
     try:
         return version("bexsync")

@@ -1,4 +1,5 @@
-"""Session-wide plugins for the whole suite: fuzz input counts and the planted-secret scan."""
+"""Session-wide plugins for the whole suite: fuzz input counts and the planted-secret scan, and
+the order that keeps a parallel (pytest-xdist) run short."""
 
 from __future__ import annotations
 
@@ -11,3 +12,15 @@ from tests.support.secret_scan import SecretScanPlugin
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(FuzzCountsPlugin(), "bexsync-fuzz-counts")
     config.pluginmanager.register(SecretScanPlugin(config), "bexsync-secret-scan")
+
+
+def _longest_first(item: pytest.Item) -> tuple[bool, float]:
+    slow = item.get_closest_marker("slow")
+    return slow is None, -float(slow.kwargs.get("seconds", 0)) if slow else 0.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` first, longest (``slow(seconds=N)``) first: under xdist they are
+    dealt out to the workers at once while the quick ones fill the gaps, instead of one of them
+    starting last and running alone at the end. (A stable sort, the same on every worker.)"""
+    items.sort(key=_longest_first)

@@ -5,10 +5,10 @@ Usage (daemon end-to-end test):
     with NotifyListener() as sd:
         env = {**os.environ, **sd.env(watchdog_usec=2_000_000)}
         proc = subprocess.Popen(["bexsyncd", "--state-dir", str(tmp_path)], env=env)
-        sd.wait_for("READY=1", timeout=10)
-        sd.wait_for(lambda m: m.get("STATUS", "").startswith("next sync"), timeout=5)
+        sd.wait_for("READY=1")
+        sd.wait_for(lambda m: m.get("STATUS", "").startswith("next sync"))
         proc.send_signal(signal.SIGTERM)
-        sd.wait_for("STOPPING=1", timeout=10)
+        sd.wait_for("STOPPING=1")
 
 Every datagram becomes a `NotifyMessage` with the sender's pid (SO_PASSCRED), so a test can
 check that the main process, not a child, sent it (`NotifyAccess=main`).
@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.waiting import HANG_S
 
 _CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
 
@@ -121,8 +123,10 @@ class NotifyListener:
         pred = _predicate(match)
         return [m for m in self.messages if pred(m)]
 
-    def wait_for(self, match: str | Predicate, timeout: float = 5.0) -> NotifyMessage:
-        """Block until a message matches (`"READY=1"` or a predicate); AssertionError on timeout."""
+    def wait_for(self, match: str | Predicate, timeout: float = HANG_S) -> NotifyMessage:
+        """Block until a message matches (`"READY=1"` or a predicate); AssertionError on timeout.
+
+        The timeout only bounds a hang: a loaded machine may take seconds to start a daemon."""
         pred = _predicate(match)
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -136,7 +140,9 @@ class NotifyListener:
                     raise AssertionError(f"no notification matching {match!r} in {timeout}s: {got}")
                 self._cond.wait(left)
 
-    async def async_wait_for(self, match: str | Predicate, timeout: float = 5.0) -> NotifyMessage:
+    async def async_wait_for(
+        self, match: str | Predicate, timeout: float = HANG_S
+    ) -> NotifyMessage:
         """`wait_for` for async tests: waits in a thread so the test's event loop keeps running."""
         return await asyncio.to_thread(self.wait_for, match, timeout)
 

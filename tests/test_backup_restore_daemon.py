@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 
-from tests.support.daemon import ROOT, DaemonProcess
+import pytest
+
+from tests.support.daemon import ROOT, DaemonProcess, wait_for
 from tests.test_daemon_lifecycle import call
 
 
@@ -22,6 +24,7 @@ def backup_cli(*args):
     )
 
 
+@pytest.mark.slow(seconds=4)
 def test_backup_while_syncing_restores_to_a_working_daemon(tmp_path):
     metrics = tmp_path / "bexsync.prom"
     daemon = DaemonProcess(tmp_path, "--demo", "--metrics-file", str(metrics)).start()
@@ -33,14 +36,17 @@ def test_backup_while_syncing_restores_to_a_working_daemon(tmp_path):
                               str(tmp_path / f"b{i}.sqlite3"))  # fmt: skip
             assert done.returncode == 0, done.stderr
             backups.append(tmp_path / f"b{i}.sqlite3")
-            time.sleep(0.3)
+            time.sleep(0.3)  # spreads the backups over the catch-up; no test waits on it
         refused = backup_cli("--state-dir", str(daemon.state_dir), "restore", str(backups[-1]))
         assert refused.returncode == 1 and "running" in (refused.stderr + refused.stdout)
-        deadline = time.monotonic() + 30
-        while not metrics.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        text = metrics.read_text()
-        assert 'bexsync_runs_total{state="posted"}' in text and "bexsync_up 1" in text
+
+        # The metrics file is rewritten as runs finish: wait for one that counts a posted run.
+        def counting_a_posted_run() -> str | None:
+            text = metrics.read_text() if metrics.exists() else ""
+            return text if 'bexsync_runs_total{state="posted"}' in text else None
+
+        text = wait_for(counting_a_posted_run, what="the metrics file to count a posted run")
+        assert "bexsync_up 1" in text
         entries_then = json.loads(call(daemon.socket, "entries.list", {"limit": 1000}).stdout)
     finally:
         assert daemon.stop() == 0

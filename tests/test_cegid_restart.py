@@ -10,8 +10,9 @@ import asyncio
 import json
 import signal
 import threading
-import time
 from datetime import date
+
+import pytest
 
 from providers.simulators.base import SimulatorServer
 from providers.simulators.bex import BexDataset, create_bex_app
@@ -58,6 +59,7 @@ def ok(result):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow(seconds=4)
 def test_pending_import_completes_after_a_restart(tmp_path):
     sims = Simulators(tmp_path)
     daemon = DaemonProcess(tmp_path)
@@ -86,10 +88,14 @@ def test_pending_import_completes_after_a_restart(tmp_path):
         wait_for(lambda: sims.loop_state.pending())  # submitted, not yet booked
         assert ok(call(s, "syncs.get", {"run_id": run_id}))["state"] == "posting"
         daemon.stop(signal.SIGKILL)
+        asked_before = len(sims.loop_state.requests)
 
         daemon.start()  # recovery finds the import still pending and waits on it
-        time.sleep(1.0)
-        assert len(sims.loop_state.imports) == 1
+        wait_for(
+            lambda: ("GET", "/statutImport") in sims.loop_state.requests[asked_before:],
+            what="recovery to look the pending import up",
+        )
+        assert len(sims.loop_state.imports) == 1  # looked up, not submitted again
         sims.call_soon(sims.loop_state.process)  # Cegid books it while the daemon waits
         run = wait_for(lambda: (r := ok(call(s, "syncs.get", {"run_id": run_id})))["state"]
                        != "posting" and r)  # fmt: skip

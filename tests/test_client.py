@@ -22,6 +22,7 @@ from bexsync_tui.client import (
     default_socket_path,
 )
 from daemon.events import EventBus
+from tests.support.waiting import HANG_S, until
 from tests.test_rpc_protocol import DummyApp, serve
 
 
@@ -80,13 +81,13 @@ async def test_daemon_going_away_fails_pending_calls(tmp_path: Path) -> None:
     async with serve(tmp_path / "d.sock") as srv:
         client = await Client().connect(srv.socket_path)
         pending = asyncio.create_task(client.call("test.slow", {"seconds": 5.0}))
-        await asyncio.sleep(0.05)
+        await until(lambda: srv.app.started, "the call to start")
         await srv.stop(timeout=0.05)
         with pytest.raises(DaemonUnavailable):
-            await asyncio.wait_for(pending, 2)
+            await asyncio.wait_for(pending, HANG_S)
         with pytest.raises(DaemonUnavailable):
             await client.call("test.get")
-        await asyncio.wait_for(client.wait_closed(), 1)
+        await asyncio.wait_for(client.wait_closed(), HANG_S)
 
 
 async def test_subscribe_and_iterate_events(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ async def test_subscribe_and_iterate_events(tmp_path: Path) -> None:
         stream = client.events()
         assert await client.subscribe(["sync.finished"]) == {"running": [41]}
         bus.publish("sync.finished", {"run_id": 41, "state": "posted"})
-        assert await asyncio.wait_for(anext(stream), 2) == (
+        assert await asyncio.wait_for(anext(stream), HANG_S) == (
             "sync.finished",
             {"run_id": 41, "state": "posted"},
         )
@@ -111,7 +112,7 @@ async def test_subscribe_and_iterate_events(tmp_path: Path) -> None:
         assert await client.unsubscribe() == []
         await srv.stop()
         with pytest.raises(StopAsyncIteration):  # the stream ends with the connection
-            await asyncio.wait_for(anext(stream), 2)
+            await asyncio.wait_for(anext(stream), HANG_S)
 
 
 async def test_a_stream_taken_before_iterating_misses_no_event(tmp_path: Path) -> None:
@@ -126,20 +127,18 @@ async def test_a_stream_taken_before_iterating_misses_no_event(tmp_path: Path) -
         await client.subscribe(["sync.finished"])
         for run_id in (1, 2):
             bus.publish("sync.finished", {"run_id": run_id})
-        for _ in range(200):  # both reached the client before anyone iterates
-            if len(delivered) == 2:
-                break
-            await asyncio.sleep(0.01)
+        # both reach the client before anyone iterates
+        await until(lambda: len(delivered) == 2, "both events")
         assert delivered == ["sync.finished", "sync.finished"]
-        got = [await asyncio.wait_for(anext(stream), 2) for _ in range(2)]
+        got = [await asyncio.wait_for(anext(stream), HANG_S) for _ in range(2)]
         assert [data["run_id"] for _, data in got] == [1, 2]
         stream.close()  # unregistered: later events are not kept for it
         bus.publish("sync.finished", {"run_id": 3})
         with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(anext(stream), 2)
+            await asyncio.wait_for(anext(stream), HANG_S)
         await client.aclose()
         with pytest.raises(StopAsyncIteration):  # a stream of a closed client ends at once
-            await asyncio.wait_for(anext(client.events()), 2)
+            await asyncio.wait_for(anext(client.events()), HANG_S)
 
 
 async def test_reconnecting_client_stream_has_the_first_state_and_snapshot(
@@ -155,10 +154,10 @@ async def test_reconnecting_client_stream_has_the_first_state_and_snapshot(
     async with serve(tmp_path / "d.sock", bus=bus):
         rc = ReconnectingClient(tmp_path / "d.sock", backoff_initial=0.02)
         stream = rc.events()
-        await rc.start(wait=2)
+        await rc.start(wait=HANG_S)
         await rc.subscribe(["sync.finished"])
         bus.publish("sync.finished", {"run_id": 7})
-        first = [await asyncio.wait_for(anext(stream), 2) for _ in range(4)]
+        first = [await asyncio.wait_for(anext(stream), HANG_S) for _ in range(4)]
         assert first[0] == (STATE_TOPIC, {"state": "connecting", "error": None})
         assert first[1] == (STATE_TOPIC, {"state": "connected", "error": None})
         assert first[2][0] == SNAPSHOT_TOPIC and first[2][1]["snapshot"] == {"running": []}
@@ -194,14 +193,10 @@ async def test_reconnecting_client_survives_a_daemon_restart(tmp_path: Path) -> 
     await asyncio.sleep(0)
 
     async def wait_for(predicate: Any) -> None:
-        for _ in range(300):
-            if predicate():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"timed out; events so far: {events}")
+        await until(predicate, f"a condition; events so far: {events}")
 
     async with serve(path, app=first_app, bus=first_bus):
-        await rc.start(wait=2)
+        await rc.start(wait=HANG_S)
         assert rc.state == ConnectionState.CONNECTED
         assert rc.instance_id == first_app.instance_id and first_app.hellos == 1
         assert await rc.subscribe(["sync.finished"]) == {"instance": first_app.instance_id}
@@ -213,7 +208,7 @@ async def test_reconnecting_client_survives_a_daemon_restart(tmp_path: Path) -> 
         await rc.call("test.get")
 
     async with serve(path, app=second_app, bus=second_bus):
-        await rc.wait_connected(3)
+        await rc.wait_connected(HANG_S)
         await wait_for(lambda: second_bus.subscribers == 1)
         assert second_app.hellos == 1  # the hello was sent again
         assert rc.instance_id == second_app.instance_id
@@ -222,7 +217,7 @@ async def test_reconnecting_client_survives_a_daemon_restart(tmp_path: Path) -> 
         await wait_for(lambda: ("sync.finished", {"run_id": 2}) in events)
         await rc.close()
 
-    await asyncio.wait_for(collector, 2)
+    await asyncio.wait_for(collector, HANG_S)
     snapshots = [data for topic, data in events if topic == SNAPSHOT_TOPIC]
     assert [s["snapshot"] for s in snapshots] == [
         {"instance": first_app.instance_id},

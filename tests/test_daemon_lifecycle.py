@@ -77,11 +77,11 @@ def test_systemd_notifications_ready_status_watchdog_stopping(tmp_path):
     try:
         env = listener.env(watchdog_usec=1_000_000)
         daemon = DaemonProcess(tmp_path, "--demo", env=env).start()
-        listener.wait_for("READY=1", timeout=30)
-        listener.wait_for(lambda m: any(k == "STATUS" for k, _ in m.fields), timeout=10)
-        listener.wait_for("WATCHDOG=1", timeout=10)
+        listener.wait_for("READY=1")
+        listener.wait_for(lambda m: any(k == "STATUS" for k, _ in m.fields))
+        listener.wait_for("WATCHDOG=1")
         assert daemon.stop(signal.SIGTERM) == 0
-        listener.wait_for("STOPPING=1", timeout=5)
+        listener.wait_for("STOPPING=1")
     finally:
         listener.close()
 
@@ -123,6 +123,7 @@ def test_demo_sync_wait_posts_and_status_reports_attention(tmp_path):
         daemon.stop()
 
 
+@pytest.mark.slow(seconds=4)
 async def test_stopping_while_syncs_are_in_flight_settles_every_run(caplog):
     """Stops land at every stage of a sync (the manual one and the start-up catch-up): each
     stop ends, no run fails unexpectedly, and none is left active in the database."""

@@ -27,6 +27,7 @@ class HarnessedDaemon(DaemonProcess):
                 str(self.marker), "--", *base[3:]]  # fmt: skip
 
 
+@pytest.mark.slow(seconds=3)
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_each_step_of_a_posting(tmp_path, point):
     marker = tmp_path / "paused"

@@ -271,7 +271,7 @@ async def test_the_loopback_listener_completes_the_pms_login(tmp_path):
         assert step["redirect_uri"] == f"http://127.0.0.1:{port}/callback"
         redirect = await consent(step["url"])
         page = None
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as browser:  # the browser's request through `ssh -L`
             while page is None:
                 try:
@@ -397,7 +397,7 @@ async def test_scheduled_periods_refused_by_the_pms_login_are_retried_after_reco
         await wait_until(lambda: periods("posted"), {"2026-09", "2026-10"})
 
 
-async def wait_until(observe: Any, want: set[str], timeout: float = 30) -> None:
+async def wait_until(observe: Any, want: set[str], timeout: float = 60) -> None:
     """Poll ``observe()`` until it returns ``want``."""
     deadline = asyncio.get_running_loop().time() + timeout
     seen: set[str] = set()

@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -82,10 +83,11 @@ def test_system_unit_exposure_is_at_most_2(tmp_path: Path) -> None:
 def test_user_unit_verifies_clean(tmp_path: Path) -> None:
     analyze = tool("systemd-analyze")
     unit = copy_with_real_exec(USER_UNIT, tmp_path)
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}  # --user needs one, even offline
-    result = run(analyze, "--user", "verify", str(unit), env=env)
+    # --user needs a runtime dir, even offline; a short one, as sockets under it (gpg-agent's)
+    # must fit in 108 bytes, which pytest's tmp_path under an xdist worker does not.
+    with tempfile.TemporaryDirectory(prefix="xdg-", dir="/tmp") as runtime:
+        env = {**os.environ, "XDG_RUNTIME_DIR": runtime}
+        result = run(analyze, "--user", "verify", str(unit), env=env)
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, output
     assert output == "", f"systemd-analyze --user verify is not clean:\n{output}"

@@ -193,7 +193,7 @@ async def test_rotated_refresh_token_is_saved_before_the_access_token_is_handed_
     env.clock.advance(TTL)
 
     caller = asyncio.create_task(manager.access_token())
-    await asyncio.wait_for(store.saving.wait(), 5)
+    await asyncio.wait_for(store.saving.wait(), 60)
     await asyncio.sleep(0.05)
     assert not caller.done()  # the new access token is held back until the save completes
     assert store.token is old

@@ -19,11 +19,14 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import os
+import re
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +108,41 @@ async def arm(rig: Rig, filler: DiskFiller) -> None:
     provider.post_entry = post_entry  # type: ignore[method-assign]
 
 
+@contextlib.contextmanager
+def errors_logged() -> Iterator[list[str]]:
+    """The messages of the daemon's ERROR records while the block runs."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler, logger = Collect(logging.ERROR), logging.getLogger("bexsync")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
 async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
     period = rig.next_period()
     before_notes = await last_note_id(rig)
     await arm(rig, filler)
-    run_id = await start_run(rig, period)
-    assert run_id is not None
-    deadline = time.monotonic() + 60
-    while not filler.full and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    injected = int(filler.full)
-    await asyncio.sleep(0.5)  # the commit fails; let the engine say what it makes of it
+    with errors_logged() as errors:
+        run_id = await start_run(rig, period)
+        assert run_id is not None
+        deadline = time.monotonic() + 60
+        while not filler.full and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        injected = int(filler.full)
+        # The commit fails: wait for the engine's error about this run (a bounded wait: if the
+        # commit did not fail, the result's notes say so), then look at the run.
+        about_the_run = re.compile(rf"\brun {run_id}\b")
+        while injected and not any(about_the_run.search(m) for m in errors):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
     during = await rig.call("syncs.get", {"run_id": run_id})
     alive = await answering(rig)
     filler.free()

@@ -18,6 +18,7 @@ from bexsync_tui.client import Client
 from daemon.app import DaemonApp
 from daemon.config import parse_config
 from daemon.demo import seed_demo
+from tests.support.waiting import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +74,8 @@ def dump_tasks() -> None:
         task.print_stack(limit=12, file=sys.stderr)
 
 
-async def wait_run(client: Client, run_id: int, timeout: float = 30) -> dict[str, Any]:
+async def wait_run(client: Client, run_id: int, timeout: float = HANG_S) -> dict[str, Any]:
+    """Poll until the run is no longer active; return it. The timeout only bounds a hang."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = await client.call("syncs.get", {"run_id": run_id})
@@ -83,7 +85,7 @@ async def wait_run(client: Client, run_id: int, timeout: float = 30) -> dict[str
     raise TimeoutError(f"run {run_id} did not finish")
 
 
-def wait_for(predicate, timeout: float = 60, what: str = "condition"):
+def wait_for(predicate, timeout: float = HANG_S, what: str = "condition"):
     """Poll ``predicate`` (a blocking test's view of a child daemon) until it is truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,7 +122,7 @@ class DaemonProcess:
             *self.args,
         ]
 
-    def start(self, wait: bool = True, timeout: float = 30) -> DaemonProcess:
+    def start(self, wait: bool = True, timeout: float = HANG_S) -> DaemonProcess:
         with contextlib.suppress(FileNotFoundError):
             if wait:
                 self.socket.unlink()
@@ -131,7 +133,7 @@ class DaemonProcess:
             self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = HANG_S) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -149,7 +151,7 @@ class DaemonProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = HANG_S) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -4,6 +4,9 @@ Fuzz tests call ``tried("target")`` once per generated input; the plugin's termi
 prints the totals, so ``pytest -q`` (and ``python -m tests.fuzz_report``) show them. The
 ``BEXSYNC_FUZZ_SCALE`` environment variable multiplies every fuzz test's example count, so the
 same tests run quick in the suite and long in the report.
+
+Under pytest-xdist each worker counts its own inputs and hands them to the controller through
+``workeroutput``; the controller adds them up and prints the one table.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 COUNTS: Counter[str] = Counter()
@@ -52,8 +56,24 @@ def table() -> str:
     return "\n".join(rows)
 
 
+WORKER_OUTPUT_KEY = "bexsync_fuzz_counts"
+
+
 class FuzzCountsPlugin:
     """Registered from tests/conftest.py."""
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: hand the counts to the controller
+            workeroutput[WORKER_OUTPUT_KEY] = {"tried": dict(COUNTS), "refused": dict(REFUSED)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: a worker finished; add its counts to this process's."""
+        output = (getattr(node, "workeroutput", None) or {}).get(WORKER_OUTPUT_KEY)
+        if output:
+            COUNTS.update(output["tried"])
+            REFUSED.update(output["refused"])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         text = table()
