@@ -44,7 +44,6 @@ from daemon.services.runs import Runs
 from daemon.statelock import StateDirLocked, StateLock, lock_state_dir
 from daemon.status import DaemonIdentity, StatusReport, SubscriberSnapshot, server_version
 from daemon.store.db import prepare_state_dir
-from daemon.store.sqlite import SqliteStore
 from daemon.vault import CredentialVault
 from providers.ratelimit import LimiterRegistry
 
@@ -98,7 +97,7 @@ class DaemonApp:
         background = self.background = Background()
         limiters = LimiterRegistry()  # one rate limiter per provider account, daemon-wide
         followups = FollowUps()
-        store = self.store = SqliteStore(state_dir, clock)
+        store = self.store = config.store.open_store(state_dir, clock)
         vault = self.vault = CredentialVault.from_key_file(config.encryption_key_file)
         settings = self.provider_settings = ProviderSettingsBook(config.providers)
         progress = LiveProgress()

@@ -20,6 +20,7 @@ import platformdirs
 
 from daemon.rpc.explain import Errors, Invalid, convert, join_path, struct_spec
 from daemon.rpc.wire import JSONValue, Meta, pattern
+from daemon.store.location import StoreLocation, StoreUrlError, parse_store_url
 from providers.settings import ProviderSettings, SettingsError
 
 APP = "bexsync"
@@ -70,6 +71,7 @@ class DaemonConfig:
     # BEX's documented limits (2020 docs); BEX raises them on request, so they are settings.
     pms_calls_per_15min: int = 500
     pms_calls_per_minute: int = 100
+    store: StoreLocation = field(default_factory=lambda: StoreLocation("sqlite"))
     path: Path | None = None
 
     def provider(self, provider_id: str) -> ProviderSettings:
@@ -114,6 +116,12 @@ class PmsTable(msgspec.Struct, forbid_unknown_fields=True):
     token_url: HttpUrl | None = None
 
 
+class StoreTable(msgspec.Struct, forbid_unknown_fields=True):
+    url: str | None = None
+    """sqlite:///path (default: the state dir's database) or postgresql://user@host/db."""
+    password_file: Name | None = None
+
+
 class ProviderTable(msgspec.Struct):
     """A provider's app registration; its other keys are ``*_url`` overrides and options."""
 
@@ -124,6 +132,7 @@ class ProviderTable(msgspec.Struct):
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     daemon: DaemonTable = msgspec.field(default_factory=DaemonTable)
     pms: PmsTable = msgspec.field(default_factory=PmsTable)
+    store: StoreTable = msgspec.field(default_factory=StoreTable)
     providers: dict[str, ProviderTable] = {}
 
 
@@ -187,6 +196,11 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
         problems += exc.errors
         file = ConfigFile()
     mode = _socket_mode(_table(data, "daemon").get("socket_mode"), problems)
+    store = StoreLocation("sqlite")
+    try:
+        store = parse_store_url(file.store.url, file.store.password_file)
+    except StoreUrlError as exc:
+        problems.append({"field": "store.url", "message": str(exc)})
     providers: dict[str, ProviderSettings] = {}
     if not problems:
         for provider_id, table in _table(data, "providers").items():
@@ -214,6 +228,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
         pms_page_size=pms.page_size,
         pms_calls_per_15min=pms.calls_per_15min,
         pms_calls_per_minute=pms.calls_per_minute,
+        store=store,
         path=path,
     )
 

@@ -21,7 +21,8 @@ from daemon.config import (
 from daemon.demo_providers import DemoProvidersError
 from daemon.logsetup import setup_logging
 from daemon.rpc import SocketInUse, UnsafeSocketPath
-from daemon.store.db import StateDirError
+from daemon.store.errors import StoreError
+from daemon.store.location import StoreUrlError
 from providers.tokens import SecretBoxError
 
 log = logging.getLogger("bexsync.daemon")
@@ -91,6 +92,9 @@ async def run_daemon(args: argparse.Namespace) -> int:
     except SecretBoxError as exc:
         log.error("config: encryption_key_file: %s", exc)
         return 2
+    except StoreUrlError as exc:
+        log.error("config: store: %s", exc)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,7 +112,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 3
-    except (StateDirError, ConfigError, OSError, SocketInUse, UnsafeSocketPath) as exc:
+    except (StoreError, ConfigError, OSError, SocketInUse, UnsafeSocketPath) as exc:
         # Close the database too: its worker threads would otherwise keep the process alive.
         # SocketInUse exits 3 like AlreadyRunning: another daemon already serves that socket.
         log.error("cannot start: %s", exc)

@@ -3,9 +3,12 @@ the order that keeps a parallel (pytest-xdist) run short."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.support.fuzz_counts import FuzzCountsPlugin
+from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.secret_scan import SecretScanPlugin
 
 
@@ -24,3 +27,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     dealt out to the workers at once while the quick ones fill the gaps, instead of one of them
     starting last and running alone at the end. (A stable sort, the same on every worker.)"""
     items.sort(key=_longest_first)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL per test process (initdb + pg_ctl, Unix socket only); each test that
+    uses it makes a database of its own (``create_database``)."""
+    with running_postgres() as server:
+        yield server

@@ -23,7 +23,7 @@ def test_every_bexsyncd_toml_example_of_the_readme_is_a_valid_config() -> None:
     blocks = [
         block
         for block in re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-        if re.match(r"\[(daemon|pms|providers\.)", block)  # not the TUI's own tui.toml
+        if re.match(r"\[(daemon|pms|store|providers\.)", block)  # not the TUI's own tui.toml
     ]
     assert len(blocks) >= 3
     for block in blocks:
@@ -125,3 +125,24 @@ def test_the_daemon_refuses_to_start_on_a_broken_file(tmp_path: Path) -> None:
     assert "pms.client_secret is refused: put the client secret in a file" in output
     assert "daemon.socket_mode must be 0600, 0660 or 0666" in output
     assert "s3cr3t" not in output and "Traceback" not in output
+
+
+def test_the_store_url_selects_the_backend_and_never_holds_a_password(tmp_path: Path) -> None:
+    assert parse_config({}).store.backend == "sqlite"
+    sqlite = parse_config({"store": {"url": "sqlite:///var/lib/bexsync/x.sqlite3"}}).store
+    assert (sqlite.backend, sqlite.sqlite_path) == ("sqlite", Path("/var/lib/bexsync/x.sqlite3"))
+    secret = tmp_path / "pgpass"
+    secret.write_text("s3cret-pw\n")
+    pg = parse_config(
+        {"store": {"url": "postgresql://bexsync@db.example/bexsync", "password_file": str(secret)}}
+    ).store
+    assert (pg.backend, pg.shown) == ("postgresql", "postgresql://bexsync@db.example/bexsync")
+    assert pg.password() == "s3cret-pw"
+    for url in ("postgresql://u:s3cret-pw@h/db", "postgresql://u@h/db?password=s3cret-pw"):
+        message = refusal({"store": {"url": url}})
+        assert "store.url" in message and "password_file" in message
+        assert "s3cret-pw" not in message
+    assert "sqlite:/// or postgresql://" in refusal({"store": {"url": "mysql://h/db"}})
+    assert "absolute path" in refusal({"store": {"url": "sqlite:///"}})
+    assert "database name" in refusal({"store": {"url": "postgresql://u@h"}})
+    assert "password_file goes with" in refusal({"store": {"password_file": "pw"}})

@@ -1,8 +1,8 @@
 """The store's contract, run against every backend: what the engine and services rely on.
 
-Each backend is one entry of ``BACKENDS`` (a factory of an unopened ``Store``); a PostgreSQL
-backend adds itself there and must pass the same tests. The tests speak only the interface
-(``daemon.store.Store``) and its records: no SQL, no driver.
+Each backend is one entry of ``BACKENDS`` (a factory of an unopened ``Store``): SQLite in the
+test's directory, PostgreSQL in a new database of the session's server. The tests speak only
+the interface (``daemon.store.Store``) and its records: no SQL, no driver.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from daemon.formats import Clock
 from daemon.store import AlreadySynced, Duplicate, Store
+from daemon.store.postgres import PostgresStore
 from daemon.store.records import (
     Administration,
     ConfigurationValues,
@@ -35,8 +36,11 @@ class FrozenClock:
         return self.now
 
 
-BACKENDS: dict[str, Callable[[Path, Clock], Store]] = {
-    "sqlite": lambda tmp, clock: SqliteStore(tmp / "state", clock),
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path, Clock], Store]] = {
+    "sqlite": lambda request, tmp, clock: SqliteStore(tmp / "state", clock),
+    "postgresql": lambda request, tmp, clock: PostgresStore(
+        request.getfixturevalue("postgres_server").create_database(), clock
+    ),
 }
 
 
@@ -49,7 +53,7 @@ def clock() -> FrozenClock:
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[Store]:
-    made = BACKENDS[request.param](tmp_path, clock)
+    made = BACKENDS[request.param](request, tmp_path, clock)
     await made.open()
     try:
         yield made

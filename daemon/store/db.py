@@ -20,7 +20,8 @@ from typing import Any
 import aiosqlite
 
 from daemon.store.errors import Duplicate, StateDirError, StoreError, StoreUnavailable
-from daemon.store.migrations import LATEST_VERSION, MIGRATIONS
+from daemon.store.migrations import LATEST_VERSION, render
+from daemon.store.sql.seam import Dialect
 
 DB_NAME = "bexsync.sqlite3"
 
@@ -64,7 +65,43 @@ def _create_file_0600(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+SQLITE = Dialect("sqlite", for_update="")
+
+
+class SqliteTransaction:
+    """The writer inside BEGIN IMMEDIATE, as ``daemon.store.sql.seam.Transaction``."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = await self._conn.execute(sql, params)
+        return int(cur.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = await self._conn.execute(sql, params)
+        return int(cur.lastrowid or 0)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
 class Database:
+    """``daemon.store.sql.seam.SqlDatabase`` on one SQLite file."""
+
+    dialect = SQLITE
+
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
         self.path = path
         self._writer = writer
@@ -73,13 +110,13 @@ class Database:
         self._unfinished: asyncio.Future[None] | None = None  # see _begin
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         """All writes that belong together go through one of these: BEGIN IMMEDIATE ... COMMIT."""
         async with self._lock:
             with translated_errors():
                 await self._begin()
                 try:
-                    yield self._writer
+                    yield SqliteTransaction(self._writer)
                 except BaseException:
                     await self._writer.rollback()
                     raise
@@ -125,10 +162,14 @@ class Database:
         return None if row is None else row[0]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One statement in its own transaction; returns lastrowid."""
-        async with self.transaction() as conn:
-            cur = await conn.execute(sql, params)
-            return int(cur.lastrowid or 0)
+        """One statement in its own transaction; the number of rows changed."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One INSERT in its own transaction; the new row's id."""
+        async with self.transaction() as tx:
+            return await tx.insert(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as conn:
@@ -167,7 +208,7 @@ async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> i
         # executescript would COMMIT implicitly; run statement by statement inside BEGIN.
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split_sql(MIGRATIONS[version - 1]):
+            for statement in split_sql(render(version, "sqlite")):
                 await conn.execute(statement)
             await conn.execute(f"PRAGMA user_version = {version}")
         except BaseException:
@@ -177,7 +218,7 @@ async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> i
     return target
 
 
-def _split_sql(script: str) -> list[str]:
+def split_sql(script: str) -> list[str]:
     statements, buffer = [], ""
     for line in script.splitlines(keepends=True):
         buffer += line
@@ -190,9 +231,11 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-async def open_database(state_dir: Path, *, target_version: int = LATEST_VERSION) -> Database:
+async def open_database(
+    state_dir: Path, *, target_version: int = LATEST_VERSION, name: str = DB_NAME
+) -> Database:
     prepare_state_dir(state_dir)
-    path = state_dir / DB_NAME
+    path = state_dir / name
     _create_file_0600(path)
     writer = await _connect(path)
     try:

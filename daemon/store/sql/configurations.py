@@ -9,8 +9,8 @@ from daemon.store.records import (
     NewNotification,
     Notification,
 )
-from daemon.store.sqlite import rows
-from daemon.store.sqlite.base import Repository, add_notification
+from daemon.store.sql import rows
+from daemon.store.sql.base import Repository, add_notification
 
 
 def _columns(values: ConfigurationValues) -> tuple[object, ...]:
@@ -31,7 +31,7 @@ def _columns(values: ConfigurationValues) -> tuple[object, ...]:
     )
 
 
-class SqliteConfigurations(Repository):
+class SqlConfigurations(Repository):
     async def get(self, config_id: int) -> Configuration | None:
         row = await self._db.fetchone(rows.CONFIGURATIONS + " WHERE c.id = ?", (config_id,))
         return None if row is None else rows.configuration(row)
@@ -66,14 +66,14 @@ class SqliteConfigurations(Repository):
     ) -> int | None:
         found = await self._db.fetchval(
             "SELECT id FROM configurations WHERE authorisation_id = ? AND administration_id = ? "
-            "AND id IS NOT ?",
+            "AND id IS DISTINCT FROM ?",
             (authorisation_id, administration_id, other_than),
         )
         return None if found is None else int(found)
 
     async def create(self, values: ConfigurationValues, *, active: bool) -> int:
         now = self._now()
-        return await self._db.execute(
+        return await self._db.insert(
             "INSERT INTO configurations (authorisation_id, administration_id, frequency, "
             "ledger_id, ledger_name, tenant_id, start_date, end_date, delay_days, automatic, "
             "no_vat_code, account_map, vat_map, schedule, active, created_at, updated_at) "
@@ -105,7 +105,7 @@ class SqliteConfigurations(Repository):
         await self._db.execute("DELETE FROM configurations WHERE id = ?", (config_id,))
 
 
-class SqlitePeriods(Repository):
+class SqlPeriods(Repository):
     async def done(self, config_id: int) -> set[str]:
         found = await self._db.fetchall(
             "SELECT period FROM period_status WHERE configuration_id = ?", (config_id,)
@@ -123,10 +123,10 @@ class SqlitePeriods(Repository):
         self, config_id: int, period: str, digest: str, note: NewNotification
     ) -> Notification:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE period_status SET source_hash = ? WHERE configuration_id = ? "
                 "AND period = ?",
                 (digest, config_id, period),
             )
-            return await add_notification(conn, note, now)
+            return await add_notification(tx, note, now)

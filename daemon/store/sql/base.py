@@ -1,27 +1,27 @@
-"""What every SQLite repository shares: the open database, the clock, the notification insert."""
+"""What every SQL repository shares: the open database, the clock, the notification insert."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import aiosqlite
+from collections.abc import Awaitable, Callable
 
 from daemon.formats import Clock, dumps, iso
-from daemon.store.db import Database, open_database
 from daemon.store.records import NewNotification, Notification
+from daemon.store.sql.seam import SqlDatabase, Transaction
+
+Opener = Callable[[], Awaitable[SqlDatabase]]
 
 
 class Backend:
-    """The database of one state dir, opened once; repositories reach it through here."""
+    """The database, opened once by ``opener``; repositories reach it through here."""
 
-    def __init__(self, state_dir: Path, clock: Clock) -> None:
-        self.state_dir = state_dir
+    def __init__(self, opener: Opener, clock: Clock) -> None:
+        self._opener = opener
         self.clock = clock
-        self._db: Database | None = None
+        self._db: SqlDatabase | None = None
 
     async def open(self) -> None:
         if self._db is None:
-            self._db = await open_database(self.state_dir)
+            self._db = await self._opener()
 
     async def close(self) -> None:
         if self._db is not None:
@@ -29,7 +29,7 @@ class Backend:
             await db.close()
 
     @property
-    def db(self) -> Database:
+    def db(self) -> SqlDatabase:
         if self._db is None:
             raise RuntimeError("the store is not open")
         return self._db
@@ -43,23 +43,21 @@ class Repository:
         self._backend = backend
 
     @property
-    def _db(self) -> Database:
+    def _db(self) -> SqlDatabase:
         return self._backend.db
 
     def _now(self) -> str:
         return self._backend.now()
 
 
-async def add_notification(
-    conn: aiosqlite.Connection, note: NewNotification, created_at: str
-) -> Notification:
+async def add_notification(tx: Transaction, note: NewNotification, created_at: str) -> Notification:
     """Inside the caller's transaction: a notification belongs with the change it reports."""
-    cur = await conn.execute(
+    new_id = await tx.insert(
         "INSERT INTO notifications (level, title, body, created_at, link) VALUES (?, ?, ?, ?, ?)",
         (note.level, note.title, note.body, created_at, dumps(note.link) if note.link else None),
     )
     return Notification(
-        id=int(cur.lastrowid or 0),
+        id=new_id,
         level=note.level,
         title=note.title,
         body=note.body,

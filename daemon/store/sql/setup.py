@@ -17,11 +17,11 @@ from daemon.store.records import (
     PmsConnection,
     Sealed,
 )
-from daemon.store.sqlite import rows
-from daemon.store.sqlite.base import Repository, add_notification
+from daemon.store.sql import rows
+from daemon.store.sql.base import Repository, add_notification
 
 
-class SqlitePms(Repository):
+class SqlPms(Repository):
     async def get(self) -> PmsConnection | None:
         row = await self._db.fetchone("SELECT * FROM pms_connection WHERE id = 1")
         return None if row is None else rows.pms_connection(row)
@@ -53,8 +53,8 @@ class SqlitePms(Repository):
         message: str,
         administrations: Sequence[Administration],
     ) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO pms_connection (id, kind, base_url, api_key, auth, token, status, "
                 "message, updated_at) VALUES (1, 'bex', ?, ?, ?, ?, 'connected', ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET base_url = excluded.base_url, "
@@ -63,8 +63,8 @@ class SqlitePms(Repository):
                 "updated_at = excluded.updated_at",
                 (base_url, api_key, auth, token, message, self._now()),
             )
-            await conn.execute("DELETE FROM pms_pending_login")  # superseded by this one
-            await conn.executemany(
+            await tx.execute("DELETE FROM pms_pending_login")  # superseded by this one
+            await tx.executemany(
                 "INSERT INTO administrations (id, number, name, currency, timezone) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET number = excluded.number, "
                 "name = excluded.name, currency = excluded.currency, timezone = excluded.timezone",
@@ -73,16 +73,16 @@ class SqlitePms(Repository):
 
     async def mark_lost(self, message: str, note: NewNotification) -> Notification:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE pms_connection SET status = 'error', message = ?, updated_at = ? "
                 "WHERE id = 1",
                 (message, now),
             )
-            return await add_notification(conn, note, now)
+            return await add_notification(tx, note, now)
 
 
-class SqliteAdministrations(Repository):
+class SqlAdministrations(Repository):
     async def all(self) -> list[Administration]:
         found = await self._db.fetchall("SELECT * FROM administrations ORDER BY number, id")
         return [rows.administration(r) for r in found]
@@ -97,7 +97,7 @@ class SqliteAdministrations(Repository):
         )
 
 
-class SqliteAuthorisations(Repository):
+class SqlAuthorisations(Repository):
     async def all(self) -> list[Authorisation]:
         found = await self._db.fetchall(rows.AUTHORISATIONS + " ORDER BY a.name")
         return [rows.authorisation(r) for r in found]
@@ -107,7 +107,7 @@ class SqliteAuthorisations(Repository):
         return None if row is None else rows.authorisation(row)
 
     async def find_by_name(self, name: str) -> Authorisation | None:
-        # The column is COLLATE NOCASE: "Books" and "books" are the same name.
+        # The column is COLLATE NOCASE (both backends): "Books" and "books" are the same name.
         row = await self._db.fetchone(rows.AUTHORISATIONS + " WHERE a.name = ?", (name,))
         return None if row is None else rows.authorisation(row)
 
@@ -121,15 +121,14 @@ class SqliteAuthorisations(Repository):
         pending: NewPendingLogin | None,
     ) -> int:
         now = self._now()
-        async with self._db.transaction() as conn:
-            cur = await conn.execute(
+        async with self._db.transaction() as tx:
+            auth_id = await tx.insert(
                 "INSERT INTO authorisations (name, provider, status, status_message, settings, "
                 "created_at, updated_at) VALUES (?, ?, 'inactive', ?, ?, ?, ?)",
                 (name, provider, status_message, dumps(settings), now, now),
             )
-            auth_id = int(cur.lastrowid or 0)
             if pending is not None:
-                await conn.execute(
+                await tx.execute(
                     "INSERT INTO pending_logins VALUES (?, ?, ?)",
                     (auth_id, pending.data, pending.expires_at),
                 )
@@ -139,14 +138,14 @@ class SqliteAuthorisations(Repository):
         self, auth_id: int, *, credentials: Sealed, settings: JsonObject, status_message: str
     ) -> None:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO credentials VALUES (?, ?, ?) ON CONFLICT(authorisation_id) "
                 "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
                 (auth_id, credentials, now),
             )
-            await conn.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
-            await conn.execute(
+            await tx.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
+            await tx.execute(
                 "UPDATE authorisations SET settings = ?, status = 'inactive', "
                 "status_message = ?, updated_at = ? WHERE id = ?",
                 (dumps(settings), status_message, now, auth_id),
@@ -161,19 +160,19 @@ class SqliteAuthorisations(Repository):
         self, auth_id: int, status: str, message: str, note: NewNotification | None = None
     ) -> Notification | None:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE authorisations SET status = ?, status_message = ?, updated_at = ? "
                 "WHERE id = ?",
                 (status, message, now, auth_id),
             )
-            return None if note is None else await add_notification(conn, note, now)
+            return None if note is None else await add_notification(tx, note, now)
 
     async def delete(self, auth_id: int) -> None:
         await self._db.execute("DELETE FROM authorisations WHERE id = ?", (auth_id,))
 
 
-class SqliteCredentials(Repository):
+class SqlCredentials(Repository):
     async def get(self, auth_id: int) -> Sealed | None:
         value = await self._db.fetchval(
             "SELECT data FROM credentials WHERE authorisation_id = ?", (auth_id,)
@@ -187,7 +186,7 @@ class SqliteCredentials(Repository):
         )
 
 
-class SqlitePendingLogins(Repository):
+class SqlPendingLogins(Repository):
     async def get(self, auth_id: int) -> PendingLogin | None:
         row = await self._db.fetchone(
             "SELECT data, expires_at FROM pending_logins WHERE authorisation_id = ?", (auth_id,)
@@ -201,10 +200,10 @@ class SqlitePendingLogins(Repository):
         return [rows.pending_login(r, r["authorisation_id"]) for r in found]
 
     async def replace(self, auth_id: int, pending: NewPendingLogin | None) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM pending_logins WHERE authorisation_id = ?", (auth_id,))
             if pending is not None:
-                await conn.execute(
+                await tx.execute(
                     "INSERT INTO pending_logins VALUES (?, ?, ?)",
                     (auth_id, pending.data, pending.expires_at),
                 )

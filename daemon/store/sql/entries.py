@@ -11,12 +11,12 @@ from daemon.store.records import (
     Notification,
     Run,
 )
-from daemon.store.sqlite import rows
-from daemon.store.sqlite.base import Repository, add_notification
-from daemon.store.sqlite.rows import ACTIVE_SQL, ENTRY_COLUMNS, RUNS
+from daemon.store.sql import rows
+from daemon.store.sql.base import Repository, add_notification
+from daemon.store.sql.rows import ACTIVE_SQL, ENTRY_COLUMNS, RUNS
 
 
-class SqliteEntries(Repository):
+class SqlEntries(Repository):
     async def recent(
         self,
         *,
@@ -67,11 +67,11 @@ class SqliteEntries(Repository):
         )
 
 
-class SqliteNotifications(Repository):
+class SqlNotifications(Repository):
     async def create(self, note: NewNotification) -> Notification:
         now = self._now()
-        async with self._db.transaction() as conn:
-            return await add_notification(conn, note, now)
+        async with self._db.transaction() as tx:
+            return await add_notification(tx, note, now)
 
     async def recent(self, *, unread_only: bool, limit: int) -> list[Notification]:
         sql = "SELECT * FROM notifications" + (" WHERE read = 0" if unread_only else "")
@@ -82,18 +82,14 @@ class SqliteNotifications(Repository):
         return int(await self._db.fetchval("SELECT count(*) FROM notifications WHERE read = 0"))
 
     async def mark_read(self, notification_id: int | None) -> int:
-        async with self._db.transaction() as conn:
-            if notification_id is None:
-                cur = await conn.execute("UPDATE notifications SET read = 1 WHERE read = 0")
-            else:
-                cur = await conn.execute(
-                    "UPDATE notifications SET read = 1 WHERE id = ? AND read = 0",
-                    (notification_id,),
-                )
-            return int(cur.rowcount)
+        if notification_id is None:
+            return await self._db.execute("UPDATE notifications SET read = 1 WHERE read = 0")
+        return await self._db.execute(
+            "UPDATE notifications SET read = 1 WHERE id = ? AND read = 0", (notification_id,)
+        )
 
 
-class SqliteReports(Repository):
+class SqlReports(Repository):
     async def counts(self) -> Counts:
         row = await self._db.fetchone(
             "SELECT (SELECT count(*) FROM administrations), (SELECT count(*) FROM "
@@ -126,7 +122,7 @@ class SqliteReports(Repository):
         last = await db.fetchall(
             "SELECT c.id, ad.number, max(r.finished_at) FROM runs r JOIN configurations c "
             "ON c.id = r.configuration_id JOIN administrations ad ON ad.id = "
-            "c.administration_id WHERE r.state = 'posted' GROUP BY c.id"
+            "c.administration_id WHERE r.state = 'posted' GROUP BY c.id, ad.number"
         )
         return MetricsFigures(
             runs_by_state={r[0]: r[1] for r in runs},

@@ -14,14 +14,24 @@ from daemon.store.records import (
     Run,
     StoredDraft,
 )
-from daemon.store.sqlite import rows
-from daemon.store.sqlite.base import Repository, add_notification
-from daemon.store.sqlite.rows import ACTIVE_SQL, RUN_COLUMNS, RUNS
+from daemon.store.sql import rows
+from daemon.store.sql.base import Repository, add_notification
+from daemon.store.sql.rows import ACTIVE_SQL, RUN_COLUMNS, RUNS
+from daemon.store.sql.seam import Transaction
 
 POSTING = f"SELECT {RUN_COLUMNS}, idempotency_key, payload FROM runs WHERE state = 'posting'"
 
 
-class SqliteRuns(Repository):
+class SqlRuns(Repository):
+    async def _lock_configuration(self, tx: Transaction, config_id: int) -> None:
+        """Writes that check before they write take the configuration's row first, so two
+        daemons on one PostgreSQL database check and write one after the other (SQLite has
+        one writer at a time anyway)."""
+        await tx.fetchval(
+            "SELECT id FROM configurations WHERE id = ?" + self._db.dialect.for_update,
+            (config_id,),
+        )
+
     async def get(self, run_id: int) -> Run | None:
         row = await self._db.fetchone(RUNS + " WHERE id = ?", (run_id,))
         return None if row is None else rows.run(row)
@@ -91,18 +101,19 @@ class SqliteRuns(Repository):
     ) -> int:
         # The check and the insert are one write transaction, so start-up recovery settling
         # this very period cannot slip in between and have it run twice.
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM entries WHERE configuration_id = ? AND "
-                "period = ?) OR EXISTS (SELECT 1 FROM period_status WHERE "
-                "configuration_id = ? AND period = ? AND coalesce(status, '') != '')",
-                (config_id, period, config_id, period),
+        async with self._db.transaction() as tx:
+            await self._lock_configuration(tx, config_id)
+            synced = bool(
+                await tx.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM entries WHERE configuration_id = ? AND "
+                    "period = ?) OR EXISTS (SELECT 1 FROM period_status WHERE "
+                    "configuration_id = ? AND period = ? AND coalesce(status, '') != '')",
+                    (config_id, period, config_id, period),
+                )
             )
-            found = await cursor.fetchone()
-            synced = bool(found[0]) if found is not None else False
             if synced and not allow_correction:
                 raise AlreadySynced(f"period {period} of configuration {config_id} is synced")
-            cursor = await conn.execute(
+            return await tx.insert(
                 "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
                 "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
                 (
@@ -114,7 +125,6 @@ class SqliteRuns(Repository):
                     self._now(),
                 ),
             )
-            return int(cursor.lastrowid or 0)
 
     async def set_state(self, run_id: int, state: str, stage: str | None) -> None:
         await self._db.execute(
@@ -134,13 +144,13 @@ class SqliteRuns(Repository):
         payload_hash: str,
         payload: JsonObject,
     ) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE runs SET state = 'posting', stage = 'posting', idempotency_key = ?, "
                 "payload_hash = ?, payload = ? WHERE id = ?",
                 (idempotency_key, payload_hash, dumps(payload), run_id),
             )
-            await conn.execute(
+            await tx.execute(
                 "UPDATE drafts SET status = 'posting' WHERE id = "
                 "(SELECT draft_id FROM runs WHERE id = ?)",
                 (run_id,),
@@ -148,23 +158,24 @@ class SqliteRuns(Repository):
 
     async def record_posted(self, run_id: int, entry: NewEntry, note: NewNotification) -> Posted:
         now = self._now()
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
+        async with self._db.transaction() as tx:
+            if entry.configuration_id is not None:
+                await self._lock_configuration(tx, entry.configuration_id)
+            recorded = await tx.fetchone(
                 "SELECT id FROM entries WHERE configuration_id = ? AND period = ? "
                 "AND reference = ?",
                 (entry.configuration_id, entry.period, entry.reference),
             )
-            recorded = await cursor.fetchone()
             if recorded is not None:
                 # Another run of this period recorded this very entry first (a sync started
                 # while a restart's recovery settled the period): held once, here and there.
-                await conn.execute(
+                await tx.execute(
                     "UPDATE runs SET state = 'posted', stage = 'already recorded', entry_id = ?, "
                     "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
                     (recorded[0], now, run_id),
                 )
                 return Posted(int(recorded[0]), None)
-            cursor = await conn.execute(
+            entry_id = await tx.insert(
                 "INSERT INTO entries (configuration_id, administration_number, period, kind, "
                 "reference, date, provider, external_id, total, line_count, lines, posted_at, "
                 "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -184,36 +195,38 @@ class SqliteRuns(Repository):
                     run_id,
                 ),
             )
-            entry_id = int(cursor.lastrowid or 0)
-            await conn.execute(
+            await tx.execute(
                 "INSERT INTO period_status (configuration_id, period, status, entry_id, "
-                "updated_at) VALUES (?, ?, 'posted', ?, ?) ON CONFLICT DO UPDATE SET "
-                "status = 'posted', updated_at = excluded.updated_at",
+                "updated_at) VALUES (?, ?, 'posted', ?, ?) ON CONFLICT (configuration_id, period) "
+                "DO UPDATE SET status = 'posted', updated_at = excluded.updated_at",
                 (entry.configuration_id, entry.period, entry_id, now),
             )
-            await conn.execute(
+            await tx.execute(
                 "UPDATE runs SET state = 'posted', stage = 'posted', entry_id = ?, "
                 "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
                 (entry_id, now, run_id),
             )
-            await conn.execute(
+            await tx.execute(
                 "UPDATE drafts SET status = 'posted' WHERE id = "
                 "(SELECT draft_id FROM runs WHERE id = ?)",
                 (run_id,),
             )
             link = {**(note.link or {}), "entry_id": entry_id}
             linked = NewNotification(note.level, note.title, note.body, link)
-            return Posted(entry_id, await add_notification(conn, linked, now))
+            return Posted(entry_id, await add_notification(tx, linked, now))
 
     async def record_empty(self, run_id: int) -> None:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT OR REPLACE INTO period_status (configuration_id, period, status, "
-                "updated_at) SELECT configuration_id, period, 'empty', ? FROM runs WHERE id = ?",
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                # the whole row anew, as a REPLACE would: no entry, no source hash
+                "INSERT INTO period_status (configuration_id, period, status, updated_at) "
+                "SELECT configuration_id, period, 'empty', ? FROM runs WHERE id = ? "
+                "ON CONFLICT (configuration_id, period) DO UPDATE SET status = 'empty', "
+                "entry_id = NULL, source_hash = NULL, updated_at = excluded.updated_at",
                 (now, run_id),
             )
-            await conn.execute(
+            await tx.execute(
                 "UPDATE runs SET state = 'posted', stage = 'no transactions', finished_at = ? "
                 "WHERE id = ?",
                 (now, run_id),
@@ -221,13 +234,13 @@ class SqliteRuns(Repository):
 
     async def record_unchanged(self, run_id: int, note: NewNotification) -> Notification:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE runs SET state = 'posted', stage = 'no difference', finished_at = ? "
                 "WHERE id = ?",
                 (now, run_id),
             )
-            return await add_notification(conn, note, now)
+            return await add_notification(tx, note, now)
 
     async def record_failed(
         self,
@@ -239,24 +252,24 @@ class SqliteRuns(Repository):
         note: NewNotification | None,
     ) -> Notification | None:
         now = self._now()
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.transaction() as tx:
+            await tx.execute(
                 "UPDATE runs SET state = ?, stage = ?, error = ?, error_kind = ?, "
                 "attempts = attempts + 1, finished_at = ? WHERE id = ?",
                 (state, state, message, error_kind, now, run_id),
             )
-            await conn.execute(
+            await tx.execute(
                 "UPDATE drafts SET status = 'open' WHERE status = 'posting' AND id = "
                 "(SELECT draft_id FROM runs WHERE id = ?)",
                 (run_id,),
             )
-            return None if note is None else await add_notification(conn, note, now)
+            return None if note is None else await add_notification(tx, note, now)
 
 
-class SqliteDrafts(Repository):
+class SqlDrafts(Repository):
     async def create(self, config_id: int, period: str, data: JsonObject) -> int:
         now = self._now()
-        return await self._db.execute(
+        return await self._db.insert(
             "INSERT INTO drafts (configuration_id, period, data, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (config_id, period, dumps(data), now, now),

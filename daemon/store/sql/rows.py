@@ -1,8 +1,8 @@
-"""SQLite rows to records: column types, JSON columns and the SELECTs that build each record."""
+"""Rows to records, whatever the backend: column types, JSON columns and the SELECTs that
+build each record."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from decimal import Decimal
 
@@ -19,6 +19,7 @@ from daemon.store.records import (
     Run,
     StoredDraft,
 )
+from daemon.store.sql.seam import Row
 
 ACTIVE_SQL = "('" + "', '".join(sorted(ACTIVE_RUN_STATES)) + "')"
 
@@ -50,7 +51,7 @@ ENTRY_COLUMNS = (
 )
 
 
-def pms_connection(row: sqlite3.Row) -> PmsConnection:
+def pms_connection(row: Row) -> PmsConnection:
     return PmsConnection(
         kind=row["kind"],
         base_url=row["base_url"],
@@ -63,11 +64,11 @@ def pms_connection(row: sqlite3.Row) -> PmsConnection:
     )
 
 
-def pending_login(row: sqlite3.Row, authorisation_id: int | None) -> PendingLogin:
+def pending_login(row: Row, authorisation_id: int | None) -> PendingLogin:
     return PendingLogin(authorisation_id, row["data"], float(row["expires_at"]))
 
 
-def administration(row: sqlite3.Row) -> Administration:
+def administration(row: Row) -> Administration:
     return Administration(
         id=row["id"],
         number=row["number"],
@@ -78,7 +79,7 @@ def administration(row: sqlite3.Row) -> Administration:
     )
 
 
-def authorisation(row: sqlite3.Row) -> Authorisation:
+def authorisation(row: Row) -> Authorisation:
     return Authorisation(
         id=row["id"],
         name=row["name"],
@@ -94,7 +95,7 @@ def authorisation(row: sqlite3.Row) -> Authorisation:
     )
 
 
-def configuration(row: sqlite3.Row) -> Configuration:
+def configuration(row: Row) -> Configuration:
     return Configuration(
         id=row["id"],
         authorisation_id=row["authorisation_id"],
@@ -126,7 +127,7 @@ def configuration(row: sqlite3.Row) -> Configuration:
     )
 
 
-def run(row: sqlite3.Row) -> Run:
+def run(row: Row) -> Run:
     return Run(
         id=row["id"],
         configuration_id=row["configuration_id"],
@@ -148,7 +149,7 @@ def run(row: sqlite3.Row) -> Run:
     )
 
 
-def draft(row: sqlite3.Row) -> StoredDraft:
+def draft(row: Row) -> StoredDraft:
     return StoredDraft(
         id=row["id"],
         configuration_id=row["configuration_id"],
@@ -160,7 +161,7 @@ def draft(row: sqlite3.Row) -> StoredDraft:
     )
 
 
-def entry(row: sqlite3.Row, *, with_lines: bool = False) -> Entry:
+def entry(row: Row, *, with_lines: bool = False) -> Entry:
     return Entry(
         id=row["id"],
         configuration_id=row["configuration_id"],
@@ -179,7 +180,7 @@ def entry(row: sqlite3.Row, *, with_lines: bool = False) -> Entry:
     )
 
 
-def notification(row: sqlite3.Row) -> Notification:
+def notification(row: Row) -> Notification:
     return Notification(
         id=row["id"],
         level=row["level"],
