@@ -35,3 +35,14 @@ def postgres_server() -> Iterator[PostgresServer]:
     uses it makes a database of its own (``create_database``)."""
     with running_postgres() as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per store backend: the daemons ``demo_daemon`` starts use SQLite,
+    then a new database of the session's PostgreSQL. Use it with
+    ``pytestmark = pytest.mark.usefixtures("store_backend")``."""
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        monkeypatch.setattr("tests.support.daemon.STORE_URL", server.create_database())
+    return str(request.param)

@@ -18,6 +18,8 @@ from daemon.scheduler import MAX_SLEEP, Scheduler
 from daemon.sdnotify import Notifier
 from tests.support.daemon import demo_daemon, wait_run
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # every test on SQLite and PostgreSQL
+
 
 class Clock:
     def __init__(self, now: datetime) -> None:

@@ -22,6 +22,10 @@ from tests.support.waiting import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
+STORE_URL: str | None = None
+"""``[store] url`` of the daemons ``demo_daemon`` starts unless a test's config says otherwise
+(None: SQLite in the state dir); the ``store_backend`` fixture sets it."""
+
 
 @contextlib.asynccontextmanager
 async def demo_daemon(
@@ -35,6 +39,8 @@ async def demo_daemon(
     """A demo daemon in this event loop, with a connected client."""
     # Bigger PMS pages than the default keep a test's calls well inside BEX's rate limit.
     config = {"pms": {"page_size": 1000}, **(config or {})}
+    if STORE_URL is not None:
+        config.setdefault("store", {"url": STORE_URL})
     app = DaemonApp(
         state_dir=tmp / "state",
         socket_path=tmp / "bexsyncd.sock",
