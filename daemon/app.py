@@ -22,6 +22,7 @@ import httpx
 from daemon.api import build_registry
 from daemon.api.backend import ApiBackend
 from daemon.background import Background
+from daemon.cluster import Cluster, Relay
 from daemon.config import DaemonConfig
 from daemon.engine import SyncEngine, assemble
 from daemon.engine.drafts import Drafts
@@ -43,7 +44,7 @@ from daemon.services.notifications import Notifications
 from daemon.services.runs import Runs
 from daemon.statelock import StateDirLocked, StateLock, lock_state_dir
 from daemon.status import DaemonIdentity, StatusReport, SubscriberSnapshot, server_version
-from daemon.store.db import prepare_state_dir
+from daemon.store.db import DB_NAME, prepare_state_dir
 from daemon.vault import CredentialVault
 from providers.ratelimit import LimiterRegistry
 
@@ -98,14 +99,16 @@ class DaemonApp:
         limiters = LimiterRegistry()  # one rate limiter per provider account, daemon-wide
         followups = FollowUps()
         store = self.store = config.store.open_store(state_dir, clock)
+        coordination = config.store.coordination(store, self.instance_id, clock)
         vault = self.vault = CredentialVault.from_key_file(config.encryption_key_file)
         settings = self.provider_settings = ProviderSettingsBook(config.providers)
         progress = LiveProgress()
         runs = Runs(store=store, progress=progress)
         bus = self.bus = EventBus(snapshot_provider=SubscriberSnapshot(store=store, runs=runs))
-        notifications = Notifications(store=store, events=bus)
+        relay = Relay(bus, coordination)  # events reach the TUIs of every daemon
+        notifications = Notifications(store=store, events=relay)
         status = self.authorisation_status = AuthorisationStatus(
-            store=store, events=bus, notifications=notifications, wake=followups.wake
+            store=store, events=relay, notifications=notifications, wake=followups.wake
         )
         pool = self.providers = ProviderPool(
             store=store,
@@ -122,7 +125,7 @@ class DaemonApp:
             vault=vault,
             settings=settings,
             pool=pool,
-            events=bus,
+            events=relay,
             clock=clock,
             background=background,
             loopback=LoopbackSettings(config.oauth_loopback_port, config.oauth_redirect_uri),
@@ -134,17 +137,17 @@ class DaemonApp:
             settings=PmsSettings.from_config(config),
             logins=logins,
             notifications=notifications,
-            events=bus,
+            events=relay,
             clock=clock,
             wake=followups.wake,
             limiters=limiters,
             transport=pms_transport,
         )
         authorisations = self.authorisations = Authorisations(
-            store=store, logins=logins, pool=pool, status=status, settings=settings, events=bus
+            store=store, logins=logins, pool=pool, status=status, settings=settings, events=relay
         )
         configurations = self.configurations = Configurations(
-            store=store, pool=pool, runs=runs, events=bus, clock=clock, wake=followups.wake
+            store=store, pool=pool, runs=runs, events=relay, clock=clock, wake=followups.wake
         )
         engine = assemble(
             store=store,
@@ -153,10 +156,11 @@ class DaemonApp:
             pms=pms,
             runs=runs,
             progress=progress,
-            events=bus,
+            events=relay,
             notifications=notifications,
             authorisation_status=status,
             followups=followups,
+            coordination=coordination,
             max_concurrent=config.max_concurrent_syncs,
         )
         report = StatusReport(
@@ -167,9 +171,19 @@ class DaemonApp:
             configurations=configurations,
             authorisations=authorisations,
             clients=self._client_count,
+            daemons=coordination,
+            store_shown=config.store.shown or f"sqlite://{state_dir / DB_NAME}",
             metrics_file=config.metrics_file,
         )
         self.engine, self.recovery = engine.runs, engine.recovery
+        self.cluster = Cluster(
+            coordination=coordination,
+            relay=relay,
+            local=bus,
+            recovery=engine.recovery,
+            wake=followups.wake,
+            cancel_here=engine.runs.cancel_here,
+        )
         self.corrections, self.outcomes = engine.corrections, engine.outcomes
         self.scheduler = Scheduler(
             store=store,
@@ -216,6 +230,7 @@ class DaemonApp:
         """Open state, recover interrupted runs, then serve and schedule."""
         if self._lock is None:
             await self.open()
+        await self.cluster.start()
         await self.recovery.recover()
         if serve:
             registry = build_registry()
@@ -251,6 +266,7 @@ class DaemonApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler_task
         await self.engine.shutdown()
+        await self.cluster.stop()
         if self.server is not None:
             await self.server.stop()
         self.background.cancel_all()

@@ -120,6 +120,8 @@ class StoreTable(msgspec.Struct, forbid_unknown_fields=True):
     url: str | None = None
     """sqlite:///path (default: the state dir's database) or postgresql://user@host/db."""
     password_file: Name | None = None
+    lease_seconds: Annotated[float, Meta(ge=2, le=600)] = 30.0
+    """A daemon silent this long loses its leases to its peers (PostgreSQL)."""
 
 
 class ProviderTable(msgspec.Struct):
@@ -198,7 +200,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
     mode = _socket_mode(_table(data, "daemon").get("socket_mode"), problems)
     store = StoreLocation("sqlite")
     try:
-        store = parse_store_url(file.store.url, file.store.password_file)
+        store = parse_store_url(file.store.url, file.store.password_file, file.store.lease_seconds)
     except StoreUrlError as exc:
         problems.append({"field": "store.url", "message": str(exc)})
     providers: dict[str, ProviderSettings] = {}

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from daemon import metrics
 from daemon.formats import Clock, iso, parse_iso
 from daemon.store.interface import Store
+from daemon.store.records import DaemonRecord
 
 API_VERSION = "1.0"
 
@@ -51,6 +52,14 @@ class RunningRuns(Protocol):
     async def running(self) -> list[dict[str, Any]]: ...
 
 
+class DaemonList(Protocol):
+    """The daemons sharing the store (``daemon.store.coordination.Coordination``)."""
+
+    node_id: str
+
+    async def daemons(self) -> list[DaemonRecord]: ...
+
+
 class StatusReport:
     def __init__(
         self,
@@ -62,6 +71,8 @@ class StatusReport:
         configurations: Listing,
         authorisations: Listing,
         clients: Callable[[], int],
+        daemons: DaemonList,
+        store_shown: str,
         metrics_file: Path | None = None,
     ) -> None:
         self._store = store
@@ -71,6 +82,8 @@ class StatusReport:
         self._configurations = configurations
         self._authorisations = authorisations
         self._clients = clients
+        self._daemons = daemons
+        self._store_shown = store_shown
         self._metrics_file = metrics_file
 
     def hello(self) -> dict[str, Any]:
@@ -137,7 +150,18 @@ class StatusReport:
             "clients": self._clients(),
             "next_runs": await self.next_runs(),
             "attention": await self.attention(),
+            "store": self._store_shown,
+            "daemons": await self.daemons(),
         }
+
+    async def daemons(self) -> list[dict[str, Any]]:
+        return [
+            {
+                **dataclasses.asdict(d),
+                "this": d.id == self._daemons.node_id,
+            }
+            for d in await self._daemons.daemons()
+        ]
 
     async def write_metrics(self, up: bool = True) -> None:
         """The metrics file (``--metrics-file``), if one is configured; written in a thread."""

@@ -380,6 +380,25 @@ class Attention(Result):
     state: RunState | UnsetType = UNSET
 
 
+class HeldLease(Result):
+    configuration_id: int
+    period: Period | None
+
+
+class ClusterDaemon(Result):
+    """A daemon on the shared database (one, this one, on SQLite)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: Timestamp
+    heartbeat_age_s: float
+    alive: bool
+    this: bool
+    """The daemon that answers this call."""
+    leases: list[HeldLease]
+
+
 class Status(Result):
     version: str
     api_version: str
@@ -393,3 +412,7 @@ class Status(Result):
     clients: int
     next_runs: list[NextRun]
     attention: list[Attention]
+    store: str
+    """The store's backend and where it is (no password): sqlite:///... or postgresql://..."""
+    daemons: list[ClusterDaemon]
+    """Every daemon sharing the store, with the leases it holds and its last heartbeat."""

@@ -28,6 +28,7 @@ from daemon.publisher import EventPublisher
 from daemon.services.authorisations import AuthorisationStatus
 from daemon.services.notifications import Notifications
 from daemon.services.runs import Runs
+from daemon.store.coordination import Coordination
 from daemon.store.interface import Store
 
 
@@ -52,6 +53,7 @@ def assemble(
     notifications: Notifications,
     authorisation_status: AuthorisationStatus,
     followups: FollowUps,
+    coordination: Coordination,
     max_concurrent: int,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Engine:
@@ -66,6 +68,7 @@ def assemble(
         notifications=notifications,
         authorisation_status=authorisation_status,
         followups=followups,
+        coordination=coordination,
     )
     tracker = RunTracker(store=store, progress=progress, events=events)
     posting = Posting(
@@ -88,9 +91,16 @@ def assemble(
         posting=posting,
         outcomes=outcomes,
         followups=followups,
+        coordination=coordination,
         max_concurrent=max_concurrent,
     )
-    recovery = Recovery(store=store, pool=pool, outcomes=outcomes, followups=followups)
+    recovery = Recovery(
+        store=store,
+        pool=pool,
+        outcomes=outcomes,
+        followups=followups,
+        coordination=coordination,
+    )
     return Engine(lifecycle, drafts, corrections, recovery, outcomes)
 
 

@@ -9,6 +9,8 @@ import contextlib
 import logging
 from typing import Any
 
+import orjson
+
 from daemon.engine import recovery
 from daemon.engine.building import DraftBuilder
 from daemon.engine.choosing import choose_period
@@ -27,6 +29,7 @@ from daemon.progress import LiveProgress
 from daemon.services.authorisations import active_authorisation
 from daemon.services.configurations import find_configuration
 from daemon.services.runs import Runs
+from daemon.store.coordination import Coordination
 from daemon.store.errors import AlreadySynced, Duplicate, StoreUnavailable
 from daemon.store.interface import Store
 from daemon.store.records import Configuration
@@ -35,6 +38,7 @@ from providers.errors import ProviderError
 
 log = logging.getLogger("bexsync.engine")
 
+CANCEL_ELSEWHERE_S = 10.0  # how long a cancel waits for the daemon that runs the run
 INTERRUPTED = "interrupted: the daemon shut down before posting; nothing was posted"
 
 
@@ -57,6 +61,7 @@ class SyncEngine:
         posting: Posting,
         outcomes: Outcomes,
         followups: FollowUps,
+        coordination: Coordination,
         max_concurrent: int = 4,
     ) -> None:
         self._store = store
@@ -70,6 +75,7 @@ class SyncEngine:
         self._posting = posting
         self._outcomes = outcomes
         self._followups = followups
+        self._coordination = coordination
         self._slots = asyncio.Semaphore(max_concurrent)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         # Runs that may still be cancelled: queued, fetching or building. A run leaves this set,
@@ -120,6 +126,23 @@ class SyncEngine:
     async def _create(
         self, config_id: int, period: Period, trigger: str, draft_id: int | None, force: bool
     ) -> int:
+        if not await self._coordination.claim(config_id, period.key):
+            raise Conflict(
+                "Another daemon is running or recovering a sync of this configuration.",
+                details={"period": period.key},
+            )
+        try:
+            run_id = await self._queue(config_id, period, trigger, draft_id, force)
+        except BaseException:  # nothing queued: the lease is free again
+            with contextlib.suppress(Exception):
+                await self._coordination.release(config_id)
+            raise
+        self._spawn(run_id)
+        return run_id
+
+    async def _queue(
+        self, config_id: int, period: Period, trigger: str, draft_id: int | None, force: bool
+    ) -> int:
         try:
             run_id = await self._store.runs.queue(
                 config_id, period.key, trigger=trigger, draft_id=draft_id, allow_correction=force
@@ -137,7 +160,6 @@ class SyncEngine:
                 + (f" (run {active.id}, period {active.period})." if active else "."),
                 details={"run_id": active.id if active else None},
             ) from None
-        self._spawn(run_id)
         return run_id
 
     def _spawn(self, run_id: int) -> None:
@@ -165,12 +187,38 @@ class SyncEngine:
         task = self._tasks.get(run_id)
         if task is not None and run_id not in self._cancellable:
             raise Conflict(f"Run {run_id} is already posting or settling; it cannot be cancelled.")
+        if task is None and self._coordination.shared:
+            return await self._cancel_elsewhere(run_id)
         if task is not None:
             task.cancel(RunCancelled("cancelled by the user"))
             with contextlib.suppress(asyncio.CancelledError, RunCancelled):
                 await task
         await self._settle_cancelled(run_id, "cancelled by the user")
         return await self._runs.get(run_id)
+
+    async def cancel_here(self, run_id: int) -> bool:
+        """A peer's user cancelled a run: cancel it if it runs here (and may still stop)."""
+        if run_id not in self._tasks or run_id not in self._cancellable:
+            return False
+        with contextlib.suppress(Conflict):
+            await self.cancel(run_id)
+        return True
+
+    async def _cancel_elsewhere(self, run_id: int) -> dict[str, Any]:
+        """The run belongs to another daemon on the shared database: ask it, and wait (a
+        bounded while) for it to record the cancel."""
+        await self._coordination.publish(orjson.dumps({"cancel": run_id}).decode())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_ELSEWHERE_S
+        while loop.time() < deadline:
+            row = await self._runs.record(run_id)
+            if row.state not in ACTIVE_RUN_STATES:
+                return await self._runs.get(run_id)
+            await asyncio.sleep(0.1)
+        raise Conflict(
+            f"Run {run_id} runs on another daemon, which was asked to cancel it and has not "
+            "yet; look again shortly."
+        )
 
     async def _settle_cancelled(self, run_id: int, reason: str) -> None:
         """Record a cancelled run that its task did not (one cancelled before its first step,

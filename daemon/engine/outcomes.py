@@ -14,6 +14,7 @@ from daemon.publisher import EventPublisher
 from daemon.services.authorisations import AuthorisationStatus
 from daemon.services.notifications import Notifications
 from daemon.services.runs import Runs
+from daemon.store.coordination import Coordination
 from daemon.store.interface import Store
 from daemon.store.records import Configuration, NewEntry, NewNotification
 from daemon.views import run_view
@@ -35,6 +36,7 @@ class Outcomes:
         notifications: Notifications,
         authorisation_status: AuthorisationStatus,
         followups: FollowUps,
+        coordination: Coordination,
     ) -> None:
         self._store = store
         self._runs = runs
@@ -43,6 +45,7 @@ class Outcomes:
         self._notifications = notifications
         self._authorisation_status = authorisation_status
         self._followups = followups
+        self._coordination = coordination
 
     async def posted(
         self, run_id: int, cfg: Configuration, entry: JournalEntry, posted: PostedEntry
@@ -158,4 +161,6 @@ class Outcomes:
             },
         )
         log_sync_outcome(outcome_log, run)
+        # the configuration's lease (several daemons on PostgreSQL): free for the next period
+        await self._coordination.release(record.configuration_id)
         self._followups.run_finished(record)

@@ -1,6 +1,10 @@
 """After a crash or a stop: runs interrupted before posting sent nothing and are recorded as
 failed (the scheduler syncs their periods again); runs left in ``posting`` are resolved by
-looking their reference up, replaying with the same key, or handing them to a human."""
+looking their reference up, replaying with the same key, or handing them to a human.
+
+Several daemons on one database: a daemon recovers only the runs whose configuration's lease
+it holds or can take (its own, a free one, or a dead daemon's: ``take_over``); a live peer's
+runs are left to that peer."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from daemon.engine.payload import entry_from_json
 from daemon.followups import FollowUps
 from daemon.provider_pool import ProviderPool
 from daemon.services.configurations import find_configuration
+from daemon.store.coordination import Coordination
 from daemon.store.errors import StoreUnavailable
 from daemon.store.interface import Store
 from daemon.store.records import PostingRun
@@ -23,17 +28,26 @@ RECOVERY_RETRY = 30.0  # seconds before a run whose result could not be recorded
 
 class Recovery:
     def __init__(
-        self, *, store: Store, pool: ProviderPool, outcomes: Outcomes, followups: FollowUps
+        self,
+        *,
+        store: Store,
+        pool: ProviderPool,
+        outcomes: Outcomes,
+        followups: FollowUps,
+        coordination: Coordination,
     ) -> None:
         self._store = store
         self._pool = pool
         self._outcomes = outcomes
         self._followups = followups
+        self._coordination = coordination
 
     async def recover(self) -> None:
         """Runs a crash or restart interrupted before posting: nothing reached the provider.
         Quick; done before the daemon serves."""
         for run in await self._store.runs.interrupted():
+            if not await self._coordination.claim(run.configuration_id, run.period):
+                continue  # a live peer's run
             await self._outcomes.failed(
                 run.id,
                 "failed",
@@ -46,11 +60,40 @@ class Recovery:
         """Runs left in ``posting``. May wait on a provider (an asynchronous import), so it runs
         while the daemon already serves, and before the scheduler starts new runs."""
         for posting in await self._store.runs.posting():
+            run = posting.run
+            if not await self._coordination.claim(run.configuration_id, run.period):
+                continue  # a live peer's run
             try:
                 await self._resolve(posting)
             except Exception:  # one run must not leave the others in posting for good
                 log.exception("run %s: recovery failed; retrying later", posting.run.id)
                 self._followups.retry_recovery(posting.run.id, RECOVERY_RETRY)
+
+    async def take_over(self, config_ids: list[int]) -> None:
+        """Configurations whose leases this daemon took from a dead peer: its runs there were
+        interrupted (recorded failed: the scheduler syncs them again) or left posting (looked
+        up by reference); then the leases are free again."""
+        wanted = set(config_ids)
+        for run in await self._store.runs.interrupted():
+            if run.configuration_id in wanted:
+                await self._outcomes.failed(
+                    run.id,
+                    "failed",
+                    "interrupted: the daemon running it stopped answering before posting; "
+                    "nothing was posted",
+                    None,
+                    kind="unavailable",
+                )
+        for posting in await self._store.runs.posting():
+            if posting.run.configuration_id in wanted:
+                try:
+                    await self._resolve(posting)
+                except Exception:
+                    log.exception("run %s: recovery failed; retrying later", posting.run.id)
+                    self._followups.retry_recovery(posting.run.id, RECOVERY_RETRY)
+        for config_id in wanted:
+            await self._coordination.release(config_id)
+        self._followups.wake()
 
     async def recover_one(self, run_id: int) -> None:
         """Look one run's posting up again (the scheduler asks, after a delay)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from daemon.formats import Clock
+from daemon.store.coordination import DEFAULT_LEASE_SECONDS, Coordination, LocalCoordination
 from daemon.store.db import DB_NAME
 from daemon.store.interface import Store
 from providers.redact import register_secret
@@ -33,6 +34,8 @@ class StoreLocation:
     conninfo: str = ""
     """The PostgreSQL URL as given: no password in it."""
     password_file: str | None = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    """How long a silent daemon's leases stay its own before its peers take over."""
 
     @property
     def shown(self) -> str:
@@ -66,8 +69,21 @@ class StoreLocation:
 
         return PostgresStore(self.conninfo, clock, password=self.password())
 
+    def coordination(self, store: Store, node_id: str, clock: Clock) -> Coordination:
+        """How this daemon shares the work: alone on SQLite, with its peers on PostgreSQL."""
+        from daemon.store.postgres import PostgresStore
+        from daemon.store.postgres.coordination import PgCoordination
 
-def parse_store_url(url: str | None, password_file: str | None = None) -> StoreLocation:
+        if isinstance(store, PostgresStore):
+            return PgCoordination(lambda: store.db, node_id, clock, self.lease_seconds)
+        return LocalCoordination(node_id, clock, self.lease_seconds)
+
+
+def parse_store_url(
+    url: str | None,
+    password_file: str | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> StoreLocation:
     """``StoreUrlError`` for an unknown scheme, a relative SQLite path or a password in a URL."""
     if url is None or url == "":
         if password_file is not None:
@@ -90,4 +106,6 @@ def parse_store_url(url: str | None, password_file: str | None = None) -> StoreL
         )
     if not parts.path.strip("/"):
         raise StoreUrlError("postgresql:// needs a database name: postgresql://user@host/db")
-    return StoreLocation("postgresql", conninfo=url, password_file=password_file)
+    return StoreLocation(
+        "postgresql", conninfo=url, password_file=password_file, lease_seconds=lease_seconds
+    )

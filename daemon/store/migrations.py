@@ -162,6 +162,25 @@ MIGRATIONS: list[str] = [
         expires_at <REAL> NOT NULL
     );
     """,
+    # 4: several daemons on one database (PostgreSQL): who is alive, and which daemon holds
+    # each configuration's lease while it runs or recovers one of its periods.
+    """
+    CREATE TABLE daemons (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at <REAL> NOT NULL,
+        stopped INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE leases (
+        configuration_id INTEGER PRIMARY KEY REFERENCES configurations(id) ON DELETE CASCADE,
+        daemon_id TEXT,
+        period TEXT,
+        acquired_at <REAL>,
+        taken_from TEXT
+    );
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -267,3 +267,24 @@ class MetricsFigures:
     authorisations_by_status: dict[str, int]
     errors_by_provider_and_kind: dict[tuple[str, str], int]
     last_postings: list[LastPosting]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A configuration a daemon holds while it runs (or recovers) one of its periods."""
+
+    configuration_id: int
+    period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonRecord:
+    """A daemon on the shared database: alive while its heartbeat is younger than the lease."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: Timestamp
+    heartbeat_age_s: float
+    alive: bool
+    leases: list[Lease]

@@ -48,7 +48,7 @@ async def open_postgres(conninfo: str, password: str | None) -> PgDatabase:
     except BaseException:
         await pool.close()
         raise
-    return PgDatabase(pool)
+    return PgDatabase(pool, conninfo, password)
 
 
 class PostgresStore(SqlStore):

@@ -111,8 +111,22 @@ class PgDatabase:
 
     dialect = POSTGRESQL
 
-    def __init__(self, pool: psycopg_pool.AsyncConnectionPool[Connection]) -> None:
+    def __init__(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Connection],
+        conninfo: str,
+        password: str | None,
+    ) -> None:
         self.pool = pool
+        self._conninfo = conninfo
+        self._password = password
+
+    async def connect_alone(self) -> psycopg.AsyncConnection[Any]:
+        """A connection of its own, outside the pool (LISTEN keeps one for good)."""
+        with translated_errors():
+            return await psycopg.AsyncConnection.connect(
+                self._conninfo, password=self._password, autocommit=True
+            )
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
