@@ -188,7 +188,15 @@ class Scheduler:
         try:
             await self._runs.start(cfg.id, period.key, trigger="schedule")
         except DaemonError as exc:
-            log.warning("configuration %s period %s not started: %s", cfg.id, period.key, exc)
+            # a peer on the shared database holds it: its finish wakes this scheduler
+            leased = bool(exc.details.get("leased"))
+            log.log(
+                logging.DEBUG if leased else logging.WARNING,
+                "configuration %s period %s not started: %s",
+                cfg.id,
+                period.key,
+                exc,
+            )
             return now + timedelta(seconds=RETRY_BACKOFF[-1])
         return None
 

@@ -197,7 +197,11 @@ class SandboxProvider:
     info = CATALOG["sandbox"]
 
     def __init__(self, ctx: ProviderContext) -> None:
-        self.ledger = SandboxLedger(ctx.state_dir / LEDGER_FILE)
+        # [providers.sandbox] ledger_file: one ledger that several daemons post to (a shared
+        # PostgreSQL store); by default the ledger lives in the daemon's own state dir.
+        shared = ctx.settings.options.get("ledger_file")
+        path = Path(shared) if isinstance(shared, str) and shared else ctx.state_dir / LEDGER_FILE
+        self.ledger = SandboxLedger(path)
 
     async def verify(self) -> VerifyResult:
         tenants = await self.list_tenants()

@@ -129,7 +129,7 @@ class SyncEngine:
         if not await self._coordination.claim(config_id, period.key):
             raise Conflict(
                 "Another daemon is running or recovering a sync of this configuration.",
-                details={"period": period.key},
+                details={"period": period.key, "leased": True},
             )
         try:
             run_id = await self._queue(config_id, period, trigger, draft_id, force)

@@ -1,0 +1,188 @@
+"""Several daemons on one PostgreSQL database (issue 20): what a user of any of them notices.
+
+Two real daemons in this process share one database of the session's PostgreSQL and one
+sandbox ledger file; each has its own state dir and socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bexsync_tui.client import Client
+from daemon.app import DaemonApp
+from daemon.config import parse_config
+from daemon.demo import seed_demo
+from daemon.store.postgres import PostgresStore
+from daemon.store.postgres.coordination import PgCoordination
+from tests.support.postgres import PostgresServer
+from tests.support.waiting import until
+
+
+@contextlib.asynccontextmanager
+async def daemon(
+    tmp: Path, name: str, url: str, *, seed: bool = False
+) -> AsyncIterator[tuple[DaemonApp, Client]]:
+    config = {
+        "pms": {"page_size": 1000},
+        "store": {"url": url, "lease_seconds": 5},
+        "providers": {"sandbox": {"ledger_file": str(tmp / "shared-ledger.sqlite3")}},
+    }
+    app = DaemonApp(
+        state_dir=tmp / name, socket_path=tmp / f"{name}.sock", config=parse_config(config)
+    )
+    await app.open()
+    if seed:
+        await seed_demo(app)
+    await app.start()
+    client = Client()
+    await client.connect(str(app.socket_path))
+    try:
+        yield app, client
+    finally:
+        await client.aclose()
+        await app.stop()
+
+
+async def test_a_client_of_one_daemon_sees_a_run_that_another_daemon_executes(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = postgres_server.create_database()
+    async with (
+        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
+        daemon(tmp_path, "b", url) as (app_b, client_b),
+    ):
+        events: list[tuple[str, dict[str, Any]]] = []
+        client_a.on_event(lambda topic, data: events.append((topic, data)))
+        await client_a.subscribe(["sync.progress", "sync.finished"])
+        status = await client_a.call("daemon.status")
+        assert status["store"] == url
+        alive = {d["id"]: d for d in status["daemons"] if d["alive"]}
+        assert set(alive) == {app_a.instance_id, app_b.instance_id}
+        assert alive[app_a.instance_id]["this"] and not alive[app_b.instance_id]["this"]
+
+        manual = next(c for c in await client_b.call("configurations.list") if not c["automatic"])
+        run = await client_b.call("syncs.run", {"configuration_id": manual["id"]})
+        run_id = run["run_id"]
+
+        def finished() -> dict[str, Any] | None:
+            return next(
+                (d for t, d in events if t == "sync.finished" and d["run_id"] == run_id), None
+            )
+
+        done = await until(finished, "daemon A's client to hear daemon B's run finish")
+        assert done["state"] == "posted" and done["configuration_id"] == manual["id"]
+        assert any(t == "sync.progress" and d.get("run_id") == run_id for t, d in events)
+        # Both daemons read the same runs: the one B executed is posted, seen from A.
+        seen = await client_a.call("syncs.get", {"run_id": run_id})
+        assert seen["state"] == "posted"
+
+
+async def test_a_configuration_is_claimed_by_exactly_one_daemon(
+    postgres_server: PostgresServer,
+) -> None:
+    store = PostgresStore(postgres_server.create_database(), _clock)
+    await store.open()
+    try:
+        config_id = await _a_configuration(store)
+        nodes = [PgCoordination(lambda: store.db, f"n{i}", _clock, 30.0) for i in range(6)]
+        for node in nodes:
+            await node.join()
+        granted = await asyncio.gather(*(n.claim(config_id, "2026-11") for n in nodes))
+        assert sum(granted) == 1
+        winner = nodes[granted.index(True)]
+        assert await winner.claim(config_id, "2026-11")  # its own lease: granted again
+        others = [n for n in nodes if n is not winner]
+        assert not any([await n.claim(config_id, "2026-11") for n in others])
+        await winner.release(config_id)
+        assert await others[0].claim(config_id, "2026-12")
+        listed = {d.id: d for d in await winner.daemons()}
+        assert [lease.configuration_id for lease in listed[others[0].node_id].leases] == [config_id]
+    finally:
+        await store.close()
+
+
+async def test_a_silent_daemons_runs_are_recovered_by_a_peer_after_the_lease(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """A daemon that stops answering (killed, frozen) with a run in flight: a peer takes its
+    lease once its heartbeat is older than the lease, records the run interrupted, and the
+    period is synced again."""
+    url = postgres_server.create_database()
+    async with daemon(tmp_path, "a", url, seed=True) as (app, client):
+        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
+        store = app.store
+        assert isinstance(store, PostgresStore)
+        dead = PgCoordination(lambda: store.db, "dead-daemon", _clock, 5.0)
+        await dead.join()
+        period = manual["next_due"]["period"] if manual["next_due"] else "2026-10"
+        assert await dead.claim(manual["id"], period)
+        run_id = await store.runs.queue(
+            manual["id"], period, trigger="manual", draft_id=None, allow_correction=False
+        )
+        await store.runs.set_state(run_id, "fetching", "fetching transactions")
+        # While its heartbeat is fresh the run is the dead daemon's: this daemon leaves it.
+        await app.cluster.beat()
+        assert (await store.runs.get(run_id)).state == "fetching"  # type: ignore[union-attr]
+        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
+                               ("dead-daemon",))  # fmt: skip
+        await app.cluster.beat()
+        run = await store.runs.get(run_id)
+        assert run is not None and run.state == "failed"
+        assert "stopped answering" in (run.error or "")
+        daemons = {d["id"]: d for d in (await client.call("daemon.status"))["daemons"]}
+        assert daemons["dead-daemon"]["alive"] is False and daemons["dead-daemon"]["leases"] == []
+        # The lease is free again: the period can be synced by this daemon.
+        again = await client.call("syncs.run", {"configuration_id": manual["id"]})
+        assert again
+
+
+def _clock() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+async def _a_configuration(store: PostgresStore) -> int:
+    from datetime import date
+
+    from daemon.store.records import Administration, ConfigurationValues
+
+    await store.pms.connect(
+        base_url="http://127.0.0.1:1/v3",
+        auth="api_key",
+        api_key="sealed",
+        token=None,
+        message="ok",
+        administrations=[Administration("a1", "101", "Park", "EUR", "Europe/Amsterdam")],
+    )
+    auth_id = await store.authorisations.create(
+        name="Books", provider="sandbox", status_message="", settings={}, pending=None
+    )
+    return await store.configurations.create(
+        ConfigurationValues(
+            authorisation_id=auth_id,
+            administration_id="a1",
+            frequency="monthly",
+            ledger_id="BEX",
+            ledger_name="",
+            tenant_id=None,
+            start_date=date(2026, 1, 1),
+            end_date=None,
+            delay_days=3,
+            automatic=True,
+            no_vat_code=None,
+            account_map={},
+            vat_map={},
+            schedule=None,
+        ),
+        active=True,
+    )
+
+
+pytestmark = pytest.mark.timeout(120)
