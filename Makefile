@@ -9,7 +9,7 @@ WORKERS ?= auto
 # Whole-suite runs for test-under-load.
 RUNS ?= 3
 
-.PHONY: demo test test-fast test-under-load lint typecheck format bench reliability fuzz \
+.PHONY: demo test test-fast test-under-load lint typecheck format bench reliability fuzz scale-check \
 	lock lock-check package-check clean
 
 $(STAMP): pyproject.toml uv.lock requirements-dev.lock tools/bootstrap.sh
@@ -67,6 +67,11 @@ bench: $(STAMP)
 # The fault matrix (RELIABILITY.md): every provider x fault, plus 200 seeded SIGKILLs.
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.fault_matrix --iterations 3 --kills 200
+
+# Three daemons on one PostgreSQL (started here: initdb + pg_ctl), 300 due periods, a random
+# daemon SIGKILLed every few seconds and restarted; one RESULT scale line (RELIABILITY.md).
+scale-check: $(STAMP)
+	$(BIN)/python -m tests.reliability.failover
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz_report --scale 10

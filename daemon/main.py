@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bexsyncd",
         description="The bexsync daemon: keeps the state, runs scheduled syncs from the BEX PMS "
         "to accounting providers, and serves the JSON-RPC API the bexsync TUI and CLI use.",
-        epilog="Environment: BEXSYNC_STATE_DIR, BEXSYNC_SOCKET, BEXSYNC_CONFIG override the "
+        epilog="`bexsyncd migrate --to postgresql://...` moves the state to PostgreSQL. "
+        "Environment: BEXSYNC_STATE_DIR, BEXSYNC_SOCKET, BEXSYNC_CONFIG override the "
         "defaults; under systemd, STATE_DIRECTORY, RUNTIME_DIRECTORY and CREDENTIALS_DIRECTORY "
         "are used.",
     )
@@ -126,6 +127,11 @@ async def run_daemon(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["migrate"]:  # bexsyncd migrate --to postgresql://...
+        from daemon.migrate_cli import main as migrate_main
+
+        sys.exit(migrate_main(argv[1:]))
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level.upper())
     if args.demo_providers and not args.demo:

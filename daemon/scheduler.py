@@ -205,6 +205,8 @@ class Scheduler:
         edited = parse_iso(cfg.updated_at)
         if edited > finished:
             return edited  # the user changed something: try again now
+        if run.error_kind == "interrupted":
+            return finished  # its daemon died before posting (nothing was sent): run it again
         if run.state != "needs_review" and run.error_kind == "auth_expired":
             return self._login_renewed_after(finished, cfg)
         if run.state == "needs_review" or run.error_kind not in ("rate_limited", "unavailable"):

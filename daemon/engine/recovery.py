@@ -13,6 +13,7 @@ import logging
 from daemon.engine.outcomes import Outcomes
 from daemon.engine.payload import entry_from_json
 from daemon.followups import FollowUps
+from daemon.model import ACTIVE_RUN_STATES
 from daemon.provider_pool import ProviderPool
 from daemon.services.configurations import find_configuration
 from daemon.store.coordination import Coordination
@@ -46,14 +47,14 @@ class Recovery:
         """Runs a crash or restart interrupted before posting: nothing reached the provider.
         Quick; done before the daemon serves."""
         for run in await self._store.runs.interrupted():
-            if not await self._coordination.claim(run.configuration_id, run.period):
-                continue  # a live peer's run
+            if not await self._claim_still_active(run.id, run.configuration_id, run.period):
+                continue  # a live peer's run, or a peer recovered it meanwhile
             await self._outcomes.failed(
                 run.id,
                 "failed",
                 "interrupted by a daemon restart before posting; nothing was posted",
                 None,
-                kind="unavailable",
+                kind="interrupted",  # nothing was sent: the scheduler runs the period again
             )
 
     async def recover_posting(self) -> None:
@@ -61,8 +62,8 @@ class Recovery:
         while the daemon already serves, and before the scheduler starts new runs."""
         for posting in await self._store.runs.posting():
             run = posting.run
-            if not await self._coordination.claim(run.configuration_id, run.period):
-                continue  # a live peer's run
+            if not await self._claim_still_active(run.id, run.configuration_id, run.period):
+                continue  # a live peer's run, or a peer recovered it meanwhile
             try:
                 await self._resolve(posting)
             except Exception:  # one run must not leave the others in posting for good
@@ -75,17 +76,17 @@ class Recovery:
         up by reference); then the leases are free again."""
         wanted = set(config_ids)
         for run in await self._store.runs.interrupted():
-            if run.configuration_id in wanted:
+            if run.configuration_id in wanted and await self._still_active(run.id):
                 await self._outcomes.failed(
                     run.id,
                     "failed",
                     "interrupted: the daemon running it stopped answering before posting; "
                     "nothing was posted",
                     None,
-                    kind="unavailable",
+                    kind="interrupted",  # the scheduler runs the period again at once
                 )
         for posting in await self._store.runs.posting():
-            if posting.run.configuration_id in wanted:
+            if posting.run.configuration_id in wanted and await self._still_active(posting.run.id):
                 try:
                     await self._resolve(posting)
                 except Exception:
@@ -94,6 +95,17 @@ class Recovery:
         for config_id in wanted:
             await self._coordination.release(config_id)
         self._followups.wake()
+
+    async def _claim_still_active(self, run_id: int, config_id: int, period: str) -> bool:
+        """The configuration's lease is this daemon's now, and the run (read before the claim)
+        is still active: on a shared database a peer may have recovered it in between."""
+        return await self._coordination.claim(config_id, period) and await self._still_active(
+            run_id
+        )
+
+    async def _still_active(self, run_id: int) -> bool:
+        run = await self._store.runs.get(run_id)
+        return run is not None and run.state in ACTIVE_RUN_STATES
 
     async def recover_one(self, run_id: int) -> None:
         """Look one run's posting up again (the scheduler asks, after a delay)."""
