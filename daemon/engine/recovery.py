@@ -8,6 +8,7 @@ runs are left to that peer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from daemon.engine.outcomes import Outcomes
@@ -42,8 +43,14 @@ class Recovery:
         self._outcomes = outcomes
         self._followups = followups
         self._coordination = coordination
+        # start-up recovery and a takeover (the heartbeat's) never walk the same runs at once
+        self._walking = asyncio.Lock()
 
     async def recover(self) -> None:
+        async with self._walking:
+            await self._recover()
+
+    async def _recover(self) -> None:
         """Runs a crash or restart interrupted before posting: nothing reached the provider.
         Quick; done before the daemon serves."""
         for run in await self._store.runs.interrupted():
@@ -58,6 +65,10 @@ class Recovery:
             )
 
     async def recover_posting(self) -> None:
+        async with self._walking:
+            await self._recover_posting()
+
+    async def _recover_posting(self) -> None:
         """Runs left in ``posting``. May wait on a provider (an asynchronous import), so it runs
         while the daemon already serves, and before the scheduler starts new runs."""
         for posting in await self._store.runs.posting():
@@ -71,6 +82,10 @@ class Recovery:
                 self._followups.retry_recovery(posting.run.id, RECOVERY_RETRY)
 
     async def take_over(self, config_ids: list[int]) -> None:
+        async with self._walking:
+            await self._take_over(config_ids)
+
+    async def _take_over(self, config_ids: list[int]) -> None:
         """Configurations whose leases this daemon took from a dead peer: its runs there were
         interrupted (recorded failed: the scheduler syncs them again) or left posting (looked
         up by reference); then the leases are free again."""

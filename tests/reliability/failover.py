@@ -232,7 +232,7 @@ def run_failover(
     every: tuple[float, float] = (1.0, 3.0),
     lease: float = 5.0,
     concurrency: int = 1,
-    pms_delay: float = 0.2,
+    pms_delay: float = 0.3,
     seed: int = 20261202,
     settle_timeout: float = 240.0,
     log: Any = print,
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-kills", type=int, default=20)
     parser.add_argument("--lease", type=float, default=5.0, help="[store] lease_seconds")
     parser.add_argument("--seed", type=int, default=20261202)
-    parser.add_argument("--pms-delay", type=float, default=0.2, help="seconds per PMS answer")
+    parser.add_argument("--pms-delay", type=float, default=0.3, help="seconds per PMS answer")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     import tempfile
