@@ -21,7 +21,7 @@ import aiosqlite
 
 from daemon.store.errors import Duplicate, StateDirError, StoreError, StoreUnavailable
 from daemon.store.migrations import LATEST_VERSION, render
-from daemon.store.sql.seam import Dialect
+from daemon.store.sql.seam import Dialect, Fetching
 
 DB_NAME = "bexsync.sqlite3"
 
@@ -68,7 +68,7 @@ def _create_file_0600(path: Path) -> None:
 SQLITE = Dialect("sqlite", for_update="")
 
 
-class SqliteTransaction:
+class SqliteTransaction(Fetching):
     """The writer inside BEGIN IMMEDIATE, as ``daemon.store.sql.seam.Transaction``."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -88,16 +88,8 @@ class SqliteTransaction:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return list(await self._conn.execute_fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
 
-    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-
-class Database:
+class Database(Fetching):
     """``daemon.store.sql.seam.SqlDatabase`` on one SQLite file."""
 
     dialect = SQLITE
@@ -152,14 +144,6 @@ class Database:
         # WAL snapshot and it would miss a write that had just committed.
         with translated_errors():
             return list(await self._reader.execute_fetchall(sql, params))
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; the number of rows changed."""

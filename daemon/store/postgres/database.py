@@ -18,7 +18,7 @@ import psycopg_pool
 from psycopg.rows import RowMaker
 
 from daemon.store.errors import Duplicate, StoreError, StoreUnavailable
-from daemon.store.sql.seam import Dialect
+from daemon.store.sql.seam import Dialect, Fetching
 
 POSTGRESQL = Dialect("postgresql", for_update=" FOR UPDATE")
 
@@ -75,7 +75,7 @@ def translated_errors() -> Iterator[None]:
 Connection = psycopg.AsyncConnection[PgRow]
 
 
-class PgTransaction:
+class PgTransaction(Fetching):
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
@@ -97,16 +97,8 @@ class PgTransaction:
         cur = await self._conn.execute(to_pyformat(sql), params)
         return await cur.fetchall()
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> PgRow | None:
-        cur = await self._conn.execute(to_pyformat(sql), params)
-        return await cur.fetchone()
 
-    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-
-class PgDatabase:
+class PgDatabase(Fetching):
     """``daemon.store.sql.seam.SqlDatabase`` on a pool of PostgreSQL connections."""
 
     dialect = POSTGRESQL
@@ -143,14 +135,6 @@ class PgDatabase:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
         async with self._reading() as reader:
             return await reader.fetchall(sql, params)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> PgRow | None:
-        async with self._reading() as reader:
-            return await reader.fetchone(sql, params)
-
-    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._reading() as reader:
-            return await reader.fetchval(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self.transaction() as tx:

@@ -68,3 +68,19 @@ class SqlDatabase(Reader, Protocol):
         """One INSERT in a transaction of its own; the new row's id."""
 
     async def close(self) -> None: ...
+
+
+class Fetching:
+    """``fetchone`` and ``fetchval`` for a class that has ``fetchall`` (each backend's reader
+    and transaction)."""
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Row]:
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
