@@ -279,7 +279,7 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class DaemonRecord:
-    """A daemon on the shared database: alive while its heartbeat is younger than the lease."""
+    """A daemon on the shared database: alive until its heartbeat is 4/5 of the lease old."""
 
     id: str
     host: str

@@ -11,7 +11,7 @@ no lease is held by the dead daemon any more (a peer took each one and recovered
 
 ``python -m tests.reliability.failover`` (``make scale-check``) prints one RESULT line and exits
 non-zero unless it shows 0 duplicates, 0 missing, every period posted, at least ``--min-kills``
-kills and a takeover within the lease (plus one heartbeat interval).
+kills and every takeover within the lease.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def run_failover(
     result.seconds = time.monotonic() - started
     if result.kills < min_kills:
         result.problems.append(f"only {result.kills} kills")
-    if result.takeover_p99 > lease + lease / 5 + 1.0:
+    if result.takeover_p99 > lease:
         result.problems.append(f"takeover p99 {result.takeover_p99:.1f}s exceeds the lease")
     return result
 

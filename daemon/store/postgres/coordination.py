@@ -3,7 +3,10 @@
 Liveness is each daemon's heartbeat in ``daemons``, stamped with the database's clock (hosts'
 clocks may differ; the database's is the one all of them read). A configuration's lease is a
 row of ``leases`` naming its holder; it is valid while the holder's heartbeat is younger than
-``lease_seconds``. Claims read the lease row ``FOR UPDATE SKIP LOCKED``: of two daemons
+``lease_seconds`` after its last heartbeat: a daemon stamps it every ``lease_seconds / 5``, its
+peers look every ``lease_seconds / 5`` too and count a holder silent for ``4/5`` of the lease
+as dead, so a dead daemon's work is taken over at most ``lease_seconds`` after its last
+heartbeat (a live one is at most one interval late: four intervals of margin). Claims read the lease row ``FOR UPDATE SKIP LOCKED``: of two daemons
 claiming at once, one gets the row and the other moves on at once instead of queueing behind
 it. Messages between daemons go over ``LISTEN``/``NOTIFY`` on one channel.
 """
@@ -26,6 +29,7 @@ from daemon.store.sql.rows import ACTIVE_SQL
 CHANNEL = "bexsync"
 NOW = "extract(epoch from clock_timestamp())::double precision"
 SHOWN_FOR = 3600.0  # a dead daemon stays listed (not alive) for an hour
+SILENT_SHARE = 0.8  # of the lease: see the module's docstring
 MAX_MESSAGE = 7900  # NOTIFY's payload limit is 8000 bytes
 
 
@@ -38,6 +42,7 @@ class PgCoordination:
         self._db = db
         self.node_id = node_id
         self.lease_seconds = lease_seconds
+        self._silent = lease_seconds * SILENT_SHARE  # a heartbeat this old: its daemon is dead
         self._clock = clock
 
     async def join(self) -> None:
@@ -79,7 +84,7 @@ class PgCoordination:
             dead = (
                 row["heartbeat_at"] is None
                 or row["stopped"]
-                or row["now"] - row["heartbeat_at"] > self.lease_seconds
+                or row["now"] - row["heartbeat_at"] > self._silent
             )
             if holder is not None and holder != self.node_id and not dead:
                 return False
@@ -110,7 +115,7 @@ class PgCoordination:
                 "ON d.id = l.daemon_id WHERE l.daemon_id IS NOT NULL AND l.daemon_id != ? AND "
                 f"(d.id IS NULL OR d.stopped = 1 OR d.heartbeat_at < {NOW} - ?) "
                 "ORDER BY l.configuration_id FOR UPDATE OF l SKIP LOCKED",
-                (self.node_id, self.lease_seconds),
+                (self.node_id, self._silent),
             )
             for row in found:
                 await tx.execute(
@@ -153,7 +158,7 @@ class PgCoordination:
                 pid=int(row["pid"]),
                 started_at=row["started_at"],
                 heartbeat_age_s=round(float(row["age"]), 3),
-                alive=not row["stopped"] and float(row["age"]) <= self.lease_seconds,
+                alive=not row["stopped"] and float(row["age"]) <= self._silent,
                 leases=held.get(row["id"], []),
             )
             for row in found
