@@ -1,7 +1,7 @@
 """psycopg 3 (with psycopg_pool, as the store uses it) against asyncpg on the same PostgreSQL:
 one-row reads, 8 concurrent reads, one-INSERT transactions. Not a ``bench_*`` (``make bench``
-skips it): asyncpg is not a dependency, install it by hand to rerun
-(``pip install --target /tmp/apg asyncpg; BEXSYNC_ASYNCPG=/tmp/apg python benchmarks/pg_drivers.py``).
+skips it): asyncpg is not a dependency; to rerun, install it by hand
+(``pip install --target /tmp/apg asyncpg``) and run with ``BEXSYNC_ASYNCPG=/tmp/apg``.
 The psycopg side goes through the store's own seam (``?`` placeholders, rows by name), so it
 pays what the daemon pays; the asyncpg side is the bare driver. Best of 3 rounds each.
 """
@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 if os.environ.get("BEXSYNC_ASYNCPG"):
     sys.path.insert(0, os.environ["BEXSYNC_ASYNCPG"])
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from daemon.store.postgres import open_postgres  # noqa: E402
-from tests.support.postgres import running_postgres  # noqa: E402
+from daemon.store.postgres import open_postgres
+from tests.support.postgres import running_postgres
 
 READS, WRITES, ROUNDS = 2000, 500, 3
 

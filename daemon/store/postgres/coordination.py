@@ -2,13 +2,12 @@
 
 Liveness is each daemon's heartbeat in ``daemons``, stamped with the database's clock (hosts'
 clocks may differ; the database's is the one all of them read). A configuration's lease is a
-row of ``leases`` naming its holder; it is valid while the holder's heartbeat is younger than
-``lease_seconds`` after its last heartbeat: a daemon stamps it every ``lease_seconds / 5``, its
-peers look every ``lease_seconds / 5`` too and count a holder silent for ``4/5`` of the lease
-as dead, so a dead daemon's work is taken over at most ``lease_seconds`` after its last
-heartbeat (a live one is at most one interval late: four intervals of margin). Claims read the lease row ``FOR UPDATE SKIP LOCKED``: of two daemons
-claiming at once, one gets the row and the other moves on at once instead of queueing behind
-it. Messages between daemons go over ``LISTEN``/``NOTIFY`` on one channel.
+row of ``leases`` naming its holder. A daemon stamps its heartbeat every ``lease_seconds / 5``;
+its peers look as often and count a holder silent for 4/5 of the lease as dead, so a dead
+daemon's work is taken over at most ``lease_seconds`` after its last heartbeat, while a live
+one has four intervals of margin. Claims read the lease row ``FOR UPDATE SKIP LOCKED``: of two
+daemons claiming at once, one gets the row and the other moves on at once instead of queueing
+behind it. Messages between daemons go over ``LISTEN``/``NOTIFY`` on one channel.
 """
 
 from __future__ import annotations
