@@ -58,7 +58,9 @@ async def main() -> None:
 
         host = url.split("host=")[1]
         name = url.split("/")[3].split("?")[0]
-        pool = await asyncpg.create_pool(user="bexsync", database=name, host=host, max_size=8)
+        pool = await asyncpg.create_pool(
+            user="bexsync", database=name, host=host, min_size=1, max_size=8
+        )
 
         async def a_write(i: int) -> None:
             async with pool.acquire() as conn, conn.transaction():
