@@ -90,6 +90,7 @@ class Cluster:
         if self.coordination.shared:
             for name, job in (
                 ("heartbeat", self._beat_forever()),
+                ("takeover", self._take_over_forever()),
                 ("listen", self._listen_forever()),
                 ("relay", self._relay.drain_forever()),
             ):
@@ -108,6 +109,9 @@ class Cluster:
     async def beat(self) -> None:
         """One heartbeat, and the takeover of any dead peer's leases."""
         await self.coordination.heartbeat()
+        await self.take_over()
+
+    async def take_over(self) -> None:
         taken = await self.coordination.take_over()
         if taken:
             self.takeovers += 1
@@ -115,12 +119,22 @@ class Cluster:
             await self._recovery.take_over(taken)
 
     async def _beat_forever(self) -> None:
+        """The heartbeat alone: a takeover's recovery may wait on a provider, and this
+        daemon must not look dead to its peers meanwhile."""
         while True:
             try:
-                await self.beat()
+                await self.coordination.heartbeat()
             except Exception:  # the database is away: try again next beat
                 log.exception("heartbeat failed")
             await asyncio.sleep(self.interval)
+
+    async def _take_over_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.take_over()
+            except Exception:
+                log.exception("taking over a silent daemon's work failed; trying again")
 
     async def _listen_forever(self) -> None:
         while True:
