@@ -142,6 +142,58 @@ async def test_a_silent_daemons_runs_are_recovered_by_a_peer_after_the_lease(
         assert again
 
 
+async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """Daemon A committed its intent and called the provider, then went silent (frozen, cut
+    off). B takes the lease over, looks the reference up and posts with the same key. When A
+    wakes up and its call completes, the provider holds one entry and so does the store."""
+    url = postgres_server.create_database()
+    async with (
+        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
+        daemon(tmp_path, "b", url) as (app_b, client_b),
+    ):
+        manual = next(c for c in await client_a.call("configurations.list") if not c["automatic"])
+        provider = await app_a.providers.provider_for(manual["authorisation_id"])
+        reached, gate = asyncio.Event(), asyncio.Event()
+        post = provider.post_entry
+
+        async def frozen(entry: Any, key: str) -> Any:
+            reached.set()
+            await gate.wait()
+            return await post(entry, key)
+
+        provider.post_entry = frozen  # type: ignore[method-assign]
+        run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
+        await asyncio.wait_for(reached.wait(), 60)
+        # A falls silent: no heartbeat, and its last one long ago.
+        for task in app_a.cluster._tasks:
+            task.cancel()
+        store = app_b.store
+        assert isinstance(store, PostgresStore)
+        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
+                               (app_a.instance_id,))  # fmt: skip
+        await app_b.cluster.beat()
+        run = await client_b.call("syncs.get", {"run_id": run_id})
+        assert run["state"] == "posted" and run["entry_id"] is not None
+        gate.set()  # A wakes up: its call completes with the same idempotency key
+        await until(lambda: not app_a.engine.running_count(), "A's run task to end")
+        entries = await client_a.call("entries.list", {"configuration_id": manual["id"]})
+        assert [e["id"] for e in entries] == [run["entry_id"]]
+        assert (await client_a.call("syncs.get", {"run_id": run_id}))["state"] == "posted"
+        assert _ledger_count(tmp_path / "shared-ledger.sqlite3", entries[0]["reference"]) == 1
+
+
+def _ledger_count(ledger: Path, reference: str) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(ledger)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM journal_entries WHERE reference = ?", (reference,)
+        ).fetchone()
+    return int(row[0])
+
+
 def _clock() -> Any:
     from datetime import UTC, datetime
 
