@@ -129,6 +129,19 @@ def _print_status(status: dict[str, Any]) -> None:
         f"{counts.get('running', 0)} running, "
         f"{counts.get('unread_notifications', 0)} unread notifications"
     )
+    if status.get("store"):
+        print(f"  store {status['store']}")
+    daemons = status.get("daemons") or []
+    if len(daemons) > 1:  # several daemons share a PostgreSQL store
+        print("  daemons:")
+        for d in daemons:
+            leases = ", ".join(str(lease["configuration_id"]) for lease in d.get("leases", []))
+            print(
+                f"    {d['id'][:8]} {d['host']} pid {d['pid']} "
+                f"{'alive' if d['alive'] else 'SILENT'} heartbeat {d['heartbeat_age_s']:.1f}s ago"
+                + (" (this one)" if d.get("this") else "")
+                + (f" leases: {leases}" if leases else "")
+            )
     runs = status.get("next_runs") or []
     if runs:
         print("  next due:")

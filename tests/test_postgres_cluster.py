@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bexsync_tui.cli import _print_status
 from bexsync_tui.client import Client
 from daemon.app import DaemonApp
 from daemon.config import parse_config
@@ -50,7 +51,7 @@ async def daemon(
 
 
 async def test_a_client_of_one_daemon_sees_a_run_that_another_daemon_executes(
-    tmp_path: Path, postgres_server: PostgresServer
+    tmp_path: Path, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = postgres_server.create_database()
     async with (
@@ -65,6 +66,10 @@ async def test_a_client_of_one_daemon_sees_a_run_that_another_daemon_executes(
         alive = {d["id"]: d for d in status["daemons"] if d["alive"]}
         assert set(alive) == {app_a.instance_id, app_b.instance_id}
         assert alive[app_a.instance_id]["this"] and not alive[app_b.instance_id]["this"]
+        _print_status(status)  # `bexsync status`
+        shown = capsys.readouterr().out
+        assert f"store {url}" in shown and f"{app_b.instance_id[:8]} " in shown
+        assert shown.count(" alive heartbeat ") == 2 and "(this one)" in shown
 
         manual = next(c for c in await client_b.call("configurations.list") if not c["automatic"])
         run = await client_b.call("syncs.run", {"configuration_id": manual["id"]})
