@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 
 SUPERUSER = "bexsync"
+PASSWORD_ROLE = "bexsync_pw"
+"""The one role that must log in with its password (scram-sha-256); every other is trusted."""
 
 
 def pg_bin() -> Path | None:
@@ -52,6 +55,8 @@ class PostgresServer:
                       "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"),
             check=True, capture_output=True,
         )  # fmt: skip
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
         options = (
             f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB"
@@ -72,6 +77,23 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         """A libpq URL over the Unix socket (no password: trust, in a directory of our own)."""
         return f"postgresql://{SUPERUSER}@/{database}?host={self.socket_dir}"
+
+    def create_password_database(self, password: str) -> str:
+        """A new database owned by ``PASSWORD_ROLE``, which logs in with ``password``; its URL
+        (without the password)."""
+        name = f"pw_{os.getpid()}_{next(self._names)}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                f"'{PASSWORD_ROLE}') THEN CREATE ROLE {PASSWORD_ROLE} LOGIN; END IF; END $$"
+            )
+            conn.execute(
+                psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    psycopg.sql.Identifier(PASSWORD_ROLE), psycopg.sql.Literal(password)
+                )
+            )
+            conn.execute(f'CREATE DATABASE "{name}" OWNER {PASSWORD_ROLE}')
+        return f"postgresql://{PASSWORD_ROLE}@/{name}?host={self.socket_dir}"
 
     def create_database(self, prefix: str = "t") -> str:
         """A new empty database; its URL."""

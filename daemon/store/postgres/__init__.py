@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import psycopg_pool
 
 from daemon.formats import Clock
@@ -26,6 +27,11 @@ async def open_pool(
     kwargs: dict[str, Any] = {"autocommit": True, "row_factory": pg_row}
     if password is not None:
         kwargs["password"] = password
+    with translated_errors():  # one try first: a refused login is said at once, not retried
+        first = await psycopg.AsyncConnection.connect(
+            conninfo, connect_timeout=max(1, int(timeout)), **kwargs
+        )
+        await first.close()
     pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
         conninfo, kwargs=kwargs, min_size=1, max_size=max_size, open=False, timeout=timeout
     )
