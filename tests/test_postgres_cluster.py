@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from bexsync_tui.app import BexsyncApp
 from bexsync_tui.cli import _print_status
-from bexsync_tui.client import Client
+from bexsync_tui.client import Client, ReconnectingClient
 from daemon.app import DaemonApp
 from daemon.config import parse_config
 from daemon.demo import seed_demo
@@ -23,6 +24,7 @@ from daemon.store.postgres import PostgresStore
 from daemon.store.postgres.coordination import PgCoordination
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import until
+from tests.tui.helpers import wait_toast, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -86,6 +88,46 @@ async def test_a_client_of_one_daemon_sees_a_run_that_another_daemon_executes(
         # Both daemons read the same runs: the one B executed is posted, seen from A.
         seen = await client_a.call("syncs.get", {"run_id": run_id})
         assert seen["state"] == "posted"
+
+
+async def test_the_tui_on_one_daemon_shows_a_run_another_daemon_posts(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = postgres_server.create_database()
+    async with (
+        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
+        daemon(tmp_path, "b", url) as (_app_b, client_b),
+    ):
+        configs = await client_a.call("configurations.list")
+        manual = next(c for c in configs if not c["automatic"])
+
+        async def caught_up() -> bool:
+            runs = await client_a.call("syncs.list", {"limit": 1000})
+            return not any(r["state"] in ACTIVE for r in runs)
+
+        for c in configs:  # no catch-up meanwhile: its toast would sum our run up with it
+            if c["automatic"]:
+                await client_a.call("configurations.deactivate", {"id": c["id"]})
+        while not await caught_up():
+            await asyncio.sleep(0.05)
+        tui_client = ReconnectingClient(str(app_a.socket_path), client_name="bexsync-tui-test")
+        app = BexsyncApp(
+            client=tui_client,
+            socket_path=app_a.socket_path,
+            keymap={},
+            keymap_path=tmp_path / "tui.toml",
+            sixteen_colours=False,
+        )
+        try:
+            async with app.run_test(size=(100, 30), notifications=True) as pilot:
+                await wait_until(pilot, lambda: len(app.configurations) == 3, what="the labels")
+                app.clear_notifications()
+                run = await client_b.call("syncs.run", {"configuration_id": manual["id"]})
+                period = (await client_b.call("syncs.get", {"run_id": run["run_id"]}))["period"]
+                toast = await wait_toast(pilot, f"{period}: entry posted")
+                assert manual["administration_number"] in toast
+        finally:
+            await tui_client.close()
 
 
 async def test_a_configuration_is_claimed_by_exactly_one_daemon(
@@ -164,8 +206,9 @@ async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
         post = provider.post_entry
 
         async def frozen(entry: Any, key: str) -> Any:
-            reached.set()
-            await gate.wait()
+            if entry.reference.startswith(f"bexsync:{manual['id']}:"):  # not the catch-up's
+                reached.set()
+                await gate.wait()
             return await post(entry, key)
 
         provider.post_entry = frozen  # type: ignore[method-assign]
@@ -189,6 +232,46 @@ async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
         assert _ledger_count(tmp_path / "shared-ledger.sqlite3", entries[0]["reference"]) == 1
 
 
+async def test_a_run_its_daemon_lost_while_building_never_posts_when_it_wakes(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """Daemon A went silent before posting; B took over and recorded the run interrupted. When
+    A wakes up, its run finds itself settled and stops: nothing reaches the ledger."""
+    url = postgres_server.create_database()
+    async with (
+        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
+        daemon(tmp_path, "b", url) as (app_b, _client_b),
+    ):
+        manual = next(c for c in await client_a.call("configurations.list") if not c["automatic"])
+        reached, gate = asyncio.Event(), asyncio.Event()
+        post = app_a.engine._post
+
+        async def frozen(run: Any, cfg: Any, entry: Any) -> Any:
+            if cfg.id == manual["id"]:
+                reached.set()
+                await gate.wait()
+            return await post(run, cfg, entry)
+
+        app_a.engine._post = frozen  # type: ignore[method-assign]
+        run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
+        await asyncio.wait_for(reached.wait(), 60)
+        for task in app_a.cluster._tasks:
+            task.cancel()
+        store = app_b.store
+        assert isinstance(store, PostgresStore)
+        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
+                               (app_a.instance_id,))  # fmt: skip
+        await app_b.cluster.beat()
+        assert (await client_a.call("syncs.get", {"run_id": run_id}))["state"] == "failed"
+        gate.set()
+        await until(lambda: run_id not in app_a.engine._tasks, "A's run task to end")
+        run = await client_a.call("syncs.get", {"run_id": run_id})
+        assert run["state"] == "failed" and run["entry_id"] is None
+        assert await client_a.call("entries.list", {"configuration_id": manual["id"]}) == []
+        reference = f"bexsync:{manual['id']}:{run['period']}"
+        assert _ledger_count(tmp_path / "shared-ledger.sqlite3", reference) == 0
+
+
 def _ledger_count(ledger: Path, reference: str) -> int:
     import sqlite3
 
@@ -197,6 +280,9 @@ def _ledger_count(ledger: Path, reference: str) -> int:
             "SELECT count(*) FROM journal_entries WHERE reference = ?", (reference,)
         ).fetchone()
     return int(row[0])
+
+
+ACTIVE = ("queued", "fetching", "building", "posting")
 
 
 def _clock() -> Any:

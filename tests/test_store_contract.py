@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from daemon.formats import Clock
-from daemon.store import AlreadySynced, Duplicate, Store
+from daemon.store import AlreadySynced, Duplicate, Store, Superseded
 from daemon.store.postgres import PostgresStore
 from daemon.store.records import (
     Administration,
@@ -385,6 +385,22 @@ async def test_a_failed_run_counts_an_attempt_reopens_its_draft_and_notifies(sto
     assert await store.runs.latest_for_period(config_id, "2026-11-01") == run
     attention = await store.reports.runs_needing_attention(10)
     assert [r.id for r in attention] == [run_id]
+
+
+async def test_a_run_settled_meanwhile_never_commits_an_intent_to_post(store: Store) -> None:
+    """A daemon silent for a while finds its run settled by a peer: it must not post it."""
+    _, config_id = await configured(store)
+    run_id = await store.runs.queue(
+        config_id, "2026-11-01", trigger="schedule", draft_id=None, allow_correction=False
+    )
+    await store.runs.record_failed(
+        run_id, state="failed", message="interrupted", error_kind="interrupted", note=None
+    )
+    with pytest.raises(Superseded):
+        await store.runs.mark_posting(run_id, idempotency_key="k", payload_hash="h", payload={})
+    run = await store.runs.get(run_id)
+    assert run is not None and run.state == "failed"
+    assert await store.runs.posting() == []
 
 
 async def test_an_empty_period_and_an_unchanged_correction_settle_the_run(store: Store) -> None:

@@ -30,7 +30,7 @@ from daemon.services.authorisations import active_authorisation
 from daemon.services.configurations import find_configuration
 from daemon.services.runs import Runs
 from daemon.store.coordination import Coordination
-from daemon.store.errors import AlreadySynced, Duplicate, StoreUnavailable
+from daemon.store.errors import AlreadySynced, Duplicate, StoreUnavailable, Superseded
 from daemon.store.interface import Store
 from daemon.store.records import Configuration
 from providers.base import JournalEntry
@@ -241,6 +241,8 @@ class SyncEngine:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._fail(run_id, "cancelled", reason, None))
             raise
+        except Superseded:  # a peer took this daemon's lease while it was silent
+            log.warning("run %s was settled by another daemon; it stops here", run_id)
         except ProviderError as exc:
             await self._fail(run_id, "failed", exc.message, exc)
         except Exception as exc:  # a bug must not kill the daemon; the run says what happened

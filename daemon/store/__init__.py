@@ -10,6 +10,7 @@ from daemon.store.errors import (
     StateDirError,
     StoreError,
     StoreUnavailable,
+    Superseded,
 )
 from daemon.store.interface import Store
 
@@ -20,4 +21,5 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "Superseded",
 ]

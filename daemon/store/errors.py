@@ -17,6 +17,11 @@ class Duplicate(StoreError):
     """A uniqueness rule refused the write (a second active run, a name already taken, ...)."""
 
 
+class Superseded(StoreError):
+    """The run is no longer active: another daemon settled it (it took this daemon's lease
+    while this one was silent). Nothing of the write was kept; the run must stop here."""
+
+
 class AlreadySynced(StoreError):
     """The period already has an entry (or was settled as empty) and no correction was allowed."""
 

@@ -237,7 +237,8 @@ class RunRepository(Protocol):
         payload: JsonObject,
     ) -> None:
         """The intent, committed before the provider is called: run and draft in posting, with
-        the key and the exact entry, so a restart can look it up or replay it."""
+        the key and the exact entry, so a restart can look it up or replay it. ``Superseded``
+        if the run is no longer active (a peer daemon settled it): it must not post."""
 
     async def record_posted(self, run_id: int, entry: NewEntry, note: NewNotification) -> Posted:
         """The provider holds the entry: entry, period status, run posted, draft posted and the

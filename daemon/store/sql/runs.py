@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.formats import dumps, loads
-from daemon.store.errors import AlreadySynced
+from daemon.store.errors import AlreadySynced, Superseded
 from daemon.store.records import (
     JsonObject,
     NewEntry,
@@ -152,11 +152,13 @@ class SqlRuns(Repository):
         payload: JsonObject,
     ) -> None:
         async with self._db.transaction() as tx:
-            await tx.execute(
+            changed = await tx.execute(
                 "UPDATE runs SET state = 'posting', stage = 'posting', idempotency_key = ?, "
-                "payload_hash = ?, payload = ? WHERE id = ?",
+                f"payload_hash = ?, payload = ? WHERE id = ? AND state IN {ACTIVE_SQL}",
                 (idempotency_key, payload_hash, dumps(payload), run_id),
             )
+            if not changed:
+                raise Superseded(f"run {run_id} was settled meanwhile; it does not post")
             await tx.execute(
                 "UPDATE drafts SET status = 'posting' WHERE id = "
                 "(SELECT draft_id FROM runs WHERE id = ?)",
