@@ -109,6 +109,15 @@ class StatusReport:
                         "message": f"Authorisation {auth['name']!r}: {auth['status_message']}",
                     }
                 )
+        for config in await self._configurations.list():
+            if config["schedule_error"]:
+                items.append(
+                    {
+                        "kind": "configuration",
+                        "id": config["id"],
+                        "message": f"Configuration {config['id']}: {config['schedule_error']}",
+                    }
+                )
         for run in await self._store.reports.runs_needing_attention(50):
             items.append(
                 {

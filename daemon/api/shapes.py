@@ -190,6 +190,8 @@ class Configuration(Result):
     account_map: dict[str, str]
     vat_map: dict[str, str]
     schedule: str | None
+    schedule_error: str | None
+    """Set when the stored dates cannot be scheduled: the scheduler leaves it aside until fixed."""
     state: ConfigurationState
     next_due: NextDue | None
     posted_periods: int
@@ -370,9 +372,10 @@ class NextRun(Result):
 
 
 class Attention(Result):
-    """Something a sysadmin should look at: the PMS, an authorisation, a failed run."""
+    """Something a sysadmin should look at: the PMS, an authorisation, a configuration whose
+    dates cannot be scheduled, a failed run."""
 
-    kind: Literal["pms", "authorisation", "run"]
+    kind: Literal["pms", "authorisation", "configuration", "run"]
     id: int | None
     message: str
     configuration_id: int | UnsetType = UNSET

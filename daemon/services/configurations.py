@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from daemon.errors import (
@@ -19,7 +20,7 @@ from daemon.model import (
     configuration_state,
     validate_configuration,
 )
-from daemon.periods import Schedule
+from daemon.periods import Period, Schedule
 from daemon.provider_pool import ProviderPool
 from daemon.publisher import EventPublisher
 from daemon.services.authorisations import active_authorisation, find_authorisation
@@ -77,6 +78,20 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
     )
 
 
+def next_due_of(
+    cfg: Configuration, now: datetime, done: set[str]
+) -> tuple[tuple[Period, datetime] | None, str | None]:
+    """The oldest period not done and its due time, or why this row cannot be scheduled.
+
+    The rules keep such rows out, but one written before them (or by hand) must not break a
+    listing: it is shown with its problem instead, and the scheduler leaves it aside.
+    """
+    try:
+        return schedule_of(cfg).next_due(now, done), None
+    except (ValueError, OverflowError) as exc:
+        return None, f"its dates cannot be scheduled ({exc}); correct its start or end date"
+
+
 async def find_configuration(store: Store, config_id: int) -> Configuration:
     cfg = await store.configurations.get(config_id)
     if cfg is None:
@@ -110,9 +125,8 @@ class Configurations:
 
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
-        schedule = schedule_of(cfg)
-        nxt = schedule.next_due(self._clock(), done)
-        finished = nxt is None
+        nxt, problem = next_due_of(cfg, self._clock(), done)
+        finished = nxt is None and problem is None
         last = await self._store.runs.latest(cfg.id)
         running = last is not None and last.state in ACTIVE_RUN_STATES
         return {
@@ -136,6 +150,7 @@ class Configurations:
             "account_map": cfg.account_map,
             "vat_map": cfg.vat_map,
             "schedule": cfg.schedule,
+            "schedule_error": problem,
             "state": configuration_state(
                 active=cfg.active,
                 authorisation_status=cfg.authorisation_status,
@@ -169,7 +184,9 @@ class Configurations:
             no_vat_code=values.get("no_vat_code"),
         )
         problems = validate_configuration(
-            fields, administration_access=None if admin is None else admin.access
+            fields,
+            administration_access=None if admin is None else admin.access,
+            today=self._clock().date(),
         )
         if values.get("schedule") and admin is not None and not problems:
             try:
