@@ -100,6 +100,13 @@ class MessageTooLarge(InvalidRequest):
     default_message = "The message is larger than the daemon accepts."
 
 
+class BatchTooLarge(InvalidRequest):
+    """A batch with too many members, or a member not run because the reply grew too large."""
+
+    name = "BatchTooLarge"
+    default_message = "The batch is larger than the daemon accepts."
+
+
 class MethodNotFound(RpcError):
     code = -32601
     name = "MethodNotFound"
@@ -195,6 +202,7 @@ _PLAIN: tuple[tuple[type[domain.DaemonError], type[RpcError]], ...] = (
 
 __all__ = [
     "AuthorisationRequired",
+    "BatchTooLarge",
     "Conflict",
     "InternalError",
     "InvalidParams",

@@ -39,6 +39,8 @@ from .unix_socket import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE = 1024 * 1024
+DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024
+"""Answers a client has not read; past this the client is disconnected as a slow reader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class Connection(asyncio.Protocol):
         self._discarding = False
         self._close_callbacks: list[Callable[[], None]] = []
         self._drain_callbacks: list[Callable[[], None]] = []
+        self.slots = asyncio.Semaphore(listener.max_inflight)
+        """One per call running (a single call or a batch member): the in-flight limit."""
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -323,11 +327,24 @@ class Connection(asyncio.Protocol):
         try:
             reply = await pending
             if reply.line is not None:
+                if self.write_buffer_size > self.listener.max_write_buffer:
+                    self._drop_slow_reader()
+                    return
                 self.send_raw(reply.line)
             if reply.after_sent is not None:
                 reply.after_sent()
         finally:
             self._forget()
+
+    def _drop_slow_reader(self) -> None:
+        """The client lets answers pile up unread: hang up rather than hold them in memory."""
+        log.warning(
+            "connection %d (pid %d) left %d bytes of answers unread; disconnected",
+            self.id,
+            self.peer.pid,
+            self.write_buffer_size,
+        )
+        self.abort()
 
     def _forget(self) -> None:
         task = asyncio.current_task()
@@ -357,11 +374,13 @@ class Listener:
         allowed_gid: int | None = None,
         max_message: int = DEFAULT_MAX_MESSAGE,
         max_inflight: int = 64,
+        max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
         stop_timeout: float = 10.0,
         linger: float = 2.0,
         sock: socket.socket | None = None,
     ) -> None:
         self.handler = handler
+        self.max_write_buffer = max_write_buffer
         self.socket_path = os.fspath(socket_path)
         self.socket_mode = socket_mode
         self.allowed_gid = allowed_gid
