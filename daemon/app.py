@@ -227,6 +227,9 @@ class DaemonApp:
                 socket_path=self.socket_path,
                 socket_mode=self.config.socket_mode,
                 allowed_gid=self.config.admin_gid(),
+                max_connections=self.config.max_connections,
+                max_connections_per_client=self.config.max_connections_per_client,
+                idle_timeout=self.config.idle_timeout_s,
                 version=server_version(),
             )
             await self.server.start()

@@ -21,6 +21,7 @@ from daemon.config import (
 from daemon.demo_providers import DemoProvidersError
 from daemon.logsetup import setup_logging
 from daemon.rpc import SocketInUse, UnsafeSocketPath
+from daemon.rpc.throttled_log import throttle_loop_errors
 from daemon.store.db import StateDirError
 from providers.tokens import SecretBoxError
 
@@ -93,6 +94,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    throttle_loop_errors(loop)  # e.g. accept() out of file descriptors: once a minute, not 5000/s
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:

@@ -216,3 +216,12 @@ def test_python_stack_runs_with_memory_deny_write_execute() -> None:
         pytest.skip("kernel without PR_SET_MDWE (Linux < 6.3)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_both_units_leave_file_descriptors_above_the_connection_cap() -> None:
+    from daemon.config import DaemonConfig
+
+    cap = DaemonConfig().max_connections
+    for unit in (SYSTEM_UNIT, USER_UNIT):
+        limit = directives(unit)["LimitNOFILE"]
+        assert len(limit) == 1 and int(limit[0]) >= 4 * cap, unit

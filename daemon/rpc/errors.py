@@ -179,6 +179,13 @@ class PermissionDenied(RpcError):
     default_message = "Permission denied."
 
 
+class TooManyConnections(PermissionDenied):
+    """The daemon holds as many connections as it allows (in all, or from this process)."""
+
+    name = "TooManyConnections"
+    default_message = "The daemon has too many connections; try again later."
+
+
 def rpc_error_for(error: domain.DaemonError) -> RpcError:
     """The JSON-RPC error for a domain error (``daemon.errors``): its code and ``data.name``."""
     if isinstance(error, domain.ProviderFailure):
@@ -214,6 +221,7 @@ __all__ = [
     "PermissionDenied",
     "ProviderFailure",
     "RpcError",
+    "TooManyConnections",
     "ValidationFailed",
     "normalise_field_errors",
     "rpc_error_for",
