@@ -225,3 +225,11 @@ def test_both_units_leave_file_descriptors_above_the_connection_cap() -> None:
     for unit in (SYSTEM_UNIT, USER_UNIT):
         limit = directives(unit)["LimitNOFILE"]
         assert len(limit) == 1 and int(limit[0]) >= 4 * cap, unit
+
+
+def test_a_damaged_database_is_not_restarted_in_a_loop() -> None:
+    from daemon.main import EXIT_DATABASE_DAMAGED
+
+    for unit in (SYSTEM_UNIT, USER_UNIT):
+        prevent = " ".join(directives(unit).get("RestartPreventExitStatus", [])).split()
+        assert str(EXIT_DATABASE_DAMAGED) in prevent, unit
