@@ -69,6 +69,7 @@ class DaemonConfig:
     oauth_redirect_uri: str | None = None
     metrics_file: Path | None = None
     encryption_key_file: str | None = None
+    plain_secrets: bool = False
     pms_page_size: int = 100
     # BEX's documented limits (2020 docs); BEX raises them on request, so they are settings.
     pms_calls_per_15min: int = 500
@@ -107,6 +108,8 @@ class DaemonTable(msgspec.Struct, forbid_unknown_fields=True):
     oauth_redirect_uri: str | None = None
     metrics_file: str | None = None
     encryption_key_file: str | None = None
+    plain_secrets: bool = False
+    """Opt-in: store secrets unsealed (the daemon warns at every start)."""
 
 
 class PmsTable(msgspec.Struct, forbid_unknown_fields=True):
@@ -194,6 +197,10 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
         problems += exc.errors
         file = ConfigFile()
     mode = _socket_mode(_table(data, "daemon").get("socket_mode"), problems)
+    if file.daemon.plain_secrets and file.daemon.encryption_key_file:
+        problems.append(
+            {"field": "daemon.plain_secrets", "message": "contradicts encryption_key_file"}
+        )
     providers: dict[str, ProviderSettings] = {}
     if not problems:
         for provider_id, table in _table(data, "providers").items():
@@ -221,6 +228,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
         oauth_redirect_uri=daemon.oauth_redirect_uri,
         metrics_file=Path(daemon.metrics_file) if daemon.metrics_file else None,
         encryption_key_file=daemon.encryption_key_file,
+        plain_secrets=daemon.plain_secrets,
         pms_page_size=pms.page_size,
         pms_calls_per_15min=pms.calls_per_15min,
         pms_calls_per_minute=pms.calls_per_minute,

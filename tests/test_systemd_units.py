@@ -100,7 +100,8 @@ def test_system_unit_wiring_the_daemon_relies_on() -> None:
     assert d["WatchdogSec"] == ["30"]
     assert d["Restart"] == ["on-failure"]
     assert (d["User"], d["Group"]) == (["bexsync"], ["bexsync"])
-    assert (d["StateDirectory"], d["StateDirectoryMode"]) == (["bexsync"], ["0700"])
+    # bexsync-keys: where the daemon creates the key that seals secrets (daemon.secret_key)
+    assert (d["StateDirectory"], d["StateDirectoryMode"]) == (["bexsync bexsync-keys"], ["0700"])
     assert (d["RuntimeDirectory"], d["RuntimeDirectoryMode"]) == (["bexsync"], ["0750"])
     env = " ".join(d["Environment"]).split()
     assert "BEXSYNC_SOCKET_MODE=0660" in env

@@ -153,6 +153,18 @@ class Database:
         async with self.transaction() as conn:
             await conn.executemany(sql, rows)
 
+    async def purge_free_pages(self) -> None:
+        """Rebuild the file (VACUUM) and empty the WAL: what was overwritten or deleted is no
+        longer anywhere in the database files."""
+        async with self._lock:
+            with translated_errors():
+                for sql in (
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                    "VACUUM",
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ):
+                    await self._writer.execute_fetchall(sql)  # fetched: no statement stays open
+
     async def version(self) -> int:
         return int(await self.fetchval("PRAGMA user_version"))
 
