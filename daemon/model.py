@@ -70,6 +70,18 @@ class ConfigurationFields:
     no_vat_code: str | None = None
 
 
+def fold_name(name: str) -> str:
+    """A name as stored: NFKC (full-width letters, composed accents, NBSP become their plain
+    forms) and every run of white space one space, none at the ends."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
+def name_key(name: str) -> str:
+    """What two names must differ in to be different names: their folded, case-folded forms
+    ("Straße" and "STRASSE" are one name)."""
+    return unicodedata.normalize("NFKC", fold_name(name).casefold())
+
+
 def validate_authorisation_name(name: str) -> list[FieldProblem]:
     stripped = name.strip()
     if not stripped:

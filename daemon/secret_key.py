@@ -13,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+from daemon.dirs import make_dirs
 from providers.tokens import SecretBox, SecretBoxError
 
 log = logging.getLogger("bexsync.secrets")
@@ -55,7 +56,7 @@ def _create_key(path: Path) -> None:
     if folder.is_symlink():
         raise SecretBoxError(f"{folder} is a symbolic link; refusing to keep the key there")
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(folder, 0o700)
         if not stat.S_ISDIR(folder.lstat().st_mode):
             raise SecretBoxError(f"{folder} is not a directory")
         os.chmod(folder, 0o700)

@@ -505,7 +505,9 @@ class Listener:
         if self._adopted_sock is not None:
             sock = self._adopted_sock
         else:
-            sock, self._bound_inode = bind_unix_socket(self.socket_path, self.socket_mode)
+            sock, self._bound_inode = bind_unix_socket(
+                self.socket_path, self.socket_mode, self.allowed_gid
+            )
         loop = asyncio.get_running_loop()
         try:
             self._aserver = await loop.create_unix_server(

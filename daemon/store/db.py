@@ -19,6 +19,7 @@ from typing import Any
 
 import aiosqlite
 
+from daemon.dirs import make_dirs
 from daemon.store.errors import (
     DatabaseDamaged,
     Duplicate,
@@ -65,7 +66,7 @@ def prepare_state_dir(state_dir: Path) -> Path:
     """Create the state dir 0700 (never following a planted symlink) and return it resolved."""
     if state_dir.is_symlink():
         raise StateDirError(f"state dir {state_dir} is a symbolic link; refusing to follow it")
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(state_dir, 0o700)
     st = state_dir.lstat()
     if not stat.S_ISDIR(st.st_mode):
         raise StateDirError(f"state dir {state_dir} is not a directory")
