@@ -29,6 +29,9 @@ RUN_STATES: tuple[RunState, ...] = get_args(RunState)
 ACTIVE_RUN_STATES: frozenset[RunState] = frozenset(get_args(ActiveRunState))
 FINAL_RUN_STATES: frozenset[RunState] = frozenset(get_args(SettledRunState))
 RunTrigger = Literal["schedule", "manual"]
+INTERRUPTED_KIND = "interrupted"
+"""The error kind of a run that a stop or a crash (not a user) ended before posting: nothing was
+sent, and the scheduler runs its period again at start."""
 NotificationLevel = Literal["info", "success", "warning", "error"]
 NOTIFICATION_LEVELS: tuple[NotificationLevel, ...] = get_args(NotificationLevel)
 ConfigurationState = Literal[

@@ -381,6 +381,12 @@ async def test_a_failed_run_counts_an_attempt_reopens_its_draft_and_notifies(sto
     assert await store.runs.latest_for_period(config_id, "2026-11-01") == run
     attention = await store.reports.runs_needing_attention(10)
     assert [r.id for r in attention] == [run_id]
+    # A retry of the failed period carries the count on, so the scheduler's pause grows.
+    retry = await store.runs.queue(
+        config_id, "2026-11-01", trigger="schedule", draft_id=None, allow_correction=False
+    )
+    retried = await store.runs.get(retry)
+    assert retried is not None and retried.attempts == 1
 
 
 async def test_an_empty_period_and_an_unchanged_correction_settle_the_run(store: Store) -> None:

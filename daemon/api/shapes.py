@@ -192,6 +192,11 @@ class Configuration(Result):
     schedule: str | None
     state: ConfigurationState
     next_due: NextDue | None
+    overdue: list[NextDue]
+    """Due periods nobody is working on, oldest first: manual ones waiting, automatic ones
+    failed or stuck (empty while an automatic configuration runs or while it is paused)."""
+    label: str
+    """How people see it named: id, administration number and name, provider, ledger."""
     posted_periods: int
     last_run: Run | None
 
@@ -370,14 +375,17 @@ class NextRun(Result):
 
 
 class Attention(Result):
-    """Something a sysadmin should look at: the PMS, an authorisation, a failed run."""
+    """Something a sysadmin should look at: the PMS, an authorisation, a failed run, or a
+    configuration with overdue periods (``period``: the oldest, ``due_at``: its due time)."""
 
-    kind: Literal["pms", "authorisation", "run"]
+    kind: Literal["pms", "authorisation", "run", "configuration"]
     id: int | None
     message: str
     configuration_id: int | UnsetType = UNSET
     period: Period | UnsetType = UNSET
     state: RunState | UnsetType = UNSET
+    due_at: Timestamp | UnsetType = UNSET
+    label: str | UnsetType = UNSET
 
 
 class Status(Result):

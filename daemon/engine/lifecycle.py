@@ -21,7 +21,7 @@ from daemon.entry_builder import Draft
 from daemon.errors import Conflict, ValidationFailed
 from daemon.followups import FollowUps
 from daemon.formats import Clock
-from daemon.model import ACTIVE_RUN_STATES
+from daemon.model import ACTIVE_RUN_STATES, INTERRUPTED_KIND
 from daemon.periods import Period
 from daemon.progress import LiveProgress
 from daemon.services.authorisations import active_authorisation
@@ -172,12 +172,12 @@ class SyncEngine:
         await self._settle_cancelled(run_id, "cancelled by the user")
         return await self._runs.get(run_id)
 
-    async def _settle_cancelled(self, run_id: int, reason: str) -> None:
+    async def _settle_cancelled(self, run_id: int, reason: str, kind: str | None = None) -> None:
         """Record a cancelled run that its task did not (one cancelled before its first step,
         or a run with no task at all); a run that reached posting is left to recovery."""
         row = await self._runs.record(run_id)
         if row.state in ACTIVE_RUN_STATES - {"posting"}:
-            await self._fail(run_id, "cancelled", reason, None)
+            await self._fail(run_id, "cancelled", reason, None, kind=kind)
 
     # -- executing -------------------------------------------------------------------------
     async def _perform(self, run_id: int) -> None:
@@ -189,9 +189,11 @@ class SyncEngine:
         except asyncio.CancelledError:
             if run.state == "posting":
                 raise
-            reason = INTERRUPTED if self._shutting_down else "cancelled by the user"
+            stopping = self._shutting_down
+            reason = INTERRUPTED if stopping else "cancelled by the user"
+            kind = INTERRUPTED_KIND if stopping else None
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._fail(run_id, "cancelled", reason, None))
+                await asyncio.shield(self._fail(run_id, "cancelled", reason, None, kind=kind))
             raise
         except ProviderError as exc:
             await self._fail(run_id, "failed", exc.message, exc)
@@ -276,4 +278,4 @@ class SyncEngine:
         for run_id, task in cancelled.items():
             if task.done():
                 with contextlib.suppress(Exception):
-                    await self._settle_cancelled(run_id, INTERRUPTED)
+                    await self._settle_cancelled(run_id, INTERRUPTED, INTERRUPTED_KIND)

@@ -113,7 +113,9 @@ class Outcomes:
         run = await self._runs.record(run_id)
         cfg = await self._store.configurations.get(run.configuration_id)
         note = None
-        if state in ("failed", "needs_review") and cfg is not None:
+        # A scheduled retry failing again is not news: the attention item still shows it.
+        repeated = state == "failed" and run.attempts > 0 and run.trigger == "schedule"
+        if state in ("failed", "needs_review") and cfg is not None and not repeated:
             note = NewNotification(
                 "error" if state == "failed" else "warning",
                 f"Sync {'failed' if state == 'failed' else 'needs review'}: "

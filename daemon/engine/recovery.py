@@ -9,6 +9,7 @@ import logging
 from daemon.engine.outcomes import Outcomes
 from daemon.engine.payload import entry_from_json
 from daemon.followups import FollowUps
+from daemon.model import INTERRUPTED_KIND
 from daemon.provider_pool import ProviderPool
 from daemon.services.configurations import find_configuration
 from daemon.store.errors import StoreUnavailable
@@ -39,7 +40,7 @@ class Recovery:
                 "failed",
                 "interrupted by a daemon restart before posting; nothing was posted",
                 None,
-                kind="unavailable",
+                kind=INTERRUPTED_KIND,  # the scheduler runs the period again at once
             )
 
     async def recover_posting(self) -> None:

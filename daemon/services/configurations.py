@@ -12,6 +12,7 @@ from daemon.errors import (
     ValidationFailed,
 )
 from daemon.formats import Clock, iso
+from daemon.labels import configuration_label
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
@@ -19,6 +20,7 @@ from daemon.model import (
     configuration_state,
     validate_configuration,
 )
+from daemon.overdue import overdue_periods
 from daemon.periods import Schedule
 from daemon.provider_pool import ProviderPool
 from daemon.publisher import EventPublisher
@@ -115,6 +117,14 @@ class Configurations:
         finished = nxt is None
         last = await self._store.runs.latest(cfg.id)
         running = last is not None and last.state in ACTIVE_RUN_STATES
+        overdue = overdue_periods(
+            schedule,
+            self._clock(),
+            done,
+            automatic=cfg.automatic,
+            running=running,
+            paused=not cfg.active or cfg.authorisation_status != "active",
+        )
         return {
             "id": cfg.id,
             "authorisation_id": cfg.authorisation_id,
@@ -143,6 +153,8 @@ class Configurations:
                 running=running,
             ),
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
+            "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
+            "label": configuration_label(cfg),
             "posted_periods": len(done),
             "last_run": None if last is None else self._runs.shape(last),
         }

@@ -156,6 +156,12 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 4: runs a stop cancelled before this release carry the kind that has the scheduler run
+    # their periods again (before, it only retried rate limits and outages, and they stalled).
+    """
+    UPDATE runs SET error_kind = 'interrupted'
+        WHERE state = 'cancelled' AND error_kind IS NULL AND error LIKE 'interrupted:%';
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

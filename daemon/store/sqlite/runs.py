@@ -102,9 +102,12 @@ class SqliteRuns(Repository):
             synced = bool(found[0]) if found is not None else False
             if synced and not allow_correction:
                 raise AlreadySynced(f"period {period} of configuration {config_id} is synced")
+            # A retry of a failed period carries its count of attempts on (the pause grows).
             cursor = await conn.execute(
                 "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
-                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                "created_at, attempts) VALUES (?, ?, ?, 'queued', ?, ?, ?, coalesce((SELECT "
+                "CASE WHEN state = 'failed' THEN attempts ELSE 0 END FROM runs WHERE "
+                "configuration_id = ? AND period = ? ORDER BY id DESC LIMIT 1), 0))",
                 (
                     config_id,
                     period,
@@ -112,6 +115,8 @@ class SqliteRuns(Repository):
                     "correction" if synced else "entry",
                     draft_id,
                     self._now(),
+                    config_id,
+                    period,
                 ),
             )
             return int(cursor.lastrowid or 0)
