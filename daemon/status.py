@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from daemon import metrics
 from daemon.formats import Clock, iso, parse_iso
 from daemon.overdue import needs_attention
+from daemon.services.access import restore_hint
 from daemon.store.interface import Store
 
 API_VERSION = "1.0"
@@ -131,10 +132,24 @@ class StatusReport:
         return items
 
     def _overdue(self, configs: list[dict[str, Any]], named: set[int]) -> list[dict[str, Any]]:
-        """Configurations with overdue periods that no run item above names already."""
+        """Configurations paused for lack of access, and those with overdue periods that no
+        run item above names already."""
         now = self._clock()
         items = []
         for c in configs:
+            if c["state"] == "no_access":
+                items.append(
+                    {
+                        "kind": "access",
+                        "id": c["id"],
+                        "configuration_id": c["id"],
+                        "label": c["label"],
+                        "message": f"{c['label']}: paused, no access to administration "
+                        f"{c['administration_number']} {c['administration_name']}; "
+                        + restore_hint(c["administration_id"]),
+                    }
+                )
+                continue
             overdue = c["overdue"]
             oldest = parse_iso(overdue[0]["due_at"]) if overdue else None
             if c["id"] in named or not needs_attention(oldest, now, automatic=c["automatic"]):

@@ -240,6 +240,8 @@ async def test_configurations_read_with_their_administration_and_login(store: St
     )  # fmt: skip
     assert cfg.start_date == date(2026, 11, 1) and cfg.end_date is None
     assert cfg.automatic and cfg.active and cfg.account_map == {}
+    assert await store.configurations.schedulable() == []  # no access to its administration
+    await store.administrations.set_access("a1", True)
     assert [c.id for c in await store.configurations.schedulable()] == [config_id]
     with pytest.raises(Duplicate):
         await store.configurations.create(values(auth_id), active=False)

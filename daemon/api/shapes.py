@@ -376,9 +376,10 @@ class NextRun(Result):
 
 class Attention(Result):
     """Something a sysadmin should look at: the PMS, an authorisation, a failed run, or a
-    configuration with overdue periods (``period``: the oldest, ``due_at``: its due time)."""
+    configuration with overdue periods (``period``: the oldest, ``due_at``: its due time), or
+    one paused because access to its administration was removed (``access``)."""
 
-    kind: Literal["pms", "authorisation", "run", "configuration"]
+    kind: Literal["pms", "authorisation", "run", "configuration", "access"]
     id: int | None
     message: str
     configuration_id: int | UnsetType = UNSET

@@ -13,6 +13,7 @@ from daemon.entry_builder import Draft, DraftLine, LinesInputError, parse_lines
 from daemon.errors import Conflict, NotFound, ProviderFailure, ValidationFailed
 from daemon.formats import Clock, iso
 from daemon.provider_pool import ProviderPool
+from daemon.services.access import require_access
 from daemon.services.authorisations import active_authorisation
 from daemon.services.configurations import find_configuration, schedule_of
 from daemon.store.interface import Store
@@ -42,6 +43,7 @@ class Drafts:
     async def preview(self, config_id: int, key: str | None) -> dict[str, Any]:
         cfg = await find_configuration(self._store, config_id)
         await active_authorisation(self._store, cfg.authorisation_id)
+        require_access(cfg)
         done = await self._store.periods.done(cfg.id) if key is None else set()
         period = choose_period(cfg, key, now=self._clock(), done=done, for_run=False)
         try:

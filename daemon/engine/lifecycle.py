@@ -24,6 +24,7 @@ from daemon.formats import Clock
 from daemon.model import ACTIVE_RUN_STATES, INTERRUPTED_KIND
 from daemon.periods import Period
 from daemon.progress import LiveProgress
+from daemon.services.access import require_access
 from daemon.services.authorisations import active_authorisation
 from daemon.services.configurations import find_configuration
 from daemon.services.runs import Runs
@@ -91,6 +92,7 @@ class SyncEngine:
     ) -> int:
         cfg = await find_configuration(self._store, config_id)
         await active_authorisation(self._store, cfg.authorisation_id)
+        require_access(cfg)
         if draft_id is not None:
             draft = await self._drafts.record(draft_id)
             if draft.configuration_id != config_id:

@@ -115,6 +115,8 @@ class Configurations:
         schedule = schedule_of(cfg)
         nxt = schedule.next_due(self._clock(), done)
         finished = nxt is None
+        if not cfg.access:
+            nxt = None  # paused: nothing is due until access is restored
         last = await self._store.runs.latest(cfg.id)
         running = last is not None and last.state in ACTIVE_RUN_STATES
         overdue = overdue_periods(
@@ -123,7 +125,7 @@ class Configurations:
             done,
             automatic=cfg.automatic,
             running=running,
-            paused=not cfg.active or cfg.authorisation_status != "active",
+            paused=not (cfg.active and cfg.access and cfg.authorisation_status == "active"),
         )
         return {
             "id": cfg.id,
@@ -151,6 +153,7 @@ class Configurations:
                 authorisation_status=cfg.authorisation_status,
                 finished=finished,
                 running=running,
+                access=cfg.access,
             ),
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
             "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],

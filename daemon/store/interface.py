@@ -75,7 +75,10 @@ class AdministrationRepository(Protocol):
 
     async def get(self, admin_id: str) -> Administration | None: ...
 
-    async def set_access(self, admin_id: str, access: bool) -> None: ...
+    async def set_access(
+        self, admin_id: str, access: bool, note: NewNotification | None = None
+    ) -> Notification | None:
+        """Access granted or removed, with the notification that tells the user, if any."""
 
 
 class AuthorisationRepository(Protocol):
@@ -141,7 +144,8 @@ class ConfigurationRepository(Protocol):
         """By administration number, then id."""
 
     async def schedulable(self) -> list[Configuration]:
-        """Active and automatic, with an active authorisation; by id."""
+        """Active and automatic, with an active authorisation and access to its administration;
+        by id."""
 
     async def without_ledger_name(self, authorisation_id: int) -> list[Configuration]: ...
 
