@@ -292,6 +292,11 @@ class Draft(Result):
     sources: Sources
     status: str | UnsetType = UNSET
     """Absent on a fresh preview; "open" until a run uses the draft."""
+    kind: Literal["entry", "correction"] = "entry"
+    """"correction" for a period already posted: the lines are what changed in the PMS since
+    its last posting (hand edits of the posted entry stay), to confirm and post with force."""
+    corrects: int | None = None
+    """For a correction: the id of the period's entry it corrects."""
 
 
 class Entry(Result):
@@ -299,7 +304,7 @@ class Entry(Result):
     configuration_id: int | None
     administration_number: str
     period: Period
-    kind: str
+    kind: Literal["entry", "correction"]
     reference: str
     date: date
     provider: str
@@ -308,6 +313,8 @@ class Entry(Result):
     line_count: int
     posted_at: Timestamp
     run_id: int | None
+    corrects: int | None
+    """For ``kind`` "correction": the id of the period's entry it corrects."""
     lines: list[EntryLine] | UnsetType = UNSET
     """Only from ``entries.get``."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from daemon.engine.outcomes import Outcomes
-from daemon.engine.payload import entry_from_json
+from daemon.engine.payload import SNAPSHOT, entry_from_json
 from daemon.followups import FollowUps
 from daemon.model import INTERRUPTED_KIND
 from daemon.provider_pool import ProviderPool
@@ -96,4 +96,4 @@ class Recovery:
             log.warning("run %s: recovery deferred: %s", run.id, exc.message)
             self._followups.retry_recovery(run.id, exc.retry_after or 60.0)
             return
-        await self._outcomes.posted(run.id, cfg, entry, found)
+        await self._outcomes.posted(run.id, cfg, entry, found, posting.payload.get(SNAPSHOT))

@@ -293,6 +293,9 @@ class EntryRepository(Protocol):
     async def for_period(self, config_id: int, period: str) -> list[Entry]:
         """The entry and its corrections, with lines."""
 
+    async def set_source(self, entry_id: int, source_lines: list[JsonObject]) -> None:
+        """The PMS lines of an entry posted before snapshots were kept, once rebuilt."""
+
     async def corrections(self, config_id: int, period: str) -> int:
         """How many corrections of the period were posted."""
 

@@ -179,7 +179,8 @@ class SqliteRuns(Repository):
             cursor = await conn.execute(
                 "INSERT INTO entries (configuration_id, administration_number, period, kind, "
                 "reference, date, provider, external_id, total, line_count, lines, posted_at, "
-                "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "run_id, source_lines, corrects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
                 (
                     entry.configuration_id,
                     entry.administration_number,
@@ -194,6 +195,8 @@ class SqliteRuns(Repository):
                     dumps(entry.lines),
                     now,
                     run_id,
+                    None if entry.source_lines is None else dumps(entry.source_lines),
+                    entry.corrects,
                 ),
             )
             entry_id = int(cursor.lastrowid or 0)
