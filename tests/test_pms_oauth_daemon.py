@@ -353,7 +353,8 @@ async def test_a_refused_refresh_stops_syncs_with_a_pms_error_until_reconnected(
         assert [n["title"] for n in notes] == ["Connect the PMS again"]
         assert "pms.connect" in notes[0]["body"]
         attention = (await call("daemon.status"))["attention"]
-        assert [a["kind"] for a in attention] == ["pms"]  # `bexsync status` exits 1
+        # `bexsync status` exits 1; the manual configuration's overdue months are listed too.
+        assert [a["kind"] for a in attention] == ["pms", "configuration"]
         # A sync fails at once with that reason, without asking the PMS or the OAuth server.
         tried = len(pms.oauth.token_requests)
         run = await call("syncs.run", {"configuration_id": config_id, "period": "2026-10"})
