@@ -3,11 +3,13 @@ with the PMS at the period's last posting, never with the posted (hand-edited) l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bexsync_tui.client import Client
@@ -146,10 +148,9 @@ async def test_entries_posted_before_snapshots_get_one_rebuilt_or_the_user_is_to
         lines[b]["credit"] = f"{Decimal(lines[b]['credit']) - Decimal('0.01'):.2f}"
         draft = await client.call("drafts.update", {"id": draft["id"], "lines": lines})
         edited = await run(client, {"configuration_id": manual["id"], "draft_id": draft["id"]})
-        # As a database from before version 5 holds them: no snapshot of the PMS.
-        with contextlib.closing(sqlite3.connect(app.state_dir / DB_NAME)) as db:
-            db.execute("UPDATE entries SET source_lines = NULL")
-            db.commit()
+        # As a database from before version 5 holds them: no snapshot of the PMS. (In a
+        # thread: the daemon shares this event loop and may be inside a write transaction.)
+        await asyncio.to_thread(_forget_snapshots, app.state_dir / DB_NAME)
         # Untouched and unchanged: the snapshot is rebuilt from the PMS; nothing to correct.
         preview = await client.call(
             "syncs.preview", {"configuration_id": manual["id"], "period": "2026-09"}
@@ -163,3 +164,9 @@ async def test_entries_posted_before_snapshots_get_one_rebuilt_or_the_user_is_to
         assert preview["corrects"] == edited["entry_id"]
         [warning] = [w for w in preview["warnings"] if w["code"] == "no_snapshot"]
         assert "hand edit" in warning["message"]
+
+
+def _forget_snapshots(db_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=60)) as db:
+        db.execute("UPDATE entries SET source_lines = NULL")
+        db.commit()
