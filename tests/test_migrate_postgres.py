@@ -10,6 +10,7 @@ import pytest
 
 from daemon.migrate_cli import main as migrate
 from daemon.migrate_cli import migrate as migrate_now
+from daemon.secret_key import default_key_path
 from tests.support.daemon import demo_daemon, wait_run
 from tests.support.postgres import PostgresServer
 
@@ -39,7 +40,10 @@ async def test_a_sqlite_state_moves_to_postgresql_and_a_daemon_carries_on(
         assert row is not None and row[0] == sealed  # copied as stored: still sealed
 
     # seed: the demo's PMS simulator again (it stopped with the old daemon), nothing re-seeded
-    async with demo_daemon(tmp_path / "new", config={"store": {"url": url}}) as (_app, client):
+    # the key that sealed the old state, as every host of the new database needs it
+    key = default_key_path(state)
+    config = {"store": {"url": url}, "daemon": {"encryption_key_file": str(key)}}
+    async with demo_daemon(tmp_path / "new", config=config) as (_app, client):
         after = await client.call("daemon.status")
         for name in ("entries", "configurations", "authorisations", "administrations"):
             assert after["counts"][name] == copied[name]

@@ -22,6 +22,7 @@ from daemon.config import parse_config
 from daemon.demo import seed_demo
 from daemon.store.postgres import PostgresStore
 from daemon.store.postgres.coordination import PgCoordination
+from providers.tokens import SecretBox
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import until
 from tests.tui.helpers import wait_toast, wait_until
@@ -31,7 +32,12 @@ from tests.tui.helpers import wait_toast, wait_until
 async def daemon(
     tmp: Path, name: str, url: str, *, seed: bool = False
 ) -> AsyncIterator[tuple[DaemonApp, Client]]:
+    key = tmp / "shared.key"  # every daemon on one database seals with the same key
+    if not key.exists():
+        key.write_bytes(SecretBox.generate_key())
+        key.chmod(0o600)
     config = {
+        "daemon": {"encryption_key_file": str(key)},
         "pms": {"page_size": 1000},
         "store": {"url": url, "lease_seconds": 5},
         "providers": {"sandbox": {"ledger_file": str(tmp / "shared-ledger.sqlite3")}},
@@ -246,11 +252,11 @@ async def test_a_run_its_daemon_lost_while_building_never_posts_when_it_wakes(
         reached, gate = asyncio.Event(), asyncio.Event()
         post = app_a.engine._post
 
-        async def frozen(run: Any, cfg: Any, entry: Any) -> Any:
+        async def frozen(run: Any, cfg: Any, *rest: Any) -> Any:
             if cfg.id == manual["id"]:
                 reached.set()
                 await gate.wait()
-            return await post(run, cfg, entry)
+            return await post(run, cfg, *rest)
 
         app_a.engine._post = frozen  # type: ignore[method-assign]
         run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]

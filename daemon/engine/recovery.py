@@ -12,9 +12,9 @@ import asyncio
 import logging
 
 from daemon.engine.outcomes import Outcomes
-from daemon.engine.payload import entry_from_json
+from daemon.engine.payload import SNAPSHOT, entry_from_json
 from daemon.followups import FollowUps
-from daemon.model import ACTIVE_RUN_STATES
+from daemon.model import ACTIVE_RUN_STATES, INTERRUPTED_KIND
 from daemon.provider_pool import ProviderPool
 from daemon.services.configurations import find_configuration
 from daemon.store.coordination import Coordination
@@ -61,7 +61,7 @@ class Recovery:
                 "failed",
                 "interrupted by a daemon restart before posting; nothing was posted",
                 None,
-                kind="interrupted",  # nothing was sent: the scheduler runs the period again
+                kind=INTERRUPTED_KIND,  # the scheduler runs the period again at once
             )
 
     async def recover_posting(self) -> None:
@@ -98,7 +98,7 @@ class Recovery:
                     "interrupted: the daemon running it stopped answering before posting; "
                     "nothing was posted",
                     None,
-                    kind="interrupted",  # the scheduler runs the period again at once
+                    kind=INTERRUPTED_KIND,  # the scheduler runs the period again at once
                 )
         for posting in await self._store.runs.posting():
             if posting.run.configuration_id in wanted and await self._still_active(posting.run.id):
@@ -165,4 +165,4 @@ class Recovery:
             log.warning("run %s: recovery deferred: %s", run.id, exc.message)
             self._followups.retry_recovery(run.id, exc.retry_after or 60.0)
             return
-        await self._outcomes.posted(run.id, cfg, entry, found)
+        await self._outcomes.posted(run.id, cfg, entry, found, posting.payload.get(SNAPSHOT))

@@ -162,7 +162,19 @@ MIGRATIONS: list[str] = [
         expires_at <REAL> NOT NULL
     );
     """,
-    # 4: several daemons on one database (PostgreSQL): who is alive, and which daemon holds
+    # 4: runs a stop cancelled before this release carry the kind that has the scheduler run
+    # their periods again (before, it only retried rate limits and outages, and they stalled).
+    """
+    UPDATE runs SET error_kind = 'interrupted'
+        WHERE state = 'cancelled' AND error_kind IS NULL AND error LIKE 'interrupted:%';
+    """,
+    # 5: each posted entry keeps the PMS lines it was built from (before hand edits), so a
+    # re-sync posts only what changed in the PMS; a correction links to the entry it corrects.
+    """
+    ALTER TABLE entries ADD COLUMN source_lines TEXT;
+    ALTER TABLE entries ADD COLUMN corrects INTEGER;
+    """,
+    # 6: several daemons on one database (PostgreSQL): who is alive, and which daemon holds
     # each configuration's lease while it runs or recovers one of its periods.
     """
     CREATE TABLE daemons (

@@ -144,5 +144,11 @@ class PgDatabase(Fetching):
         async with self.transaction() as tx:
             return await tx.insert(sql, params)
 
+    async def purge_free_pages(self) -> None:
+        """VACUUM (outside a transaction): dead row versions holding old values are freed."""
+        with translated_errors():
+            async with self.pool.connection() as conn:
+                await conn.execute("VACUUM")
+
     async def close(self) -> None:
         await self.pool.close()

@@ -12,6 +12,7 @@ from daemon.store.sql.configurations import SqlConfigurations, SqlPeriods
 from daemon.store.sql.entries import SqlEntries, SqlNotifications, SqlReports
 from daemon.store.sql.runs import SqlDrafts, SqlRuns
 from daemon.store.sql.seam import SqlDatabase
+from daemon.store.sql.secrets import SqlSecrets
 from daemon.store.sql.setup import (
     SqlAdministrations,
     SqlAuthorisations,
@@ -31,6 +32,7 @@ class SqlStore:
         self.authorisations = SqlAuthorisations(backend)
         self.credentials = SqlCredentials(backend)
         self.logins = SqlPendingLogins(backend)
+        self.secrets = SqlSecrets(backend)
         self.configurations = SqlConfigurations(backend)
         self.periods = SqlPeriods(backend)
         self.runs = SqlRuns(backend)

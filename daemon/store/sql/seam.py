@@ -67,6 +67,9 @@ class SqlDatabase(Reader, Protocol):
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One INSERT in a transaction of its own; the new row's id."""
 
+    async def purge_free_pages(self) -> None:
+        """Leave no overwritten or deleted value readable in the database's files."""
+
     async def close(self) -> None: ...
 
 
