@@ -4,6 +4,7 @@ with the PMS at the period's last posting, never with the posted (hand-edited) l
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,8 @@ from typing import Any
 from bexsync_tui.client import Client
 from daemon.store.db import DB_NAME
 from tests.support.clock import Clock
-from tests.support.daemon import demo_daemon, wait_run
+from tests.support.daemon import DaemonProcess, demo_daemon, wait_run
+from tests.test_daemon_lifecycle import cli
 
 PERIOD = "2026-10"
 Totals = dict[tuple[str, str | None], Decimal]
@@ -163,3 +165,31 @@ async def test_entries_posted_before_snapshots_get_one_rebuilt_or_the_user_is_to
         assert preview["corrects"] == edited["entry_id"]
         [warning] = [w for w in preview["warnings"] if w["code"] == "no_snapshot"]
         assert "hand edit" in warning["message"]
+
+
+def test_the_cli_shows_the_correction_before_a_forced_resync(tmp_path):
+    daemon = DaemonProcess(tmp_path, "--demo").start()
+    try:
+        configs = json.loads(cli(daemon.socket, "call", "configurations.list").stdout)
+        manual = next(c for c in configs if not c["automatic"])
+        first = cli(daemon.socket, "sync", str(manual["id"]), "--wait")
+        assert first.returncode == 0, first.stderr
+        period = json.loads(first.stdout)["period"]
+        asked = cli(daemon.socket, "sync", str(manual["id"]), "--period", period, "--force")
+        assert asked.returncode == 1  # no terminal to ask on, and no --yes: nothing posted
+        assert f"Period {period} is already posted." in asked.stderr
+        assert "Nothing changed in the PMS" in asked.stderr and "--yes" in asked.stderr
+        done = cli(
+            daemon.socket,
+            "sync",
+            str(manual["id"]),
+            "--period",
+            period,
+            "--force",
+            "--yes",
+            "--wait",
+        )
+        run = json.loads(done.stdout)
+        assert (run["state"], run["entry_id"]) == ("posted", None), done.stderr
+    finally:
+        daemon.stop()

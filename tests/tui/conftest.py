@@ -54,6 +54,11 @@ FAKE_ONLY: dict[str, str] = {
     "test_logging_in_again_with_a_pasted_redirect": (
         "the same: the real flow runs in test_real_open_url_login.py"
     ),
+    "test_a_corrected_preview_of_a_posted_period_posts_the_difference_only": (
+        "the daemon's preview of a posted period is the correction itself (issue 16.1: what "
+        "changed in the PMS since the last posting, empty here), not the whole entry to edit; "
+        "tests/test_corrections.py covers it on the daemon; the fake still models the old way"
+    ),
 }
 
 
