@@ -3,12 +3,14 @@ with the PMS at the period's last posting, never with the posted (hand-edited) l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bexsync_tui.client import Client
@@ -34,6 +36,14 @@ def plus(*parts: Totals) -> Totals:
         for k, v in part.items():
             out[k] += v
     return {k: v for k, v in out.items() if v}
+
+
+def forget_snapshots(database: Path) -> None:
+    """As a database from before version 5 holds its entries (in a thread: the daemon under
+    test shares this event loop)."""
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+        db.execute("UPDATE entries SET source_lines = NULL")
+        db.commit()
 
 
 async def run(client: Client, params: dict[str, Any]) -> dict[str, Any]:
@@ -149,9 +159,7 @@ async def test_entries_posted_before_snapshots_get_one_rebuilt_or_the_user_is_to
         draft = await client.call("drafts.update", {"id": draft["id"], "lines": lines})
         edited = await run(client, {"configuration_id": manual["id"], "draft_id": draft["id"]})
         # As a database from before version 5 holds them: no snapshot of the PMS.
-        with contextlib.closing(sqlite3.connect(app.state_dir / DB_NAME)) as db:
-            db.execute("UPDATE entries SET source_lines = NULL")
-            db.commit()
+        await asyncio.to_thread(forget_snapshots, app.state_dir / DB_NAME)
         # Untouched and unchanged: the snapshot is rebuilt from the PMS; nothing to correct.
         preview = await client.call(
             "syncs.preview", {"configuration_id": manual["id"], "period": "2026-09"}

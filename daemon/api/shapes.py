@@ -126,6 +126,9 @@ class Authorisation(Result):
     tenant_name: str | None
     login_pending: bool
     logged_in: bool
+    warning: str | UnsetType = UNSET
+    """From ``authorisations.activate``: another active authorisation already reaches the same
+    provider organisation (tenant, company, folder)."""
 
 
 class LoginStarted(Result):
@@ -197,6 +200,11 @@ class Configuration(Result):
     failed or stuck (empty while an automatic configuration runs or while it is paused)."""
     label: str
     """How people see it named: id, administration number and name, provider, ledger."""
+    allow_duplicate_target: bool
+    """Set knowingly: it may post where another active configuration posts too."""
+    warning: str | None
+    """Set when it posts the same administration into the same ledger as another active
+    configuration (only possible with ``allow_duplicate_target``): show it wherever it shows."""
     posted_periods: int
     last_run: Run | None
 

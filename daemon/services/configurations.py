@@ -30,6 +30,7 @@ from daemon.services.runs import Runs
 from daemon.store.errors import Duplicate
 from daemon.store.interface import Store
 from daemon.store.records import Configuration, ConfigurationValues, Run
+from daemon.targets import duplicate_warning, target_of, twins
 from daemon.views import administration_view
 from providers.errors import ProviderError
 
@@ -46,6 +47,7 @@ EDITABLE = (
     "account_map",
     "vat_map",
     "schedule",
+    "allow_duplicate_target",
 )
 
 
@@ -76,6 +78,7 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
         account_map=dict(values.get("account_map") or {}),
         vat_map=dict(values.get("vat_map") or {}),
         schedule=values.get("schedule"),
+        allow_duplicate_target=bool(values.get("allow_duplicate_target")),
     )
 
 
@@ -112,9 +115,12 @@ class Configurations:
 
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
-        return self._shape(cfg, done, await self._store.runs.latest(cfg.id))
+        everyone = await self._store.configurations.all()
+        return self._shape(cfg, done, await self._store.runs.latest(cfg.id), everyone)
 
-    def _shape(self, cfg: Configuration, done: set[str], last: Run | None) -> dict[str, Any]:
+    def _shape(
+        self, cfg: Configuration, done: set[str], last: Run | None, everyone: list[Configuration]
+    ) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
         schedule = schedule_of(cfg)
         nxt = schedule.next_due(self._clock(), done)
@@ -161,6 +167,8 @@ class Configurations:
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
             "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
             "label": configuration_label(cfg),
+            "allow_duplicate_target": cfg.allow_duplicate_target,
+            "warning": duplicate_warning(cfg, everyone) if cfg.active else None,
             "posted_periods": len(done),
             "last_run": None if last is None else self._runs.shape(last),
         }
@@ -171,10 +179,30 @@ class Configurations:
     async def list(self, authorisation_id: int | None = None) -> list[dict[str, Any]]:
         if authorisation_id is not None:
             await find_authorisation(self._store, authorisation_id)
-        configs = await self._store.configurations.all(authorisation_id)
+        everyone = await self._store.configurations.all()
+        configs = [c for c in everyone if authorisation_id in (None, c.authorisation_id)]
         done = await self._store.periods.done_by_configuration()
         latest = await self._store.runs.latest_by_configuration()
-        return [self._shape(c, done.get(c.id, set()), latest.get(c.id)) for c in configs]
+        return [self._shape(c, done.get(c.id, set()), latest.get(c.id), everyone) for c in configs]
+
+    async def _one_feed(self, values: dict[str, Any], config_id: int | None) -> None:
+        """Refuse a second active configuration on a target (one ledger, one feed)."""
+        if values.get("allow_duplicate_target"):
+            return
+        auth = await find_authorisation(self._store, values["authorisation_id"])
+        tenant = values.get("tenant_id") or auth.settings.get("tenant_id")
+        target = target_of(auth.provider, tenant, values["ledger_id"], values["administration_id"])
+        others = twins(target, auth.id, config_id, await self._store.configurations.all())
+        if others:
+            other = others[0]
+            raise Conflict(
+                f"{configuration_label(other)} already posts administration "
+                f"{other.administration_number} into ledger {other.ledger_id} of this "
+                f"{auth.provider} organisation under authorisation {other.authorisation_name!r}: "
+                "a second feed would post every period twice. Deactivate that one, or set "
+                "allow_duplicate_target if both are meant.",
+                details={"configuration_id": other.id},
+            )
 
     async def _validate(self, values: dict[str, Any], config_id: int | None) -> None:
         admin = await self._store.administrations.get(values["administration_id"])
@@ -230,6 +258,8 @@ class Configurations:
         activate = values.pop("activate", False)
         if activate and auth.status != "active":
             await active_authorisation(self._store, auth.id)
+        if activate:
+            await self._one_feed(values, None)
         values["tenant_id"] = values.get("tenant_id") or auth.settings.get("tenant_id")
         name = ""
         if auth.status == "active":
@@ -270,6 +300,8 @@ class Configurations:
                     "change. Create a new configuration instead."
                 )
         await self._validate(values, config_id)
+        if cfg.active:
+            await self._one_feed(values, config_id)
         name = cfg.ledger_name
         if values["ledger_id"] != cfg.ledger_id:
             name = await ledger_name(
@@ -286,6 +318,16 @@ class Configurations:
         cfg = await self.row(config_id)
         if active:
             await active_authorisation(self._store, cfg.authorisation_id)
+            await self._one_feed(
+                {
+                    "authorisation_id": cfg.authorisation_id,
+                    "tenant_id": cfg.tenant_id,
+                    "ledger_id": cfg.ledger_id,
+                    "administration_id": cfg.administration_id,
+                    "allow_duplicate_target": cfg.allow_duplicate_target,
+                },
+                config_id,
+            )
         await self._store.configurations.set_active(config_id, active)
         return await self.changed(config_id)
 

@@ -28,6 +28,7 @@ def _columns(values: ConfigurationValues) -> tuple[object, ...]:
         dumps(values.account_map),
         dumps(values.vat_map),
         values.schedule,
+        int(values.allow_duplicate_target),
     )
 
 
@@ -76,8 +77,8 @@ class SqliteConfigurations(Repository):
         return await self._db.execute(
             "INSERT INTO configurations (authorisation_id, administration_id, frequency, "
             "ledger_id, ledger_name, tenant_id, start_date, end_date, delay_days, automatic, "
-            "no_vat_code, account_map, vat_map, schedule, active, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "no_vat_code, account_map, vat_map, schedule, allow_duplicate_target, active, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (values.authorisation_id, *_columns(values), int(active), now, now),
         )
 
@@ -86,7 +87,7 @@ class SqliteConfigurations(Repository):
             "UPDATE configurations SET administration_id = ?, frequency = ?, ledger_id = ?, "
             "ledger_name = ?, tenant_id = ?, start_date = ?, end_date = ?, delay_days = ?, "
             "automatic = ?, no_vat_code = ?, account_map = ?, vat_map = ?, schedule = ?, "
-            "updated_at = ? WHERE id = ?",
+            "allow_duplicate_target = ?, updated_at = ? WHERE id = ?",
             (*_columns(values), self._now(), config_id),
         )
 
