@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from daemon.services.runs import Runs
 from daemon.store.errors import Duplicate
 from daemon.store.interface import Store
 from daemon.store.records import Configuration, ConfigurationValues, Run
-from daemon.targets import duplicate_warning, target_of, twins
+from daemon.targets import Target, config_target, duplicate_warning, target_of, twins
 from daemon.views import administration_view
 from providers.errors import ProviderError
 
@@ -115,11 +116,11 @@ class Configurations:
 
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
-        everyone = await self._store.configurations.all()
-        return self._shape(cfg, done, await self._store.runs.latest(cfg.id), everyone)
+        on_target = await self._store.configurations.on_target(*config_target(cfg))
+        return self._shape(cfg, done, await self._store.runs.latest(cfg.id), on_target)
 
     def _shape(
-        self, cfg: Configuration, done: set[str], last: Run | None, everyone: list[Configuration]
+        self, cfg: Configuration, done: set[str], last: Run | None, on_target: list[Configuration]
     ) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
         schedule = schedule_of(cfg)
@@ -168,7 +169,7 @@ class Configurations:
             "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
             "label": configuration_label(cfg),
             "allow_duplicate_target": cfg.allow_duplicate_target,
-            "warning": duplicate_warning(cfg, everyone) if cfg.active else None,
+            "warning": duplicate_warning(cfg, on_target) if cfg.active else None,
             "posted_periods": len(done),
             "last_run": None if last is None else self._runs.shape(last),
         }
@@ -183,7 +184,13 @@ class Configurations:
         configs = [c for c in everyone if authorisation_id in (None, c.authorisation_id)]
         done = await self._store.periods.done_by_configuration()
         latest = await self._store.runs.latest_by_configuration()
-        return [self._shape(c, done.get(c.id, set()), latest.get(c.id), everyone) for c in configs]
+        by_target: dict[Target, list[Configuration]] = defaultdict(list)
+        for c in everyone:
+            by_target[config_target(c)].append(c)
+        return [
+            self._shape(c, done.get(c.id, set()), latest.get(c.id), by_target[config_target(c)])
+            for c in configs
+        ]
 
     async def _one_feed(self, values: dict[str, Any], config_id: int | None) -> None:
         """Refuse a second active configuration on a target (one ledger, one feed)."""
@@ -192,7 +199,9 @@ class Configurations:
         auth = await find_authorisation(self._store, values["authorisation_id"])
         tenant = values.get("tenant_id") or auth.settings.get("tenant_id")
         target = target_of(auth.provider, tenant, values["ledger_id"], values["administration_id"])
-        others = twins(target, auth.id, config_id, await self._store.configurations.all())
+        others = twins(
+            target, auth.id, config_id, await self._store.configurations.on_target(*target)
+        )
         if others:
             other = others[0]
             raise Conflict(

@@ -62,6 +62,17 @@ class SqliteConfigurations(Repository):
         )
         return [rows.configuration(r) for r in found]
 
+    async def on_target(
+        self, provider: str, tenant_id: str | None, ledger_id: str, administration_id: str
+    ) -> list[Configuration]:
+        found = await self._db.fetchall(
+            rows.CONFIGURATIONS + " WHERE c.active = 1 AND au.provider = ? AND "
+            "coalesce(c.tenant_id, '') = ? AND c.ledger_id = ? AND c.administration_id = ? "
+            "ORDER BY c.id",
+            (provider, tenant_id or "", ledger_id, administration_id),
+        )
+        return [rows.configuration(r) for r in found]
+
     async def clash(
         self, authorisation_id: int, administration_id: str, other_than: int | None
     ) -> int | None:
