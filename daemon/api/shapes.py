@@ -305,6 +305,10 @@ class Draft(Result):
     its last posting (hand edits of the posted entry stay), to confirm and post with force."""
     corrects: int | None = None
     """For a correction: the id of the period's entry it corrects."""
+    due_at: Timestamp | UnsetType = UNSET
+    """When the period becomes due."""
+    early: bool = False
+    """The period is not due yet: the PMS may still add to it; posting it needs early=true."""
 
 
 class Entry(Result):
