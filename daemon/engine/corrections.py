@@ -134,15 +134,17 @@ class Corrections:
         diff = difference(draft, base.totals, base.names)
         if not diff:
             return None
+        return await self.as_correction(cfg, period, draft.with_lines(diff)), base
+
+    async def as_correction(self, cfg: Configuration, period: Period, draft: Draft) -> Draft:
+        """A draft of correcting lines under the period's next correction reference (never the
+        entry's own, which the provider would take for the entry already posted)."""
         count = await self._store.entries.corrections(cfg.id, period.key)
         reference = f"{reference_for(cfg.id, period.key)}:c{count + 1}"
-        # The difference is a draft of its own: with_lines recomputes totals and balance.
-        corrected = replace(
-            draft.with_lines(diff),
-            reference=reference,
-            narration=f"Correction of {draft.narration} ({reference})",
+        narration = draft.narration.split(" (bexsync:")[0].removeprefix("Correction of ")
+        return replace(
+            draft, reference=reference, narration=f"Correction of {narration} ({reference})"
         )
-        return corrected, base
 
     async def check_drift(self, config_id: int, key: str) -> dict[str, Any] | None:
         """Has a posted, still-open period changed in the PMS? Notify once per new difference."""

@@ -82,7 +82,10 @@ class Drafts:
         if base is None:
             return built, {"kind": "entry", "corrects": None}
         found = await self._corrections.correction(cfg, period, built)
-        draft = built.with_lines([]) if found is None else found[0]
+        if found is None:  # nothing changed: the user may still enter a correction here
+            draft = await self._corrections.as_correction(cfg, period, built.with_lines([]))
+        else:
+            draft = found[0]
         issues = [
             {
                 "code": "already_posted",

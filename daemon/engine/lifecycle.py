@@ -237,8 +237,9 @@ class SyncEngine:
             source = source_lines(draft)
         corrects = None
         if run.kind == "correction":
-            if ready:
+            if ready:  # as previewed and perhaps edited; numbered as the next correction
                 corrects = stored.get("corrects")
+                draft = await self._corrections.as_correction(cfg, period, draft)
                 nothing = not draft.lines
             else:
                 found = await self._corrections.correction(cfg, period, draft)
