@@ -21,7 +21,7 @@ from daemon.engine.building import DraftBuilder
 from daemon.entry_builder import Draft, DraftLine, reference_for
 from daemon.errors import Conflict
 from daemon.formats import dumps
-from daemon.labels import configuration_label
+from daemon.labels import titled
 from daemon.periods import Period
 from daemon.services.configurations import find_configuration
 from daemon.services.notifications import Notifications
@@ -172,7 +172,7 @@ class Corrections:
             digest,
             NewNotification(
                 "warning",
-                f"PMS changed after posting: {configuration_label(cfg)} {key}",
+                titled("PMS changed after posting:", cfg, key),
                 f"Back-dated bookings changed {key} after it was posted: {len(diff)} line(s), "
                 f"{total:.2f} {cfg.currency} in total. Preview the period and run it again "
                 f"with force to post a correcting entry for that difference.{caveat}",
