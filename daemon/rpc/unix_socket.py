@@ -112,6 +112,9 @@ def bind_unix_socket(path: str, mode: int) -> tuple[socket.socket, Inode]:
         raise UnsafeSocketPath(f"{path} was replaced while the daemon was starting.")
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(path, mode)
+    # Listen at once: a client that sees the socket file (a test, a CLI started right after the
+    # daemon) is queued in the backlog instead of refused before the event loop serves it.
+    sock.listen(128)
     return sock, (st.st_dev, st.st_ino)
 
 
