@@ -124,5 +124,8 @@ async def test_a_scheduled_run_refused_by_bex_pauses_the_configuration(tmp_path)
         cfg = await until_async(paused, "the configuration paused")
         assert cfg["next_due"] is None and cfg["last_run"]["state"] == "failed"
         assert "no longer gives this app access" in cfg["last_run"]["error"]
-        titles = [n["title"] for n in await client.call("notifications.list")]
-        assert titles.count("Paused, no access: 101 Holiday Park De Veluwe") == 1
+        notes = [n for n in await client.call("notifications.list") if n["level"] != "success"]
+        assert [n["title"] for n in notes] == ["Paused, no access: 101 Holiday Park De Veluwe"]
+        attention = (await client.call("daemon.status"))["attention"]
+        mine = [a for a in attention if a.get("configuration_id") == daily["id"]]
+        assert [a["kind"] for a in mine] == ["access"]

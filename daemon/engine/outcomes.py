@@ -123,7 +123,8 @@ class Outcomes:
         note = None
         # A scheduled retry failing again is not news: the attention item still shows it.
         repeated = state == "failed" and run.attempts > 0 and run.trigger == "schedule"
-        if state in ("failed", "needs_review") and cfg is not None and not repeated:
+        # A run that found access removed paused its configuration, which notified already.
+        if state in ("failed", "needs_review") and cfg is not None and cfg.access and not repeated:
             note = NewNotification(
                 "error" if state == "failed" else "warning",
                 titled(
