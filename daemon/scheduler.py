@@ -79,6 +79,7 @@ class Scheduler:
         self.passes = 0
         self._next_key = ""
         self._pms_connected_at: datetime | None = None
+        self._unschedulable: set[int] = set()  # logged once each, until a pass handles it
 
     def wake(self) -> None:
         self._followups.wake()
@@ -167,7 +168,14 @@ class Scheduler:
         earliest: datetime | None = None
         self.next_item = None
         for cfg in configs:
-            when = await self._consider(cfg, now)
+            try:
+                when = await self._consider(cfg, now)
+            except Exception:  # one row it cannot handle must not stop the others
+                if cfg.id not in self._unschedulable:
+                    log.exception("configuration %s left aside: it cannot be scheduled", cfg.id)
+                self._unschedulable.add(cfg.id)
+                continue
+            self._unschedulable.discard(cfg.id)
             if when is not None and (earliest is None or when < earliest):
                 earliest = when
                 self.next_item = (cfg.id, self._next_key)

@@ -114,6 +114,17 @@ class StatusReport:
         configs = await self._configurations.list()
         labels = {c["id"]: c["label"] for c in configs}
         paused = {c["id"] for c in configs if c["state"] == "no_access"}  # said once, below
+        for config in configs:
+            if config["schedule_error"]:
+                items.append(
+                    {
+                        "kind": "configuration",
+                        "id": config["id"],
+                        "configuration_id": config["id"],
+                        "label": config["label"],
+                        "message": f"{config['label']}: {config['schedule_error']}",
+                    }
+                )
         for run in await self._store.reports.runs_needing_attention(50):
             if run.configuration_id in paused:
                 continue

@@ -170,10 +170,14 @@ async def run_period(
                 show_field_error(screen.query_one("#error-period", Label), describe_error(error)[1])
                 return False
             raise
-        # Show the correction itself: what changed in the PMS since the last posting.
-        preview = await screen.call(
-            "syncs.preview", {"configuration_id": configuration["id"], "period": period}
-        )
+        # Show the correction itself: the one the user edited, else what changed in the PMS
+        # since the last posting.
+        if draft_id is not None:
+            preview = await screen.call("drafts.get", {"id": draft_id})
+        else:
+            preview = await screen.call(
+                "syncs.preview", {"configuration_id": configuration["id"], "period": period}
+            )
         correction = preview.get("kind") == "correction"
         detail = (
             "\n".join(correction_lines(preview))

@@ -193,6 +193,8 @@ class Configuration(Result):
     account_map: dict[str, str]
     vat_map: dict[str, str]
     schedule: str | None
+    schedule_error: str | None
+    """Set when the stored dates cannot be scheduled: the scheduler leaves it aside until fixed."""
     state: ConfigurationState
     next_due: NextDue | None
     overdue: list[NextDue]
@@ -394,9 +396,10 @@ class NextRun(Result):
 
 
 class Attention(Result):
-    """Something a sysadmin should look at: the PMS, an authorisation, a failed run, or a
-    configuration with overdue periods (``period``: the oldest, ``due_at``: its due time), or
-    one paused because access to its administration was removed (``access``)."""
+    """Something a sysadmin should look at: the PMS, an authorisation, a failed run, a
+    configuration whose dates cannot be scheduled or with overdue periods (``period``: the
+    oldest, ``due_at``: its due time), or one paused because access to its administration was
+    removed (``access``)."""
 
     kind: Literal["pms", "authorisation", "run", "configuration", "access"]
     id: int | None

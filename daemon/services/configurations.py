@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from daemon.errors import (
@@ -22,7 +23,7 @@ from daemon.model import (
     validate_configuration,
 )
 from daemon.overdue import overdue_periods
-from daemon.periods import Schedule
+from daemon.periods import Period, Schedule
 from daemon.provider_pool import ProviderPool
 from daemon.publisher import EventPublisher
 from daemon.services.authorisations import active_authorisation, find_authorisation
@@ -83,6 +84,20 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
     )
 
 
+def next_due_of(
+    cfg: Configuration, now: datetime, done: set[str]
+) -> tuple[tuple[Period, datetime] | None, str | None]:
+    """The oldest period not done and its due time, or why this row cannot be scheduled.
+
+    The rules keep such rows out, but one written before them (or by hand) must not break a
+    listing: it is shown with its problem instead, and the scheduler leaves it aside.
+    """
+    try:
+        return schedule_of(cfg).next_due(now, done), None
+    except (ValueError, OverflowError) as exc:
+        return None, f"its dates cannot be scheduled ({exc}); correct its start or end date"
+
+
 async def find_configuration(store: Store, config_id: int) -> Configuration:
     cfg = await store.configurations.get(config_id)
     if cfg is None:
@@ -123,20 +138,22 @@ class Configurations:
         self, cfg: Configuration, done: set[str], last: Run | None, on_target: list[Configuration]
     ) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
-        schedule = schedule_of(cfg)
-        nxt = schedule.next_due(self._clock(), done)
-        finished = nxt is None
+        now = self._clock()
+        nxt, problem = next_due_of(cfg, now, done)
+        finished = nxt is None and problem is None
         if not cfg.access:
             nxt = None  # paused: nothing is due until access is restored
         running = last is not None and last.state in ACTIVE_RUN_STATES
-        overdue = overdue_periods(
-            schedule,
-            self._clock(),
-            done,
-            automatic=cfg.automatic,
-            running=running,
-            paused=not (cfg.active and cfg.access and cfg.authorisation_status == "active"),
-        )
+        overdue = []
+        if problem is None:
+            overdue = overdue_periods(
+                schedule_of(cfg),
+                now,
+                done,
+                automatic=cfg.automatic,
+                running=running,
+                paused=not (cfg.active and cfg.access and cfg.authorisation_status == "active"),
+            )
         return {
             "id": cfg.id,
             "authorisation_id": cfg.authorisation_id,
@@ -158,6 +175,7 @@ class Configurations:
             "account_map": cfg.account_map,
             "vat_map": cfg.vat_map,
             "schedule": cfg.schedule,
+            "schedule_error": problem,
             "state": configuration_state(
                 active=cfg.active,
                 authorisation_status=cfg.authorisation_status,
@@ -226,7 +244,9 @@ class Configurations:
             no_vat_code=values.get("no_vat_code"),
         )
         problems = validate_configuration(
-            fields, administration_access=None if admin is None else admin.access
+            fields,
+            administration_access=None if admin is None else admin.access,
+            today=self._clock().date(),
         )
         if values.get("schedule") and admin is not None and not problems:
             try:

@@ -36,6 +36,7 @@ from daemon.store.records import (
     Run,
     Sealed,
     StoredDraft,
+    StoredSecret,
 )
 
 
@@ -135,6 +136,16 @@ class PendingLoginRepository(Protocol):
 
     async def replace(self, auth_id: int, pending: NewPendingLogin | None) -> None:
         """A new login in progress replaces the older one (None: only end the older one)."""
+
+
+class SecretRepository(Protocol):
+    """Every sealed value at once: to seal what an older version stored in plain text."""
+
+    async def all(self) -> list[StoredSecret]: ...
+
+    async def rewrite(self, secrets: Sequence[StoredSecret]) -> None:
+        """Replace these values in one transaction, then purge the old ones from the files
+        (free pages, the journal), so no earlier plain text stays readable there."""
 
 
 class ConfigurationRepository(Protocol):
@@ -347,6 +358,9 @@ class Store(Protocol):
 
     @property
     def logins(self) -> PendingLoginRepository: ...
+
+    @property
+    def secrets(self) -> SecretRepository: ...
 
     @property
     def configurations(self) -> ConfigurationRepository: ...

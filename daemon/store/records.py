@@ -32,6 +32,15 @@ JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class StoredSecret:
+    """One sealed value where the store keeps it (``place`` and ``key`` are the store's own)."""
+
+    place: str
+    key: str
+    value: Sealed
+
+
+@dataclass(frozen=True, slots=True)
 class PmsConnection:
     kind: str
     base_url: str
