@@ -8,10 +8,7 @@ measured by benchmarks/bench_hostile.py (RELIABILITY.md), not asserted here.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import hostile
-from tests.support.daemon import ROOT, DaemonProcess
+from tests.support.daemon import DaemonProcess, run_cli
 from tests.support.waiting import HANG_S
 
 EXPECTED = {  # what each attack must get back (a regular expression on its outcome)
@@ -64,13 +61,7 @@ def _settled_state(path: Path) -> str:
 
 
 def _cli_hello(path: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "bexsync_tui.cli", "--socket", str(path), "call", "daemon.hello"],
-        capture_output=True,
-        text=True,
-        timeout=HANG_S,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = run_cli(path, "call", "daemon.hello")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
