@@ -120,6 +120,9 @@ def bind_unix_socket(path: str, mode: int, group: int | None = None) -> tuple[so
     if group is not None and mode & 0o070:
         for owned in [path, parent] if made_parent else [path]:
             _give_to_group(owned, group)
+    # Listen at once: a client that sees the socket file (a test, a CLI started right after the
+    # daemon) is queued in the backlog instead of refused before the event loop serves it.
+    sock.listen(128)
     return sock, (st.st_dev, st.st_ino)
 
 

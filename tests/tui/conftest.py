@@ -33,7 +33,7 @@ import pytest
 from textual.pilot import Pilot
 
 from bexsync_tui.app import BexsyncApp
-from bexsync_tui.client import ReconnectingClient
+from bexsync_tui.client import ReconnectingClient, RpcCallError
 from bexsync_tui.fake import FakeDaemon
 
 SOCKET = "/run/bexsync/bexsyncd.sock"
@@ -164,6 +164,19 @@ async def _wait_idle(client: Any, timeout: float = 30) -> list[dict[str, Any]]:
     raise TimeoutError("the demo daemon's catch-up did not settle")
 
 
+async def _run_when_free(client: ReconnectingClient, params: dict[str, Any]) -> Any:
+    """``syncs.run``, once the scheduler's own run of that configuration (a retry of a failed
+    automatic period can start at any moment) has settled."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await client.call("syncs.run", params)
+        except RpcCallError as exc:
+            if "already running" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await _wait_idle(client)
+
+
 async def _build_template(tmp: Path) -> None:
     from tests.support.daemon import wait_run
 
@@ -180,7 +193,7 @@ async def _build_template(tmp: Path) -> None:
                 raise TimeoutError("101 did not catch up")
             await asyncio.sleep(0.05)
         for period in ("2024-12", "2025-01"):  # 102's history, as in the fake
-            started = await client.call("syncs.run", {"configuration_id": 2, "period": period})
+            started = await _run_when_free(client, {"configuration_id": 2, "period": period})
             run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
             assert run["state"] == "posted", run
         # Each month of 103 has an uncategorised BEX line, so its automatic runs fail: post
@@ -190,8 +203,8 @@ async def _build_template(tmp: Path) -> None:
             draft = await client.call("syncs.preview", {"configuration_id": 3, "period": period})
             lines = [{**line, "account": line["account"] or "8000"} for line in draft["lines"]]
             await client.call("drafts.update", {"id": draft["id"], "lines": lines})
-            started = await client.call(
-                "syncs.run", {"configuration_id": 3, "period": period, "draft_id": draft["id"]}
+            started = await _run_when_free(
+                client, {"configuration_id": 3, "period": period, "draft_id": draft["id"]}
             )
             run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
             assert run["state"] == "posted", run
