@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "to accounting providers, and serves the JSON-RPC API the bexsync TUI and CLI use.",
         epilog="Environment: BEXSYNC_STATE_DIR, BEXSYNC_SOCKET, BEXSYNC_CONFIG override the "
         "defaults; under systemd, STATE_DIRECTORY, RUNTIME_DIRECTORY and CREDENTIALS_DIRECTORY "
-        "are used.",
+        "are used. Exit codes: 0 stopped, 2 bad configuration or cannot start, 3 already "
+        "running on this state dir or socket, 4 the database is empty, truncated or corrupt "
+        "(restore a backup; README).",
     )
     parser.add_argument(
         "--state-dir",
