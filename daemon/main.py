@@ -96,7 +96,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
     try:
         app = DaemonApp(state_dir=state_dir, socket_path=socket_path, config=config)
     except SecretBoxError as exc:
-        log.error("config: encryption_key_file: %s", exc)
+        log.error("cannot start: the key that seals stored secrets: %s", exc)
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

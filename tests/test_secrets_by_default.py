@@ -111,3 +111,13 @@ def test_the_key_comes_from_config_then_a_systemd_credential_then_a_new_file(
     box = secrets_box(state, key_file=None, plain=False, credentials_dir=None)
     assert opens_with(box, default_key_path(state))
     assert secrets_box(state, key_file=None, plain=True, credentials_dir=None) is None
+
+
+def test_a_key_that_cannot_be_made_stops_the_daemon_with_a_clear_line(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path)
+    default_key_path(daemon.state_dir).parent.write_text("not a directory")
+    daemon.start(wait=False)
+    assert daemon.proc is not None and daemon.proc.wait(60) == 2
+    output = daemon.output()
+    assert "cannot start: the key that seals stored secrets" in output
+    assert "Traceback" not in output
