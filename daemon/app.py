@@ -37,6 +37,7 @@ from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, stop_task
 from daemon.secret_key import secrets_box
+from daemon.services.access import AdministrationAccess
 from daemon.services.administrations import Administrations, PmsSettings
 from daemon.services.authorisations import Authorisations, AuthorisationStatus
 from daemon.services.configurations import Configurations
@@ -137,6 +138,12 @@ class DaemonApp:
             loopback=LoopbackSettings(config.oauth_loopback_port, config.oauth_redirect_uri),
             transport=provider_transport,
         )
+        configurations = self.configurations = Configurations(
+            store=store, pool=pool, runs=runs, events=bus, clock=clock, wake=followups.wake
+        )
+        access = AdministrationAccess(
+            store=store, notifications=notifications, changed=configurations.changed
+        )
         pms = self.administrations = Administrations(
             store=store,
             vault=vault,
@@ -146,14 +153,12 @@ class DaemonApp:
             events=bus,
             clock=clock,
             wake=followups.wake,
+            access=access,
             limiters=limiters,
             transport=pms_transport,
         )
         authorisations = self.authorisations = Authorisations(
             store=store, logins=logins, pool=pool, status=status, settings=settings, events=bus
-        )
-        configurations = self.configurations = Configurations(
-            store=store, pool=pool, runs=runs, events=bus, clock=clock, wake=followups.wake
         )
         engine = assemble(
             store=store,

@@ -29,10 +29,19 @@ RUN_STATES: tuple[RunState, ...] = get_args(RunState)
 ACTIVE_RUN_STATES: frozenset[RunState] = frozenset(get_args(ActiveRunState))
 FINAL_RUN_STATES: frozenset[RunState] = frozenset(get_args(SettledRunState))
 RunTrigger = Literal["schedule", "manual"]
+INTERRUPTED_KIND = "interrupted"
+"""The error kind of a run that a stop or a crash (not a user) ended before posting: nothing was
+sent, and the scheduler runs its period again at start."""
 NotificationLevel = Literal["info", "success", "warning", "error"]
 NOTIFICATION_LEVELS: tuple[NotificationLevel, ...] = get_args(NotificationLevel)
 ConfigurationState = Literal[
-    "running", "finished", "inactive", "authorisation_inactive", "authorisation_error", "active"
+    "running",
+    "finished",
+    "inactive",
+    "no_access",
+    "authorisation_inactive",
+    "authorisation_error",
+    "active",
 ]
 PmsAuth = Literal["api_key", "oauth"]
 PmsStatus = Literal["not_connected", "connected", "error"]
@@ -145,7 +154,7 @@ def validate_configuration(
 
 
 def configuration_state(
-    *, active: bool, authorisation_status: str, finished: bool, running: bool
+    *, active: bool, authorisation_status: str, finished: bool, running: bool, access: bool = True
 ) -> ConfigurationState:
     """A single word for the configuration list: what a user should know first."""
     if running:
@@ -154,6 +163,8 @@ def configuration_state(
         return "finished"
     if not active:
         return "inactive"
+    if not access:
+        return "no_access"  # paused until access to its administration is restored
     if authorisation_status == "inactive":
         return "authorisation_inactive"
     if authorisation_status != "active":

@@ -56,7 +56,7 @@ async def test_a_date_out_of_range_is_refused_and_nothing_is_stored(tmp_path, st
         status = await client.call("daemon.status")
     assert field in fields and "between 2000-01-01 and" in fields[field], fields
     assert [c["id"] for c in after] == [c["id"] for c in before]
-    assert not [a for a in status["attention"] if a["kind"] == "configuration"]
+    assert not [a for a in status["attention"] if "cannot be scheduled" in a["message"]]
 
 
 async def test_an_update_to_a_far_future_month_is_refused_and_changes_nothing(tmp_path):
@@ -126,11 +126,11 @@ async def test_a_stored_row_the_scheduler_cannot_handle_is_set_aside(tmp_path):
     assert listed[bad["id"]]["schedule_error"] and got["schedule_error"]
     assert got["next_due"] is None and got["state"] != "finished"
     assert listed[later["id"]]["schedule_error"] is None
-    flagged = [a for a in status["attention"] if a["kind"] == "configuration"]
-    assert [a["id"] for a in flagged] == [bad["id"]]
+    flagged = [a for a in status["attention"] if "cannot be scheduled" in a["message"]]
+    assert [(a["kind"], a["id"]) for a in flagged] == [("configuration", bad["id"])]
     assert "start or end date" in flagged[0]["message"]
     assert fixed["schedule_error"] is None and fixed["next_due"] is not None
-    assert not [a for a in status_after["attention"] if a["kind"] == "configuration"]
+    assert not [a for a in status_after["attention"] if "cannot be scheduled" in a["message"]]
 
 
 async def _until_idle(client) -> None:

@@ -13,6 +13,7 @@ from daemon.errors import (
     ValidationFailed,
 )
 from daemon.formats import Clock, iso
+from daemon.labels import configuration_label
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
@@ -20,6 +21,7 @@ from daemon.model import (
     configuration_state,
     validate_configuration,
 )
+from daemon.overdue import overdue_periods
 from daemon.periods import Period, Schedule
 from daemon.provider_pool import ProviderPool
 from daemon.publisher import EventPublisher
@@ -129,9 +131,22 @@ class Configurations:
 
     def _shape(self, cfg: Configuration, done: set[str], last: Run | None) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
-        nxt, problem = next_due_of(cfg, self._clock(), done)
+        now = self._clock()
+        nxt, problem = next_due_of(cfg, now, done)
         finished = nxt is None and problem is None
+        if not cfg.access:
+            nxt = None  # paused: nothing is due until access is restored
         running = last is not None and last.state in ACTIVE_RUN_STATES
+        overdue = []
+        if problem is None:
+            overdue = overdue_periods(
+                schedule_of(cfg),
+                now,
+                done,
+                automatic=cfg.automatic,
+                running=running,
+                paused=not (cfg.active and cfg.access and cfg.authorisation_status == "active"),
+            )
         return {
             "id": cfg.id,
             "authorisation_id": cfg.authorisation_id,
@@ -159,8 +174,11 @@ class Configurations:
                 authorisation_status=cfg.authorisation_status,
                 finished=finished,
                 running=running,
+                access=cfg.access,
             ),
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
+            "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
+            "label": configuration_label(cfg),
             "posted_periods": len(done),
             "last_run": None if last is None else self._runs.shape(last),
         }

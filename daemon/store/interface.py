@@ -76,7 +76,10 @@ class AdministrationRepository(Protocol):
 
     async def get(self, admin_id: str) -> Administration | None: ...
 
-    async def set_access(self, admin_id: str, access: bool) -> None: ...
+    async def set_access(
+        self, admin_id: str, access: bool, note: NewNotification | None = None
+    ) -> Notification | None:
+        """Access granted or removed, with the notification that tells the user, if any."""
 
 
 class AuthorisationRepository(Protocol):
@@ -152,7 +155,8 @@ class ConfigurationRepository(Protocol):
         """By administration number, then id."""
 
     async def schedulable(self) -> list[Configuration]:
-        """Active and automatic, with an active authorisation; by id."""
+        """Active and automatic, with an active authorisation and access to its administration;
+        by id."""
 
     async def without_ledger_name(self, authorisation_id: int) -> list[Configuration]: ...
 
@@ -299,6 +303,9 @@ class EntryRepository(Protocol):
 
     async def for_period(self, config_id: int, period: str) -> list[Entry]:
         """The entry and its corrections, with lines."""
+
+    async def set_source(self, entry_id: int, source_lines: list[JsonObject]) -> None:
+        """The PMS lines of an entry posted before snapshots were kept, once rebuilt."""
 
     async def corrections(self, config_id: int, period: str) -> int:
         """How many corrections of the period were posted."""
