@@ -186,6 +186,7 @@ class DaemonApp:
             clients=self._client_count,
             daemons=coordination,
             store_shown=config.store.shown or f"sqlite://{state_dir / DB_NAME}",
+            recovering=followups.recovering,
             metrics_file=config.metrics_file,
         )
         self.engine, self.recovery = engine.runs, engine.recovery

@@ -174,7 +174,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE entries ADD COLUMN source_lines TEXT;
     ALTER TABLE entries ADD COLUMN corrects INTEGER;
     """,
-    # 6: several daemons on one database (PostgreSQL): who is alive, and which daemon holds
+    # 6: a configuration may knowingly post where another one posts (one ledger, one feed).
+    """
+    ALTER TABLE configurations ADD COLUMN allow_duplicate_target INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 7: several daemons on one database (PostgreSQL): who is alive, and which daemon holds
     # each configuration's lease while it runs or recovers one of its periods.
     """
     CREATE TABLE daemons (

@@ -124,6 +124,7 @@ def configuration(row: Row) -> Configuration:
         authorisation_name=row["authorisation_name"],
         authorisation_updated_at=row["authorisation_updated_at"],
         provider=row["provider"],
+        allow_duplicate_target=bool(row["allow_duplicate_target"]),
     )
 
 
