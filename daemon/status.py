@@ -115,6 +115,7 @@ class StatusReport:
                 )
         configs = await self._configurations.list()
         labels = {c["id"]: c["label"] for c in configs}
+        paused = {c["id"] for c in configs if c["state"] == "no_access"}  # said once, below
         for config in configs:
             if config["schedule_error"]:
                 items.append(
@@ -141,6 +142,8 @@ class StatusReport:
                     }
                 )
         for run in await self._store.reports.runs_needing_attention(50):
+            if run.configuration_id in paused:
+                continue
             label = labels.get(run.configuration_id, f"configuration {run.configuration_id}")
             items.append(
                 {

@@ -56,6 +56,14 @@ FAKE_ONLY: dict[str, str] = {
     ),
 }
 
+REAL_ONLY: dict[str, str] = {
+    "test_a_corrected_preview_of_a_posted_period_posts_the_difference_only": (
+        "the daemon's preview of a posted period is the correction itself (issue 16.1: what "
+        "changed in the PMS since the last posting), which the bookkeeper writes here; the "
+        "fake still shows the whole entry"
+    ),
+}
+
 
 UI_ONLY = {
     "test_keys_can_be_remapped_by_binding_id",
@@ -76,6 +84,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name = getattr(item, "originalname", item.name)
         if callspec is None or callspec.params.get("backend") != "real":
             kept.append(item)
+            if callspec is not None and name in REAL_ONLY:
+                item.add_marker(pytest.mark.skip(reason=f"real only: {REAL_ONLY[name]}"))
             continue
         if name in UI_ONLY:
             dropped.append(item)
