@@ -5,6 +5,7 @@ never a silent fresh database where one existed."""
 from __future__ import annotations
 
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,11 @@ def _start_on(tmp_path: Path, content: bytes) -> tuple[DaemonProcess, int]:
     (daemon.state_dir / DB_NAME).write_bytes(content)
     daemon.start(wait=False)
     assert daemon.proc is not None
-    return daemon, daemon.proc.wait(HANG_S)
+    try:
+        return daemon, daemon.proc.wait(HANG_S)
+    except subprocess.TimeoutExpired:
+        daemon.kill()  # it started on the damaged file: fail, leaving no daemon behind
+        raise
 
 
 def _overwritten(data: bytes, count: int, seed: int) -> bytes:

@@ -162,6 +162,8 @@ class DaemonProcess:
             if self.socket.exists():
                 return
             time.sleep(0.05)
+        self.proc.kill()  # no daemon left behind by a failed test
+        self.proc.wait(HANG_S)
         raise TimeoutError(f"bexsyncd did not start:\n{self.output()}")
 
     def output(self) -> str:
