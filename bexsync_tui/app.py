@@ -1,7 +1,7 @@
 """The bexsync Textual app: four sections (modes), one event worker, errors as readable toasts.
 
-The client is injected (``BexsyncApp(client=...)``): ``ReconnectingClient`` in production, the
-in-memory ``FakeDaemon`` in fast tests. The only long-lived task is the event worker: it owns
+The client is injected (``BexsyncApp(client=...)``): a ``ReconnectingClient`` on the daemon's
+socket (the tests' too, on a real daemon). The only long-lived task is the event worker: it owns
 the event stream, follows the client through daemon restarts (showing how to start the daemon
 while none answers) and coalesces progress so a slow terminal never falls behind. Everything
 else is a short worker started by a screen.
@@ -192,7 +192,7 @@ class BexsyncApp(App[None]):
     async def event_worker(self) -> None:
         """Own the client's event stream: connection states, snapshots, events.
 
-        The client (``ReconnectingClient`` or the fake) reconnects and resubscribes by itself;
+        The client (``ReconnectingClient``) reconnects and resubscribes by itself;
         its stream carries ``client.state`` on each state change and ``client.snapshot`` after
         each (re)subscription, so this loop never ends while the app runs.
         """

@@ -35,6 +35,7 @@ class TopBar(Widget):
         self.watch(app, "unread_count", self._changed, init=False)
         self.watch(app, "connection_state", self._changed, init=False)
         app.mode_change_signal.subscribe(self, self._changed)
+        self.refresh()  # a count or state that changed before the watches were set
 
     def _changed(self, *_: object) -> None:
         self.refresh()
