@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -180,7 +181,19 @@ class BexsyncApp(App[None]):
             self.set_keymap(keymap)
         if self._wants_sixteen_colours():
             self.theme = "ansi-dark"
+        self._exit_on_hangup(install=True)
         self.event_worker()
+
+    def _exit_on_hangup(self, *, install: bool) -> None:
+        """A closed terminal (SIGHUP) or SIGTERM ends the app normally, so that whoever runs it
+        (``bexsync demo``) cleans up; without this Python dies where it stands."""
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop = asyncio.get_running_loop()  # (not on Windows, not off the main thread)
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                if install:
+                    loop.add_signal_handler(signum, self.exit, None, 128 + signum)
+                else:
+                    loop.remove_signal_handler(signum)
 
     def _wants_sixteen_colours(self) -> bool:
         if self.sixteen_colours is not None:
@@ -445,6 +458,7 @@ class BexsyncApp(App[None]):
     async def on_unmount(self) -> None:
         """Close the connection while the loop still runs (ReconnectingClient.close is async)."""
         gc.unfreeze()  # what was frozen at start-up may be collected again
+        self._exit_on_hangup(install=False)
         close = getattr(self.client, "close", None)
         if close is not None:
             result = close()

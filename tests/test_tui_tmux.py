@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -252,6 +253,55 @@ def test_demo_in_tmux_preview_correct_post_view_quit(short_tmp: Path) -> None:
         assert not tmux.alive(), "the TUI did not exit"
         assert not running(daemon_pid), "the demo daemon is still running"
         assert not [p for p in tmp_path.iterdir() if p.name.startswith("bexsync-demo-")]
+    finally:
+        tmux.kill()
+        if daemon_pid and running(daemon_pid):
+            os.kill(daemon_pid, 9)
+
+
+def demo_command(tmp_path: Path) -> str:
+    env = {
+        "TERM": "tmux-256color",
+        "TMPDIR": str(tmp_path),  # the demo's temporary state dir lands here
+        "BEXSYNC_TUI_CONFIG": str(tmp_path / "no-keymap.toml"),
+        "PYTHONPATH": str(ROOT),
+    }
+    return " ".join(
+        ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "bexsync_tui.cli"]
+        + ["demo"]
+    )
+
+
+@pytest.mark.parametrize("ending", ["terminal closed", "SIGTERM", "SIGKILL"])
+def test_the_demo_daemon_ends_with_its_tui(short_tmp: Path, ending: str) -> None:
+    """Closing the terminal (an SSH drop: SIGHUP), a SIGTERM or even a SIGKILL of the TUI
+    leaves no demo daemon behind; the temporary state dir goes too, unless the TUI was killed
+    outright (SIGKILL: nothing of it runs to clean up)."""
+    tmux = Tmux(f"bexsync-test-{uuid.uuid4().hex[:8]}")
+    daemon_pid = 0
+    try:
+        tmux.run(
+            "new-session", "-d", "-s", "demo", "-x", "80", "-y", "24", "-c", str(ROOT),
+            demo_command(short_tmp),
+        )  # fmt: skip
+        tmux.wait_text("Demo sandbox", "● connected")
+        pane_pid = int(tmux.run("display-message", "-p", "-t", "demo", "#{pane_pid}"))
+        tree = descendants(pane_pid)
+        daemon_pid = next(p for p in tree if "daemon.main" in cmdline(p))
+        tui_pid = next(p for p in [pane_pid, *tree] if "bexsync_tui.cli" in cmdline(p))
+        assert [p for p in short_tmp.iterdir() if p.name.startswith("bexsync-demo-")]
+        if ending == "terminal closed":
+            tmux.kill()  # tmux hangs up the pane: SIGHUP, as an SSH drop does
+        else:
+            os.kill(tui_pid, getattr(signal, ending))
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while (running(tui_pid) or running(daemon_pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(tui_pid), "the TUI is still running"
+        assert not running(daemon_pid), "the demo daemon is still running"
+        left = [p for p in short_tmp.iterdir() if p.name.startswith("bexsync-demo-")]
+        if ending != "SIGKILL":
+            assert not left, left
     finally:
         tmux.kill()
         if daemon_pid and running(daemon_pid):
