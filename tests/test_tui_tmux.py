@@ -266,10 +266,8 @@ def demo_command(tmp_path: Path) -> str:
         "BEXSYNC_TUI_CONFIG": str(tmp_path / "no-keymap.toml"),
         "PYTHONPATH": str(ROOT),
     }
-    return " ".join(
-        ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "bexsync_tui.cli"]
-        + ["demo"]
-    )
+    words = ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m"]
+    return " ".join([*words, "bexsync_tui.cli", "demo"])
 
 
 @pytest.mark.parametrize("ending", ["terminal closed", "SIGTERM", "SIGKILL"])

@@ -132,8 +132,8 @@ def build_template_in_thread(tmp: Path) -> Path:
 
 
 async def add_entries(state_dir: Path, count: int) -> None:
-    """``count`` more posted entries of configuration 101, one a day back from 2000-01-01 +
-    ``count`` days, recorded through the store as the engine records a post."""
+    """``count`` more posted entries of configuration 101, one a day back from 1999-12-31
+    (before any demo period), recorded through the store as the engine records a post."""
     from daemon.store.records import NewEntry, NewNotification
     from daemon.store.sqlite import SqliteStore
 
@@ -142,7 +142,7 @@ async def add_entries(state_dir: Path, count: int) -> None:
     try:
         note = NewNotification("success", "Posted", "bulk", {"kind": "entries", "entry_id": None})
         for n in range(count):
-            day = date(2000, 1, 1) + timedelta(days=n)
+            day = date(1999, 12, 31) - timedelta(days=n)
             run_id = await store.runs.queue(
                 1, day.isoformat(), trigger="manual", draft_id=None, allow_correction=False
             )
