@@ -17,8 +17,8 @@ import itertools
 import json
 import logging
 import os
-import warnings
 import random
+import warnings
 from collections.abc import Callable
 from typing import Any
 
