@@ -16,6 +16,7 @@ from bexsync_tui.screens.configurations import confirm_delete_configuration, sta
 from bexsync_tui.widgets.state import same_id
 from bexsync_tui.widgets.sync_progress import SyncProgressPanel
 from bexsync_tui.widgets.tables import PlainTable, fill_table
+from bexsync_tui.widgets.times import local_time, local_zone
 
 RUN_STYLES = {"posted": "green", "failed": "bold red", "needs_review": "yellow", "cancelled": "dim"}
 FACTS = (
@@ -34,9 +35,10 @@ def fact_values(c: dict[str, Any]) -> dict[str, str]:
     due = c.get("next_due") or {}
     next_due = str(due.get("period") or "—")
     if due.get("due_at"):
-        next_due += f", due {str(due['due_at'])[5:16].replace('T', ' ')}"
+        next_due += f", due {local_time(due['due_at'])} {local_zone()}"
     return {
-        "state": str(c.get("state", "")) + ("" if c.get("active") else " (inactive)"),
+        "state": str(c.get("state", ""))
+        + ("" if c.get("active") or c.get("state") == "inactive" else " (inactive)"),
         "frequency": str(c.get("frequency", "")),
         "ledger": f"{c.get('ledger_id', '')} {c.get('ledger_name') or ''}".strip(),
         "automatic": "yes" if c.get("automatic") else "no (manual)",
@@ -223,7 +225,7 @@ def run_cells(run: dict[str, Any]) -> tuple[Any, ...]:
     else:
         progress = run.get("progress") or {}
         result = str(progress.get("stage") or "")
-    started = str(run.get("started_at") or "")[:16].replace("T", " ")
+    started = local_time(run.get("started_at"))
     return (
         str(run.get("period", "")),
         str(run.get("trigger", "")),

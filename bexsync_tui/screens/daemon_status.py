@@ -13,6 +13,7 @@ from textual.widgets import Label, Static
 
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.tables import PlainTable, fill_table
+from bexsync_tui.widgets.times import local_time, local_zone
 
 FACTS = (
     ("version", "Version"),
@@ -45,7 +46,8 @@ def status_facts(status: dict[str, Any]) -> dict[str, str]:
     pms = status.get("pms") or {}
     counts = status.get("counts") or {}
     return {
-        "version": f"{status.get('version', '?')} (started {status.get('started_at', '?')})",
+        "version": f"{status.get('version', '?')} (started "
+        f"{local_time(status.get('started_at')) or '?'} {local_zone()})",
         "uptime": uptime_text(status.get("uptime_s")),
         "pms": f"{pms.get('status', '?')} {pms.get('base_url') or ''}".strip()
         if isinstance(pms, dict)
@@ -77,7 +79,7 @@ class DaemonStatusScreen(BexScreen):
                 yield Static("…", id=f"status-{key}", markup=False, classes="fact")
         yield Static("Needs attention", classes="section-title")
         yield Static("", id="attention", markup=False)
-        yield Static("Next runs", classes="section-title")
+        yield Static(f"Next runs (times in {local_zone()})", classes="section-title")
         table = PlainTable(id="next-runs")
         table.add_column("Configuration", width=14)
         table.add_column("Period", width=10)
@@ -128,7 +130,7 @@ class DaemonStatusScreen(BexScreen):
                             str(r.get("configuration_id")), f"#{r.get('configuration_id')}"
                         ).removeprefix("Administration "),
                         str(r.get("period", "")),
-                        str(r.get("due_at", ""))[:16].replace("T", " "),
+                        local_time(r.get("due_at")),
                     ),
                 )
                 for i, r in enumerate(status.get("next_runs") or [])

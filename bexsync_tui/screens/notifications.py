@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.tables import BexTable, fill_table
+from bexsync_tui.widgets.times import local_time
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "success": "green", "info": "cyan"}
 
@@ -63,7 +64,7 @@ class NotificationsScreen(BexScreen):
                         Text("•" if not n.get("read") else " ", style="bold"),
                         Text(str(n.get("level", "")), style=LEVEL_STYLES.get(n.get("level"), "")),
                         Text(str(n.get("title", "")), style="" if n.get("read") else "bold"),
-                        str(n.get("created_at") or "")[:16].replace("T", " "),
+                        local_time(n.get("created_at")),
                     ),
                 )
                 for key, n in self.items.items()

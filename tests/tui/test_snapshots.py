@@ -7,6 +7,7 @@ and review the SVG diff (the report opens in a browser).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,16 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 35), id="120x35"
 @pytest.fixture(autouse=True)
 def quick_idle() -> None:
     """Snapshots keep Pilot's default idle detection: the frame must have settled."""
+
+
+@pytest.fixture(autouse=True)
+def amsterdam(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times are shown in local time: the same zone on every machine."""
+    monkeypatch.setenv("TZ", "Europe/Amsterdam")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture(params=SIZES)
