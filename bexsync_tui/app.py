@@ -92,6 +92,30 @@ def load_keymap(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in table.items() if isinstance(v, str)}
 
 
+def binding_ids() -> set[str]:
+    """Every binding id a keymap may name: those of the app, its screens and its widgets."""
+    import importlib
+    import pkgutil
+
+    from textual.dom import DOMNode
+
+    from bexsync_tui import screens, widgets
+
+    for package in (screens, widgets):
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    ids: set[str] = set()
+    todo: list[type] = [DOMNode]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.startswith("bexsync_tui"):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    ids.add(binding.id)
+    return ids
+
+
 class BexsyncApp(App[None]):
     """Browse authorisations and configurations, correct drafts, watch syncs live."""
 
@@ -168,6 +192,8 @@ class BexsyncApp(App[None]):
         self._toast_timer: Timer | None = None
         self._gather_started = 0.0
         self._initial_keymap = keymap
+        self.remapped: dict[str, str] = {}
+        """The keymap in use ({binding id: keys}), for what shows the keys (the top bar)."""
         self.configuration_labels: dict[str, str] = {}
         self.configurations: dict[str, dict[str, Any]] = {}
         self._corrections: set[str] = set()
@@ -179,6 +205,16 @@ class BexsyncApp(App[None]):
             keymap = load_keymap(self.keymap_path)
         if keymap:
             self.set_keymap(keymap)
+            self.remapped = dict(keymap)
+            unknown = sorted(set(keymap) - binding_ids())
+            if unknown:
+                self.notify(
+                    f"{self.keymap_path}: no key has the id {', '.join(unknown)}; "
+                    "press ? to see the ids.",
+                    title="Keymap",
+                    severity="warning",
+                    timeout=15,
+                )
         if self._wants_sixteen_colours():
             self.theme = "ansi-dark"
         self._exit_on_hangup(install=True)
@@ -497,6 +533,11 @@ class BexsyncApp(App[None]):
                 await self.pop_screen()
             return
         await self.switch_mode(name)
+
+    def section_key(self, name: str, default: str) -> str:
+        """The key that opens section ``name`` now (its first, if remapped to several)."""
+        keys = self.remapped.get(f"nav.{name}")
+        return keys.split(",")[0].strip() if keys else default
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -46,7 +46,7 @@ class TopBar(Widget):
         unread = int(getattr(app, "unread_count", 0))
         parts: list[Content] = []
         for name, key, label in SECTIONS:
-            text = f"{key} {label}"
+            text = f"{app.section_key(name, key)} {label}"
             markup = f"[@click=app.section('{name}')]$text[/]"
             item = Content.from_markup(markup, text=text)
             if name == mode:
