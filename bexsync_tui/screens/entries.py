@@ -44,7 +44,7 @@ class EntriesScreen(BexScreen):
 
     HEADING = "Entries overview · posted journal entries, newest first"
     AUTO_FOCUS = "#entries-table"
-    RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"sync.finished"})
+    RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"sync.finished", "configuration.updated"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "focus_filter", "Filter", id="entries.filter"),
         Binding("r", "reload", "Refresh", id="entries.refresh"),
@@ -73,12 +73,13 @@ class EntriesScreen(BexScreen):
         yield Static("", id="entries-count", markup=False)
 
     def reload(self) -> None:
-        if not self._configurations_loaded:
-            self.load_configurations()
+        """The configurations too: one may be new (a filter to offer) or deleted (a filter
+        that must not stay on, hiding every entry)."""
+        self.load_configurations()
         self.load_first_page()
 
     def action_reload(self) -> None:
-        self.load_first_page()
+        self.reload()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter-configuration", Select).focus()
@@ -97,18 +98,32 @@ class EntriesScreen(BexScreen):
         self.bex.remember_configurations(configurations)
         self.configuration_ids = {str(c["id"]) for c in configurations}
         configurations.sort(key=lambda c: str(c.get("administration_number", "")))
-        select = self.query_one("#filter-configuration", Select)
         with self.prevent(Select.Changed):
-            select.set_options(
+            self.query_one("#filter-configuration", Select).set_options(
                 [("all configurations", ALL)]
                 + [
                     (f"{c.get('administration_number')} · {c.get('frequency')}", str(c["id"]))
                     for c in configurations
                 ]
             )
-            if self.configuration_filter is not None:
-                select.value = str(self.configuration_filter)
         self._configurations_loaded = True
+        gone = self.configuration_filter is not None and not self._known(self.configuration_filter)
+        self._show_filter()
+        if gone:  # its configuration was deleted: the filter would hide every entry
+            self.configuration_filter = None
+            self._show_filter()
+            self.load_first_page()
+
+    def _known(self, configuration_id: Any) -> bool:
+        return str(configuration_id) in self.configuration_ids
+
+    def _show_filter(self) -> None:
+        """The dropdown says the filter in force, always ("all" only when it is all)."""
+        select = self.query_one("#filter-configuration", Select)
+        wanted = ALL if self.configuration_filter is None else str(self.configuration_filter)
+        if self._known(wanted) or wanted == ALL:
+            with self.prevent(Select.Changed):
+                select.value = wanted
 
     # -- filters ---------------------------------------------------------------------------
     @on(Select.Changed, "#filter-configuration")
@@ -130,14 +145,14 @@ class EntriesScreen(BexScreen):
         """Show the configuration's entries with the cursor on ``entry_id`` (a notification's
         "View")."""
         self.target = (configuration_id, entry_id)
+        # A configuration this screen does not know yet (new since it listed them) is checked
+        # when the list comes back; one that is gone (deleted) shows every entry instead.
         self.configuration_filter = configuration_id
         self.period_filter = ""
-        with self.prevent(Input.Changed, Select.Changed):
+        with self.prevent(Input.Changed):
             self.query_one("#filter-period", Input).value = ""
-            select = self.query_one("#filter-configuration", Select)
-            if str(configuration_id) in self.configuration_ids:
-                select.value = str(configuration_id)
         self.query_one("#entries-table", VirtualTable).focus()
+        self.load_configurations()
         self.load_first_page()
 
     # -- paging ----------------------------------------------------------------------------
@@ -196,8 +211,9 @@ class EntriesScreen(BexScreen):
     def _count(self) -> None:
         table = self.query_one("#entries-table", VirtualTable)
         more = "" if table.complete else "+ (more load as you scroll)"
+        noun = "entry" if len(table.rows) == 1 and table.complete else "entries"
         self.query_one("#entries-count", Static).update(
-            f"{len(table.rows)}{more} entries · Enter opens an entry's lines"
+            f"{len(table.rows)}{more} {noun} · Enter opens an entry's lines"
         )
 
     @on(VirtualTable.Selected)
