@@ -8,6 +8,7 @@ back-dated PMS bookings are in before the entry is built.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
@@ -172,8 +173,10 @@ def _first_tick_at_or_after(schedule: str, moment: datetime) -> datetime:
         raise ValueError(f"schedule {schedule!r} never fires") from None
 
 
+@functools.lru_cache(maxsize=8192)
 def due_at(period: Period, tz: str, delay_days: int, schedule: str | None = None) -> datetime:
-    """When ``period`` may be synced, as an aware UTC datetime.
+    """When ``period`` may be synced, as an aware UTC datetime (a pure function of its arguments,
+    cached: listings and scheduling passes ask for the same periods again and again).
 
     The first tick of ``schedule`` (local wall clock in ``tz``) at or after local midnight after
     ``period.end``, plus ``delay_days`` calendar days of local time. Ticks are computed on naive

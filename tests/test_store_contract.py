@@ -435,6 +435,22 @@ async def test_runs_are_listed_newest_first_and_filtered(store: Store) -> None:
     assert await store.runs.running() == []
 
 
+async def test_a_listing_reads_every_configurations_periods_and_last_run_at_once(
+    store: Store,
+) -> None:
+    auth_id, first = await configured(store)
+    second = await store.configurations.create(values(auth_id, "a2"), active=True)
+    for day in ("2026-11-01", "2026-11-02"):
+        run_id = await store.runs.queue(
+            first, day, trigger="schedule", draft_id=None, allow_correction=False
+        )
+        await store.runs.record_empty(run_id)
+    assert await store.periods.done_by_configuration() == {first: {"2026-11-01", "2026-11-02"}}
+    latest = await store.runs.latest_by_configuration()
+    assert set(latest) == {first} and latest[first].id == run_id
+    assert second not in latest
+
+
 # -- entries, notifications, figures ------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from daemon.services.ledgers import ledger_name
 from daemon.services.runs import Runs
 from daemon.store.errors import Duplicate
 from daemon.store.interface import Store
-from daemon.store.records import Configuration, ConfigurationValues
+from daemon.store.records import Configuration, ConfigurationValues, Run
 from daemon.views import administration_view
 from providers.errors import ProviderError
 
@@ -110,10 +110,13 @@ class Configurations:
 
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
+        return self._shape(cfg, done, await self._store.runs.latest(cfg.id))
+
+    def _shape(self, cfg: Configuration, done: set[str], last: Run | None) -> dict[str, Any]:
+        """The wire form, from what the store already gave (a listing reads it in bulk)."""
         schedule = schedule_of(cfg)
         nxt = schedule.next_due(self._clock(), done)
         finished = nxt is None
-        last = await self._store.runs.latest(cfg.id)
         running = last is not None and last.state in ACTIVE_RUN_STATES
         return {
             "id": cfg.id,
@@ -154,7 +157,9 @@ class Configurations:
         if authorisation_id is not None:
             await find_authorisation(self._store, authorisation_id)
         configs = await self._store.configurations.all(authorisation_id)
-        return [await self.shape(c) for c in configs]
+        done = await self._store.periods.done_by_configuration()
+        latest = await self._store.runs.latest_by_configuration()
+        return [self._shape(c, done.get(c.id, set()), latest.get(c.id)) for c in configs]
 
     async def _validate(self, values: dict[str, Any], config_id: int | None) -> None:
         admin = await self._store.administrations.get(values["administration_id"])

@@ -169,6 +169,9 @@ class PeriodRepository(Protocol):
     async def done(self, config_id: int) -> set[str]:
         """Keys of the periods settled (posted or empty)."""
 
+    async def done_by_configuration(self) -> dict[int, set[str]]:
+        """``done`` of every configuration at once (a listing asks once, not once per row)."""
+
     async def source_hash(self, config_id: int, period: str) -> str | None: ...
 
     async def record_drift(
@@ -192,6 +195,9 @@ class RunRepository(Protocol):
         """Every active run, oldest first."""
 
     async def latest(self, config_id: int) -> Run | None: ...
+
+    async def latest_by_configuration(self) -> dict[int, Run]:
+        """``latest`` of every configuration that has a run, in one query."""
 
     async def latest_for_period(self, config_id: int, period: str) -> Run | None: ...
 

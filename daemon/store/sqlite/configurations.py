@@ -112,6 +112,13 @@ class SqlitePeriods(Repository):
         )
         return {r[0] for r in found}
 
+    async def done_by_configuration(self) -> dict[int, set[str]]:
+        found = await self._db.fetchall("SELECT configuration_id, period FROM period_status")
+        done: dict[int, set[str]] = {}
+        for config_id, period in found:
+            done.setdefault(config_id, set()).add(period)
+        return done
+
     async def source_hash(self, config_id: int, period: str) -> str | None:
         value = await self._db.fetchval(
             "SELECT source_hash FROM period_status WHERE configuration_id = ? AND period = ?",

@@ -57,6 +57,13 @@ class SqliteRuns(Repository):
         )
         return None if row is None else rows.run(row)
 
+    async def latest_by_configuration(self) -> dict[int, Run]:
+        found = await self._db.fetchall(
+            RUNS + " WHERE id IN (SELECT MAX(id) FROM runs GROUP BY configuration_id)"
+        )
+        latest = (rows.run(r) for r in found)
+        return {run.configuration_id: run for run in latest}
+
     async def latest_for_period(self, config_id: int, period: str) -> Run | None:
         row = await self._db.fetchone(
             RUNS + " WHERE configuration_id = ? AND period = ? ORDER BY id DESC LIMIT 1",
