@@ -51,6 +51,16 @@ async def activate_authorisation(screen: BexScreen, auth: dict[str, Any]) -> dic
     return result
 
 
+def needs_login(auth: dict[str, Any] | None) -> bool:
+    """In error (a refused or expired login), or inactive with its login left halfway (started,
+    or never finished: no credentials yet)."""
+    if auth is None:
+        return False
+    status = auth.get("status")
+    halfway = bool(auth.get("login_pending")) or not auth.get("logged_in", True)
+    return status == "error" or (status == "inactive" and halfway)
+
+
 class AuthorisationsScreen(BexScreen):
     """The first screen: every authorisation with its status and configuration count."""
 
@@ -122,10 +132,10 @@ class AuthorisationsScreen(BexScreen):
         self._show_detail()
 
     def _offer_login(self) -> None:
-        """Show "Log in again" for a highlighted authorisation in error (footer only redrawn
-        when that changes)."""
-        auth = self.current
-        offered = auth is not None and auth.get("status") == "error"
+        """Show "Log in again" for a highlighted authorisation in error, or one whose login was
+        left halfway (escaped from the login step); the footer is only redrawn when that
+        changes."""
+        offered = needs_login(self.current)
         if offered != self._login_offered:
             self._login_offered = offered
             self.refresh_bindings()
@@ -136,7 +146,9 @@ class AuthorisationsScreen(BexScreen):
         if auth is None:
             return
         text = f"{auth.get('name')} · {auth.get('provider')} · {auth.get('status')}"
-        if auth.get("status_message"):
+        if auth.get("status") != "error" and needs_login(auth):
+            text += ": its login was not finished. Press l to log in."
+        elif auth.get("status_message"):
             text += f": {auth['status_message']}"
         if auth.get("status") == "error":
             text += " Press l to log in again."
@@ -158,7 +170,7 @@ class AuthorisationsScreen(BexScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("activate", "delete") and not self.items:
             return None
-        if action == "login":  # offered where it is needed: a refused or expired login
+        if action == "login":  # offered where needed: a refused, expired or unfinished login
             return self._login_offered  # hidden (False) elsewhere
         return True
 

@@ -37,3 +37,20 @@ async def test_an_authorisation_in_error_logs_in_again_and_is_active(
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, AuthorisationsScreen))
         await wait_until(pilot, lambda: "active" in row_of(pilot, "Demo sandbox"), what="active")
         await wait_no_text(pilot, "l Log in again")
+
+
+async def test_a_login_left_halfway_can_be_finished(run_app: Any) -> None:
+    """New authorisation -> Odoo -> Continue -> esc: it is not stranded; l finishes it."""
+    from tests.tui.test_add_authorisation import start_adding
+
+    async with run_app() as pilot:
+        await start_adding(pilot, "Odoo Dunes", "odoo")
+        await wait_text(pilot, "Odoo URL", "Database", "API key")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, AuthorisationsScreen))
+        await wait_until(pilot, lambda: "inactive" in row_of(pilot, "Odoo Dunes"), what="listed")
+        await pilot.press("down")  # "Demo sandbox" sorts first
+        await wait_text(pilot, "l Log in", "its login was not finished. Press l to log in.")
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, AddAuthorisationScreen))
+        await wait_text(pilot, "'Odoo Dunes' (odoo)", "Odoo URL", "API key")
