@@ -328,6 +328,14 @@ class ConfigurationFormScreen(BexScreen):
             params["activate"] = self.query_one("#activate", Switch).value
         return params, errors
 
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _edited(self, event: Input.Changed | Select.Changed) -> None:
+        """A field's error goes as soon as the field is changed (the save re-checks it)."""
+        field = event.control.id or ""
+        if field in FIELDS and self.query(f"#error-{field}"):
+            show_field_error(self.query_one(f"#error-{field}", Label), "")
+
     @on(Switch.Changed)
     def _switched(self, event: Switch.Changed) -> None:
         field = event.switch.id or ""

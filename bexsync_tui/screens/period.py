@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -53,6 +53,29 @@ def default_period(configuration: dict[str, Any]) -> str:
     return str(last.get("period") or due.get("period") or "")
 
 
+class PeriodInput(Input):
+    """A period field: digits and '-' only. Any other key is left to the screen and the app,
+    so a toast's "Press v to view it" works here too instead of typing a v."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Only a period's characters are the field's; other keys keep their bindings."""
+        return character is not None and character in PERIOD_CHARACTERS
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character not in PERIOD_CHARACTERS:
+            event.prevent_default()  # Input's own handler would type it
+            event.stop()
+            active = self.screen.active_bindings.get(event.key)
+            if active is not None and active.enabled:  # the key's binding here, e.g. app's v
+                # After this handler: the action may leave this screen (v opens Entries).
+                self.app.call_later(self.app.run_action, active.binding.action, active.node)
+            return
+        await super()._on_key(event)
+
+
+PERIOD_CHARACTERS = frozenset("0123456789-")
+
+
 class PeriodScreen(BexScreen):
     """One input; Enter previews the period, ctrl+s syncs it (again, after a confirmation)."""
 
@@ -76,7 +99,7 @@ class PeriodScreen(BexScreen):
         with VerticalScroll(id="form"):
             with Horizontal(classes="form-row"):
                 yield Label("Period", classes="form-label")
-                yield Input(
+                yield PeriodInput(
                     default_period(self.configuration),
                     placeholder=shape,
                     max_length=10,

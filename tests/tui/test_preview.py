@@ -57,8 +57,8 @@ async def test_an_edit_unbalances_and_post_is_refused_until_fixed(
         await pilot.press("enter")  # apply: the daemon re-validates
         await wait_until(pilot, lambda: not screen.dirty and not screen.validating)
         assert not screen.draft["balanced"] and "off by" in balance_line(pilot)
-        await pilot.press("p")  # disabled: nothing is posted
-        await pilot.pause(0.1)
+        await pilot.press("p")  # refused, and it says why: nothing is posted
+        await wait_toast(pilot, "does not balance")
         assert backend.calls("syncs.run") == []
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.query_one("#editor").display)
