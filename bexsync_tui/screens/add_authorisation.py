@@ -72,6 +72,16 @@ def open_url_step(next_step: dict[str, Any]) -> list[Widget]:
     ]
 
 
+def provider_label(provider: dict[str, Any]) -> str:
+    """``Xero``, ``Sage 100 (via chift)``: the route only when it is not direct and the title
+    does not say it already (``Sandbox ledger (local)``)."""
+    title = str(provider.get("title") or provider["id"])
+    route = str(provider.get("route") or "direct")
+    if route == "direct" or f"({route})" in title:
+        return title
+    return f"{title} (via {route})" if route != "local" else f"{title} (local)"
+
+
 class AddAuthorisationScreen(BexScreen):
     """Step by step; each step replaces the content of ``#step``.
 
@@ -152,10 +162,7 @@ class AddAuthorisationScreen(BexScreen):
             self.providers = list(await self.call("providers.list"))
         finally:
             select.loading = False
-        select.set_options(
-            (f"{p.get('title', p['id'])} ({p.get('route', 'direct')})", p["id"])
-            for p in self.providers
-        )
+        select.set_options((provider_label(p), p["id"]) for p in self.providers)
 
     # -- step 1 ----------------------------------------------------------------------------
     @on(Input.Submitted, "#name")

@@ -43,7 +43,7 @@ async def activate_authorisation(screen: BexScreen, auth: dict[str, Any]) -> dic
         screen.notify(f"Authorisation {name!r} is active.", title="Activated")
     else:
         screen.notify(
-            f"Authorisation {name!r} is {result.get('status')}: {result.get('status_message')}",
+            f"Authorisation {name!r} was not activated: {result.get('status_message')}",
             title="Not activated",
             severity="error",
             timeout=10,
@@ -196,13 +196,20 @@ class AuthorisationsScreen(BexScreen):
         if auth is None:
             return
         count = int(auth.get("configuration_count") or 0)
-        detail = (
-            f"It still has {count} configuration(s); the daemon refuses until they are deleted."
-            if count
-            else "Its login is removed from the daemon."
-        )
+        if count:  # the daemon refuses: say so, instead of offering a Delete that fails
+            self.notify(
+                f"Authorisation {auth.get('name')!r} still has {count} "
+                f"configuration{'s' if count > 1 else ''}: delete {'them' if count > 1 else 'it'}"
+                " first (Enter opens them).",
+                title="Not deleted",
+                severity="warning",
+            )
+            return
         if not await self.app.push_screen_wait(
-            ConfirmScreen(f"Delete authorisation {auth.get('name')!r}?", detail)
+            ConfirmScreen(
+                f"Delete authorisation {auth.get('name')!r}?",
+                "Its login is removed from the daemon.",
+            )
         ):
             return
         await self.call("authorisations.delete", {"id": auth["id"]})

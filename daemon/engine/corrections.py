@@ -87,8 +87,8 @@ class Corrections:
                 "warning",
                 f"PMS changed after posting: {cfg.administration_number} {key}",
                 f"Back-dated bookings changed {key} after it was posted: {len(diff)} line(s), "
-                f"{total:.2f} {cfg.currency} in total. Preview the period and run it again "
-                "with force to post a correcting entry.",
+                f"{total:.2f} {cfg.currency} in total. Preview the period and sync it again "
+                "to post a correcting entry (bexsync sync --force).",
                 {
                     "kind": "entries",
                     "configuration_id": config_id,

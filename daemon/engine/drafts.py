@@ -63,8 +63,8 @@ class Drafts:
             data["warnings"].append(
                 {
                     "code": "already_posted",
-                    "message": f"Period {period.key} is already posted; running it again "
-                    "with force posts a correcting entry for the difference only.",
+                    "message": f"Period {period.key} is already posted; syncing it again "
+                    "posts a correcting entry for the difference only.",
                     "details": {},
                 }
             )
