@@ -92,6 +92,15 @@ def load_keymap(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in table.items() if isinstance(v, str)}
 
 
+def configuration_label(c: dict[str, Any]) -> str:
+    """``Administration 101`` and, when there is more than its number to tell it apart, its
+    ledger and id: ``Administration 101 → BEX (configuration 1)``."""
+    label = f"Administration {c.get('administration_number', '?')}"
+    if c.get("ledger_id"):
+        label += f" → {c.get('ledger_id')}"
+    return f"{label} (configuration {c.get('id')})"
+
+
 def binding_ids() -> set[str]:
     """Every binding id a keymap may name: those of the app, its screens and its widgets."""
     import importlib
@@ -453,8 +462,7 @@ class BexsyncApp(App[None]):
     def remember_configurations(self, configurations: Iterable[dict[str, Any]]) -> None:
         """Screens share what they loaded so toasts can say "1001" instead of an id."""
         for c in configurations:
-            number = c.get("administration_number", "?")
-            self.configuration_labels[str(c.get("id"))] = f"Administration {number}"
+            self.configuration_labels[str(c.get("id"))] = configuration_label(c)
             self.configurations[str(c.get("id"))] = c
 
     def _replace_runs(self, runs: Iterable[dict[str, Any]]) -> None:

@@ -40,7 +40,8 @@ def fact_values(c: dict[str, Any]) -> dict[str, str]:
         "state": str(c.get("state", ""))
         + ("" if c.get("active") or c.get("state") == "inactive" else " (inactive)"),
         "frequency": str(c.get("frequency", "")),
-        "ledger": f"{c.get('ledger_id', '')} {c.get('ledger_name') or ''}".strip(),
+        "ledger": f"{c.get('ledger_id', '')} {c.get('ledger_name') or ''}".strip()
+        + f" at {c.get('provider')}",
         "automatic": "yes" if c.get("automatic") else "no (manual)",
         "start_date": str(c.get("start_date") or "—"),
         "end_date": str(c.get("end_date") or "—"),
@@ -109,7 +110,7 @@ class ConfigurationViewScreen(BexScreen):
         c = self.configuration
         self.set_heading(
             f"{self.authorisation.get('name')} › Administration "
-            f"{c.get('administration_number')} · {c.get('frequency')}"
+            f"{c.get('administration_number')} · {c.get('frequency')} · configuration {c.get('id')}"
         )
 
     def reload(self) -> None:

@@ -59,8 +59,9 @@ class ConfigurationsScreen(BexScreen):
 
     def compose_body(self) -> ComposeResult:
         table = BexTable(id="configurations-table")
+        table.add_column("#", width=3, key="id")
         table.add_column("Admin", width=5, key="number")
-        table.add_column("Administration", width=16, key="name")
+        table.add_column("Administration", width=13, key="name")
         table.add_column("Frequency", width=14, key="frequency")
         table.add_column("State", width=9, key="state")
         table.add_column("Next due", width=10, key="next_due")
@@ -117,6 +118,7 @@ class ConfigurationsScreen(BexScreen):
                 (
                     key,
                     (
+                        str(c.get("id", "")),
                         str(c.get("administration_number", "")),
                         str(name),
                         f"{c.get('frequency', '')} " + ("auto" if c.get("automatic") else "manual"),

@@ -60,6 +60,13 @@ def status_facts(status: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def short_label(configuration: dict[str, Any] | None, run: dict[str, Any]) -> str:
+    """``#1 101 BEX``: id, administration and ledger, so three of 101 are told apart."""
+    c = configuration or {}
+    number = c.get("administration_number") or run.get("administration_number") or ""
+    return f"#{run.get('configuration_id')} {number} {c.get('ledger_id') or ''}".strip()
+
+
 class DaemonStatusScreen(BexScreen):
     """Refreshes on entry, on ``r`` and every 10 s while shown."""
 
@@ -81,7 +88,7 @@ class DaemonStatusScreen(BexScreen):
         yield Static("", id="attention", markup=False)
         yield Static(f"Next runs (times in {local_zone()})", classes="section-title")
         table = PlainTable(id="next-runs")
-        table.add_column("Configuration", width=14)
+        table.add_column("Configuration", width=18)
         table.add_column("Period", width=10)
         table.add_column("Due at")
         yield table
@@ -119,16 +126,14 @@ class DaemonStatusScreen(BexScreen):
             if attention
             else Text("Nothing: all syncs are healthy.", style="green")
         )
-        labels = self.bex.configuration_labels
+        known = self.bex.configurations
         fill_table(
             self.query_one("#next-runs", PlainTable),
             (
                 (
                     str(i),
                     (
-                        labels.get(
-                            str(r.get("configuration_id")), f"#{r.get('configuration_id')}"
-                        ).removeprefix("Administration "),
+                        short_label(known.get(str(r.get("configuration_id"))), r),
                         str(r.get("period", "")),
                         local_time(r.get("due_at")),
                     ),

@@ -25,13 +25,21 @@ ALL = "*"
 
 COLUMNS = (
     Column("date", "Date", 10),
+    Column("configuration_id", "#", 3, render=lambda e: str(e.get("configuration_id") or "")),
     Column("administration_number", "Admin", 5),
     Column("period", "Period", 10),
-    Column("provider", "Provider", 10),
+    Column("provider", "Provider", 9),
     Column("external_id", "External id"),
+    Column("kind", "Kind", 10, render=lambda e: kind_text(e)),
     Column("line_count", "Lines", 5, "right"),
     Column("total", "Total", 12, "right"),
 )
+
+
+def kind_text(entry: dict[str, Any]) -> str:
+    """A correcting entry says so; a first entry shows nothing."""
+    kind = str(entry.get("kind") or "entry")
+    return "" if kind == "entry" else kind
 
 
 def period_matches(entry: dict[str, Any], period: str) -> bool:

@@ -162,7 +162,7 @@ async def test_sync_now_shows_progress_then_a_toast_with_a_key_to_view(
         await wait_text(pilot, "running", "building")
         await backend.release_runs()
         toast = await wait_toast(pilot, "entry posted. Press v to view it.")
-        assert "Administration 102 2025-02" in toast
+        assert "Administration 102 → BEX (configuration 2) 2025-02" in toast
         await pilot.press("v")
         await wait_text(pilot, "Entries overview")
         table = pilot.app.screen.query_one("#entries-table")

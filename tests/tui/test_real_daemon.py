@@ -89,7 +89,7 @@ async def test_the_seed_workflow_by_keyboard(
         await wait_until(pilot, lambda: len(app.configurations) == 3, what="the labels")
         gate.set()
         toast = await wait_toast(pilot, "entries posted")
-        assert "Administration 101 2025-03-14" in toast
+        assert "Administration 101 → BEX (configuration 1) 2025-03-14" in toast
         await pilot.pause(0.5)
         assert not any(t.startswith("Sync finished") for t in toasts(app)), toasts(app)
         app.clear_notifications()
@@ -98,8 +98,8 @@ async def test_the_seed_workflow_by_keyboard(
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfigurationsScreen))
         text = await wait_text(pilot, "› Configurations", "101", "102", "103")
-        numbers = [line.split()[0] for line in text.splitlines() if line[:5].strip().isdigit()]
-        assert numbers == ["101", "102", "103"]
+        rows = [line.split() for line in text.splitlines() if line[:4].strip().isdigit()]
+        assert [(row[0], row[1]) for row in rows] == [("1", "101"), ("2", "102"), ("3", "103")]
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfigurationViewScreen))
         text = await wait_text(pilot, "Administration 102", "monthly", "no (manual)")
@@ -149,7 +149,9 @@ async def test_the_seed_workflow_by_keyboard(
         row = next(line for line in text.splitlines() if line.startswith(" 2024-12 "))
         assert "manual" in row and "building" in row and "queued" not in row
         gate.set()
-        toast = await wait_toast(pilot, "Administration 102 2024-12: entry posted. Press v")
+        toast = await wait_toast(
+            pilot, "Administration 102 → BEX (configuration 2) 2024-12: entry posted. Press v"
+        )
         assert toast.startswith("Sync finished")
         app.clear_notifications()  # toasts cover the right half of the screen
         await wait_until(
