@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
+from textual.widgets import Select
 from textual.worker import Worker, WorkerState
 
 from bexsync_tui.client import SNAPSHOT_TOPIC, STATE_TOPIC, DaemonUnavailable
@@ -530,6 +531,8 @@ class BexsyncApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "section" and self.connection_state != "connected":
             return False
+        if action == "section" and isinstance(self.focused, Select):
+            return None  # a digit in a dropdown must not throw the form away (dimmed, not hidden)
         if action == "view_last_entry":
             return self.last_finished is not None and self.last_finished.entry_id is not None
         return True

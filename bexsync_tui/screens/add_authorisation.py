@@ -85,9 +85,13 @@ def provider_label(provider: dict[str, Any]) -> str:
 class AddAuthorisationScreen(BexScreen):
     """Step by step; each step replaces the content of ``#step``.
 
+    The name field has the focus at the start: a form opens ready to type.
+
     ``login_again``: an existing authorisation (a refused or expired login) whose login starts
     over with ``authorisations.login``; the provider's steps that follow are the same.
     """
+
+    AUTO_FOCUS = "#name"
 
     HEADING = "New authorisation"
     RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"authorisation.updated"})

@@ -57,7 +57,9 @@ def form_row(label: str, widget: Widget, field: str, *extra: Widget) -> ComposeR
 
 
 class ConfigurationFormScreen(BexScreen):
-    """``configuration`` None: a new one under ``authorisation``."""
+    """``configuration`` None: a new one under ``authorisation``. Opens on its first field."""
+
+    AUTO_FOCUS = "#administration_id"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="configuration_form.cancel"),
