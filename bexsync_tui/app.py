@@ -32,6 +32,7 @@ from textual.widgets import Select
 from textual.worker import Worker, WorkerState
 
 from bexsync_tui.client import SNAPSHOT_TOPIC, STATE_TOPIC, DaemonUnavailable
+from bexsync_tui.routes import screen_for
 from bexsync_tui.screens.administrations import AdministrationsScreen
 from bexsync_tui.screens.authorisations import AuthorisationsScreen
 from bexsync_tui.screens.daemon_down import DaemonDownScreen
@@ -545,6 +546,15 @@ class BexsyncApp(App[None]):
             return
         await self.switch_mode(name)
 
+    def open(self, route: str, *args: Any, replace: bool = False, **kwargs: Any) -> None:
+        """Go to ``route`` (``bexsync_tui.routes``) on top of the current screen, or in its
+        place with ``replace``: how screens navigate, without importing one another."""
+        screen = screen_for(route, *args, **kwargs)
+        if replace:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
     def section_key(self, name: str, default: str) -> str:
         """The key that opens section ``name`` now (its first, if remapped to several)."""
         keys = self.remapped.get(f"nav.{name}")
@@ -602,8 +612,6 @@ class BexsyncApp(App[None]):
     @work(group="open", exit_on_error=False, description="open the configuration")
     async def open_configuration(self, configuration_id: Any) -> None:
         """Authorisations › its configurations › this one, as if the user had walked there."""
-        from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
-        from bexsync_tui.screens.configurations import ConfigurationsScreen
 
         configuration = await self.client.call("configurations.get", {"id": configuration_id})
         authorisation = await self.client.call(
@@ -612,8 +620,8 @@ class BexsyncApp(App[None]):
         await self.switch_mode("authorisations")
         while len(self.screen_stack) > 1:
             await self.pop_screen()
-        await self.push_screen(ConfigurationsScreen(authorisation))
-        await self.push_screen(ConfigurationViewScreen(configuration, authorisation))
+        await self.push_screen(screen_for("configurations", authorisation))
+        await self.push_screen(screen_for("configuration_view", configuration, authorisation))
 
     def _go(self, name: str) -> None:
         self.run_worker(self.action_section(name), exit_on_error=False)

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from bexsync_tui.client import RpcCallError
+from bexsync_tui.actions import activate_authorisation
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
+from bexsync_tui.screens.dialogs import ConfirmScreen
 from bexsync_tui.widgets.tables import BexTable, fill_table
 
 STATUS_STYLES = {"active": "green", "inactive": "yellow", "error": "bold red"}
@@ -20,35 +20,6 @@ STATUS_STYLES = {"active": "green", "inactive": "yellow", "error": "bold red"}
 
 def status_cell(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
-async def activate_authorisation(screen: BexScreen, auth: dict[str, Any]) -> dict[str, Any] | None:
-    """Verify an authorisation now; asks for the tenant when the login reaches several."""
-    params: dict[str, Any] = {"id": auth["id"]}
-    try:
-        result = await screen.call("authorisations.activate", params)
-    except RpcCallError as error:
-        tenants = (error.data or {}).get("tenants")
-        if error.name != "ValidationFailed" or not tenants:
-            raise
-        choices = [(t.get("id"), f"{t.get('name')} ({t.get('id')})") for t in tenants]
-        tenant = await screen.app.push_screen_wait(
-            ChoiceScreen("This login reaches several organisations: which one?", choices)
-        )
-        if tenant is None:
-            return None
-        result = await screen.call("authorisations.activate", {**params, "tenant_id": tenant})
-    name = result.get("name", auth.get("name"))
-    if result.get("status") == "active":
-        screen.notify(f"Authorisation {name!r} is active.", title="Activated")
-    else:
-        screen.notify(
-            f"Authorisation {name!r} was not activated: {result.get('status_message')}",
-            title="Not activated",
-            severity="error",
-            timeout=10,
-        )
-    return result
 
 
 def needs_login(auth: dict[str, Any] | None) -> bool:
@@ -157,15 +128,11 @@ class AuthorisationsScreen(BexScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         auth = self.items.get(str(event.row_key.value))
         if auth is not None:
-            from bexsync_tui.screens.configurations import ConfigurationsScreen
-
-            self.app.push_screen(ConfigurationsScreen(auth))
+            self.bex.open("configurations", auth)
 
     def action_new(self) -> None:
-        from bexsync_tui.screens.add_authorisation import AddAuthorisationScreen
-
         names = [str(a.get("name", "")) for a in self.items.values()]
-        self.app.push_screen(AddAuthorisationScreen(existing_names=names))
+        self.bex.open("add_authorisation", existing_names=names)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("activate", "delete") and not self.items:
@@ -178,9 +145,7 @@ class AuthorisationsScreen(BexScreen):
         auth = self.current
         if auth is None:
             return
-        from bexsync_tui.screens.add_authorisation import AddAuthorisationScreen
-
-        self.app.push_screen(AddAuthorisationScreen(login_again=auth))
+        self.bex.open("add_authorisation", login_again=auth)
 
     @work(group="activate", exit_on_error=False, description="activate the authorisation")
     async def action_activate(self) -> None:

@@ -183,11 +183,9 @@ class ConfigurationFormScreen(BexScreen):
 
     @work(group="mappings", exit_on_error=False, description="open the mappings")
     async def action_mappings(self) -> None:
-        from bexsync_tui.screens.mappings import MappingsScreen
-
         assert self.configuration is not None
         current = await self.call("configurations.get", {"id": self.configuration["id"]})
-        await self.app.push_screen(MappingsScreen(current))
+        self.bex.open("mappings", current)
 
     def action_reload_options(self) -> None:
         self.load_options()

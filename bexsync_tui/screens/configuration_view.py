@@ -11,8 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.widgets import DataTable, Label, Static
 
+from bexsync_tui.actions import confirm_delete_configuration, start_sync
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.configurations import confirm_delete_configuration, start_sync
 from bexsync_tui.widgets.state import same_id
 from bexsync_tui.widgets.sync_progress import SyncProgressPanel
 from bexsync_tui.widgets.tables import PlainTable, fill_table
@@ -175,19 +175,13 @@ class ConfigurationViewScreen(BexScreen):
         await start_sync(self, self.configuration)
 
     def action_preview(self) -> None:
-        from bexsync_tui.screens.preview import PreviewScreen
-
-        self.app.push_screen(PreviewScreen(self.configuration))
+        self.bex.open("preview", self.configuration)
 
     def action_period(self) -> None:
-        from bexsync_tui.screens.period import PeriodScreen
-
-        self.app.push_screen(PeriodScreen(self.configuration))
+        self.bex.open("period", self.configuration)
 
     def action_edit(self) -> None:
-        from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
-
-        self.app.push_screen(ConfigurationFormScreen(self.authorisation, self.configuration))
+        self.bex.open("configuration_form", self.authorisation, self.configuration)
 
     @work(group="toggle", exit_on_error=False, description="activate the configuration")
     async def action_activate(self) -> None:

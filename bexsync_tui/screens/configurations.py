@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from bexsync_tui.actions import confirm_delete_configuration, start_sync
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.dialogs import ConfirmScreen
 from bexsync_tui.widgets.state import progress_text
 from bexsync_tui.widgets.tables import BexTable, fill_table
 
@@ -149,14 +149,10 @@ class ConfigurationsScreen(BexScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         configuration = self.items.get(str(event.row_key.value))
         if configuration is not None:
-            from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
-
-            self.app.push_screen(ConfigurationViewScreen(configuration, self.authorisation))
+            self.bex.open("configuration_view", configuration, self.authorisation)
 
     def action_new(self) -> None:
-        from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
-
-        self.app.push_screen(ConfigurationFormScreen(self.authorisation))
+        self.bex.open("configuration_form", self.authorisation)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("sync", "delete") and not self.items:
@@ -176,29 +172,3 @@ class ConfigurationsScreen(BexScreen):
             return
         if await confirm_delete_configuration(self, configuration):
             self.load()
-
-
-async def start_sync(screen: BexScreen, configuration: dict[str, Any], **extra: Any) -> Any:
-    """``syncs.run`` for a configuration; progress then arrives as events."""
-    result = await screen.call("syncs.run", {"configuration_id": configuration["id"], **extra})
-    screen.notify(
-        f"Sync of administration {configuration.get('administration_number')} started.",
-        title="Sync",
-        timeout=3,
-    )
-    return result
-
-
-async def confirm_delete_configuration(screen: BexScreen, configuration: dict[str, Any]) -> bool:
-    """Ask, then ``configurations.delete``; True when it was deleted."""
-    number = configuration.get("administration_number")
-    if not await screen.app.push_screen_wait(
-        ConfirmScreen(
-            f"Delete the configuration of administration {number}?",
-            "Posted entries stay at the provider; scheduled syncs stop.",
-        )
-    ):
-        return False
-    await screen.call("configurations.delete", {"id": configuration["id"]})
-    screen.notify(f"Configuration of administration {number} deleted.", title="Deleted")
-    return True

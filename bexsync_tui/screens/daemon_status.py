@@ -108,9 +108,7 @@ class DaemonStatusScreen(BexScreen):
 
     def action_connect_pms(self) -> None:
         """The screen's result does not matter: resuming here reloads the status."""
-        from bexsync_tui.screens.pms_connect import PmsConnectScreen
-
-        self.app.push_screen(PmsConnectScreen())
+        self.bex.open("pms_connect")
 
     @work(exclusive=True, group="load", exit_on_error=False, description="read the status")
     async def load(self) -> None:

@@ -30,16 +30,16 @@ COLUMNS = (
     Column("period", "Period", 10),
     Column("provider", "Provider", 9),
     Column("external_id", "External id"),
-    Column("kind", "Kind", 10, render=lambda e: kind_text(e)),
+    Column("kind", "Kind", 5, render=lambda e: kind_text(e)),
     Column("line_count", "Lines", 5, "right"),
     Column("total", "Total", 12, "right"),
 )
 
 
 def kind_text(entry: dict[str, Any]) -> str:
-    """A correcting entry says so; a first entry shows nothing."""
+    """A correcting entry says so (``corr.``); a first entry shows nothing."""
     kind = str(entry.get("kind") or "entry")
-    return "" if kind == "entry" else kind
+    return "" if kind == "entry" else "corr." if kind == "correction" else kind[:5]
 
 
 def period_matches(entry: dict[str, Any], period: str) -> bool:
@@ -226,9 +226,7 @@ class EntriesScreen(BexScreen):
 
     @on(VirtualTable.Selected)
     def _open(self, event: VirtualTable.Selected) -> None:
-        from bexsync_tui.screens.entry_detail import EntryDetailScreen
-
-        self.app.push_screen(EntryDetailScreen(event.row))
+        self.bex.open("entry_detail", event.row)
 
 
 def _find(rows: list[dict[str, Any]], entry_id: Any) -> int | None:

@@ -103,11 +103,9 @@ class NotificationsScreen(BexScreen):
             # No entry (a failed or waiting sync): the configuration shows why and what to do.
             self.bex.open_configuration(link["configuration_id"])
         elif kind == "authorisations" and link.get("authorisation_id") is not None:
-            from bexsync_tui.screens.configurations import ConfigurationsScreen
-
             auth = await self.call("authorisations.get", {"id": link["authorisation_id"]})
             await self.app.switch_mode("authorisations")
-            await self.app.push_screen(ConfigurationsScreen(auth))
+            self.bex.open("configurations", auth)
         else:
             self.notify("This notification links to nothing; its text is all there is.")
 

@@ -18,10 +18,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
-from bexsync_tui.client import RpcCallError
+from bexsync_tui.actions import run_period
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.dialogs import ConfirmScreen
-from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
+from bexsync_tui.widgets.errors import show_field_error
 
 MONTH = re.compile(r"\d{4}-\d{2}")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -152,9 +151,7 @@ class PeriodScreen(BexScreen):
         period = self.period()
         if period is None:
             return
-        from bexsync_tui.screens.preview import PreviewScreen
-
-        self.app.push_screen(PreviewScreen(self.configuration, period))
+        self.bex.open("preview", self.configuration, period)
 
     @on(Button.Pressed, "#sync")
     def _sync_pressed(self) -> None:
@@ -168,47 +165,3 @@ class PeriodScreen(BexScreen):
         started = await run_period(self, self.configuration, period)
         if started:
             self.dismiss(None)
-
-
-async def run_period(
-    screen: BexScreen, configuration: dict[str, Any], period: str, draft_id: Any = None
-) -> bool:
-    """``syncs.run`` for a period; a posted one is forced only after the user confirms.
-
-    Field errors (a period out of range or not due) go beside the period field when the
-    screen has one, else into a toast. True when a run started.
-    """
-    params: dict[str, Any] = {"configuration_id": configuration["id"], "period": period}
-    if draft_id is not None:
-        params["draft_id"] = draft_id
-    number = configuration.get("administration_number")
-    try:
-        result = await screen.call("syncs.run", params)
-        forced = False
-    except RpcCallError as error:
-        if error.name != "Conflict" or "period" not in (error.data or {}):
-            found = field_errors(error)
-            if "period" in found and screen.query("#error-period"):
-                show_field_error(screen.query_one("#error-period", Label), describe_error(error)[1])
-                return False
-            raise
-        if not await screen.app.push_screen_wait(
-            ConfirmScreen(
-                f"Administration {number} {period} is already posted. Sync it again?",
-                "bexsync compares the PMS with what was posted and posts a correcting entry "
-                "for the difference only; if nothing changed, it posts nothing.",
-                yes="Post the difference",
-            )
-        ):
-            return False
-        result = await screen.call("syncs.run", {**params, "force": True})
-        forced = True
-    screen.bex.expect_run(result.get("run_id"), correction=forced)
-    if forced:
-        text = f"Posting {period} again for administration {number}: the difference only…"
-    elif draft_id is not None:
-        text = f"Posting {period} of administration {number}…"
-    else:
-        text = f"Sync of administration {number} {period} started."
-    screen.notify(text, title="Sync", timeout=3)
-    return True

@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
+from bexsync_tui.actions import run_period
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.money import balance, parse_amount, right, wire
 from bexsync_tui.widgets.tables import LinesTable, fill_table
@@ -351,8 +352,6 @@ class PreviewScreen(BexScreen):
         if reason or self.draft is None:
             self.notify(reason, title="Not posted", severity="warning")
             return
-        from bexsync_tui.screens.period import run_period
-
         period = str(self.draft.get("period"))
         if await run_period(self, self.configuration, period, self.draft["id"]):
             self.dismiss(None)

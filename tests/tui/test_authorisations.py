@@ -32,8 +32,8 @@ async def test_enter_opens_the_configurations_by_administration_number(run_app: 
         await wait_text(pilot, "Demo sandbox")
         await pilot.press("enter")
         text = await wait_text(pilot, "› Configurations", "101", "102", "103")
-        numbers = [line.split()[0] for line in text.splitlines() if line[:5].strip().isdigit()]
-        assert numbers == ["101", "102", "103"]
+        rows = [line.split() for line in text.splitlines() if line[:4].strip().isdigit()]
+        assert [row[1] for row in rows] == ["101", "102", "103"]  # after the "#" column
         await pilot.press("escape")
         await wait_no_text(pilot, "› Configurations")
 

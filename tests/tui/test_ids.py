@@ -32,7 +32,7 @@ async def test_next_runs_tell_configurations_apart(run_app: Any) -> None:
 def test_a_correction_is_marked_in_the_entries_overview() -> None:
     from bexsync_tui.screens.entries import kind_text
 
-    assert kind_text({"kind": "correction"}) == "correction"
+    assert kind_text({"kind": "correction"}) == "corr."
     assert kind_text({"kind": "entry"}) == ""
 
 
