@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("method")
     call.add_argument("params", nargs="?", help="params as a JSON object or array")
+    call.add_argument(
+        "--params-file",
+        metavar="FILE",
+        help="read the params from FILE ('-': standard input) instead: secrets such as an API "
+        "key stay out of the command line, which other local users can read",
+    )
     status = sub.add_parser(
         "status",
         help="daemon health; exit 0 healthy, 1 needs attention, 2 no daemon",
@@ -105,11 +111,29 @@ async def _with_client(socket_path: str, work: Any) -> int:
         await client.aclose()
 
 
+def _params_text(args: argparse.Namespace) -> str | None:
+    """The params' JSON text: the argument, or the file (``-``: stdin); OSError if unreadable."""
+    if args.params_file is None:
+        return args.params  # type: ignore[no-any-return]
+    if args.params_file == "-":
+        return sys.stdin.read()
+    with open(args.params_file, encoding="utf-8") as fh:
+        return fh.read()
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     params = None
-    if args.params is not None:
+    if args.params is not None and args.params_file is not None:
+        print("bexsync call: give PARAMS_JSON or --params-file, not both", file=sys.stderr)
+        return EXIT_NO_DAEMON
+    try:
+        text = _params_text(args)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"bexsync call: --params-file {args.params_file}: {exc}", file=sys.stderr)
+        return EXIT_NO_DAEMON
+    if text is not None:
         try:
-            params = json.loads(args.params)
+            params = json.loads(text)
         except json.JSONDecodeError as exc:
             print(f"bexsync call: PARAMS is not valid JSON: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from daemon.provider_settings import ProviderSettingsBook
 from daemon.rpc.server import Server
 from daemon.scheduler import Scheduler
 from daemon.sdnotify import Notifier, start_watchdog, stop_task
+from daemon.secret_key import secrets_box
+from daemon.services.access import AdministrationAccess
 from daemon.services.administrations import Administrations, PmsSettings
 from daemon.services.authorisations import Authorisations, AuthorisationStatus
 from daemon.services.configurations import Configurations
@@ -99,7 +102,13 @@ class DaemonApp:
         limiters = LimiterRegistry()  # one rate limiter per provider account, daemon-wide
         followups = FollowUps()
         store = self.store = SqliteStore(state_dir, clock)
-        vault = self.vault = CredentialVault.from_key_file(config.encryption_key_file)
+        box = secrets_box(
+            state_dir,
+            key_file=config.encryption_key_file,
+            plain=config.plain_secrets,
+            credentials_dir=os.environ.get("CREDENTIALS_DIRECTORY"),
+        )
+        vault = self.vault = CredentialVault(box)
         settings = self.provider_settings = ProviderSettingsBook(config.providers)
         progress = LiveProgress()
         runs = Runs(store=store, progress=progress)
@@ -129,6 +138,12 @@ class DaemonApp:
             loopback=LoopbackSettings(config.oauth_loopback_port, config.oauth_redirect_uri),
             transport=provider_transport,
         )
+        configurations = self.configurations = Configurations(
+            store=store, pool=pool, runs=runs, events=bus, clock=clock, wake=followups.wake
+        )
+        access = AdministrationAccess(
+            store=store, notifications=notifications, changed=configurations.changed
+        )
         pms = self.administrations = Administrations(
             store=store,
             vault=vault,
@@ -138,14 +153,12 @@ class DaemonApp:
             events=bus,
             clock=clock,
             wake=followups.wake,
+            access=access,
             limiters=limiters,
             transport=pms_transport,
         )
         authorisations = self.authorisations = Authorisations(
             store=store, logins=logins, pool=pool, status=status, settings=settings, events=bus
-        )
-        configurations = self.configurations = Configurations(
-            store=store, pool=pool, runs=runs, events=bus, clock=clock, wake=followups.wake
         )
         engine = assemble(
             store=store,
@@ -212,6 +225,9 @@ class DaemonApp:
     async def open(self) -> None:
         self.acquire_lock()
         await self.store.open()
+        sealed = await self.vault.seal_stored_plain(self.store)
+        if sealed:
+            log.warning("sealed %d secrets that were stored in plain text", sealed)
 
     async def start(self, *, serve: bool = True) -> None:
         """Open state, recover interrupted runs, then serve and schedule."""
@@ -227,6 +243,9 @@ class DaemonApp:
                 socket_path=self.socket_path,
                 socket_mode=self.config.socket_mode,
                 allowed_gid=self.config.admin_gid(),
+                max_connections=self.config.max_connections,
+                max_connections_per_client=self.config.max_connections_per_client,
+                idle_timeout=self.config.idle_timeout_s,
                 version=server_version(),
             )
             await self.server.start()

@@ -62,10 +62,14 @@ class DaemonConfig:
     socket_mode: int = 0o600
     admin_group: str | None = None
     max_concurrent_syncs: int = 4
+    max_connections: int = 512
+    max_connections_per_client: int = 64
+    idle_timeout_s: float = 900.0
     oauth_loopback_port: int | None = None
     oauth_redirect_uri: str | None = None
     metrics_file: Path | None = None
     encryption_key_file: str | None = None
+    plain_secrets: bool = False
     pms_page_size: int = 100
     # BEX's documented limits (2020 docs); BEX raises them on request, so they are settings.
     pms_calls_per_15min: int = 500
@@ -96,10 +100,16 @@ class DaemonTable(msgspec.Struct, forbid_unknown_fields=True):
     """Octal digits, quoted or not: "0660", 660 and "0o660" are the same mode."""
     admin_group: str | None = None
     max_concurrent_syncs: Annotated[int, Meta(ge=1, le=64)] = 4
+    max_connections: Annotated[int, Meta(ge=2, le=10_000)] = 512
+    max_connections_per_client: Annotated[int, Meta(ge=1, le=10_000)] = 64
+    idle_timeout_s: Annotated[float, Meta(ge=0, le=86_400)] = 900.0
+    """0: idle connections stay open."""
     oauth_loopback_port: Annotated[int, Meta(ge=1, le=65535)] | None = None
     oauth_redirect_uri: str | None = None
     metrics_file: str | None = None
     encryption_key_file: str | None = None
+    plain_secrets: bool = False
+    """Opt-in: store secrets unsealed (the daemon warns at every start)."""
 
 
 class PmsTable(msgspec.Struct, forbid_unknown_fields=True):
@@ -187,6 +197,10 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
         problems += exc.errors
         file = ConfigFile()
     mode = _socket_mode(_table(data, "daemon").get("socket_mode"), problems)
+    if file.daemon.plain_secrets and file.daemon.encryption_key_file:
+        problems.append(
+            {"field": "daemon.plain_secrets", "message": "contradicts encryption_key_file"}
+        )
     providers: dict[str, ProviderSettings] = {}
     if not problems:
         for provider_id, table in _table(data, "providers").items():
@@ -207,10 +221,14 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> DaemonCon
         socket_mode=mode,
         admin_group=daemon.admin_group or os.environ.get("BEXSYNC_ADMIN_GROUP") or None,
         max_concurrent_syncs=daemon.max_concurrent_syncs,
+        max_connections=daemon.max_connections,
+        max_connections_per_client=daemon.max_connections_per_client,
+        idle_timeout_s=daemon.idle_timeout_s,
         oauth_loopback_port=daemon.oauth_loopback_port,
         oauth_redirect_uri=daemon.oauth_redirect_uri,
         metrics_file=Path(daemon.metrics_file) if daemon.metrics_file else None,
         encryption_key_file=daemon.encryption_key_file,
+        plain_secrets=daemon.plain_secrets,
         pms_page_size=pms.page_size,
         pms_calls_per_15min=pms.calls_per_15min,
         pms_calls_per_minute=pms.calls_per_minute,

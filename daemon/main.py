@@ -21,10 +21,15 @@ from daemon.config import (
 from daemon.demo_providers import DemoProvidersError
 from daemon.logsetup import setup_logging
 from daemon.rpc import SocketInUse, UnsafeSocketPath
-from daemon.store.db import StateDirError
+from daemon.rpc.throttled_log import throttle_loop_errors
+from daemon.store.db import DatabaseDamaged, StateDirError
 from providers.tokens import SecretBoxError
 
 log = logging.getLogger("bexsync.daemon")
+
+EXIT_DATABASE_DAMAGED = 4
+"""The database is empty, truncated or corrupt: restore a backup (README). Restarting cannot
+help, so the systemd units list it in RestartPreventExitStatus=."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +98,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    throttle_loop_errors(loop)  # e.g. accept() out of file descriptors: once a minute, not 5000/s
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -108,6 +114,12 @@ async def run_daemon(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         log.error("%s", exc)
         return 3
+    except DatabaseDamaged as exc:
+        # One line, no traceback; the units' RestartPreventExitStatus= stops a restart loop.
+        log.error("cannot start: %s", exc)
+        with contextlib.suppress(Exception):
+            await app.store.close()
+        return EXIT_DATABASE_DAMAGED
     except (StateDirError, ConfigError, OSError, SocketInUse, UnsafeSocketPath) as exc:
         # Close the database too: its worker threads would otherwise keep the process alive.
         # SocketInUse exits 3 like AlreadyRunning: another daemon already serves that socket.

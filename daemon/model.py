@@ -29,15 +29,29 @@ RUN_STATES: tuple[RunState, ...] = get_args(RunState)
 ACTIVE_RUN_STATES: frozenset[RunState] = frozenset(get_args(ActiveRunState))
 FINAL_RUN_STATES: frozenset[RunState] = frozenset(get_args(SettledRunState))
 RunTrigger = Literal["schedule", "manual"]
+INTERRUPTED_KIND = "interrupted"
+"""The error kind of a run that a stop or a crash (not a user) ended before posting: nothing was
+sent, and the scheduler runs its period again at start."""
 NotificationLevel = Literal["info", "success", "warning", "error"]
 NOTIFICATION_LEVELS: tuple[NotificationLevel, ...] = get_args(NotificationLevel)
 ConfigurationState = Literal[
-    "running", "finished", "inactive", "authorisation_inactive", "authorisation_error", "active"
+    "running",
+    "finished",
+    "inactive",
+    "no_access",
+    "authorisation_inactive",
+    "authorisation_error",
+    "active",
 ]
 PmsAuth = Literal["api_key", "oauth"]
 PmsStatus = Literal["not_connected", "connected", "error"]
 MAX_DELAY_DAYS = 14
 MAX_NAME_LENGTH = 100
+EARLIEST_DATE = date(2000, 1, 1)
+"""Configuration dates the scheduler can handle: from here up to ``MAX_YEARS_AHEAD`` from today
+(far enough for any real schedule, and far from the calendar's end, where period arithmetic
+overflows, and from year 1, which would mean 739,000 days to catch up)."""
+MAX_YEARS_AHEAD = 10
 # Control (Cc), format (Cf: bidi overrides, zero-width), line and paragraph separators, surrogates.
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
@@ -65,6 +79,18 @@ class ConfigurationFields:
     no_vat_code: str | None = None
 
 
+def fold_name(name: str) -> str:
+    """A name as stored: NFKC (full-width letters, composed accents, NBSP become their plain
+    forms) and every run of white space one space, none at the ends."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
+def name_key(name: str) -> str:
+    """What two names must differ in to be different names: their folded, case-folded forms
+    ("Straße" and "STRASSE" are one name)."""
+    return unicodedata.normalize("NFKC", fold_name(name).casefold())
+
+
 def validate_authorisation_name(name: str) -> list[FieldProblem]:
     stripped = name.strip()
     if not stripped:
@@ -77,14 +103,26 @@ def validate_authorisation_name(name: str) -> list[FieldProblem]:
     return []
 
 
+def latest_date(today: date) -> date:
+    """The last configuration date accepted on ``today`` (29 February maps to 28 February)."""
+    day = 28 if (today.month, today.day) == (2, 29) else today.day
+    return today.replace(year=today.year + MAX_YEARS_AHEAD, day=day)
+
+
 def validate_configuration(
     fields: ConfigurationFields,
     *,
     administration_access: bool | None,
+    today: date,
     known_provider_ledgers: Iterable[str] | None = None,
 ) -> list[FieldProblem]:
     """Every rule of a configuration; ``administration_access`` None: unknown administration."""
     problems: list[FieldProblem] = []
+    latest = latest_date(today)
+    for name, value in (("start_date", fields.start_date), ("end_date", fields.end_date)):
+        if value is not None and not EARLIEST_DATE <= value <= latest:
+            between = f"{EARLIEST_DATE} and {latest} (today + {MAX_YEARS_AHEAD} years)"
+            problems.append(FieldProblem(name, f"must be between {between}"))
     if administration_access is None:
         problems.append(
             FieldProblem(
@@ -116,7 +154,7 @@ def validate_configuration(
 
 
 def configuration_state(
-    *, active: bool, authorisation_status: str, finished: bool, running: bool
+    *, active: bool, authorisation_status: str, finished: bool, running: bool, access: bool = True
 ) -> ConfigurationState:
     """A single word for the configuration list: what a user should know first."""
     if running:
@@ -125,6 +163,8 @@ def configuration_state(
         return "finished"
     if not active:
         return "inactive"
+    if not access:
+        return "no_access"  # paused until access to its administration is restored
     if authorisation_status == "inactive":
         return "authorisation_inactive"
     if authorisation_status != "active":

@@ -18,6 +18,7 @@ from daemon.background import Background
 from daemon.errors import DaemonError
 from daemon.followups import FollowUps
 from daemon.formats import Clock, iso, parse_iso
+from daemon.model import FINAL_RUN_STATES, INTERRUPTED_KIND
 from daemon.periods import Period
 from daemon.sdnotify import Notifier, status_line
 from daemon.services.configurations import schedule_of
@@ -76,6 +77,7 @@ class Scheduler:
         self.passes = 0
         self._next_key = ""
         self._pms_connected_at: datetime | None = None
+        self._unschedulable: set[int] = set()  # logged once each, until a pass handles it
 
     def wake(self) -> None:
         self._followups.wake()
@@ -157,7 +159,14 @@ class Scheduler:
         earliest: datetime | None = None
         self.next_item = None
         for cfg in configs:
-            when = await self._consider(cfg, now)
+            try:
+                when = await self._consider(cfg, now)
+            except Exception:  # one row it cannot handle must not stop the others
+                if cfg.id not in self._unschedulable:
+                    log.exception("configuration %s left aside: it cannot be scheduled", cfg.id)
+                self._unschedulable.add(cfg.id)
+                continue
+            self._unschedulable.discard(cfg.id)
             if when is not None and (earliest is None or when < earliest):
                 earliest = when
                 self.next_item = (cfg.id, self._next_key)
@@ -179,7 +188,7 @@ class Scheduler:
         if due_at > now:
             return due_at
         last = await self._store.runs.latest_for_period(cfg.id, period.key)
-        if last is not None and last.state in ("failed", "needs_review", "cancelled"):
+        if last is not None and last.state in FINAL_RUN_STATES - {"posted"}:
             retry_at = self._retry_at(last, cfg)
             if retry_at is None:
                 return None  # waits for a human: a new config edit or a manual run
@@ -193,15 +202,24 @@ class Scheduler:
         return None
 
     def _retry_at(self, run: Run, cfg: Configuration) -> datetime | None:
+        """When a period whose last run did not post gets its next run; None: a human decides.
+
+        The rule: a due period without a posted entry and without a user's decision gets a run.
+        A user's decision is a run the user cancelled, or one that needs review (it may have
+        reached the ledger); a stopped or crashed run is run again at once, a refused login
+        after a new one, and every other failure after a growing pause.
+        """
         finished = parse_iso(run.finished_at or run.created_at)
         edited = parse_iso(cfg.updated_at)
         if edited > finished:
             return edited  # the user changed something: try again now
-        if run.state != "needs_review" and run.error_kind == "auth_expired":
-            return self._login_renewed_after(finished, cfg)
-        if run.state == "needs_review" or run.error_kind not in ("rate_limited", "unavailable"):
+        if run.error_kind == INTERRUPTED_KIND:
+            return finished
+        if run.state in ("needs_review", "cancelled"):
             return None
-        step = RETRY_BACKOFF[min(run.attempts, len(RETRY_BACKOFF)) - 1]
+        if run.error_kind == "auth_expired":
+            return self._login_renewed_after(finished, cfg)
+        step = RETRY_BACKOFF[min(max(run.attempts, 1), len(RETRY_BACKOFF)) - 1]
         return finished + timedelta(seconds=step)
 
     def _login_renewed_after(self, finished: datetime, cfg: Configuration) -> datetime | None:

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from daemon import metrics
 from daemon.formats import Clock, iso, parse_iso
+from daemon.overdue import needs_attention
+from daemon.services.access import restore_hint
 from daemon.store.interface import Store
 
 API_VERSION = "1.0"
@@ -109,7 +111,21 @@ class StatusReport:
                         "message": f"Authorisation {auth['name']!r}: {auth['status_message']}",
                     }
                 )
+        configs = await self._configurations.list()
+        labels = {c["id"]: c["label"] for c in configs}
+        for config in configs:
+            if config["schedule_error"]:
+                items.append(
+                    {
+                        "kind": "configuration",
+                        "id": config["id"],
+                        "configuration_id": config["id"],
+                        "label": config["label"],
+                        "message": f"{config['label']}: {config['schedule_error']}",
+                    }
+                )
         for run in await self._store.reports.runs_needing_attention(50):
+            label = labels.get(run.configuration_id, f"configuration {run.configuration_id}")
             items.append(
                 {
                     "kind": "run",
@@ -117,7 +133,51 @@ class StatusReport:
                     "configuration_id": run.configuration_id,
                     "period": run.period,
                     "state": run.state,
-                    "message": run.error or run.state,
+                    "label": label,
+                    "message": f"{label} {run.period}: {run.error or run.state}",
+                }
+            )
+        items.extend(
+            self._overdue(configs, {i["configuration_id"] for i in items if "period" in i})
+        )
+        return items
+
+    def _overdue(self, configs: list[dict[str, Any]], named: set[int]) -> list[dict[str, Any]]:
+        """Configurations paused for lack of access, and those with overdue periods that no
+        run item above names already."""
+        now = self._clock()
+        items = []
+        for c in configs:
+            if c["state"] == "no_access":
+                items.append(
+                    {
+                        "kind": "access",
+                        "id": c["id"],
+                        "configuration_id": c["id"],
+                        "label": c["label"],
+                        "message": f"{c['label']}: paused, no access to administration "
+                        f"{c['administration_number']} {c['administration_name']}; "
+                        + restore_hint(c["administration_id"]),
+                    }
+                )
+                continue
+            overdue = c["overdue"]
+            oldest = parse_iso(overdue[0]["due_at"]) if overdue else None
+            if c["id"] in named or not needs_attention(oldest, now, automatic=c["automatic"]):
+                continue
+            first = overdue[0]
+            more = f" and {len(overdue) - 1} more" if len(overdue) > 1 else ""
+            how = "waits for a sync" if not c["automatic"] else "has no sync running"
+            items.append(
+                {
+                    "kind": "configuration",
+                    "id": c["id"],
+                    "configuration_id": c["id"],
+                    "period": first["period"],
+                    "due_at": first["due_at"],
+                    "label": c["label"],
+                    "message": f"{c['label']}: period {first['period']}{more} overdue "
+                    f"(due {first['due_at']}), {how}",
                 }
             )
         return items

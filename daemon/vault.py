@@ -3,11 +3,13 @@ sees them, and registered with the log redaction as soon as they are read back."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from daemon.errors import AuthorisationRequired
+from daemon.store.interface import Store
 from daemon.store.records import Sealed
 from providers.redact import register_secret
 from providers.tokens import SecretBox
@@ -16,11 +18,30 @@ SEALED_PREFIX = "sealed:"
 
 
 class CredentialVault:
-    """JSON, encrypted with the configured key file (``encryption_key_file``); plain JSON when
-    none is configured (the state dir is 0700 either way)."""
+    """JSON, encrypted with the key (``daemon.secret_key``); plain JSON only when the
+    configuration opts into it (``plain_secrets``)."""
 
     def __init__(self, box: SecretBox | None = None) -> None:
         self._box = box
+
+    @property
+    def seals(self) -> bool:
+        return self._box is not None
+
+    async def seal_stored_plain(self, store: Store) -> int:
+        """Seal every secret an older version (or plain storage) left in plain text, and purge
+        the plain copies from the database files; how many there were."""
+        if self._box is None:
+            return 0
+        box = self._box
+        plain = [s for s in await store.secrets.all() if not s.value.startswith(SEALED_PREFIX)]
+        if plain:
+            sealed = [
+                dataclasses.replace(s, value=SEALED_PREFIX + box.encrypt(s.value.encode()))
+                for s in plain
+            ]
+            await store.secrets.rewrite(sealed)
+        return len(plain)
 
     @classmethod
     def from_key_file(cls, path: str | None) -> CredentialVault:

@@ -75,6 +75,7 @@ def entry_view(entry: Entry) -> dict[str, Any]:
         "line_count": entry.line_count,
         "posted_at": entry.posted_at,
         "run_id": entry.run_id,
+        "corrects": entry.corrects,
     }
     if entry.lines is not None:
         shaped["lines"] = entry.lines

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -66,7 +65,11 @@ async def test_catch_up_oldest_first_with_live_progress_then_sleep_until_due(tmp
         assert periods[0] == daily["start_date"] and periods[-1] == "2026-11-26"
         assert all(r["state"] == "posted" and r["trigger"] == "schedule" for r in runs)
         # The scheduler sleeps until the next due time: 2026-11-27 is due 02:00 Amsterdam on
-        # the 28th (01:00 UTC).
+        # the 28th (01:00 UTC). (The demo's monthly automatic configuration is retried a minute
+        # after each failure - administration 103 has uncategorised turnover - so it rests.)
+        for c in await client.call("configurations.list"):
+            if c["id"] != daily["id"] and c["automatic"]:
+                await client.call("configurations.deactivate", {"id": c["id"]})
         delay = await app.scheduler.plan()
         assert app.scheduler.next_wake == datetime(2026, 11, 28, 1, tzinfo=UTC)
         assert app.scheduler.next_item == (daily["id"], "2026-11-27")
@@ -132,55 +135,6 @@ async def test_period_rules_not_due_outside_range_conflict(tmp_path, clock):
             await client.call("syncs.run", {"configuration_id": manual["id"]})
         assert info.value.name in ("Conflict",)
         await wait_run(client, first["run_id"])
-
-
-async def test_resync_posts_a_correction_for_the_difference_only(tmp_path, clock):
-    async with demo_daemon(tmp_path, clock=clock) as (app, client):
-        manual = next(c for c in await client.call("configurations.list") if not c["automatic"])
-        draft = await client.call("syncs.preview", {"configuration_id": manual["id"]})
-        lines = draft["lines"]
-        # The bookkeeper moves 10.00 of turnover between two credit lines (still balanced).
-        credits = [i for i, line in enumerate(lines) if line["credit"] != "0.00"]
-        a, b = credits[0], credits[1]
-        lines[a]["credit"] = f"{Decimal(lines[a]['credit']) + 10:.2f}"
-        lines[b]["credit"] = f"{Decimal(lines[b]['credit']) - 10:.2f}"
-        draft = await client.call("drafts.update", {"id": draft["id"], "lines": lines})
-        assert draft["balanced"], draft["errors"]
-        run = await wait_run(
-            client,
-            (await client.call(
-                "syncs.run", {"configuration_id": manual["id"], "draft_id": draft["id"]}
-            ))["run_id"],
-        )  # fmt: skip
-        assert run["state"] == "posted"
-        # The PMS still says what it said: drift is noticed and notified once.
-        drift = await app.corrections.check_drift(manual["id"], draft["period"])
-        assert drift == {"period": draft["period"], "lines": 2, "difference": "10.00"}
-        await app.corrections.check_drift(manual["id"], draft["period"])
-        notes = await client.call("notifications.list")
-        assert sum("changed after posting" in n["title"] for n in notes) == 1
-        fixed = await wait_run(
-            client,
-            (await client.call(
-                "syncs.run",
-                {"configuration_id": manual["id"], "period": draft["period"], "force": True},
-            ))["run_id"],
-        )  # fmt: skip
-        assert fixed["state"] == "posted", fixed
-        correction = await client.call("entries.get", {"id": fixed["entry_id"]})
-        assert correction["kind"] == "correction"
-        assert correction["reference"].endswith(":c1")
-        assert correction["total"] == "10.00" and correction["line_count"] == 2
-        # After the correction nothing is left to correct.
-        again = await wait_run(
-            client,
-            (await client.call(
-                "syncs.run",
-                {"configuration_id": manual["id"], "period": draft["period"], "force": True},
-            ))["run_id"],
-        )  # fmt: skip
-        assert again["state"] == "posted" and again["entry_id"] is None
-        assert await app.corrections.check_drift(manual["id"], draft["period"]) is None
 
 
 async def test_cancel_a_queued_run_and_errors_fail_with_a_notification(tmp_path, clock):

@@ -716,7 +716,7 @@ def test_parse_lines_reads_client_lines_and_reports_every_field() -> None:
     lines = parse_lines(
         [
             {"account": "1300", "description": "d", "debit": "10.5", "credit": None},
-            {"account": "8000", "vat_code": "H", "credit": "10.50", "extra": 1},
+            {"account": "8000", "vat_code": "H", "credit": "10.50"},
         ]
     )
     assert lines[0].debit == D("10.50") and lines[0].credit == D("0.00")
@@ -731,6 +731,24 @@ def test_parse_lines_reads_client_lines_and_reports_every_field() -> None:
     ]
     with pytest.raises(LinesInputError):
         parse_lines({"account": "1"})
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "words"),
+    [
+        ({"account": "8000", "credit": "10.50", "extra": 1}, "lines[0].extra", "unknown field"),
+        ({"account": "8000", "credit": "١٠٦١٠.٠٠"}, "lines[0].credit", "is not an amount"),
+        ({"account": "8000", "debit": "１０.００"}, "lines[0].debit", "is not an amount"),
+        ({"account": "8000", "description": "x" * 501}, "lines[0].description", "at most 500"),
+        ({"account": "8" * 201}, "lines[0].account", "at most 200"),
+    ],
+)
+def test_parse_lines_refuses_what_it_would_otherwise_store(line, field, words) -> None:
+    """Issue 17.8: non-ASCII digits, unknown fields and huge texts are field errors."""
+    with pytest.raises(LinesInputError) as exc:
+        parse_lines([line])
+    assert [(e["field"], words in e["message"]) for e in exc.value.errors] == [(field, True)]
+    assert parse_lines([{"account": "8000", "description": "x" * 500, "credit": "10.00"}])
 
 
 def test_format_money() -> None:

@@ -72,7 +72,9 @@ def test_create_agrees_with_the_rules_and_a_refusal_changes_nothing(daemon: Any,
         automatic=data.draw(st.booleans()),
     )
     problems = validate_configuration(
-        fields, administration_access=daemon.access.get(fields.administration_id)
+        fields,
+        administration_access=daemon.access.get(fields.administration_id),
+        today=date.today(),
     )
     # Once the rules pass, the daemon asks the provider whether the ledger exists.
     if not problems and fields.ledger_id not in daemon.ledgers:

@@ -327,7 +327,8 @@ async def test_refresh_saves_the_rotated_token_sealed_and_it_survives_a_restart(
                     for p in ("2026-10", "2026-11")
                 )
             )
-            assert all(d["lines"] for d in both)
+            # 2026-10 is posted and the PMS unchanged: its preview is an empty correction.
+            assert both[0]["lines"] == [] and both[1]["lines"]
             assert refreshes(pms) == [200, 200]
             assert stored_token(app).refresh_token in pms.oauth.active_refresh_tokens()
             assert (await client.call("pms.get"))["status"] == "connected"
@@ -353,7 +354,8 @@ async def test_a_refused_refresh_stops_syncs_with_a_pms_error_until_reconnected(
         assert [n["title"] for n in notes] == ["Connect the PMS again"]
         assert "pms.connect" in notes[0]["body"]
         attention = (await call("daemon.status"))["attention"]
-        assert [a["kind"] for a in attention] == ["pms"]  # `bexsync status` exits 1
+        # `bexsync status` exits 1; the manual configuration's overdue months are listed too.
+        assert [a["kind"] for a in attention] == ["pms", "configuration"]
         # A sync fails at once with that reason, without asking the PMS or the OAuth server.
         tried = len(pms.oauth.token_requests)
         run = await call("syncs.run", {"configuration_id": config_id, "period": "2026-10"})

@@ -62,6 +62,7 @@ def test_rpc_imports_nothing_from_the_layers_above_it() -> None:
 
 async def test_the_protocol_layer_answers_lines_without_a_socket() -> None:
     """Like varlink's ``Service.handle``: bytes in, bytes out; the transport only frames."""
+    import asyncio
     import json
 
     from daemon.rpc.dispatch import Dispatcher
@@ -71,6 +72,7 @@ async def test_the_protocol_layer_answers_lines_without_a_socket() -> None:
 
     class NoSocket:
         peer = PeerCredentials(pid=1, uid=0, gid=0)
+        slots = asyncio.Semaphore(4)
 
     dispatcher = Dispatcher(make_registry(), DummyApp())
     connection: Any = NoSocket()

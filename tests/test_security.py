@@ -209,12 +209,23 @@ def test_a_key_file_readable_by_others_is_named_in_a_warning(tmp_path: Path) -> 
 
 
 def _secrets(state_dir: Path) -> set[str]:
+    """Every secret the daemon stores, opened with the key it created (sealed by default)."""
+    from daemon.secret_key import default_key_path
+    from daemon.vault import SEALED_PREFIX
+    from providers.tokens import SecretBox
+
+    box = SecretBox.from_file(default_key_path(state_dir))
+
+    def opened(sealed: str) -> Any:
+        assert sealed.startswith(SEALED_PREFIX)
+        return json.loads(box.decrypt(sealed.removeprefix(SEALED_PREFIX)))
+
     found: set[str] = set()
     with sqlite3.connect(state_dir / "bexsync.sqlite3") as db:
         (pms_key,) = db.execute("SELECT api_key FROM pms_connection").fetchone()
-        found.add(json.loads(pms_key))
+        found.add(opened(pms_key))
         for (data,) in db.execute("SELECT data FROM credentials"):
-            for value in json.loads(data).values():
+            for value in opened(data).values():
                 token = json.loads(value) if value.startswith("{") else None
                 if token:
                     found |= {token.get("access_token"), token.get("refresh_token")}

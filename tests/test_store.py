@@ -25,6 +25,37 @@ async def test_new_database_is_private_and_at_latest_version(tmp_path):
         await db.close()
 
 
+async def test_upgrade_marks_runs_a_stop_cancelled_as_interrupted(tmp_path):
+    """Before version 4 a stop's cancelled run had no kind and its period never ran again."""
+    db = await open_database(tmp_path, target_version=3)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO administrations VALUES ('a1', '101', 'Park', 'EUR', 'Europe/Amsterdam', 1)"
+        )
+        await conn.execute(
+            "INSERT INTO authorisations (id, name, provider, status, created_at, updated_at) "
+            "VALUES (1, 'Books', 'sandbox', 'active', 'now', 'now')"
+        )
+        await conn.execute(
+            "INSERT INTO configurations (id, authorisation_id, administration_id, frequency, "
+            "ledger_id, start_date, delay_days, automatic, active, created_at, updated_at) "
+            "VALUES (1, 1, 'a1', 'daily', 'MEM', '2026-01-01', 0, 1, 1, 'now', 'now')"
+        )
+        for run_id, error in ((1, "interrupted: the daemon shut down before posting"), (2, "x")):
+            await conn.execute(
+                "INSERT INTO runs (id, configuration_id, period, trigger, state, error, "
+                "created_at) VALUES (?, 1, '2026-01', 'schedule', 'cancelled', ?, 'now')",
+                (run_id, error),
+            )
+    await db.close()
+    db = await open_database(tmp_path)
+    try:
+        kinds = await db.fetchall("SELECT id, error_kind FROM runs ORDER BY id")
+        assert [tuple(r) for r in kinds] == [(1, "interrupted"), (2, None)]
+    finally:
+        await db.close()
+
+
 async def test_upgrade_from_version_1_keeps_data(tmp_path):
     db = await open_database(tmp_path, target_version=1)
     async with db.transaction() as conn:

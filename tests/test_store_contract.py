@@ -240,6 +240,8 @@ async def test_configurations_read_with_their_administration_and_login(store: St
     )  # fmt: skip
     assert cfg.start_date == date(2026, 11, 1) and cfg.end_date is None
     assert cfg.automatic and cfg.active and cfg.account_map == {}
+    assert await store.configurations.schedulable() == []  # no access to its administration
+    await store.administrations.set_access("a1", True)
     assert [c.id for c in await store.configurations.schedulable()] == [config_id]
     with pytest.raises(Duplicate):
         await store.configurations.create(values(auth_id), active=False)
@@ -381,6 +383,12 @@ async def test_a_failed_run_counts_an_attempt_reopens_its_draft_and_notifies(sto
     assert await store.runs.latest_for_period(config_id, "2026-11-01") == run
     attention = await store.reports.runs_needing_attention(10)
     assert [r.id for r in attention] == [run_id]
+    # A retry of the failed period carries the count on, so the scheduler's pause grows.
+    retry = await store.runs.queue(
+        config_id, "2026-11-01", trigger="schedule", draft_id=None, allow_correction=False
+    )
+    retried = await store.runs.get(retry)
+    assert retried is not None and retried.attempts == 1
 
 
 async def test_an_empty_period_and_an_unchanged_correction_settle_the_run(store: Store) -> None:

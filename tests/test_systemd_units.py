@@ -100,7 +100,8 @@ def test_system_unit_wiring_the_daemon_relies_on() -> None:
     assert d["WatchdogSec"] == ["30"]
     assert d["Restart"] == ["on-failure"]
     assert (d["User"], d["Group"]) == (["bexsync"], ["bexsync"])
-    assert (d["StateDirectory"], d["StateDirectoryMode"]) == (["bexsync"], ["0700"])
+    # bexsync-keys: where the daemon creates the key that seals secrets (daemon.secret_key)
+    assert (d["StateDirectory"], d["StateDirectoryMode"]) == (["bexsync bexsync-keys"], ["0700"])
     assert (d["RuntimeDirectory"], d["RuntimeDirectoryMode"]) == (["bexsync"], ["0750"])
     env = " ".join(d["Environment"]).split()
     assert "BEXSYNC_SOCKET_MODE=0660" in env
@@ -216,3 +217,20 @@ def test_python_stack_runs_with_memory_deny_write_execute() -> None:
         pytest.skip("kernel without PR_SET_MDWE (Linux < 6.3)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_both_units_leave_file_descriptors_above_the_connection_cap() -> None:
+    from daemon.config import DaemonConfig
+
+    cap = DaemonConfig().max_connections
+    for unit in (SYSTEM_UNIT, USER_UNIT):
+        limit = directives(unit)["LimitNOFILE"]
+        assert len(limit) == 1 and int(limit[0]) >= 4 * cap, unit
+
+
+def test_a_damaged_database_is_not_restarted_in_a_loop() -> None:
+    from daemon.main import EXIT_DATABASE_DAMAGED
+
+    for unit in (SYSTEM_UNIT, USER_UNIT):
+        prevent = " ".join(directives(unit).get("RestartPreventExitStatus", [])).split()
+        assert str(EXIT_DATABASE_DAMAGED) in prevent, unit

@@ -190,8 +190,15 @@ class Configuration(Result):
     account_map: dict[str, str]
     vat_map: dict[str, str]
     schedule: str | None
+    schedule_error: str | None
+    """Set when the stored dates cannot be scheduled: the scheduler leaves it aside until fixed."""
     state: ConfigurationState
     next_due: NextDue | None
+    overdue: list[NextDue]
+    """Due periods nobody is working on, oldest first: manual ones waiting, automatic ones
+    failed or stuck (empty while an automatic configuration runs or while it is paused)."""
+    label: str
+    """How people see it named: id, administration number and name, provider, ledger."""
     posted_periods: int
     last_run: Run | None
 
@@ -287,6 +294,11 @@ class Draft(Result):
     sources: Sources
     status: str | UnsetType = UNSET
     """Absent on a fresh preview; "open" until a run uses the draft."""
+    kind: Literal["entry", "correction"] = "entry"
+    """"correction" for a period already posted: the lines are what changed in the PMS since
+    its last posting (hand edits of the posted entry stay), to confirm and post with force."""
+    corrects: int | None = None
+    """For a correction: the id of the period's entry it corrects."""
 
 
 class Entry(Result):
@@ -294,7 +306,7 @@ class Entry(Result):
     configuration_id: int | None
     administration_number: str
     period: Period
-    kind: str
+    kind: Literal["entry", "correction"]
     reference: str
     date: date
     provider: str
@@ -303,6 +315,8 @@ class Entry(Result):
     line_count: int
     posted_at: Timestamp
     run_id: int | None
+    corrects: int | None
+    """For ``kind`` "correction": the id of the period's entry it corrects."""
     lines: list[EntryLine] | UnsetType = UNSET
     """Only from ``entries.get``."""
 
@@ -370,14 +384,19 @@ class NextRun(Result):
 
 
 class Attention(Result):
-    """Something a sysadmin should look at: the PMS, an authorisation, a failed run."""
+    """Something a sysadmin should look at: the PMS, an authorisation, a failed run, a
+    configuration whose dates cannot be scheduled or with overdue periods (``period``: the
+    oldest, ``due_at``: its due time), or one paused because access to its administration was
+    removed (``access``)."""
 
-    kind: Literal["pms", "authorisation", "run"]
+    kind: Literal["pms", "authorisation", "run", "configuration", "access"]
     id: int | None
     message: str
     configuration_id: int | UnsetType = UNSET
     period: Period | UnsetType = UNSET
     state: RunState | UnsetType = UNSET
+    due_at: Timestamp | UnsetType = UNSET
+    label: str | UnsetType = UNSET
 
 
 class Status(Result):

@@ -9,9 +9,11 @@ from typing import Protocol
 from daemon.entry_builder import BuildContext, Draft, EntryAccumulator
 from daemon.periods import Period
 from daemon.provider_pool import ProviderPool
+from daemon.services.access import restore_hint
 from daemon.store.records import Configuration
 from providers.bex.client import BexClient
 from providers.bex.models import LedgerAccount, VatCode
+from providers.errors import ProviderError, rejected
 
 REFERENCE_TTL = 300.0  # seconds the PMS's ledger accounts and VAT codes are reused
 
@@ -20,6 +22,9 @@ class PmsClients(Protocol):
     """Where the engine gets the one shared PMS client (``Administrations.pms_client``)."""
 
     async def pms_client(self) -> BexClient: ...
+
+    async def refused(self, admin_id: str, error: ProviderError) -> bool:
+        """True when the PMS's refusal meant access to the administration was removed."""
 
 
 Reference = tuple[dict[str, LedgerAccount], dict[str, VatCode]]
@@ -37,7 +42,26 @@ class DraftBuilder:
         period: Period,
         on_progress: Callable[[int], None] | None = None,
     ) -> Draft:
-        """Fetch the period's transactions page by page and build the draft."""
+        """Fetch the period's transactions page by page and build the draft.
+
+        A 403/404 for the administration that turns out to be access removed in BEX pauses its
+        configurations (``Administrations.refused``) and fails with that reason."""
+        try:
+            return await self._build(cfg, period, on_progress)
+        except ProviderError as exc:
+            if not await self._pms.refused(cfg.administration_id, exc):
+                raise
+            raise rejected(
+                exc.provider,
+                f"BEX no longer gives this app access to administration "
+                f"{cfg.administration_number} {cfg.administration_name} (HTTP {exc.status}); "
+                f"its configurations are paused. {restore_hint(cfg.administration_id)}",
+                status=exc.status,
+            ) from None
+
+    async def _build(
+        self, cfg: Configuration, period: Period, on_progress: Callable[[int], None] | None
+    ) -> Draft:
         tenant = cfg.tenant_id
         known_accounts, known_taxes = await self._pool.chart(cfg.authorisation_id, tenant)
         pms = await self._pms.pms_client()

@@ -12,7 +12,7 @@ from typing import Any
 from daemon.engine import recovery
 from daemon.engine.building import DraftBuilder
 from daemon.engine.choosing import choose_period
-from daemon.engine.corrections import Corrections
+from daemon.engine.corrections import Corrections, source_lines
 from daemon.engine.drafts import Drafts
 from daemon.engine.outcomes import Outcomes
 from daemon.engine.posting import Posting
@@ -21,15 +21,16 @@ from daemon.entry_builder import Draft
 from daemon.errors import Conflict, ValidationFailed
 from daemon.followups import FollowUps
 from daemon.formats import Clock
-from daemon.model import ACTIVE_RUN_STATES
+from daemon.model import ACTIVE_RUN_STATES, INTERRUPTED_KIND
 from daemon.periods import Period
 from daemon.progress import LiveProgress
+from daemon.services.access import require_access
 from daemon.services.authorisations import active_authorisation
 from daemon.services.configurations import find_configuration
 from daemon.services.runs import Runs
 from daemon.store.errors import AlreadySynced, Duplicate, StoreUnavailable
 from daemon.store.interface import Store
-from daemon.store.records import Configuration
+from daemon.store.records import Configuration, JsonObject
 from providers.base import JournalEntry
 from providers.errors import ProviderError
 
@@ -91,6 +92,7 @@ class SyncEngine:
     ) -> int:
         cfg = await find_configuration(self._store, config_id)
         await active_authorisation(self._store, cfg.authorisation_id)
+        require_access(cfg)
         if draft_id is not None:
             draft = await self._drafts.record(draft_id)
             if draft.configuration_id != config_id:
@@ -100,6 +102,13 @@ class SyncEngine:
                 )
             if draft.status != "open":
                 raise Conflict(f"Draft {draft_id} was already {draft.status}; preview again.")
+            if draft.data.get("kind") != "correction" and await self._store.periods.done(
+                config_id
+            ) >= {draft.period}:
+                raise Conflict(
+                    f"Period {draft.period} was posted after draft {draft_id} was made; preview "
+                    "it again to see the correction of what changed since."
+                )
             if key is not None and key != draft.period:
                 raise ValidationFailed(
                     "The draft is for another period.",
@@ -173,12 +182,12 @@ class SyncEngine:
         await self._settle_cancelled(run_id, "cancelled by the user")
         return await self._runs.get(run_id)
 
-    async def _settle_cancelled(self, run_id: int, reason: str) -> None:
+    async def _settle_cancelled(self, run_id: int, reason: str, kind: str | None = None) -> None:
         """Record a cancelled run that its task did not (one cancelled before its first step,
         or a run with no task at all); a run that reached posting is left to recovery."""
         row = await self._runs.record(run_id)
         if row.state in ACTIVE_RUN_STATES - {"posting"}:
-            await self._fail(run_id, "cancelled", reason, None)
+            await self._fail(run_id, "cancelled", reason, None, kind=kind)
 
     # -- executing -------------------------------------------------------------------------
     async def _perform(self, run_id: int) -> None:
@@ -190,9 +199,11 @@ class SyncEngine:
         except asyncio.CancelledError:
             if run.state == "posting":
                 raise
-            reason = INTERRUPTED if self._shutting_down else "cancelled by the user"
+            stopping = self._shutting_down
+            reason = INTERRUPTED if stopping else "cancelled by the user"
+            kind = INTERRUPTED_KIND if stopping else None
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._fail(run_id, "cancelled", reason, None))
+                await asyncio.shield(self._fail(run_id, "cancelled", reason, None, kind=kind))
             raise
         except ProviderError as exc:
             await self._fail(run_id, "failed", exc.message, exc)
@@ -210,22 +221,35 @@ class SyncEngine:
     async def _run(self, run: RunInFlight) -> None:
         cfg = await find_configuration(self._store, run.configuration_id)
         period = Period.parse(cfg.frequency, run.period)
+        ready = False  # a previewed correction: its lines are the difference already
         if run.draft_id is not None:
             await self._tracker.step(run, "building", "checking draft")
-            draft = Draft.from_dict((await self._drafts.record(run.draft_id)).data)
+            stored = (await self._drafts.record(run.draft_id)).data
+            draft = Draft.from_dict(stored)
+            source = stored.get("source_lines")  # the PMS's lines before any hand edit
+            ready = stored.get("kind") == "correction"
         else:
             await self._tracker.step(run, "fetching", "fetching transactions")
             draft = await self._builder.build(
                 cfg, period, lambda n: self._tracker.report(run, "fetching transactions", n, None)
             )
             await self._tracker.step(run, "building", "building entry")
+            source = source_lines(draft)
+        corrects = None
         if run.kind == "correction":
-            corrected = await self._corrections.correction(cfg, period, draft)
-            if corrected is None:
+            if ready:
+                corrects = stored.get("corrects")
+                nothing = not draft.lines
+            else:
+                found = await self._corrections.correction(cfg, period, draft)
+                nothing = found is None
+                if found is not None:
+                    draft, base = found
+                    corrects = base.corrects
+            if nothing:
                 self._cancellable.discard(run.id)
                 await self._outcomes.unchanged(run.id, cfg, period.key)
                 return
-            draft = corrected
         if draft.errors or not draft.balanced:
             reasons = [e.message for e in draft.errors] or ["the entry does not balance"]
             message = "The entry cannot be posted: " + " ".join(reasons)
@@ -236,11 +260,14 @@ class SyncEngine:
             run.state = "posted"
             await self._outcomes.empty(run.id)
             return
-        await self._post(run, cfg, draft.to_journal_entry())
+        snapshot = {"source_lines": source, "corrects": corrects}
+        await self._post(run, cfg, draft.to_journal_entry(), snapshot)
 
-    async def _post(self, run: RunInFlight, cfg: Configuration, entry: JournalEntry) -> None:
+    async def _post(
+        self, run: RunInFlight, cfg: Configuration, entry: JournalEntry, snapshot: JsonObject
+    ) -> None:
         self._cancellable.discard(run.id)  # from here on a stop lets the run finish
-        await self._posting.post(run, cfg, entry)
+        await self._posting.post(run, cfg, entry, snapshot)
 
     async def _fail(
         self,
@@ -277,4 +304,4 @@ class SyncEngine:
         for run_id, task in cancelled.items():
             if task.done():
                 with contextlib.suppress(Exception):
-                    await self._settle_cancelled(run_id, INTERRUPTED)
+                    await self._settle_cancelled(run_id, INTERRUPTED, INTERRUPTED_KIND)

@@ -8,6 +8,7 @@ import logging
 
 from daemon.engine.payload import line_to_json
 from daemon.followups import FollowUps
+from daemon.labels import configuration_label
 from daemon.logsetup import log_sync_outcome
 from daemon.progress import LiveProgress
 from daemon.publisher import EventPublisher
@@ -15,7 +16,7 @@ from daemon.services.authorisations import AuthorisationStatus
 from daemon.services.notifications import Notifications
 from daemon.services.runs import Runs
 from daemon.store.interface import Store
-from daemon.store.records import Configuration, NewEntry, NewNotification
+from daemon.store.records import Configuration, JsonObject, NewEntry, NewNotification
 from daemon.views import run_view
 from providers.base import JournalEntry, PostedEntry
 from providers.errors import ProviderError
@@ -45,15 +46,23 @@ class Outcomes:
         self._followups = followups
 
     async def posted(
-        self, run_id: int, cfg: Configuration, entry: JournalEntry, posted: PostedEntry
+        self,
+        run_id: int,
+        cfg: Configuration,
+        entry: JournalEntry,
+        posted: PostedEntry,
+        snapshot: JsonObject | None = None,
     ) -> None:
-        """The provider holds the entry: record it once, with its notification."""
+        """The provider holds the entry: record it once, with its notification and the PMS
+        lines it was built from (``snapshot``; None for a run posted before they were kept)."""
         run = await self._runs.record(run_id)
+        snapshot = snapshot or {}
         lines = [line_to_json(line) for line in entry.lines]
+        label = configuration_label(cfg)
         title = (
-            f"Posted {cfg.administration_number} {run.period}"
+            f"Posted {label} {run.period}"
             if run.kind == "entry"
-            else f"Correction posted {cfg.administration_number} {run.period}"
+            else f"Correction posted {label} {run.period}"
         )
         note = NewNotification(
             "success",
@@ -75,6 +84,8 @@ class Outcomes:
                 external_id=posted.external_id,
                 total=entry.total_debit,
                 lines=lines,
+                source_lines=snapshot.get("source_lines"),
+                corrects=snapshot.get("corrects"),
             ),
             note,
         )
@@ -92,8 +103,9 @@ class Outcomes:
             run_id,
             NewNotification(
                 "info",
-                f"Nothing to correct: {cfg.administration_number} {period}",
-                f"The PMS still shows what was posted for {period}; no correction is needed.",
+                f"Nothing to correct: {configuration_label(cfg)} {period}",
+                f"The PMS shows what it showed when {period} was last posted; no correction is "
+                "needed (hand edits of the posted entry stay as they are).",
                 {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
             ),
         )
@@ -113,11 +125,13 @@ class Outcomes:
         run = await self._runs.record(run_id)
         cfg = await self._store.configurations.get(run.configuration_id)
         note = None
-        if state in ("failed", "needs_review") and cfg is not None:
+        # A scheduled retry failing again is not news: the attention item still shows it.
+        repeated = state == "failed" and run.attempts > 0 and run.trigger == "schedule"
+        if state in ("failed", "needs_review") and cfg is not None and not repeated:
             note = NewNotification(
                 "error" if state == "failed" else "warning",
                 f"Sync {'failed' if state == 'failed' else 'needs review'}: "
-                f"{cfg.administration_number} {run.period}",
+                f"{configuration_label(cfg)} {run.period}",
                 message,
                 {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
             )

@@ -14,6 +14,9 @@ from typing import Any
 from daemon.formats import dumps
 from providers.base import EntryLine, JournalEntry
 
+SNAPSHOT = "snapshot"
+"""The key, in a run's stored payload, of what the entry was built from (not sent anywhere)."""
+
 
 def entry_to_json(entry: JournalEntry) -> dict[str, Any]:
     return {

@@ -10,12 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from daemon.engine.outcomes import Outcomes
-from daemon.engine.payload import entry_to_json, idempotency_key, payload_hash
+from daemon.engine.payload import SNAPSHOT, entry_to_json, idempotency_key, payload_hash
 from daemon.engine.tracking import RunInFlight, RunTracker
 from daemon.followups import FollowUps
 from daemon.provider_pool import ProviderPool
 from daemon.store.interface import Store
-from daemon.store.records import Configuration
+from daemon.store.records import Configuration, JsonObject
 from providers.base import JournalEntry, PostedEntry, Provider
 from providers.errors import ProviderError
 
@@ -43,12 +43,19 @@ class Posting:
         self._followups = followups
         self._sleep = sleep
 
-    async def post(self, run: RunInFlight, cfg: Configuration, entry: JournalEntry) -> None:
+    async def post(
+        self, run: RunInFlight, cfg: Configuration, entry: JournalEntry, snapshot: JsonObject
+    ) -> None:
+        """``snapshot``: the PMS lines the entry was built from and, for a correction, the entry
+        it corrects; committed with the intent, so a recovered posting records them too."""
         payload = entry_to_json(entry)
-        digest = payload_hash(payload)
+        digest = payload_hash(payload)  # of the entry alone: the provider sees nothing else
         key = idempotency_key(cfg.id, run.period, entry.reference, digest)
         await self._store.runs.mark_posting(
-            run.id, idempotency_key=key, payload_hash=digest, payload=payload
+            run.id,
+            idempotency_key=key,
+            payload_hash=digest,
+            payload={**payload, SNAPSHOT: snapshot},
         )
         run.state = "posting"
         self._tracker.report(run, "posting", 0, 1)
@@ -64,7 +71,7 @@ class Posting:
                 self._followups.retry_recovery(run.id, exc.retry_after or 60.0)
                 return
             raise
-        await self._outcomes.posted(run.id, cfg, entry, posted)
+        await self._outcomes.posted(run.id, cfg, entry, posted, snapshot)
 
     async def post_with_retries(
         self, provider: Provider, entry: JournalEntry, key: str, *, lookup_first: bool

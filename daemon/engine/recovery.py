@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 
 from daemon.engine.outcomes import Outcomes
-from daemon.engine.payload import entry_from_json
+from daemon.engine.payload import SNAPSHOT, entry_from_json
 from daemon.followups import FollowUps
+from daemon.model import INTERRUPTED_KIND
 from daemon.provider_pool import ProviderPool
 from daemon.services.configurations import find_configuration
 from daemon.store.errors import StoreUnavailable
@@ -39,7 +40,7 @@ class Recovery:
                 "failed",
                 "interrupted by a daemon restart before posting; nothing was posted",
                 None,
-                kind="unavailable",
+                kind=INTERRUPTED_KIND,  # the scheduler runs the period again at once
             )
 
     async def recover_posting(self) -> None:
@@ -95,4 +96,4 @@ class Recovery:
             log.warning("run %s: recovery deferred: %s", run.id, exc.message)
             self._followups.retry_recovery(run.id, exc.retry_after or 60.0)
             return
-        await self._outcomes.posted(run.id, cfg, entry, found)
+        await self._outcomes.posted(run.id, cfg, entry, found, posting.payload.get(SNAPSHOT))

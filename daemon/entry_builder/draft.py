@@ -18,7 +18,15 @@ MAX_INVOICES = 200  # invoices listed in a draft; all are counted
 MAX_NAMED = 20  # records named in one issue; all are counted
 MAX_MONEY = Decimal(10) ** 15
 
-_MONEY_TEXT = re.compile(r"[+-]?\d+(\.\d{1,2})?")
+_MONEY_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]{1,2})?")  # ASCII digits only: not "١٠٦١٠.٠٠"
+LINE_FIELDS = frozenset(
+    {"account", "account_name", "description", "vat_code", "debit", "credit",
+     "source_account", "source_vat_code"}
+)  # fmt: skip
+"""What a line sent to ``drafts.update`` may hold; any other key is refused, not ignored."""
+MAX_LINE_TEXT = {"description": 500}
+"""Longest text of a line field (characters); the others: ``MAX_CODE_TEXT``."""
+MAX_CODE_TEXT = 200
 
 
 # --- small value types ------------------------------------------------------------------------
@@ -160,6 +168,8 @@ def parse_lines(raw_lines: Any) -> list[DraftLine]:
         if not isinstance(raw, Mapping):
             errors.append({"field": where, "message": "must be an object"})
             continue
+        for unknown in sorted(set(raw) - LINE_FIELDS, key=str):
+            errors.append({"field": f"{where}.{unknown}"[:200], "message": "unknown field"})
         texts: dict[str, str | None] = {}
         for name, optional in (
             ("account", False),
@@ -172,6 +182,12 @@ def parse_lines(raw_lines: Any) -> list[DraftLine]:
             value = raw.get(name, None if optional else "")
             if value is not None and not isinstance(value, str):
                 errors.append({"field": f"{where}.{name}", "message": "must be a string"})
+                value = None
+            limit = MAX_LINE_TEXT.get(name, MAX_CODE_TEXT)
+            if isinstance(value, str) and len(value) > limit:
+                errors.append(
+                    {"field": f"{where}.{name}", "message": f"at most {limit} characters"}
+                )
                 value = None
             texts[name] = value.strip() if isinstance(value, str) else value
         amounts: dict[str, Decimal] = {}

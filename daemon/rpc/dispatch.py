@@ -27,6 +27,7 @@ from .codec import (
     result_line,
 )
 from .errors import (
+    BatchTooLarge,
     InternalError,
     InvalidRequest,
     MethodNotFound,
@@ -43,6 +44,15 @@ from .wire import JSONValue, RequestId
 log = logging.getLogger(__name__)
 
 _MAX_NAME_SHOWN = 80
+MAX_ID_LENGTH = 256
+"""A string id longer than this is refused (-32600): ids are echoed, so they are bounded."""
+MAX_SAFE_ID = 2**53
+"""Integer ids within +-2^53 (what every JSON reader holds exactly); others are refused."""
+DEFAULT_MAX_BATCH = 100
+"""Members of one batch; a longer batch is refused as a whole (nothing runs)."""
+DEFAULT_MAX_BATCH_REPLY = 4 * 1024 * 1024
+"""Once a batch's answers reach this many bytes, its remaining members are answered with an
+error without running: the reply stays bounded and nothing runs that is not answered."""
 
 
 @dataclass(slots=True)
@@ -66,8 +76,16 @@ def _internal_message(method: str) -> str:
 
 
 def _is_id(value: JSONValue) -> TypeGuard[RequestId]:
-    """A string, a number or null (not true/false, which JSON-RPC does not allow)."""
-    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+    """Null, a string up to ``MAX_ID_LENGTH`` characters or an integer within +-2^53.
+
+    Not true/false (JSON-RPC does not allow them) and not fractions or 1e400 (read as infinity,
+    which no answer can carry): a request whose id cannot be echoed exactly is refused.
+    """
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return len(value) <= MAX_ID_LENGTH
+    return type(value) is int and -MAX_SAFE_ID <= value <= MAX_SAFE_ID
 
 
 def echo_id(message: JSONValue) -> RequestId:
@@ -91,7 +109,10 @@ def parse_request(message: JSONValue) -> Request | RpcError:
     is_notification = "id" not in message
     rid = message.get("id")  # None for a notification: it has no "id"
     if not _is_id(rid):
-        return InvalidRequest('The "id" must be a string, a number or null.')
+        return InvalidRequest(
+            f'The "id" must be null, a string of at most {MAX_ID_LENGTH} characters or an '
+            f"integer within +-2^53."
+        )
     params = message.get("params")
     if params is not None and not isinstance(params, dict | list):
         return InvalidRequest('The "params" must be an object or an array.')
@@ -121,9 +142,18 @@ class Dispatcher(Generic[AppT]):
     ``app`` is handed to every handler as ``ctx.app``.
     """
 
-    def __init__(self, registry: Registry[AppT], app: AppT) -> None:
+    def __init__(
+        self,
+        registry: Registry[AppT],
+        app: AppT,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch_reply: int = DEFAULT_MAX_BATCH_REPLY,
+    ) -> None:
         self.registry = registry
         self.app = app
+        self.max_batch = max_batch
+        self.max_batch_reply = max_batch_reply
 
     def receive(self, line: bytes, connection: Connection) -> Incoming:
         """The answer to one line: an error line at once, a pending reply, or nothing."""
@@ -136,6 +166,14 @@ class Dispatcher(Generic[AppT]):
         if isinstance(message, list):
             if not message:
                 return error_line(None, InvalidRequest("An empty batch is not a request."))
+            if len(message) > self.max_batch:
+                return error_line(
+                    None,
+                    BatchTooLarge(
+                        f"A batch holds at most {self.max_batch} requests; this one has "
+                        f"{len(message)}. Nothing of it was run."
+                    ),
+                )
             return self._batch(message, connection)
         request = parse_request(message)
         if isinstance(request, RpcError):
@@ -143,21 +181,58 @@ class Dispatcher(Generic[AppT]):
         return self._one(request, connection)
 
     async def _one(self, request: Request, connection: Connection) -> Reply:
-        line, ctx = await self.call(request, connection)
+        async with connection.slots:
+            line, ctx = await self.call(request, connection)
         return Reply(line, _after_sent([ctx]) if ctx is not None else None)
 
     async def _batch(self, items: list[JSONValue], connection: Connection) -> Reply:
-        async def one(item: JSONValue) -> tuple[bytes | None, CallContext[AppT] | None]:
+        """Each member in order, through the connection's in-flight slots like single calls.
+
+        Members yield to the event loop one by one, so a batch of cheap calls cannot hold it;
+        once the answers pass ``max_batch_reply`` bytes, the members not yet started are
+        answered with an error instead of being run.
+        """
+        answers: list[bytes | None] = [None] * len(items)
+        contexts: list[CallContext[AppT]] = []
+        size = 0
+        running: set[asyncio.Task[None]] = set()
+
+        async def member(index: int, request: Request) -> None:
+            nonlocal size
+            try:
+                line, ctx = await self.call(request, connection)
+            finally:
+                connection.slots.release()
+            if ctx is not None:
+                contexts.append(ctx)
+            if line is not None:
+                answers[index] = line[:-1]
+                size += len(line)
+
+        for index, item in enumerate(items):
             request = parse_request(item)
             if isinstance(request, RpcError):
-                return error_line(echo_id(item), request)[:-1], None
-            line, ctx = await self.call(request, connection)
-            return (line[:-1] if line is not None else None), ctx
-
-        results = await asyncio.gather(*(one(item) for item in items))
-        parts = [line for line, _ in results if line is not None]
-        contexts = [ctx for _, ctx in results if ctx is not None]
+                answers[index] = error_line(echo_id(item), request)[:-1]
+                continue
+            if size >= self.max_batch_reply:
+                if not request.is_notification:
+                    answers[index] = error_line(request.id, self._too_large())[:-1]
+                continue
+            await connection.slots.acquire()
+            task = asyncio.create_task(member(index, request))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            await asyncio.sleep(0)  # let the member, and every other client, have a turn
+        if running:
+            await asyncio.gather(*running)
+        parts = [line for line in answers if line is not None]
         return Reply(b"[" + b",".join(parts) + b"]\n" if parts else None, _after_sent(contexts))
+
+    def _too_large(self) -> RpcError:
+        return BatchTooLarge(
+            f"Not run: the batch's answers passed {self.max_batch_reply} bytes before this "
+            "request's turn. Send it again, in a smaller batch."
+        )
 
     @staticmethod
     def _encode_result(info: MethodInfo, result: object) -> bytes:

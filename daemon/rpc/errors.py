@@ -100,6 +100,13 @@ class MessageTooLarge(InvalidRequest):
     default_message = "The message is larger than the daemon accepts."
 
 
+class BatchTooLarge(InvalidRequest):
+    """A batch with too many members, or a member not run because the reply grew too large."""
+
+    name = "BatchTooLarge"
+    default_message = "The batch is larger than the daemon accepts."
+
+
 class MethodNotFound(RpcError):
     code = -32601
     name = "MethodNotFound"
@@ -172,6 +179,13 @@ class PermissionDenied(RpcError):
     default_message = "Permission denied."
 
 
+class TooManyConnections(PermissionDenied):
+    """The daemon holds as many connections as it allows (in all, or from this process)."""
+
+    name = "TooManyConnections"
+    default_message = "The daemon has too many connections; try again later."
+
+
 def rpc_error_for(error: domain.DaemonError) -> RpcError:
     """The JSON-RPC error for a domain error (``daemon.errors``): its code and ``data.name``."""
     if isinstance(error, domain.ProviderFailure):
@@ -195,6 +209,7 @@ _PLAIN: tuple[tuple[type[domain.DaemonError], type[RpcError]], ...] = (
 
 __all__ = [
     "AuthorisationRequired",
+    "BatchTooLarge",
     "Conflict",
     "InternalError",
     "InvalidParams",
@@ -206,6 +221,7 @@ __all__ = [
     "PermissionDenied",
     "ProviderFailure",
     "RpcError",
+    "TooManyConnections",
     "ValidationFailed",
     "normalise_field_errors",
     "rpc_error_for",

@@ -10,10 +10,18 @@ import os
 import socket
 from typing import Annotated, Generic
 
-from .dispatch import Dispatcher
+from .dispatch import DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_REPLY, Dispatcher
 from .openrpc import build_openrpc
 from .registry import AppT, CallContext, Registry
-from .transport import DEFAULT_MAX_MESSAGE, Connection, Listener
+from .transport import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    DEFAULT_MAX_MESSAGE,
+    DEFAULT_MAX_WRITE_BUFFER,
+    Connection,
+    Listener,
+)
 from .wire import JSONValue, Meta
 
 OpenRpcDocument = Annotated[dict[str, JSONValue], Meta(description="An OpenRPC 1.2.6 document")]
@@ -45,6 +53,12 @@ class Server(Generic[AppT]):
         allowed_gid: int | None = None,
         max_message: int = DEFAULT_MAX_MESSAGE,
         max_inflight: int = 64,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch_reply: int = DEFAULT_MAX_BATCH_REPLY,
+        max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         stop_timeout: float = 10.0,
         linger: float = 2.0,
         title: str = "bexsyncd",
@@ -67,7 +81,9 @@ class Server(Generic[AppT]):
                 notification_ok=False,
                 _internal=True,
             )
-        self.dispatcher = Dispatcher(registry, app)
+        self.dispatcher = Dispatcher(
+            registry, app, max_batch=max_batch, max_batch_reply=max_batch_reply
+        )
         self.listener = Listener(
             self.dispatcher,
             socket_path=socket_path,
@@ -75,6 +91,10 @@ class Server(Generic[AppT]):
             allowed_gid=allowed_gid,
             max_message=max_message,
             max_inflight=max_inflight,
+            max_write_buffer=max_write_buffer,
+            max_connections=max_connections,
+            max_connections_per_client=max_connections_per_client,
+            idle_timeout=idle_timeout,
             stop_timeout=stop_timeout,
             linger=linger,
             sock=sock,

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .codec import error_line
-from .errors import InternalError, MessageTooLarge, PermissionDenied, RpcError
+from .errors import (
+    InternalError,
+    MessageTooLarge,
+    PermissionDenied,
+    RpcError,
+    TooManyConnections,
+)
+from .throttled_log import ThrottledLog
 from .unix_socket import (
     UNKNOWN_PEER,
     Inode,
@@ -39,6 +46,15 @@ from .unix_socket import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE = 1024 * 1024
+DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024
+"""Answers a client has not read; past this the client is disconnected as a slow reader."""
+DEFAULT_MAX_CONNECTIONS = 512
+"""Connections in all (the units' LimitNOFILE leaves room for the database and HTTP); when
+full, the longest idle connection makes room for a new one, else the new one is refused."""
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 64
+"""Connections from one process: a flood from one client cannot take every slot."""
+DEFAULT_IDLE_TIMEOUT = 900.0
+"""Seconds a connection may sit with nothing sent, no call running and no event subscription."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,10 @@ class Connection(asyncio.Protocol):
         self._discarding = False
         self._close_callbacks: list[Callable[[], None]] = []
         self._drain_callbacks: list[Callable[[], None]] = []
+        self.slots = asyncio.Semaphore(listener.max_inflight)
+        """One per call running (a single call or a batch member): the in-flight limit."""
+        self.last_active = 0.0
+        """Event loop time of the last message received or call finished."""
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -103,12 +123,20 @@ class Connection(asyncio.Protocol):
             log.warning("refused a connection from uid %d (pid %d)", self.peer.uid, self.peer.pid)
             self._send_final_error(PermissionDenied(listener.refusal_message(self.peer)))
             return
+        refusal = listener.admit(self)
+        if refusal is not None:
+            # No lingering here: under a flood the file descriptor is what must be freed now.
+            transport.write(error_line(None, TooManyConnections(refusal)))
+            self.close()
+            return
         log.debug("connection %d from uid %d pid %d", self.id, self.peer.uid, self.peer.pid)
+        self.last_active = asyncio.get_running_loop().time()
         listener.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return  # also while lingering after a final error: the rest is discarded
+        self.last_active = asyncio.get_running_loop().time()
         self._buf += data
         self._process_buffer()
 
@@ -160,6 +188,12 @@ class Connection(asyncio.Protocol):
         return (
             0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
         )
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing depending on it (an event subscription registers a close
+        callback): closing it loses nothing."""
+        return not self._tasks and not self._close_callbacks and not self._closing
 
     @property
     def inflight(self) -> int:
@@ -323,13 +357,27 @@ class Connection(asyncio.Protocol):
         try:
             reply = await pending
             if reply.line is not None:
+                if self.write_buffer_size > self.listener.max_write_buffer:
+                    self._drop_slow_reader()
+                    return
                 self.send_raw(reply.line)
             if reply.after_sent is not None:
                 reply.after_sent()
         finally:
             self._forget()
 
+    def _drop_slow_reader(self) -> None:
+        """The client lets answers pile up unread: hang up rather than hold them in memory."""
+        log.warning(
+            "connection %d (pid %d) left %d bytes of answers unread; disconnected",
+            self.id,
+            self.peer.pid,
+            self.write_buffer_size,
+        )
+        self.abort()
+
     def _forget(self) -> None:
+        self.last_active = asyncio.get_running_loop().time()
         task = asyncio.current_task()
         if task is not None:
             self._tasks.discard(task)
@@ -357,11 +405,21 @@ class Listener:
         allowed_gid: int | None = None,
         max_message: int = DEFAULT_MAX_MESSAGE,
         max_inflight: int = 64,
+        max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         stop_timeout: float = 10.0,
         linger: float = 2.0,
         sock: socket.socket | None = None,
     ) -> None:
         self.handler = handler
+        self.max_write_buffer = max_write_buffer
+        self.max_connections = max_connections
+        self.max_connections_per_client = max_connections_per_client
+        self.idle_timeout = idle_timeout
+        self._throttled = ThrottledLog(log)
+        self._sweeper: asyncio.Task[None] | None = None
         self.socket_path = os.fspath(socket_path)
         self.socket_mode = socket_mode
         self.allowed_gid = allowed_gid
@@ -399,6 +457,45 @@ class Listener:
             f"members of the group '{group}' may."
         )
 
+    # -- how many, and for how long --------------------------------------------------------------
+
+    def admit(self, conn: Connection) -> str | None:
+        """None if ``conn`` may stay (making room if need be), else why not."""
+        pid = conn.peer.pid
+        if sum(1 for c in self.connections if c.peer.pid == pid) >= self.max_connections_per_client:
+            self._throttled.log(
+                logging.WARNING,
+                f"per-client:{pid}",
+                "refused a connection from pid %d: it has %d already",
+                pid,
+                self.max_connections_per_client,
+            )
+            return f"Too many connections: one process may hold {self.max_connections_per_client}."
+        if len(self.connections) < self.max_connections:
+            return None
+        idle = [c for c in self.connections if c.idle]
+        if not idle:
+            self._throttled.log(
+                logging.WARNING, "full", "refused a connection: %d are open", len(self.connections)
+            )
+            return f"Too many connections: the daemon holds {self.max_connections}; try later."
+        oldest = min(idle, key=lambda c: c.last_active)
+        self._throttled.log(
+            logging.INFO, "evicted", "closed idle connection %d to make room", oldest.id
+        )
+        self.connections.discard(oldest)
+        oldest.close()
+        return None
+
+    async def _close_idle_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.05, self.idle_timeout / 4))
+            cutoff = loop.time() - self.idle_timeout
+            for conn in [c for c in self.connections if c.idle and c.last_active <= cutoff]:
+                log.debug("connection %d idle for %g s; closed", conn.id, self.idle_timeout)
+                conn.close()
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -408,7 +505,9 @@ class Listener:
         if self._adopted_sock is not None:
             sock = self._adopted_sock
         else:
-            sock, self._bound_inode = bind_unix_socket(self.socket_path, self.socket_mode)
+            sock, self._bound_inode = bind_unix_socket(
+                self.socket_path, self.socket_mode, self.allowed_gid
+            )
         loop = asyncio.get_running_loop()
         try:
             self._aserver = await loop.create_unix_server(
@@ -419,6 +518,8 @@ class Listener:
                 sock.close()
                 self._unlink()
             raise
+        if self.idle_timeout > 0:
+            self._sweeper = loop.create_task(self._close_idle_forever(), name="idle-connections")
         log.info("listening on %s", self.socket_path)
 
     async def serve_forever(self) -> None:
@@ -431,6 +532,9 @@ class Listener:
         if self._aserver is None:
             return
         timeout = self.stop_timeout if timeout is None else timeout
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         self._aserver.close()
         self._unlink()
         for conn in list(self.connections):

@@ -16,6 +16,8 @@ import stat
 import struct
 from dataclasses import dataclass
 
+from daemon.dirs import make_dirs
+
 log = logging.getLogger(__name__)
 
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13; Python lacks the constant
@@ -80,20 +82,23 @@ def peer_groups(sock: socket.socket, peer: PeerCredentials) -> set[int]:
 Inode = tuple[int, int]
 
 
-def bind_unix_socket(path: str, mode: int) -> tuple[socket.socket, Inode]:
+def bind_unix_socket(path: str, mode: int, group: int | None = None) -> tuple[socket.socket, Inode]:
     """A socket bound at ``path`` with file mode ``mode``, and the inode it was bound to.
 
     A missing parent directory is created, readable by whoever the mode lets connect. A
     stale socket file (nobody listens) is replaced; anything else at the path is an error.
+    ``group`` (the admin group) gets the socket, and the directory made for it: run as root,
+    the file would otherwise be root's group and the group's members could not connect.
     """
     parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
+    made_parent = not os.path.isdir(parent)
+    if made_parent:
         dir_mode = 0o700
         if mode & 0o070:
             dir_mode |= 0o050
         if mode & 0o007:
             dir_mode |= 0o005
-        os.makedirs(parent, mode=dir_mode, exist_ok=True)
+        make_dirs(parent, dir_mode)
     _replace_stale(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o777 & ~mode)
@@ -112,7 +117,27 @@ def bind_unix_socket(path: str, mode: int) -> tuple[socket.socket, Inode]:
         raise UnsafeSocketPath(f"{path} was replaced while the daemon was starting.")
     if stat.S_IMODE(st.st_mode) != mode:
         os.chmod(path, mode)
+    if group is not None and mode & 0o070:
+        for owned in [path, parent] if made_parent else [path]:
+            _give_to_group(owned, group)
+    # Listen at once: a client that sees the socket file (a test, a CLI started right after the
+    # daemon) is queued in the backlog instead of refused before the event loop serves it.
+    sock.listen(128)
     return sock, (st.st_dev, st.st_ino)
+
+
+def _give_to_group(path: str, group: int) -> None:
+    if os.lstat(path).st_gid == group:
+        return
+    try:
+        os.chown(path, -1, group, follow_symlinks=False)
+    except OSError as exc:
+        log.warning(
+            "cannot give %s to the admin group (gid %d): %s; its members cannot connect",
+            path,
+            group,
+            exc.strerror,
+        )
 
 
 def _replace_stale(path: str) -> None:

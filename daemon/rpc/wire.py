@@ -32,7 +32,7 @@ else:
     # msgspec cannot read a recursive alias; to it (and to the schema) free JSON is Any
     JSONValue = Any
 JSONObject: TypeAlias = dict[str, JSONValue]
-RequestId: TypeAlias = str | int | float | None
+RequestId: TypeAlias = str | int | None
 """A JSON-RPC request id (null included)."""
 
 DEFAULT_MAX_STRING = 10_000

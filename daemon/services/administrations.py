@@ -23,6 +23,7 @@ from daemon.errors import InvalidArgument, NotFound, ProviderFailure, Validation
 from daemon.formats import Clock
 from daemon.logins import LoginCoordinator
 from daemon.publisher import EventPublisher
+from daemon.services.access import AdministrationAccess
 from daemon.services.notifications import Notifications
 from daemon.store.interface import Store
 from daemon.store.records import Administration, NewNotification, NewPendingLogin, PmsConnection
@@ -111,6 +112,7 @@ class Administrations:
         events: EventPublisher,
         clock: Clock,
         wake: Callable[[], None],
+        access: AdministrationAccess,
         limiters: LimiterRegistry,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -122,6 +124,7 @@ class Administrations:
         self._events = events
         self._clock = clock
         self._wake = wake
+        self._access = access
         self._limiters = limiters
         self._transport = transport
         self._client: BexClient | None = None
@@ -435,9 +438,27 @@ class Administrations:
             raise NotFound(f"No administration with id {admin_id!r}.")
         return admin
 
-    async def set_access(self, admin_id: str, access: bool) -> dict[str, Any]:
-        await self.get_row(admin_id)
-        await self._store.administrations.set_access(admin_id, access)
+    async def set_access(self, admin_id: str, access: bool, reason: str = "") -> dict[str, Any]:
+        await self._access.change(await self.get_row(admin_id), access, reason)
         admin = administration_view(await self.get_row(admin_id))
         self._events.publish("administration.updated", admin)  # other TUIs update their lists
         return admin
+
+    async def refused(self, admin_id: str, error: ProviderError) -> bool:
+        """The PMS answered 403/404 for one administration: if BEX no longer lists it for this
+        app, access was removed in BEX itself, with the same effect as unticking it here."""
+        if error.provider != PROVIDER or error.status not in (403, 404):
+            return False
+        admin = await self._store.administrations.get(admin_id)
+        if admin is None or not admin.access:
+            return False
+        try:
+            listed = {a.id for a in await (await self.pms_client()).list_administrations()}
+        except ProviderError:
+            return False  # the PMS itself is the problem (its login, an outage), not access
+        if admin_id in listed:
+            return False
+        reason = f"BEX no longer gives this app access to it (HTTP {error.status})"
+        log.warning("administration %s %s: %s", admin.number, admin.name, reason)
+        await self.set_access(admin_id, False, reason)
+        return True

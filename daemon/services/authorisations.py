@@ -13,7 +13,7 @@ from daemon.errors import (
     ValidationFailed,
 )
 from daemon.logins import LoginCoordinator
-from daemon.model import FieldProblem, validate_authorisation_name
+from daemon.model import FieldProblem, fold_name, name_key, validate_authorisation_name
 from daemon.provider_pool import ProviderPool
 from daemon.provider_settings import ProviderSettingsBook
 from daemon.publisher import EventPublisher
@@ -139,10 +139,14 @@ class Authorisations:
         problems = validate_authorisation_name(name) + self._provider_problems(provider)
         if problems:
             raise ValidationFailed("The authorisation cannot be created.", errors=problems)
-        name = name.strip()
-        existing = await self._store.authorisations.find_by_name(name)
-        if existing is not None:
-            raise Conflict(f"An authorisation named {name!r} already exists.")
+        name = fold_name(name)
+        key = name_key(name)
+        taken = [a.name for a in await self._store.authorisations.all() if name_key(a.name) == key]
+        if taken:
+            raise Conflict(
+                f"An authorisation named {taken[0]!r} already exists; names that differ only "
+                "in case, width, accents' encoding or spaces are the same name."
+            )
         options = dict(settings or {})
         start = await self._logins.begin(provider, options)
         try:

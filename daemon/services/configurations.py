@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from daemon.errors import (
@@ -12,6 +13,7 @@ from daemon.errors import (
     ValidationFailed,
 )
 from daemon.formats import Clock, iso
+from daemon.labels import configuration_label
 from daemon.model import (
     ACTIVE_RUN_STATES,
     ConfigurationFields,
@@ -19,7 +21,8 @@ from daemon.model import (
     configuration_state,
     validate_configuration,
 )
-from daemon.periods import Schedule
+from daemon.overdue import overdue_periods
+from daemon.periods import Period, Schedule
 from daemon.provider_pool import ProviderPool
 from daemon.publisher import EventPublisher
 from daemon.services.authorisations import active_authorisation, find_authorisation
@@ -77,6 +80,20 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
     )
 
 
+def next_due_of(
+    cfg: Configuration, now: datetime, done: set[str]
+) -> tuple[tuple[Period, datetime] | None, str | None]:
+    """The oldest period not done and its due time, or why this row cannot be scheduled.
+
+    The rules keep such rows out, but one written before them (or by hand) must not break a
+    listing: it is shown with its problem instead, and the scheduler leaves it aside.
+    """
+    try:
+        return schedule_of(cfg).next_due(now, done), None
+    except (ValueError, OverflowError) as exc:
+        return None, f"its dates cannot be scheduled ({exc}); correct its start or end date"
+
+
 async def find_configuration(store: Store, config_id: int) -> Configuration:
     cfg = await store.configurations.get(config_id)
     if cfg is None:
@@ -114,10 +131,22 @@ class Configurations:
 
     def _shape(self, cfg: Configuration, done: set[str], last: Run | None) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
-        schedule = schedule_of(cfg)
-        nxt = schedule.next_due(self._clock(), done)
-        finished = nxt is None
+        now = self._clock()
+        nxt, problem = next_due_of(cfg, now, done)
+        finished = nxt is None and problem is None
+        if not cfg.access:
+            nxt = None  # paused: nothing is due until access is restored
         running = last is not None and last.state in ACTIVE_RUN_STATES
+        overdue = []
+        if problem is None:
+            overdue = overdue_periods(
+                schedule_of(cfg),
+                now,
+                done,
+                automatic=cfg.automatic,
+                running=running,
+                paused=not (cfg.active and cfg.access and cfg.authorisation_status == "active"),
+            )
         return {
             "id": cfg.id,
             "authorisation_id": cfg.authorisation_id,
@@ -139,13 +168,17 @@ class Configurations:
             "account_map": cfg.account_map,
             "vat_map": cfg.vat_map,
             "schedule": cfg.schedule,
+            "schedule_error": problem,
             "state": configuration_state(
                 active=cfg.active,
                 authorisation_status=cfg.authorisation_status,
                 finished=finished,
                 running=running,
+                access=cfg.access,
             ),
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
+            "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
+            "label": configuration_label(cfg),
             "posted_periods": len(done),
             "last_run": None if last is None else self._runs.shape(last),
         }
@@ -174,7 +207,9 @@ class Configurations:
             no_vat_code=values.get("no_vat_code"),
         )
         problems = validate_configuration(
-            fields, administration_access=None if admin is None else admin.access
+            fields,
+            administration_access=None if admin is None else admin.access,
+            today=self._clock().date(),
         )
         if values.get("schedule") and admin is not None and not problems:
             try:

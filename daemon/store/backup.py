@@ -85,6 +85,14 @@ def backup_database_sync(src_db: Path, dest: Path) -> Path:
     if dest.is_dir():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         dest = dest / f"bexsync-{stamp}.sqlite3"
+    elif not dest.exists() and not dest.suffix:
+        # "/var/backups/bexsync/" that does not exist yet: meant as a directory, not a file name
+        raise BackupError(
+            f"{dest} does not exist: create the directory first (install -d -m 0700 {dest}), "
+            "or name a file such as bexsync.sqlite3"
+        )
+    elif not dest.parent.is_dir():
+        raise BackupError(f"the directory {dest.parent} does not exist: create it first")
     tmp = _new_temp(dest.parent, dest.name)
     try:
         src = sqlite3.connect(_uri(src_db, "rw"), uri=True, timeout=30, isolation_level=None)

@@ -19,12 +19,32 @@ from typing import Any
 
 import aiosqlite
 
-from daemon.store.errors import Duplicate, StateDirError, StoreError, StoreUnavailable
+from daemon.dirs import make_dirs
+from daemon.store.errors import (
+    DatabaseDamaged,
+    Duplicate,
+    StateDirError,
+    StoreError,
+    StoreUnavailable,
+)
 from daemon.store.migrations import LATEST_VERSION, MIGRATIONS
 
 DB_NAME = "bexsync.sqlite3"
 
-__all__ = ["DB_NAME", "Database", "StateDirError", "open_database", "prepare_state_dir"]
+__all__ = [
+    "DB_NAME",
+    "Database",
+    "DatabaseDamaged",
+    "StateDirError",
+    "open_database",
+    "prepare_state_dir",
+]
+
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+RESTORE_HINT = (
+    "stop here and restore a backup: python -m daemon.backup --state-dir {state_dir} restore "
+    "<backup file> (README: Backup and restore)"
+)
 
 
 @contextlib.contextmanager
@@ -46,7 +66,7 @@ def prepare_state_dir(state_dir: Path) -> Path:
     """Create the state dir 0700 (never following a planted symlink) and return it resolved."""
     if state_dir.is_symlink():
         raise StateDirError(f"state dir {state_dir} is a symbolic link; refusing to follow it")
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(state_dir, 0o700)
     st = state_dir.lstat()
     if not stat.S_ISDIR(st.st_mode):
         raise StateDirError(f"state dir {state_dir} is not a directory")
@@ -134,6 +154,18 @@ class Database:
         async with self.transaction() as conn:
             await conn.executemany(sql, rows)
 
+    async def purge_free_pages(self) -> None:
+        """Rebuild the file (VACUUM) and empty the WAL: what was overwritten or deleted is no
+        longer anywhere in the database files."""
+        async with self._lock:
+            with translated_errors():
+                for sql in (
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                    "VACUUM",
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ):
+                    await self._writer.execute_fetchall(sql)  # fetched: no statement stays open
+
     async def version(self) -> int:
         return int(await self.fetchval("PRAGMA user_version"))
 
@@ -190,14 +222,60 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def damaged(path: Path, what: str) -> DatabaseDamaged:
+    hint = RESTORE_HINT.format(state_dir=path.parent)
+    return DatabaseDamaged(f"the database {path} {what}; {hint}")
+
+
+def _create_database(path: Path) -> None:
+    """A new, empty WAL database at ``path``, made aside and renamed in: a crash while it is
+    made never leaves a zero-byte file, so a zero-byte file always means a damaged one."""
+    making = path.with_name(path.name + ".new")
+    making.unlink(missing_ok=True)
+    _create_file_0600(making)
+    conn = sqlite3.connect(making, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+    os.replace(making, path)
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+async def _check(writer: aiosqlite.Connection, path: Path) -> None:
+    """``PRAGMA quick_check``: every page and index readable and consistent (O(size))."""
+    async with writer.execute("PRAGMA quick_check") as cur:
+        rows = [str(r[0]) for r in await cur.fetchall()]
+    if rows != ["ok"]:
+        raise damaged(path, f"is corrupt (quick_check: {'; '.join(rows[:3])[:300]})")
+
+
 async def open_database(state_dir: Path, *, target_version: int = LATEST_VERSION) -> Database:
+    """Open (or create) the database, check it, migrate it; ``DatabaseDamaged`` if it is
+    empty, truncated or corrupt, never a fresh database in place of one that existed."""
     prepare_state_dir(state_dir)
     path = state_dir / DB_NAME
+    if path.is_symlink():
+        raise StateDirError(f"{path} is a symbolic link; refusing to follow it")
+    if not path.exists():
+        _create_database(path)
+    elif path.stat().st_size == 0:
+        raise damaged(path, "is empty (0 bytes)")
     _create_file_0600(path)
     writer = await _connect(path)
     try:
-        await writer.execute("PRAGMA journal_mode = WAL")
-        await writer.execute("PRAGMA synchronous = NORMAL")
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            await writer.execute("PRAGMA synchronous = NORMAL")
+            await _check(writer, path)
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            raise damaged(path, f"is not a readable database ({exc})") from None
         await migrate(writer, target_version)
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)

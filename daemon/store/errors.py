@@ -24,3 +24,8 @@ class AlreadySynced(StoreError):
 class StateDirError(StoreError):
     """The state directory or database cannot be used safely (wrong owner, a symlink, a schema
     newer than this bexsync understands, ...)."""
+
+
+class DatabaseDamaged(StateDirError):
+    """The database file exists but is empty, truncated or corrupt: the daemon must not start
+    on it (nor on a fresh one in its place); the message names the file and the restore."""

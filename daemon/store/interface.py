@@ -36,6 +36,7 @@ from daemon.store.records import (
     Run,
     Sealed,
     StoredDraft,
+    StoredSecret,
 )
 
 
@@ -75,7 +76,10 @@ class AdministrationRepository(Protocol):
 
     async def get(self, admin_id: str) -> Administration | None: ...
 
-    async def set_access(self, admin_id: str, access: bool) -> None: ...
+    async def set_access(
+        self, admin_id: str, access: bool, note: NewNotification | None = None
+    ) -> Notification | None:
+        """Access granted or removed, with the notification that tells the user, if any."""
 
 
 class AuthorisationRepository(Protocol):
@@ -134,6 +138,16 @@ class PendingLoginRepository(Protocol):
         """A new login in progress replaces the older one (None: only end the older one)."""
 
 
+class SecretRepository(Protocol):
+    """Every sealed value at once: to seal what an older version stored in plain text."""
+
+    async def all(self) -> list[StoredSecret]: ...
+
+    async def rewrite(self, secrets: Sequence[StoredSecret]) -> None:
+        """Replace these values in one transaction, then purge the old ones from the files
+        (free pages, the journal), so no earlier plain text stays readable there."""
+
+
 class ConfigurationRepository(Protocol):
     async def get(self, config_id: int) -> Configuration | None: ...
 
@@ -141,7 +155,8 @@ class ConfigurationRepository(Protocol):
         """By administration number, then id."""
 
     async def schedulable(self) -> list[Configuration]:
-        """Active and automatic, with an active authorisation; by id."""
+        """Active and automatic, with an active authorisation and access to its administration;
+        by id."""
 
     async def without_ledger_name(self, authorisation_id: int) -> list[Configuration]: ...
 
@@ -289,6 +304,9 @@ class EntryRepository(Protocol):
     async def for_period(self, config_id: int, period: str) -> list[Entry]:
         """The entry and its corrections, with lines."""
 
+    async def set_source(self, entry_id: int, source_lines: list[JsonObject]) -> None:
+        """The PMS lines of an entry posted before snapshots were kept, once rebuilt."""
+
     async def corrections(self, config_id: int, period: str) -> int:
         """How many corrections of the period were posted."""
 
@@ -334,6 +352,9 @@ class Store(Protocol):
 
     @property
     def logins(self) -> PendingLoginRepository: ...
+
+    @property
+    def secrets(self) -> SecretRepository: ...
 
     @property
     def configurations(self) -> ConfigurationRepository: ...

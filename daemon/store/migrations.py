@@ -156,6 +156,18 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 4: runs a stop cancelled before this release carry the kind that has the scheduler run
+    # their periods again (before, it only retried rate limits and outages, and they stalled).
+    """
+    UPDATE runs SET error_kind = 'interrupted'
+        WHERE state = 'cancelled' AND error_kind IS NULL AND error LIKE 'interrupted:%';
+    """,
+    # 5: each posted entry keeps the PMS lines it was built from (before hand edits), so a
+    # re-sync posts only what changed in the PMS; a correction links to the entry it corrects.
+    """
+    ALTER TABLE entries ADD COLUMN source_lines TEXT;
+    ALTER TABLE entries ADD COLUMN corrects INTEGER;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -32,6 +32,15 @@ JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class StoredSecret:
+    """One sealed value where the store keeps it (``place`` and ``key`` are the store's own)."""
+
+    place: str
+    key: str
+    value: Sealed
+
+
+@dataclass(frozen=True, slots=True)
 class PmsConnection:
     kind: str
     base_url: str
@@ -200,6 +209,11 @@ class Entry:
     posted_at: Timestamp
     run_id: int | None
     lines: list[JsonObject] | None = None
+    corrects: int | None = None
+    """A correction: the id of the period's entry it corrects."""
+    source_lines: list[JsonObject] | None = None
+    """With ``lines``: the PMS lines (draft lines before hand edits) at this posting; None
+    for an entry posted before snapshots were kept, until one is rebuilt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +228,8 @@ class NewEntry:
     external_id: str
     total: Decimal
     lines: list[JsonObject]
+    source_lines: list[JsonObject] | None = None
+    corrects: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

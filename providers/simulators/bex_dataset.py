@@ -14,6 +14,7 @@ million lines must not cost a million dicts on the serving side either.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -322,6 +323,13 @@ class BexDataset:
 
     def granted(self) -> list[AdministrationSpec]:
         return [a for a in self.administrations if a.granted]
+
+    def set_granted(self, admin_id: str, granted: bool) -> None:
+        """A BEX user grants or removes the app's access to one administration: a removed one
+        leaves the list and its own endpoints answer 404."""
+        spec = dataclasses.replace(self._admins[admin_id], granted=granted)
+        self._admins[admin_id] = spec
+        self.administrations = tuple(spec if a.id == admin_id else a for a in self.administrations)
 
     @staticmethod
     def ledger_account_id(admin_id: str, index: int) -> str:

@@ -46,16 +46,16 @@ def install(point: str, marker: Path) -> None:
     elif point == "after_call":
         original_record = outcomes.Outcomes.posted
 
-        async def record(self, run_id, cfg, entry, posted):  # type: ignore[no-untyped-def]
+        async def record(self, run_id, cfg, entry, posted, snapshot=None):  # type: ignore[no-untyped-def]
             pause(marker)
-            return await original_record(self, run_id, cfg, entry, posted)
+            return await original_record(self, run_id, cfg, entry, posted, snapshot)
 
         outcomes.Outcomes.posted = record  # type: ignore[method-assign]
     elif point == "after_commit":
         original_record = outcomes.Outcomes.posted
 
-        async def record(self, run_id, cfg, entry, posted):  # type: ignore[no-untyped-def]
-            await original_record(self, run_id, cfg, entry, posted)
+        async def record(self, run_id, cfg, entry, posted, snapshot=None):  # type: ignore[no-untyped-def]
+            await original_record(self, run_id, cfg, entry, posted, snapshot)
             await asyncio.sleep(0)
             pause(marker)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,3 +28,17 @@ async def until(predicate: Callable[[], T], what: str = "condition", timeout: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def until_async(
+    predicate: Callable[[], Awaitable[T]], what: str = "condition", timeout: float = HANG_S
+) -> T:
+    """``until`` for a predicate that awaits (an RPC call to the daemon under test)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -75,6 +75,21 @@ async def wait_idle(client: Any, timeout: float = 30) -> list[dict[str, Any]]:
     raise TimeoutError("the demo daemon's catch-up did not settle")
 
 
+async def run_when_free(client: ReconnectingClient, params: dict[str, Any]) -> Any:
+    """``syncs.run``, once the scheduler's own run of that configuration (a retry of a failed
+    automatic period can start at any moment) has settled."""
+    from bexsync_tui.client import RpcCallError
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await client.call("syncs.run", params)
+        except RpcCallError as exc:
+            if "already running" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await wait_idle(client)
+
+
 async def build_template(tmp: Path) -> None:
     """The demo caught up on 2025-03-15: 101 (daily, automatic) posted to yesterday, 102
     (monthly, manual) posted for 2024-12 and 2025-01, 103 (monthly, automatic) posted to
@@ -94,7 +109,7 @@ async def build_template(tmp: Path) -> None:
                 raise TimeoutError("101 did not catch up")
             await asyncio.sleep(0.05)
         for period in ("2024-12", "2025-01"):
-            started = await client.call("syncs.run", {"configuration_id": 2, "period": period})
+            started = await run_when_free(client, {"configuration_id": 2, "period": period})
             run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
             assert run["state"] == "posted", run
         for period in ("2024-12", "2025-01", "2025-02"):
@@ -102,8 +117,8 @@ async def build_template(tmp: Path) -> None:
             draft = await client.call("syncs.preview", {"configuration_id": 3, "period": period})
             lines = [{**line, "account": line["account"] or "8000"} for line in draft["lines"]]
             await client.call("drafts.update", {"id": draft["id"], "lines": lines})
-            started = await client.call(
-                "syncs.run", {"configuration_id": 3, "period": period, "draft_id": draft["id"]}
+            started = await run_when_free(
+                client, {"configuration_id": 3, "period": period, "draft_id": draft["id"]}
             )
             run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
             assert run["state"] == "posted", run

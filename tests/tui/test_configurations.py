@@ -155,6 +155,7 @@ async def test_sync_now_shows_progress_then_a_toast_with_a_key_to_view(
         await pilot.press("s")
         # The footer swaps "s Sync now" for "c Cancel sync" on the frame after the progress bar.
         await wait_text(pilot, "Syncing 2025-02 · building", "c Cancel sync")
+        await wait_toast(pilot, "started")
         await pilot.press("s")  # disabled while the run goes on: no second run
         await pilot.pause(0.1)
         assert sum("started" in t for t in toasts(pilot.app)) == 1

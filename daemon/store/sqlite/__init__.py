@@ -11,6 +11,7 @@ from daemon.store.sqlite.base import Backend
 from daemon.store.sqlite.configurations import SqliteConfigurations, SqlitePeriods
 from daemon.store.sqlite.entries import SqliteEntries, SqliteNotifications, SqliteReports
 from daemon.store.sqlite.runs import SqliteDrafts, SqliteRuns
+from daemon.store.sqlite.secrets import SqliteSecrets
 from daemon.store.sqlite.setup import (
     SqliteAdministrations,
     SqliteAuthorisations,
@@ -30,6 +31,7 @@ class SqliteStore:
         self.authorisations = SqliteAuthorisations(backend)
         self.credentials = SqliteCredentials(backend)
         self.logins = SqlitePendingLogins(backend)
+        self.secrets = SqliteSecrets(backend)
         self.configurations = SqliteConfigurations(backend)
         self.periods = SqlitePeriods(backend)
         self.runs = SqliteRuns(backend)

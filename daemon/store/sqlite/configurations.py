@@ -49,7 +49,7 @@ class SqliteConfigurations(Repository):
     async def schedulable(self) -> list[Configuration]:
         found = await self._db.fetchall(
             rows.CONFIGURATIONS + " WHERE c.active = 1 AND c.automatic = 1 "
-            "AND au.status = 'active' ORDER BY c.id"
+            "AND au.status = 'active' AND ad.access = 1 ORDER BY c.id"
         )
         return [rows.configuration(r) for r in found]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from daemon.formats import dumps
 from daemon.store.records import (
     Counts,
     Entry,
+    JsonObject,
     LastPosting,
     MetricsFigures,
     NewNotification,
@@ -56,6 +58,11 @@ class SqliteEntries(Repository):
             (config_id, period),
         )
         return [rows.entry(r, with_lines=True) for r in found]
+
+    async def set_source(self, entry_id: int, source_lines: list[JsonObject]) -> None:
+        await self._db.execute(
+            "UPDATE entries SET source_lines = ? WHERE id = ?", (dumps(source_lines), entry_id)
+        )
 
     async def corrections(self, config_id: int, period: str) -> int:
         return int(

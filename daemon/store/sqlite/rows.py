@@ -46,7 +46,7 @@ RUNS = f"SELECT {RUN_COLUMNS} FROM runs"
 
 ENTRY_COLUMNS = (
     "id, configuration_id, administration_number, period, kind, reference, date, provider, "
-    "external_id, total, line_count, posted_at, run_id"
+    "external_id, total, line_count, posted_at, run_id, corrects"
 )
 
 
@@ -176,6 +176,8 @@ def entry(row: sqlite3.Row, *, with_lines: bool = False) -> Entry:
         posted_at=row["posted_at"],
         run_id=row["run_id"],
         lines=loads(row["lines"], []) if with_lines else None,
+        corrects=row["corrects"],
+        source_lines=loads(row["source_lines"], None) if with_lines else None,
     )
 
 

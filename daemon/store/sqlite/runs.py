@@ -109,9 +109,12 @@ class SqliteRuns(Repository):
             synced = bool(found[0]) if found is not None else False
             if synced and not allow_correction:
                 raise AlreadySynced(f"period {period} of configuration {config_id} is synced")
+            # A retry of a failed period carries its count of attempts on (the pause grows).
             cursor = await conn.execute(
                 "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
-                "created_at) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                "created_at, attempts) VALUES (?, ?, ?, 'queued', ?, ?, ?, coalesce((SELECT "
+                "CASE WHEN state = 'failed' THEN attempts ELSE 0 END FROM runs WHERE "
+                "configuration_id = ? AND period = ? ORDER BY id DESC LIMIT 1), 0))",
                 (
                     config_id,
                     period,
@@ -119,6 +122,8 @@ class SqliteRuns(Repository):
                     "correction" if synced else "entry",
                     draft_id,
                     self._now(),
+                    config_id,
+                    period,
                 ),
             )
             return int(cursor.lastrowid or 0)
@@ -174,7 +179,8 @@ class SqliteRuns(Repository):
             cursor = await conn.execute(
                 "INSERT INTO entries (configuration_id, administration_number, period, kind, "
                 "reference, date, provider, external_id, total, line_count, lines, posted_at, "
-                "run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "run_id, source_lines, corrects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
                 (
                     entry.configuration_id,
                     entry.administration_number,
@@ -189,6 +195,8 @@ class SqliteRuns(Repository):
                     dumps(entry.lines),
                     now,
                     run_id,
+                    None if entry.source_lines is None else dumps(entry.source_lines),
+                    entry.corrects,
                 ),
             )
             entry_id = int(cursor.lastrowid or 0)

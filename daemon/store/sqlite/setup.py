@@ -91,10 +91,15 @@ class SqliteAdministrations(Repository):
         row = await self._db.fetchone("SELECT * FROM administrations WHERE id = ?", (admin_id,))
         return None if row is None else rows.administration(row)
 
-    async def set_access(self, admin_id: str, access: bool) -> None:
-        await self._db.execute(
-            "UPDATE administrations SET access = ? WHERE id = ?", (int(access), admin_id)
-        )
+    async def set_access(
+        self, admin_id: str, access: bool, note: NewNotification | None = None
+    ) -> Notification | None:
+        now = self._now()
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE administrations SET access = ? WHERE id = ?", (int(access), admin_id)
+            )
+            return None if note is None else await add_notification(conn, note, now)
 
 
 class SqliteAuthorisations(Repository):
