@@ -61,11 +61,11 @@ class ConfigurationsScreen(BexScreen):
         table = BexTable(id="configurations-table")
         table.add_column("#", width=3, key="id")
         table.add_column("Admin", width=5, key="number")
-        table.add_column("Administration", width=13, key="name")
         table.add_column("Frequency", width=14, key="frequency")
         table.add_column("State", width=9, key="state")
         table.add_column("Next due", width=10, key="next_due")
         table.add_column("Sync", width=13, key="sync")
+        table.add_column("Administration", key="name")  # last, never cut where there is room
         yield table
         yield Static("", id="detail", classes="detail", markup=False)
 
@@ -120,11 +120,11 @@ class ConfigurationsScreen(BexScreen):
                     (
                         str(c.get("id", "")),
                         str(c.get("administration_number", "")),
-                        str(name),
                         f"{c.get('frequency', '')} " + ("auto" if c.get("automatic") else "manual"),
                         state_cell(state),
                         next_due_text(c),
                         progress_text(run, width=4, counts=False),
+                        str(name),
                     ),
                 )
             )

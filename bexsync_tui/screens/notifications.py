@@ -36,8 +36,10 @@ class NotificationsScreen(BexScreen):
         table = ViewTable(id="notifications-table")
         table.add_column(" ", width=1, key="unread")
         table.add_column("Level", width=7, key="level")
-        table.add_column("Title", width=44, key="title")
         table.add_column("Created", width=16, key="created")
+        # Last and as wide as its text: never cut where there is room (a narrow terminal
+        # scrolls it sideways; the highlighted one's whole text shows below).
+        table.add_column("Title", key="title")
         yield table
         yield Static("", id="notification-body", classes="detail", markup=False)
 
@@ -63,8 +65,8 @@ class NotificationsScreen(BexScreen):
                     (
                         Text("•" if not n.get("read") else " ", style="bold"),
                         Text(str(n.get("level", "")), style=LEVEL_STYLES.get(n.get("level"), "")),
-                        Text(str(n.get("title", "")), style="" if n.get("read") else "bold"),
                         local_time(n.get("created_at")),
+                        Text(str(n.get("title", "")), style="" if n.get("read") else "bold"),
                     ),
                 )
                 for key, n in self.items.items()
