@@ -24,8 +24,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STEP_TIMEOUT = 30.0
 NEW_DESCRIPTION = "Cash corrected"
-SELECTED = "\x1b[38;5;253m\x1b[48;5;24m"
-"""How the default theme draws selected input text on a 256-colour terminal."""
+SELECTED = "\x1b[38;5;253m\x1b[48;5;32m"
+"""How the default theme draws selected text in a focused input on a 256-colour terminal
+(app.tcss: the selection in \$primary on the focus colour)."""
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (CI installs it)"
@@ -232,8 +233,14 @@ def test_demo_in_tmux_preview_correct_post_view_quit(short_tmp: Path) -> None:
         )
         assert f"Posting {period_key}" in screen or f"Syncing {period_key}" in screen
         screen = tmux.wait("one more unread notification", lambda s: unread(s) == before + 1)
-        recent = next(line for line in screen.splitlines() if line.startswith(f" {period_key} "))
-        assert "manual" in recent and "posted" in recent and "entry #" in recent
+
+        def recent_row(s: str) -> str:
+            return next((line for line in s.splitlines() if line.startswith(f" {period_key} ")), "")
+
+        # The toast may cover the row's end a while (it names the configuration in full).
+        screen = tmux.wait("the recent run", lambda s: "entry #" in recent_row(s))
+        recent = recent_row(screen)
+        assert "manual" in recent and "posted" in recent
 
         # The entries overview, on the new entry; its lines carry the correction.
         tmux.keys("v")
