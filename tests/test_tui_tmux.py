@@ -26,7 +26,7 @@ STEP_TIMEOUT = 30.0
 NEW_DESCRIPTION = "Cash corrected"
 SELECTED = "\x1b[38;5;253m\x1b[48;5;32m"
 """How the default theme draws selected text in a focused input on a 256-colour terminal
-(app.tcss: the selection in \$primary on the focus colour)."""
+(app.tcss: the selection in $primary on the focus colour)."""
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (CI installs it)"
