@@ -8,6 +8,7 @@ from typing import Any
 from textual.widgets import Label
 
 from bexsync_tui.client import RpcCallError
+from bexsync_tui.correction_text import correction_lines
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
 from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
@@ -90,15 +91,31 @@ async def run_period(
                 show_field_error(screen.query_one("#error-period", Label), describe_error(error)[1])
                 return False
             raise
+        # Show the correction itself: the one the user edited, else what changed in the PMS
+        # since the last posting.
+        if draft_id is not None:
+            preview = await screen.call("drafts.get", {"id": draft_id})
+        else:
+            preview = await screen.call(
+                "syncs.preview", {"configuration_id": configuration["id"], "period": period}
+            )
+        correction = preview.get("kind") == "correction"
+        detail = (
+            "\n".join(correction_lines(preview))
+            if correction
+            else "bexsync compares the PMS with what was posted and posts a correcting entry "
+            "for the difference only; if nothing changed, it posts nothing."
+        )
         if not await screen.app.push_screen_wait(
             ConfirmScreen(
                 f"Administration {number} {period} is already posted. Sync it again?",
-                "bexsync compares the PMS with what was posted and posts a correcting entry "
-                "for the difference only; if nothing changed, it posts nothing.",
+                detail,
                 yes="Post the difference",
             )
         ):
             return False
+        if correction:  # exactly the correction shown
+            params = {**params, "draft_id": preview["id"]}
         result = await screen.call("syncs.run", {**params, "force": True})
         forced = True
     screen.bex.expect_run(result.get("run_id"), correction=forced)

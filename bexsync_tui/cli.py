@@ -17,6 +17,7 @@ import sys
 from typing import Any, NoReturn
 
 from bexsync_tui.client import Client, DaemonUnavailable, RpcCallError, default_socket_path
+from bexsync_tui.correction_text import correction_lines
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_DAEMON, EXIT_USAGE = 0, 1, 2, 64
 
@@ -73,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--period", help="YYYY-MM-DD (daily) or YYYY-MM (monthly)")
     sync.add_argument("--draft", type=int, help="post this corrected draft")
     sync.add_argument(
-        "--force", action="store_true", help="re-sync a posted period as a correcting entry"
+        "--force",
+        action="store_true",
+        help="re-sync a posted period: shows the correcting entry (what changed in the PMS "
+        "since it was posted) and asks before posting it",
     )
+    sync.add_argument("--yes", action="store_true", help="with --force: post without asking")
     sync.add_argument(
         "--wait", action="store_true", help="show progress; exit 0 only when the entry is posted"
     )
@@ -207,6 +212,33 @@ def _progress_line(data: dict[str, Any], tty: bool) -> str:
     return f"{stage}: {done}" + (f"/{total}" if total else "")
 
 
+async def _confirm_correction(
+    client: Client, params: dict[str, Any], yes: bool
+) -> dict[str, Any] | None:
+    """Show the correction a forced re-sync would post and ask; the params that post exactly
+    it, or None (declined, or nothing to ask about without a terminal)."""
+    preview_params = {k: params[k] for k in ("configuration_id", "period") if k in params}
+    try:
+        draft = await client.call("syncs.preview", preview_params)
+    except RpcCallError as exc:
+        print(f"bexsync sync: {exc.message}", file=sys.stderr)
+        return None
+    if draft.get("kind") != "correction":
+        return {}  # not posted yet: an ordinary sync
+    print(f"Period {draft['period']} is already posted.", file=sys.stderr)
+    for line in correction_lines(draft):
+        print(line, file=sys.stderr)
+    if not yes:
+        if not sys.stdin.isatty():
+            print("bexsync sync: add --yes to post this correction", file=sys.stderr)
+            return None
+        answer = input("Post this correction? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("bexsync sync: nothing posted", file=sys.stderr)
+            return None
+    return {"draft_id": draft["id"], "period": draft["period"]}
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"configuration_id": args.configuration_id}
     if args.period:
@@ -219,6 +251,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     async def work(client: Client) -> int:
         if args.wait:
             await client.subscribe(["sync.progress", "sync.finished"])
+        if args.force and args.draft is None:
+            confirmed = await _confirm_correction(client, params, args.yes)
+            if confirmed is None:
+                return EXIT_ERROR
+            params.update(confirmed)
         try:
             started = await client.call("syncs.run", params)
         except RpcCallError as exc:

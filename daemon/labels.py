@@ -8,7 +8,12 @@ from daemon.store.records import Configuration
 
 
 def configuration_label(cfg: Configuration) -> str:
-    """``configuration 3 (101 Hotel Zonneveld, sandbox ledger BEX Memoriaal)``."""
-    ledger = cfg.ledger_id + (f" {cfg.ledger_name}" if cfg.ledger_name else "")
+    """``configuration 3 (101 Hotel Zonneveld, sandbox ledger BEX)``."""
     admin = f"{cfg.administration_number} {cfg.administration_name}".strip()
-    return f"configuration {cfg.id} ({admin}, {cfg.provider} ledger {ledger})"
+    return f"configuration {cfg.id} ({admin}, {cfg.provider} ledger {cfg.ledger_id})"
+
+
+def titled(what: str, cfg: Configuration, period: str) -> str:
+    """A notification title: what happened to which period first (a narrow column shows that
+    much), then the configuration it happened to."""
+    return f"{what} {cfg.administration_number} {period} · {configuration_label(cfg)}"

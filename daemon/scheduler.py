@@ -18,6 +18,7 @@ from daemon.background import Background
 from daemon.errors import DaemonError
 from daemon.followups import FollowUps
 from daemon.formats import Clock, iso, parse_iso
+from daemon.labels import configuration_label
 from daemon.model import FINAL_RUN_STATES, INTERRUPTED_KIND
 from daemon.periods import Period
 from daemon.sdnotify import Notifier, status_line
@@ -74,6 +75,7 @@ class Scheduler:
         self._metrics = metrics
         self.next_wake: datetime | None = None
         self.next_item: tuple[int, str] | None = None  # (configuration id, period) due next
+        self.next_label = ""  # how people see that configuration named
         self.passes = 0
         self._next_key = ""
         self._pms_connected_at: datetime | None = None
@@ -112,7 +114,14 @@ class Scheduler:
         nxt, item = self.next_wake, self.next_item
         runs = []
         if nxt is not None and item is not None:
-            runs = [{"configuration_id": item[0], "period": item[1], "due_at": iso(nxt)}]
+            runs = [
+                {
+                    "configuration_id": item[0],
+                    "label": self.next_label,
+                    "period": item[1],
+                    "due_at": iso(nxt),
+                }
+            ]
         running = self._runs.running_count()
         self._notifier.status(status_line(runs) + (f"; {running} running" if running else ""))
 
@@ -170,6 +179,7 @@ class Scheduler:
             if when is not None and (earliest is None or when < earliest):
                 earliest = when
                 self.next_item = (cfg.id, self._next_key)
+                self.next_label = configuration_label(cfg)
         self.next_wake = earliest
         if earliest is None:
             return MAX_SLEEP

@@ -176,10 +176,8 @@ def status_line(next_runs: Sequence[Mapping[str, Any]], attention: int = 0) -> s
     """
     if next_runs:
         first = min(next_runs, key=_due_key)
-        text = (
-            f"next sync: configuration {first.get('configuration_id')} "
-            f"period {first.get('period')} at {first.get('due_at')}"
-        )
+        name = first.get("label") or f"configuration {first.get('configuration_id')}"
+        text = f"next sync: {name} period {first.get('period')} at {first.get('due_at')}"
     else:
         text = "idle: no sync scheduled"
     if attention:

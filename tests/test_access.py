@@ -104,3 +104,28 @@ async def test_access_removed_in_bex_itself_pauses_like_unticking(tmp_path) -> N
         assert "BEX no longer gives this app access" in notes[0]["body"]
         err = await _refused(client, "syncs.run", {"configuration_id": daily["id"]})
         assert err.name == "Conflict" and "administrations.set_access" in err.message
+
+
+async def test_a_scheduled_run_refused_by_bex_pauses_the_configuration(tmp_path) -> None:
+    clock = Clock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+    dataset = BexDataset(DEMO_SEED, today=lambda: clock().date())
+    pms = create_bex_app(dataset, api_key=API_KEY, rate_limit=None)
+    async with serve(pms) as url, demo_daemon(tmp_path, clock=clock) as (app, client):
+        daily = await _daily(client)
+        await client.call("pms.connect", {"base_url": url, "api_key": API_KEY})
+        dataset.set_granted(daily["administration_id"], False)
+        clock.now += timedelta(days=1)  # the next day is due; the scheduler runs it
+        app.scheduler.wake()
+
+        async def paused() -> dict[str, Any] | None:
+            cfg = await client.call("configurations.get", {"id": daily["id"]})
+            return cfg if cfg["state"] == "no_access" else None
+
+        cfg = await until_async(paused, "the configuration paused")
+        assert cfg["next_due"] is None and cfg["last_run"]["state"] == "failed"
+        assert "no longer gives this app access" in cfg["last_run"]["error"]
+        notes = [n for n in await client.call("notifications.list") if n["level"] != "success"]
+        assert [n["title"] for n in notes] == ["Paused, no access: 101 Holiday Park De Veluwe"]
+        attention = (await client.call("daemon.status"))["attention"]
+        mine = [a for a in attention if a.get("configuration_id") == daily["id"]]
+        assert [a["kind"] for a in mine] == ["access"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,8 @@ from typing import Any
 from bexsync_tui.client import Client
 from daemon.store.db import DB_NAME
 from tests.support.clock import Clock
-from tests.support.daemon import demo_daemon, wait_run
+from tests.support.daemon import DaemonProcess, demo_daemon, wait_run
+from tests.test_daemon_lifecycle import cli
 
 PERIOD = "2026-10"
 Totals = dict[tuple[str, str | None], Decimal]
@@ -34,6 +36,14 @@ def plus(*parts: Totals) -> Totals:
         for k, v in part.items():
             out[k] += v
     return {k: v for k, v in out.items() if v}
+
+
+def forget_snapshots(database: Path) -> None:
+    """As a database from before version 5 holds its entries (in a thread: the daemon under
+    test shares this event loop)."""
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+        db.execute("UPDATE entries SET source_lines = NULL")
+        db.commit()
 
 
 async def run(client: Client, params: dict[str, Any]) -> dict[str, Any]:
@@ -148,9 +158,8 @@ async def test_entries_posted_before_snapshots_get_one_rebuilt_or_the_user_is_to
         lines[b]["credit"] = f"{Decimal(lines[b]['credit']) - Decimal('0.01'):.2f}"
         draft = await client.call("drafts.update", {"id": draft["id"], "lines": lines})
         edited = await run(client, {"configuration_id": manual["id"], "draft_id": draft["id"]})
-        # As a database from before version 5 holds them: no snapshot of the PMS. (In a
-        # thread: the daemon shares this event loop and may be inside a write transaction.)
-        await asyncio.to_thread(_forget_snapshots, app.state_dir / DB_NAME)
+        # As a database from before version 5 holds them: no snapshot of the PMS.
+        await asyncio.to_thread(forget_snapshots, app.state_dir / DB_NAME)
         # Untouched and unchanged: the snapshot is rebuilt from the PMS; nothing to correct.
         preview = await client.call(
             "syncs.preview", {"configuration_id": manual["id"], "period": "2026-09"}
@@ -166,7 +175,29 @@ async def test_entries_posted_before_snapshots_get_one_rebuilt_or_the_user_is_to
         assert "hand edit" in warning["message"]
 
 
-def _forget_snapshots(db_path: Path) -> None:
-    with contextlib.closing(sqlite3.connect(db_path, timeout=60)) as db:
-        db.execute("UPDATE entries SET source_lines = NULL")
-        db.commit()
+def test_the_cli_shows_the_correction_before_a_forced_resync(tmp_path):
+    daemon = DaemonProcess(tmp_path, "--demo").start()
+    try:
+        configs = json.loads(cli(daemon.socket, "call", "configurations.list").stdout)
+        manual = next(c for c in configs if not c["automatic"])
+        first = cli(daemon.socket, "sync", str(manual["id"]), "--wait")
+        assert first.returncode == 0, first.stderr
+        period = json.loads(first.stdout)["period"]
+        asked = cli(daemon.socket, "sync", str(manual["id"]), "--period", period, "--force")
+        assert asked.returncode == 1  # no terminal to ask on, and no --yes: nothing posted
+        assert f"Period {period} is already posted." in asked.stderr
+        assert "Nothing changed in the PMS" in asked.stderr and "--yes" in asked.stderr
+        done = cli(
+            daemon.socket,
+            "sync",
+            str(manual["id"]),
+            "--period",
+            period,
+            "--force",
+            "--yes",
+            "--wait",
+        )
+        run = json.loads(done.stdout)
+        assert (run["state"], run["entry_id"]) == ("posted", None), done.stderr
+    finally:
+        daemon.stop()

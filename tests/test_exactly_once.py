@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 
 from tests.support.daemon import DaemonProcess, wait_for
-from tests.support.kill_harness import POINTS
-from tests.test_daemon_lifecycle import call
+from tests.support.kill_harness import CORRECTION_POINTS, POINTS
+from tests.test_daemon_lifecycle import call, cli
 
 
 class HarnessedDaemon(DaemonProcess):
@@ -86,4 +86,69 @@ def test_sigkill_at_each_step_of_a_posting(tmp_path, point):
     }
     assert set(periods) == expected
     assert daily["start_date"] == periods[0]
+    assert all(r["state"] != "posting" for r in runs)
+
+
+@pytest.mark.slow(seconds=3)
+@pytest.mark.parametrize("point", CORRECTION_POINTS)
+def test_sigkill_between_posting_a_correction_and_recording_it(tmp_path, point):
+    """A correction the user edited (the only kind a frozen PMS gives) is posted once, and
+    recorded once, linked to the entry it corrects, whichever side of the record a kill lands."""
+    marker = tmp_path / "paused"
+    first = HarnessedDaemon(tmp_path, point, marker).start()
+    configs = json.loads(call(first.socket, "configurations.list").stdout)
+    manual = next(c for c in configs if not c["automatic"])
+    synced = cli(first.socket, "sync", str(manual["id"]), "--wait")
+    original = json.loads(synced.stdout)
+    period = original["period"]
+    draft = json.loads(
+        call(
+            first.socket, "syncs.preview", {"configuration_id": manual["id"], "period": period}
+        ).stdout
+    )
+    assert draft["kind"] == "correction" and draft["lines"] == []
+    posted = json.loads(call(first.socket, "entries.get", {"id": original["entry_id"]}).stdout)
+    a, b = posted["lines"][0], posted["lines"][1]
+    moved = [
+        {"account": a["account"], "vat_code": a["vat_code"], "debit": "1.00", "credit": "0.00"},
+        {"account": b["account"], "vat_code": b["vat_code"], "debit": "0.00", "credit": "1.00"},
+    ]
+    call(first.socket, "drafts.update", {"id": draft["id"], "lines": moved})
+    call(
+        first.socket,
+        "syncs.run",
+        {"configuration_id": manual["id"], "draft_id": draft["id"], "force": True},
+    )
+    wait_for(marker.exists, what=f"the daemon to reach {point}")
+    first.stop(signal.SIGKILL)
+
+    second = DaemonProcess(tmp_path, "--demo").start()
+    try:
+
+        def settled():
+            found = json.loads(
+                call(second.socket, "entries.list", {"configuration_id": manual["id"]}).stdout
+            )
+            corrections = [e for e in found if e["kind"] == "correction"]
+            return corrections if corrections else None
+
+        corrections = wait_for(settled, what="the correction recorded after the restart")
+        runs = json.loads(
+            call(second.socket, "syncs.list", {"configuration_id": manual["id"]}).stdout
+        )
+    finally:
+        second.stop()
+    with sqlite3.connect(tmp_path / "state" / "sandbox-ledger.sqlite3") as conn:
+        refs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT reference FROM journal_entries WHERE reference LIKE ?",
+                (f"bexsync:{manual['id']}:{period}%",),
+            )
+        ]
+    reference = f"bexsync:{manual['id']}:{period}:c1"
+    assert sorted(refs) == sorted([f"bexsync:{manual['id']}:{period}", reference])
+    [correction] = corrections
+    assert (correction["reference"], correction["corrects"]) == (reference, original["entry_id"])
+    assert correction["total"] == "1.00"
     assert all(r["state"] != "posting" for r in runs)

@@ -327,8 +327,8 @@ async def test_refresh_saves_the_rotated_token_sealed_and_it_survives_a_restart(
                     for p in ("2026-10", "2026-11")
                 )
             )
-            # 2026-10 is posted and the PMS unchanged: its preview is an empty correction.
-            assert both[0]["lines"] == [] and both[1]["lines"]
+            # 2026-10 is posted: its preview is the correction (empty: the PMS is unchanged).
+            assert [d["kind"] for d in both] == ["correction", "entry"] and both[1]["lines"]
             assert refreshes(pms) == [200, 200]
             assert stored_token(app).refresh_token in pms.oauth.active_refresh_tokens()
             assert (await client.call("pms.get"))["status"] == "connected"

@@ -155,3 +155,41 @@ async def test_a_due_period_nothing_runs_is_an_attention_item_naming_its_configu
         app.scheduler.wake()
         await until_async(settled, "the period posted")
         assert mine(await client.call("daemon.status")) == []
+
+
+async def test_every_failure_is_retried_with_a_growing_pause_and_notified_once(tmp_path) -> None:
+    """Administration 103's months fail for a reason only a person fixes in BEX, which bexsync
+    cannot see being fixed: the period is retried (1 minute, then 5) and notified only once."""
+    clock = Clock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+    async with demo_daemon(tmp_path, clock=clock) as (app, client):
+        broken = next(
+            c
+            for c in await client.call("configurations.list")
+            if c["automatic"] and c["frequency"] == "monthly"
+        )
+
+        async def failures() -> list[dict[str, Any]]:
+            runs = await client.call("syncs.list", {"configuration_id": broken["id"]})
+            return [r for r in runs if r["state"] == "failed"]
+
+        async def failed(n: int) -> list[dict[str, Any]] | None:
+            found = await failures()
+            return found if len(found) >= n else None
+
+        first = (await until_async(lambda: failed(1), "the first failure"))[0]
+        assert first["error_kind"] == "rejected" and first["attempts"] == 1
+        for step, attempts in ((61, 2), (301, 3)):  # each pause passes, the scheduler wakes
+            clock.now += timedelta(seconds=step)
+            app.scheduler.wake()
+            latest = (await until_async(lambda n=attempts: failed(n), "a retry"))[0]
+            assert (latest["period"], latest["attempts"]) == (first["period"], attempts)
+        notes = [
+            n
+            for n in await client.call("notifications.list")
+            if n["level"] == "error" and n["link"]["configuration_id"] == broken["id"]
+        ]
+        assert len(notes) == 1 and notes[0]["title"].startswith("Sync failed:")
+        assert broken["label"] in notes[0]["title"]
+        # The next look is after the third pause, 15 minutes.
+        await app.scheduler.plan()
+        assert app.scheduler.next_wake == clock.now + timedelta(seconds=900)

@@ -115,6 +115,7 @@ async def walk_every_method(call: Call, pms: Pms) -> None:
             "ledger_id": "BEX",
             "start_date": date.today().replace(month=1, day=1).isoformat(),
             "automatic": False,
+            "allow_duplicate_target": True,  # the demo's own configuration posts there too
         },
     )
     await call("configurations.update", {"id": config["id"], "delay_days": 2, "end_date": None})

@@ -245,6 +245,9 @@ async def test_configurations_read_with_their_administration_and_login(store: St
     assert [c.id for c in await store.configurations.schedulable()] == [config_id]
     with pytest.raises(Duplicate):
         await store.configurations.create(values(auth_id), active=False)
+    on = await store.configurations.on_target("sandbox", None, "BEX", "a1")
+    assert [c.id for c in on] == [config_id]
+    assert await store.configurations.on_target("sandbox", "t2", "BEX", "a1") == []
     assert await store.configurations.clash(auth_id, "a1", None) == config_id
     assert await store.configurations.clash(auth_id, "a1", config_id) is None
     changed = values(auth_id, "a2", ledger_name="Memorial", account_map={"1": "8000"})

@@ -71,6 +71,7 @@ class SyncsApi(Protocol):
         draft_id: int | None,
         trigger: RunTrigger,
         force: bool,
+        early: bool,
     ) -> int: ...
     async def cancel(self, run_id: int, /) -> Shaped: ...
 

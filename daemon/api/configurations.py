@@ -52,6 +52,8 @@ class Create(Params):
     account_map: dict[str, Code] = {}
     vat_map: dict[str, Code] = {}
     schedule: Schedule | None = None
+    allow_duplicate_target: bool = False
+    """Allow posting where another authorisation's active configuration posts too."""
 
 
 class Update(Params):
@@ -70,6 +72,7 @@ class Update(Params):
     account_map: dict[str, Code] | UnsetType | None = UNSET
     vat_map: dict[str, Code] | UnsetType | None = UNSET
     schedule: Schedule | UnsetType | None = UNSET
+    allow_duplicate_target: bool | UnsetType = UNSET
 
 
 NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "delay_days",

@@ -126,6 +126,9 @@ class Authorisation(Result):
     tenant_name: str | None
     login_pending: bool
     logged_in: bool
+    warning: str | UnsetType = UNSET
+    """From ``authorisations.activate``: another active authorisation already reaches the same
+    provider organisation (tenant, company, folder)."""
 
 
 class LoginStarted(Result):
@@ -199,6 +202,11 @@ class Configuration(Result):
     failed or stuck (empty while an automatic configuration runs or while it is paused)."""
     label: str
     """How people see it named: id, administration number and name, provider, ledger."""
+    allow_duplicate_target: bool
+    """Set knowingly: it may post where another active configuration posts too."""
+    warning: str | None
+    """Set when it posts the same administration into the same ledger as another active
+    configuration (only possible with ``allow_duplicate_target``): show it wherever it shows."""
     posted_periods: int
     last_run: Run | None
 
@@ -299,6 +307,10 @@ class Draft(Result):
     its last posting (hand edits of the posted entry stay), to confirm and post with force."""
     corrects: int | None = None
     """For a correction: the id of the period's entry it corrects."""
+    due_at: Timestamp | UnsetType = UNSET
+    """When the period becomes due."""
+    early: bool = False
+    """The period is not due yet: the PMS may still add to it; posting it needs early=true."""
 
 
 class Entry(Result):

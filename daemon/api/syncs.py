@@ -27,6 +27,8 @@ class Start(Params):
     period: PeriodKey | None = None
     draft_id: Int64 | None = None
     force: bool = False
+    early: bool = False
+    """Post a period that is not due yet (the PMS may still add to it): the user confirmed."""
 
 
 class ByRun(Params):
@@ -73,12 +75,18 @@ async def preview(ctx: Ctx, p: Preview) -> Shaped:
     "syncs.run",
     summary="Start a sync now (a period, or a corrected draft); returns at once",
     description="force=true on an already posted period posts a correcting entry for the "
-    "difference, never a duplicate.",
+    "difference, never a duplicate. A period that is not due yet is refused with its due time "
+    "unless early=true.",
     result=RunStarted,
 )
 async def run(ctx: Ctx, p: Start) -> Shaped:
     run_id = await ctx.app.engine.start(
-        p.configuration_id, p.period, draft_id=p.draft_id, trigger="manual", force=p.force
+        p.configuration_id,
+        p.period,
+        draft_id=p.draft_id,
+        trigger="manual",
+        force=p.force,
+        early=p.early,
     )
     return {"run_id": run_id}
 

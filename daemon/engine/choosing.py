@@ -13,26 +13,38 @@ from daemon.store.records import Configuration
 
 
 def choose_period(
-    cfg: Configuration, key: str | None, *, now: datetime, done: set[str], for_run: bool
+    cfg: Configuration,
+    key: str | None,
+    *,
+    now: datetime,
+    done: set[str],
+    for_run: bool,
+    early: bool = False,
 ) -> Period:
-    """``done``: the periods already settled. A preview of nothing due shows the last period
-    that was due (or the first one); a run of nothing due is refused with when the next is."""
+    """``done``: the periods already settled. Without a period: the oldest due one that is not
+    settled, never a posted one; with nothing due a preview shows the next period (the draft
+    says it is not due yet) and a run is refused with when it is due. A period that is not due
+    is posted only ``early`` (the user confirmed), by a run with or without a draft alike."""
     schedule = schedule_of(cfg)
     if key is None:
         due = next(iter(schedule.due_periods(now, done)), None)
         if due is not None:
             return due
-        if for_run:
-            nxt = schedule.next_due(now, done)
-            when = f" The next one, {nxt[0].key}, is due at {iso(nxt[1])}." if nxt else ""
+        nxt = schedule.next_due(now, done)
+        if nxt is None:
             raise ValidationFailed(
-                "No period of this configuration is due for a sync." + when,
-                errors=[{"field": "period", "message": "nothing is due; name a period"}],
+                "Every period of this configuration is synced; name a period to see its "
+                "correction.",
+                errors=[{"field": "period", "message": "nothing left to sync; name a period"}],
             )
-        last = schedule.last_due_period(now)
-        if last is not None:
-            return last
-        return schedule.first_period()
+        if for_run and not early:
+            raise ValidationFailed(
+                f"No period of this configuration is due for a sync. The next one, "
+                f"{nxt[0].key}, is due at {iso(nxt[1])}; pass early=true to post it now.",
+                errors=[{"field": "period", "message": "nothing is due; name a period"}],
+                details={"period": nxt[0].key, "due_at": iso(nxt[1])},
+            )
+        return nxt[0]
     try:
         period = Period.parse(cfg.frequency, key)
     except ValueError as exc:
@@ -45,10 +57,12 @@ def choose_period(
             f"Period {key} is outside this configuration's start and end dates.",
             errors=[{"field": "period", "message": "outside the configuration's dates"}],
         )
-    if for_run and schedule.due_at(period) > now:
+    if for_run and not early and schedule.due_at(period) > now:
+        due_at = iso(schedule.due_at(period))
         raise ValidationFailed(
-            f"Period {key} is not due until {iso(schedule.due_at(period))}; "
-            "a period is synced only after it ends (plus the delay).",
-            errors=[{"field": "period", "message": "not due yet"}],
+            f"Period {key} is not due until {due_at}; a period is synced only after it ends "
+            "(plus the delay), as the PMS may still add to it. Pass early=true to post it now.",
+            errors=[{"field": "period", "message": f"not due until {due_at}"}],
+            details={"period": key, "due_at": due_at},
         )
     return period

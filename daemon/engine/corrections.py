@@ -21,7 +21,7 @@ from daemon.engine.building import DraftBuilder
 from daemon.entry_builder import Draft, DraftLine, reference_for
 from daemon.errors import Conflict
 from daemon.formats import dumps
-from daemon.labels import configuration_label
+from daemon.labels import titled
 from daemon.periods import Period
 from daemon.services.configurations import find_configuration
 from daemon.services.notifications import Notifications
@@ -134,15 +134,17 @@ class Corrections:
         diff = difference(draft, base.totals, base.names)
         if not diff:
             return None
+        return await self.as_correction(cfg, period, draft.with_lines(diff)), base
+
+    async def as_correction(self, cfg: Configuration, period: Period, draft: Draft) -> Draft:
+        """A draft of correcting lines under the period's next correction reference (never the
+        entry's own, which the provider would take for the entry already posted)."""
         count = await self._store.entries.corrections(cfg.id, period.key)
         reference = f"{reference_for(cfg.id, period.key)}:c{count + 1}"
-        # The difference is a draft of its own: with_lines recomputes totals and balance.
-        corrected = replace(
-            draft.with_lines(diff),
-            reference=reference,
-            narration=f"Correction of {draft.narration} ({reference})",
+        narration = draft.narration.split(" (bexsync:")[0].removeprefix("Correction of ")
+        return replace(
+            draft, reference=reference, narration=f"Correction of {narration} ({reference})"
         )
-        return corrected, base
 
     async def check_drift(self, config_id: int, key: str) -> dict[str, Any] | None:
         """Has a posted, still-open period changed in the PMS? Notify once per new difference."""
@@ -170,7 +172,7 @@ class Corrections:
             digest,
             NewNotification(
                 "warning",
-                f"PMS changed after posting: {configuration_label(cfg)} {key}",
+                titled("PMS changed after posting:", cfg, key),
                 f"Back-dated bookings changed {key} after it was posted: {len(diff)} line(s), "
                 f"{total:.2f} {cfg.currency} in total. Preview the period and sync it again "
                 f"to post a correcting entry for that difference (bexsync sync --force).{caveat}",

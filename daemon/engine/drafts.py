@@ -23,7 +23,7 @@ from providers.errors import ProviderError
 
 KEPT_WARNINGS = ("not_due", "already_posted", "no_snapshot")
 """The daemon's own warnings on a draft, kept when its lines are edited."""
-CARRIED = ("kind", "corrects", "source_lines")
+CARRIED = ("kind", "corrects", "source_lines", "due_at", "early")
 """What a draft is (an entry or a correction) and the PMS lines it was built from: an edit of
 its lines changes neither."""
 
@@ -59,6 +59,8 @@ class Drafts:
         data.update(extra)
         data["source_lines"] = source_lines(built)  # the PMS's, whatever the user edits
         due = schedule_of(cfg).due_at(period)
+        data["due_at"] = iso(due)
+        data["early"] = due > self._clock()
         if due > self._clock():
             data["warnings"].append(
                 {
@@ -80,7 +82,10 @@ class Drafts:
         if base is None:
             return built, {"kind": "entry", "corrects": None}
         found = await self._corrections.correction(cfg, period, built)
-        draft = built.with_lines([]) if found is None else found[0]
+        if found is None:  # nothing changed: the user may still enter a correction here
+            draft = await self._corrections.as_correction(cfg, period, built.with_lines([]))
+        else:
+            draft = found[0]
         issues = [
             {
                 "code": "already_posted",

@@ -89,6 +89,7 @@ class SyncEngine:
         draft_id: int | None = None,
         trigger: str = "manual",
         force: bool = False,
+        early: bool = False,
     ) -> int:
         cfg = await find_configuration(self._store, config_id)
         await active_authorisation(self._store, cfg.authorisation_id)
@@ -116,7 +117,7 @@ class SyncEngine:
                 )
             key = draft.period
         done = await self._store.periods.done(cfg.id) if key is None else set()
-        period = choose_period(cfg, key, now=self._clock(), done=done, for_run=True)
+        period = choose_period(cfg, key, now=self._clock(), done=done, for_run=True, early=early)
         if self._shutting_down:
             raise Conflict("The daemon is stopping; start the sync again once it is back.")
         # Stored and given its task as one step that a cancelled caller (the scheduler, as the
@@ -208,12 +209,19 @@ class SyncEngine:
         except ProviderError as exc:
             await self._fail(run_id, "failed", exc.message, exc)
         except Exception as exc:  # a bug must not kill the daemon; the run says what happened
-            log.exception("run %s failed unexpectedly", run_id)
             if run.state == "posting" and isinstance(exc, StoreUnavailable):
                 # The provider may hold the entry already (e.g. the disk filled up while its
-                # result was committed): never "failed"; look it up again until it settles.
+                # result was committed): not a failure; look it up again until it settles.
+                log.warning(
+                    "run %s: its posting could not be recorded (%s); looking it up at the "
+                    "provider again in %g s",
+                    run_id,
+                    exc,
+                    recovery.RECOVERY_RETRY,
+                )
                 self._followups.retry_recovery(run_id, recovery.RECOVERY_RETRY)
                 return
+            log.exception("run %s failed unexpectedly", run_id)
             await self._fail(run_id, "failed", f"internal error: {type(exc).__name__}", None)
         finally:
             self._live.drop(run_id)
@@ -237,8 +245,9 @@ class SyncEngine:
             source = source_lines(draft)
         corrects = None
         if run.kind == "correction":
-            if ready:
+            if ready:  # as previewed and perhaps edited; numbered as the next correction
                 corrects = stored.get("corrects")
+                draft = await self._corrections.as_correction(cfg, period, draft)
                 nothing = not draft.lines
             else:
                 found = await self._corrections.correction(cfg, period, draft)

@@ -8,7 +8,7 @@ import logging
 
 from daemon.engine.payload import line_to_json
 from daemon.followups import FollowUps
-from daemon.labels import configuration_label
+from daemon.labels import titled
 from daemon.logsetup import log_sync_outcome
 from daemon.progress import LiveProgress
 from daemon.publisher import EventPublisher
@@ -58,12 +58,8 @@ class Outcomes:
         run = await self._runs.record(run_id)
         snapshot = snapshot or {}
         lines = [line_to_json(line) for line in entry.lines]
-        label = configuration_label(cfg)
-        title = (
-            f"Posted {label} {run.period}"
-            if run.kind == "entry"
-            else f"Correction posted {label} {run.period}"
-        )
+        what = "Posted" if run.kind == "entry" else "Correction posted"
+        title = titled(what, cfg, run.period)
         note = NewNotification(
             "success",
             title,
@@ -103,7 +99,7 @@ class Outcomes:
             run_id,
             NewNotification(
                 "info",
-                f"Nothing to correct: {configuration_label(cfg)} {period}",
+                titled("Nothing to correct:", cfg, period),
                 f"The PMS shows what it showed when {period} was last posted; no correction is "
                 "needed (hand edits of the posted entry stay as they are).",
                 {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
@@ -127,11 +123,13 @@ class Outcomes:
         note = None
         # A scheduled retry failing again is not news: the attention item still shows it.
         repeated = state == "failed" and run.attempts > 0 and run.trigger == "schedule"
-        if state in ("failed", "needs_review") and cfg is not None and not repeated:
+        # A run that found access removed paused its configuration, which notified already.
+        if state in ("failed", "needs_review") and cfg is not None and cfg.access and not repeated:
             note = NewNotification(
                 "error" if state == "failed" else "warning",
-                f"Sync {'failed' if state == 'failed' else 'needs review'}: "
-                f"{configuration_label(cfg)} {run.period}",
+                titled(
+                    f"Sync {'failed' if state == 'failed' else 'needs review'}:", cfg, run.period
+                ),
                 message,
                 {"kind": "entries", "configuration_id": cfg.id, "entry_id": None},
             )

@@ -228,7 +228,24 @@ class Authorisations:
         await self._store.authorisations.set_settings(auth_id, options)
         await self._status.set(auth_id, "active", result.message)
         await self._fill_ledger_names(auth_id, options.get("tenant_id"))
-        return await self.get(auth_id)
+        shaped = await self.get(auth_id)
+        reaching = [
+            a
+            for a in await self._store.authorisations.all()
+            if a.id != auth_id
+            and a.status == "active"
+            and a.provider == auth.provider
+            and (a.settings.get("tenant_id") or "") == (options.get("tenant_id") or "")
+        ]
+        if reaching:  # one ledger, one feed: say so now, refuse duplicate configurations later
+            names = ", ".join(repr(a.name) for a in reaching)
+            shaped["warning"] = (
+                f"Authorisation {names} already reaches this {auth.provider} organisation"
+                + (f" ({options['tenant_name']})" if options.get("tenant_name") else "")
+                + ": a configuration of both for the same administration and ledger would post "
+                "every period twice, so bexsync refuses one unless allow_duplicate_target is set."
+            )
+        return shaped
 
     async def _fill_ledger_names(self, auth_id: int, tenant: str | None) -> None:
         """Configurations made before activation show the ledger's name once it can be read."""

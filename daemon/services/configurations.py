@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from daemon.services.runs import Runs
 from daemon.store.errors import Duplicate
 from daemon.store.interface import Store
 from daemon.store.records import Configuration, ConfigurationValues, Run
+from daemon.targets import Target, config_target, duplicate_warning, target_of, twins
 from daemon.views import administration_view
 from providers.errors import ProviderError
 
@@ -47,6 +49,7 @@ EDITABLE = (
     "account_map",
     "vat_map",
     "schedule",
+    "allow_duplicate_target",
 )
 
 
@@ -77,6 +80,7 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
         account_map=dict(values.get("account_map") or {}),
         vat_map=dict(values.get("vat_map") or {}),
         schedule=values.get("schedule"),
+        allow_duplicate_target=bool(values.get("allow_duplicate_target")),
     )
 
 
@@ -127,9 +131,12 @@ class Configurations:
 
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
-        return self._shape(cfg, done, await self._store.runs.latest(cfg.id))
+        on_target = await self._store.configurations.on_target(*config_target(cfg))
+        return self._shape(cfg, done, await self._store.runs.latest(cfg.id), on_target)
 
-    def _shape(self, cfg: Configuration, done: set[str], last: Run | None) -> dict[str, Any]:
+    def _shape(
+        self, cfg: Configuration, done: set[str], last: Run | None, on_target: list[Configuration]
+    ) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
         now = self._clock()
         nxt, problem = next_due_of(cfg, now, done)
@@ -179,6 +186,8 @@ class Configurations:
             "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
             "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
             "label": configuration_label(cfg),
+            "allow_duplicate_target": cfg.allow_duplicate_target,
+            "warning": duplicate_warning(cfg, on_target) if cfg.active else None,
             "posted_periods": len(done),
             "last_run": None if last is None else self._runs.shape(last),
         }
@@ -189,10 +198,38 @@ class Configurations:
     async def list(self, authorisation_id: int | None = None) -> list[dict[str, Any]]:
         if authorisation_id is not None:
             await find_authorisation(self._store, authorisation_id)
-        configs = await self._store.configurations.all(authorisation_id)
+        everyone = await self._store.configurations.all()
+        configs = [c for c in everyone if authorisation_id in (None, c.authorisation_id)]
         done = await self._store.periods.done_by_configuration()
         latest = await self._store.runs.latest_by_configuration()
-        return [self._shape(c, done.get(c.id, set()), latest.get(c.id)) for c in configs]
+        by_target: dict[Target, list[Configuration]] = defaultdict(list)
+        for c in everyone:
+            by_target[config_target(c)].append(c)
+        return [
+            self._shape(c, done.get(c.id, set()), latest.get(c.id), by_target[config_target(c)])
+            for c in configs
+        ]
+
+    async def _one_feed(self, values: dict[str, Any], config_id: int | None) -> None:
+        """Refuse a second active configuration on a target (one ledger, one feed)."""
+        if values.get("allow_duplicate_target"):
+            return
+        auth = await find_authorisation(self._store, values["authorisation_id"])
+        tenant = values.get("tenant_id") or auth.settings.get("tenant_id")
+        target = target_of(auth.provider, tenant, values["ledger_id"], values["administration_id"])
+        others = twins(
+            target, auth.id, config_id, await self._store.configurations.on_target(*target)
+        )
+        if others:
+            other = others[0]
+            raise Conflict(
+                f"{configuration_label(other)} already posts administration "
+                f"{other.administration_number} into ledger {other.ledger_id} of this "
+                f"{auth.provider} organisation under authorisation {other.authorisation_name!r}: "
+                "a second feed would post every period twice. Deactivate that one, or set "
+                "allow_duplicate_target if both are meant.",
+                details={"configuration_id": other.id},
+            )
 
     async def _validate(self, values: dict[str, Any], config_id: int | None) -> None:
         admin = await self._store.administrations.get(values["administration_id"])
@@ -250,6 +287,8 @@ class Configurations:
         activate = values.pop("activate", False)
         if activate and auth.status != "active":
             await active_authorisation(self._store, auth.id)
+        if activate:
+            await self._one_feed(values, None)
         values["tenant_id"] = values.get("tenant_id") or auth.settings.get("tenant_id")
         name = ""
         if auth.status == "active":
@@ -290,6 +329,8 @@ class Configurations:
                     "change. Create a new configuration instead."
                 )
         await self._validate(values, config_id)
+        if cfg.active:
+            await self._one_feed(values, config_id)
         name = cfg.ledger_name
         if values["ledger_id"] != cfg.ledger_id:
             name = await ledger_name(
@@ -306,6 +347,16 @@ class Configurations:
         cfg = await self.row(config_id)
         if active:
             await active_authorisation(self._store, cfg.authorisation_id)
+            await self._one_feed(
+                {
+                    "authorisation_id": cfg.authorisation_id,
+                    "tenant_id": cfg.tenant_id,
+                    "ledger_id": cfg.ledger_id,
+                    "administration_id": cfg.administration_id,
+                    "allow_duplicate_target": cfg.allow_duplicate_target,
+                },
+                config_id,
+            )
         await self._store.configurations.set_active(config_id, active)
         return await self.changed(config_id)
 

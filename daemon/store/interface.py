@@ -160,6 +160,12 @@ class ConfigurationRepository(Protocol):
 
     async def without_ledger_name(self, authorisation_id: int) -> list[Configuration]: ...
 
+    async def on_target(
+        self, provider: str, tenant_id: str | None, ledger_id: str, administration_id: str
+    ) -> list[Configuration]:
+        """The active configurations that post this administration into this ledger of this
+        provider organisation (a missing tenant is the same as an empty one); by id."""
+
     async def clash(
         self, authorisation_id: int, administration_id: str, other_than: int | None
     ) -> int | None:

@@ -168,6 +168,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE entries ADD COLUMN source_lines TEXT;
     ALTER TABLE entries ADD COLUMN corrects INTEGER;
     """,
+    # 6: a configuration may knowingly post where another one posts (one ledger, one feed).
+    """
+    ALTER TABLE configurations ADD COLUMN allow_duplicate_target INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

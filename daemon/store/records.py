@@ -115,6 +115,7 @@ class ConfigurationValues:
     account_map: dict[str, str] = field(default_factory=dict)
     vat_map: dict[str, str] = field(default_factory=dict)
     schedule: str | None = None
+    allow_duplicate_target: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ class Configuration:
     authorisation_name: str
     authorisation_updated_at: Timestamp
     provider: str
+    allow_duplicate_target: bool = False
 
 
 @dataclass(frozen=True, slots=True)

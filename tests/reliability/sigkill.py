@@ -125,6 +125,8 @@ def _configure(sock: Path, auth_id: int, start: str) -> list[dict[str, Any]]:
                     "automatic": False,
                     "activate": True,
                     "no_vat_code": "NONE",
+                    # Several logins feed one sandbox ledger on purpose: load, not bookkeeping.
+                    "allow_duplicate_target": True,
                 },
             )
         )

@@ -17,6 +17,8 @@ from daemon.engine import outcomes
 from providers import sandbox
 
 POINTS = ("before_call", "during_call", "after_call", "after_commit")
+CORRECTION_POINTS = ("correction_after_call", "correction_after_commit")
+"""The same, for a correcting entry only (its reference ends in ``:c<n>``)."""
 
 
 def pause(marker: Path) -> None:
@@ -60,8 +62,21 @@ def install(point: str, marker: Path) -> None:
             pause(marker)
 
         outcomes.Outcomes.posted = record  # type: ignore[method-assign]
+    elif point in CORRECTION_POINTS:
+        original_record = outcomes.Outcomes.posted
+        after_commit = point == "correction_after_commit"
+
+        async def record(self, run_id, cfg, entry, posted, snapshot=None):  # type: ignore[no-untyped-def]
+            if ":c" not in entry.reference:
+                return await original_record(self, run_id, cfg, entry, posted, snapshot)
+            if after_commit:
+                await original_record(self, run_id, cfg, entry, posted, snapshot)
+                await asyncio.sleep(0)
+            pause(marker)  # the provider holds the correction; the daemon dies here
+
+        outcomes.Outcomes.posted = record  # type: ignore[method-assign]
     else:
-        raise SystemExit(f"unknown point {point}; one of {POINTS}")
+        raise SystemExit(f"unknown point {point}; one of {POINTS + CORRECTION_POINTS}")
 
 
 if __name__ == "__main__":

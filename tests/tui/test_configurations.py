@@ -54,7 +54,8 @@ async def test_new_configuration_from_the_form(run_app: Any, backend: Any) -> No
         labels = [str(label) for _, label in form.query_one("#ledger_id", Select)._options]
         assert any("BEX" in label for label in labels)
         form.query_one("#administration_id", Select).value = "4102"
-        form.query_one("#ledger_id", Select).value = "BEX"
+        # Not BEX: the demo's own configuration of 102 posts there (one ledger, one feed).
+        form.query_one("#ledger_id", Select).value = "MEM"
         form.query_one("#frequency", Select).value = "monthly"
         form.query_one("#start_date", Input).value = "2025-01-01"
         form.query_one("#delay_days", Input).value = "3"

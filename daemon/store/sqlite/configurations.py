@@ -28,6 +28,7 @@ def _columns(values: ConfigurationValues) -> tuple[object, ...]:
         dumps(values.account_map),
         dumps(values.vat_map),
         values.schedule,
+        int(values.allow_duplicate_target),
     )
 
 
@@ -61,6 +62,17 @@ class SqliteConfigurations(Repository):
         )
         return [rows.configuration(r) for r in found]
 
+    async def on_target(
+        self, provider: str, tenant_id: str | None, ledger_id: str, administration_id: str
+    ) -> list[Configuration]:
+        found = await self._db.fetchall(
+            rows.CONFIGURATIONS + " WHERE c.active = 1 AND au.provider = ? AND "
+            "coalesce(c.tenant_id, '') = ? AND c.ledger_id = ? AND c.administration_id = ? "
+            "ORDER BY c.id",
+            (provider, tenant_id or "", ledger_id, administration_id),
+        )
+        return [rows.configuration(r) for r in found]
+
     async def clash(
         self, authorisation_id: int, administration_id: str, other_than: int | None
     ) -> int | None:
@@ -76,8 +88,8 @@ class SqliteConfigurations(Repository):
         return await self._db.execute(
             "INSERT INTO configurations (authorisation_id, administration_id, frequency, "
             "ledger_id, ledger_name, tenant_id, start_date, end_date, delay_days, automatic, "
-            "no_vat_code, account_map, vat_map, schedule, active, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "no_vat_code, account_map, vat_map, schedule, allow_duplicate_target, active, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (values.authorisation_id, *_columns(values), int(active), now, now),
         )
 
@@ -86,7 +98,7 @@ class SqliteConfigurations(Repository):
             "UPDATE configurations SET administration_id = ?, frequency = ?, ledger_id = ?, "
             "ledger_name = ?, tenant_id = ?, start_date = ?, end_date = ?, delay_days = ?, "
             "automatic = ?, no_vat_code = ?, account_map = ?, vat_map = ?, schedule = ?, "
-            "updated_at = ? WHERE id = ?",
+            "allow_duplicate_target = ?, updated_at = ? WHERE id = ?",
             (*_columns(values), self._now(), config_id),
         )
 

@@ -123,6 +123,7 @@ def configuration(row: sqlite3.Row) -> Configuration:
         authorisation_name=row["authorisation_name"],
         authorisation_updated_at=row["authorisation_updated_at"],
         provider=row["provider"],
+        allow_duplicate_target=bool(row["allow_duplicate_target"]),
     )
 
 

@@ -109,11 +109,13 @@ class SqliteRuns(Repository):
             synced = bool(found[0]) if found is not None else False
             if synced and not allow_correction:
                 raise AlreadySynced(f"period {period} of configuration {config_id} is synced")
-            # A retry of a failed period carries its count of attempts on (the pause grows).
+            # A retry of a failed period carries its count of attempts on (the pause grows);
+            # a run a crash interrupted failed at nothing, so it starts the count afresh.
             cursor = await conn.execute(
                 "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
                 "created_at, attempts) VALUES (?, ?, ?, 'queued', ?, ?, ?, coalesce((SELECT "
-                "CASE WHEN state = 'failed' THEN attempts ELSE 0 END FROM runs WHERE "
+                "CASE WHEN state = 'failed' AND coalesce(error_kind, '') != 'interrupted' "
+                "THEN attempts ELSE 0 END FROM runs WHERE "
                 "configuration_id = ? AND period = ? ORDER BY id DESC LIMIT 1), 0))",
                 (
                     config_id,
