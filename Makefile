@@ -10,7 +10,7 @@ WORKERS ?= auto
 RUNS ?= 3
 
 .PHONY: demo test test-fast test-under-load lint typecheck format bench reliability fuzz scale-check \
-	lock lock-check package-check clean
+	lock lock-check package-check clean api-doc
 
 $(STAMP): pyproject.toml uv.lock requirements-dev.lock tools/bootstrap.sh
 	@PYTHON=$(PYTHON) VENV=$(VENV) tools/bootstrap.sh
@@ -42,6 +42,10 @@ typecheck: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# docs/API.md from rpc.discover (tools/api_doc.py); tests/test_api_doc.py fails when it is stale.
+api-doc: $(STAMP)
+	$(BIN)/python tools/api_doc.py
 
 # Regenerate the lock after a change to pyproject.toml's dependencies (UPGRADE=1: newest allowed
 # versions of everything), and its hashed export for the pip fallback.

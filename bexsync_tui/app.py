@@ -1,7 +1,7 @@
 """The bexsync Textual app: four sections (modes), one event worker, errors as readable toasts.
 
-The client is injected (``BexsyncApp(client=...)``): ``ReconnectingClient`` in production, the
-in-memory ``FakeDaemon`` in fast tests. The only long-lived task is the event worker: it owns
+The client is injected (``BexsyncApp(client=...)``): a ``ReconnectingClient`` on the daemon's
+socket (the tests' too, on a real daemon). The only long-lived task is the event worker: it owns
 the event stream, follows the client through daemon restarts (showing how to start the daemon
 while none answers) and coalesces progress so a slow terminal never falls behind. Everything
 else is a short worker started by a screen.
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -27,9 +28,11 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
+from textual.widgets import Select
 from textual.worker import Worker, WorkerState
 
 from bexsync_tui.client import SNAPSHOT_TOPIC, STATE_TOPIC, DaemonUnavailable
+from bexsync_tui.routes import screen_for
 from bexsync_tui.screens.administrations import AdministrationsScreen
 from bexsync_tui.screens.authorisations import AuthorisationsScreen
 from bexsync_tui.screens.daemon_down import DaemonDownScreen
@@ -89,6 +92,39 @@ def load_keymap(path: Path) -> dict[str, str]:
     if not isinstance(table, dict):
         return {}
     return {str(k): str(v) for k, v in table.items() if isinstance(v, str)}
+
+
+def configuration_label(c: dict[str, Any]) -> str:
+    """``Administration 101`` and, when there is more than its number to tell it apart, its
+    ledger and id: ``Administration 101 → BEX (configuration 1)``."""
+    label = f"Administration {c.get('administration_number', '?')}"
+    if c.get("ledger_id"):
+        label += f" → {c.get('ledger_id')}"
+    return f"{label} (configuration {c.get('id')})"
+
+
+def binding_ids() -> set[str]:
+    """Every binding id a keymap may name: those of the app, its screens and its widgets."""
+    import importlib
+    import pkgutil
+
+    from textual.dom import DOMNode
+
+    from bexsync_tui import screens, widgets
+
+    for package in (screens, widgets):
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    ids: set[str] = set()
+    todo: list[type] = [DOMNode]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.startswith("bexsync_tui"):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    ids.add(binding.id)
+    return ids
 
 
 class BexsyncApp(App[None]):
@@ -167,6 +203,8 @@ class BexsyncApp(App[None]):
         self._toast_timer: Timer | None = None
         self._gather_started = 0.0
         self._initial_keymap = keymap
+        self.remapped: dict[str, str] = {}
+        """The keymap in use ({binding id: keys}), for what shows the keys (the top bar)."""
         self.configuration_labels: dict[str, str] = {}
         self.configurations: dict[str, dict[str, Any]] = {}
         self._corrections: set[str] = set()
@@ -178,9 +216,31 @@ class BexsyncApp(App[None]):
             keymap = load_keymap(self.keymap_path)
         if keymap:
             self.set_keymap(keymap)
+            self.remapped = dict(keymap)
+            unknown = sorted(set(keymap) - binding_ids())
+            if unknown:
+                self.notify(
+                    f"{self.keymap_path}: no key has the id {', '.join(unknown)}; "
+                    "press ? to see the ids.",
+                    title="Keymap",
+                    severity="warning",
+                    timeout=15,
+                )
         if self._wants_sixteen_colours():
             self.theme = "ansi-dark"
+        self._exit_on_hangup(install=True)
         self.event_worker()
+
+    def _exit_on_hangup(self, *, install: bool) -> None:
+        """A closed terminal (SIGHUP) or SIGTERM ends the app normally, so that whoever runs it
+        (``bexsync demo``) cleans up; without this Python dies where it stands."""
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop = asyncio.get_running_loop()  # (not on Windows, not off the main thread)
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                if install:
+                    loop.add_signal_handler(signum, self.exit, None, 128 + signum)
+                else:
+                    loop.remove_signal_handler(signum)
 
     def _wants_sixteen_colours(self) -> bool:
         if self.sixteen_colours is not None:
@@ -192,7 +252,7 @@ class BexsyncApp(App[None]):
     async def event_worker(self) -> None:
         """Own the client's event stream: connection states, snapshots, events.
 
-        The client (``ReconnectingClient`` or the fake) reconnects and resubscribes by itself;
+        The client (``ReconnectingClient``) reconnects and resubscribes by itself;
         its stream carries ``client.state`` on each state change and ``client.snapshot`` after
         each (re)subscription, so this loop never ends while the app runs.
         """
@@ -404,8 +464,7 @@ class BexsyncApp(App[None]):
     def remember_configurations(self, configurations: Iterable[dict[str, Any]]) -> None:
         """Screens share what they loaded so toasts can say "1001" instead of an id."""
         for c in configurations:
-            number = c.get("administration_number", "?")
-            self.configuration_labels[str(c.get("id"))] = f"Administration {number}"
+            self.configuration_labels[str(c.get("id"))] = configuration_label(c)
             self.configurations[str(c.get("id"))] = c
 
     def _replace_runs(self, runs: Iterable[dict[str, Any]]) -> None:
@@ -445,6 +504,7 @@ class BexsyncApp(App[None]):
     async def on_unmount(self) -> None:
         """Close the connection while the loop still runs (ReconnectingClient.close is async)."""
         gc.unfreeze()  # what was frozen at start-up may be collected again
+        self._exit_on_hangup(install=False)
         close = getattr(self.client, "close", None)
         if close is not None:
             result = close()
@@ -472,6 +532,8 @@ class BexsyncApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "section" and self.connection_state != "connected":
             return False
+        if action == "section" and isinstance(self.focused, Select):
+            return None  # a digit in a dropdown must not throw the form away (dimmed, not hidden)
         if action == "view_last_entry":
             return self.last_finished is not None and self.last_finished.entry_id is not None
         return True
@@ -483,6 +545,20 @@ class BexsyncApp(App[None]):
                 await self.pop_screen()
             return
         await self.switch_mode(name)
+
+    def open(self, route: str, *args: Any, replace: bool = False, **kwargs: Any) -> None:
+        """Go to ``route`` (``bexsync_tui.routes``) on top of the current screen, or in its
+        place with ``replace``: how screens navigate, without importing one another."""
+        screen = screen_for(route, *args, **kwargs)
+        if replace:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def section_key(self, name: str, default: str) -> str:
+        """The key that opens section ``name`` now (its first, if remapped to several)."""
+        keys = self.remapped.get(f"nav.{name}")
+        return keys.split(",")[0].strip() if keys else default
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -536,8 +612,6 @@ class BexsyncApp(App[None]):
     @work(group="open", exit_on_error=False, description="open the configuration")
     async def open_configuration(self, configuration_id: Any) -> None:
         """Authorisations › its configurations › this one, as if the user had walked there."""
-        from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
-        from bexsync_tui.screens.configurations import ConfigurationsScreen
 
         configuration = await self.client.call("configurations.get", {"id": configuration_id})
         authorisation = await self.client.call(
@@ -546,8 +620,8 @@ class BexsyncApp(App[None]):
         await self.switch_mode("authorisations")
         while len(self.screen_stack) > 1:
             await self.pop_screen()
-        await self.push_screen(ConfigurationsScreen(authorisation))
-        await self.push_screen(ConfigurationViewScreen(configuration, authorisation))
+        await self.push_screen(screen_for("configurations", authorisation))
+        await self.push_screen(screen_for("configuration_view", configuration, authorisation))
 
     def _go(self, name: str) -> None:
         self.run_worker(self.action_section(name), exit_on_error=False)

@@ -1,7 +1,10 @@
-"""``bexsync``: the TUI, the demo, and a small scripting CLI (CONTRACT.md section 1).
+"""``bexsync``: the TUI, the demo, and a small scripting CLI (README "Scripting";
+the API itself: docs/API.md).
 
 Exit codes: 0 success; 1 a JSON-RPC error (call), something needs attention (status) or a sync
-that did not post (sync --wait); 2 no daemon answers, or the command line is wrong.
+that did not post (sync --wait); 2 no daemon answers; 64 the command line is wrong (EX_USAGE:
+bad arguments, params that are not a JSON object or array), so a script can tell a typo from an
+outage.
 """
 
 from __future__ import annotations
@@ -11,16 +14,24 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from bexsync_tui.client import Client, DaemonUnavailable, RpcCallError, default_socket_path
 from bexsync_tui.correction_text import correction_lines
 
-EXIT_OK, EXIT_ERROR, EXIT_NO_DAEMON = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_NO_DAEMON, EXIT_USAGE = 0, 1, 2, 64
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a wrong command line exits EXIT_USAGE, not 2 ("no daemon")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bexsync",
         description="bexsync: sync Booking Experts PMS journals to accounting software. "
         "Without a command, opens the terminal UI on the running daemon.",
@@ -30,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the daemon's socket (default: $BEXSYNC_SOCKET, $RUNTIME_DIRECTORY/bexsyncd.sock, "
         "or bexsyncd.sock in the user runtime dir)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.add_parser("tui", help="open the terminal UI (the default)")
     demo = sub.add_parser(
         "demo", help="start a demo daemon in a temporary state dir and open the UI on it"
@@ -81,9 +92,10 @@ def _socket(args: argparse.Namespace) -> str:
     return args.socket or default_socket_path()
 
 
-def _no_daemon(socket_path: str, exc: Exception) -> int:
+def _no_daemon(socket_path: str, exc: DaemonUnavailable) -> int:
+    reason = f": {exc.reason}" if exc.reason else f" ({exc})"
     print(
-        f"bexsync: no daemon answers on {socket_path} ({exc}). Start it with `bexsyncd` "
+        f"bexsync: no daemon answers on {socket_path}{reason}. Start it with `bexsyncd` "
         "(or `systemctl start bexsyncd`), or try `bexsync demo`.",
         file=sys.stderr,
     )
@@ -128,11 +140,11 @@ def cmd_call(args: argparse.Namespace) -> int:
         try:
             params = json.loads(text)
         except json.JSONDecodeError as exc:
-            print(f"bexsync call: PARAMS_JSON is not valid JSON: {exc}", file=sys.stderr)
-            return EXIT_NO_DAEMON
+            print(f"bexsync call: PARAMS is not valid JSON: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         if not isinstance(params, dict | list):
-            print("bexsync call: PARAMS_JSON must be a JSON object or array", file=sys.stderr)
-            return EXIT_NO_DAEMON
+            print("bexsync call: PARAMS must be a JSON object or array", file=sys.stderr)
+            return EXIT_USAGE
 
     async def work(client: Client) -> int:
         try:
@@ -308,7 +320,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         await client.call("daemon.hello", {"client": "bexsync"})
         return EXIT_OK
 
-    # CONTRACT: no daemon at start -> one clear line, exit 2. Once running, the TUI itself
+    # No daemon at start -> one clear line, exit 2. Once running, the TUI itself
     # shows a "daemon down" screen and reconnects when the daemon comes back.
     if asyncio.run(_with_client(socket_path, probe)) != EXIT_OK:
         return EXIT_NO_DAEMON

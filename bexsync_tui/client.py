@@ -1,6 +1,6 @@
 """JSON-RPC 2.0 client for the bexsyncd Unix socket, shared by the TUI and the CLI.
 
-It speaks only the wire protocol (CONTRACT.md section 2) and must never import ``daemon``.
+It speaks only the wire protocol (docs/API.md) and must never import ``daemon``.
 
 - ``Client``: one connection; ``call``/``notify``/``subscribe`` and an event stream.
 - ``ReconnectingClient``: survives daemon restarts: reconnects with backoff, re-sends
@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import random
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -48,11 +49,19 @@ def default_socket_path() -> str:
     if runtime:
         # systemd joins several RuntimeDirectory= entries with ':'; ours is the first
         return os.path.join(runtime.split(":")[0], SOCKET_NAME)
-    return os.path.join(platformdirs.user_runtime_dir("bexsync"), SOCKET_NAME)
+    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: its /tmp fallback, said once
+        warnings.simplefilter("ignore")  # by the "no daemon" line naming the path, not twice
+        runtime = platformdirs.user_runtime_dir("bexsync")
+    return os.path.join(runtime, SOCKET_NAME)
 
 
 class DaemonUnavailable(ConnectionError):
-    """No daemon answers on the socket (missing, refused, or the connection closed)."""
+    """No daemon answers on the socket (missing, refused, or the connection closed);
+    ``reason``, when known, says why in a few words ("no such socket; ...")."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RpcCallError(Exception):
@@ -175,7 +184,8 @@ class Client:
         try:
             reader, writer = await asyncio.open_unix_connection(path, limit=self._read_limit)
         except OSError as exc:
-            raise DaemonUnavailable(f"No daemon answers at {path}: {_describe(exc)}") from None
+            reason = _describe(exc)
+            raise DaemonUnavailable(f"No daemon answers at {path}: {reason}", reason) from None
         self._reader, self._writer = reader, writer
         self._closed.clear()
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())

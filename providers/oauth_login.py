@@ -53,7 +53,7 @@ class OAuthCodeLogin(Login):
                 "redirect_uri": pending.redirect_uri,
                 "instructions": "Open the URL in any browser and log in. The browser then lands "
                 f"on {pending.redirect_uri}: copy that whole address (it may show an error page "
-                "on this server; that is fine) and paste it back with authorisations.complete. "
+                "on this server; that is fine) and paste it back into bexsync. "
                 "With `ssh -L` forwarding that port, bexsync catches it by itself.",
                 "expires_at": pending.expires_at,
             },

@@ -102,7 +102,7 @@ def test_cli_exit_codes(tmp_path):
         assert err.returncode == 1
         assert json.loads(err.stderr)["data"]["name"] == "NotFound"
         bad = cli(daemon.socket, "call", "daemon.hello", "{not json")
-        assert bad.returncode == 2 and "not valid JSON" in bad.stderr
+        assert bad.returncode == 64 and "not valid JSON" in bad.stderr  # EX_USAGE
     finally:
         daemon.stop()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STEP_TIMEOUT = 30.0
 NEW_DESCRIPTION = "Cash corrected"
-SELECTED = "\x1b[38;5;253m\x1b[48;5;24m"
-"""How the default theme draws selected input text on a 256-colour terminal."""
+SELECTED = "\x1b[38;5;253m\x1b[48;5;32m"
+"""How the default theme draws selected text in a focused input on a 256-colour terminal
+(app.tcss: the selection in $primary on the focus colour)."""
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (CI installs it)"
@@ -231,8 +233,14 @@ def test_demo_in_tmux_preview_correct_post_view_quit(short_tmp: Path) -> None:
         )
         assert f"Posting {period_key}" in screen or f"Syncing {period_key}" in screen
         screen = tmux.wait("one more unread notification", lambda s: unread(s) == before + 1)
-        recent = next(line for line in screen.splitlines() if line.startswith(f" {period_key} "))
-        assert "manual" in recent and "posted" in recent and "entry #" in recent
+
+        def recent_row(s: str) -> str:
+            return next((line for line in s.splitlines() if line.startswith(f" {period_key} ")), "")
+
+        # The toast may cover the row's end a while (it names the configuration in full).
+        screen = tmux.wait("the recent run", lambda s: "entry #" in recent_row(s))
+        recent = recent_row(screen)
+        assert "manual" in recent and "posted" in recent
 
         # The entries overview, on the new entry; its lines carry the correction.
         tmux.keys("v")
@@ -252,6 +260,53 @@ def test_demo_in_tmux_preview_correct_post_view_quit(short_tmp: Path) -> None:
         assert not tmux.alive(), "the TUI did not exit"
         assert not running(daemon_pid), "the demo daemon is still running"
         assert not [p for p in tmp_path.iterdir() if p.name.startswith("bexsync-demo-")]
+    finally:
+        tmux.kill()
+        if daemon_pid and running(daemon_pid):
+            os.kill(daemon_pid, 9)
+
+
+def demo_command(tmp_path: Path) -> str:
+    env = {
+        "TERM": "tmux-256color",
+        "TMPDIR": str(tmp_path),  # the demo's temporary state dir lands here
+        "BEXSYNC_TUI_CONFIG": str(tmp_path / "no-keymap.toml"),
+        "PYTHONPATH": str(ROOT),
+    }
+    words = ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m"]
+    return " ".join([*words, "bexsync_tui.cli", "demo"])
+
+
+@pytest.mark.parametrize("ending", ["terminal closed", "SIGTERM", "SIGKILL"])
+def test_the_demo_daemon_ends_with_its_tui(short_tmp: Path, ending: str) -> None:
+    """Closing the terminal (an SSH drop: SIGHUP), a SIGTERM or even a SIGKILL of the TUI
+    leaves no demo daemon behind; the temporary state dir goes too, unless the TUI was killed
+    outright (SIGKILL: nothing of it runs to clean up)."""
+    tmux = Tmux(f"bexsync-test-{uuid.uuid4().hex[:8]}")
+    daemon_pid = 0
+    try:
+        tmux.run(
+            "new-session", "-d", "-s", "demo", "-x", "80", "-y", "24", "-c", str(ROOT),
+            demo_command(short_tmp),
+        )  # fmt: skip
+        tmux.wait_text("Demo sandbox", "● connected")
+        pane_pid = int(tmux.run("display-message", "-p", "-t", "demo", "#{pane_pid}"))
+        tree = descendants(pane_pid)
+        daemon_pid = next(p for p in tree if "daemon.main" in cmdline(p))
+        tui_pid = next(p for p in [pane_pid, *tree] if "bexsync_tui.cli" in cmdline(p))
+        assert [p for p in short_tmp.iterdir() if p.name.startswith("bexsync-demo-")]
+        if ending == "terminal closed":
+            tmux.kill()  # tmux hangs up the pane: SIGHUP, as an SSH drop does
+        else:
+            os.kill(tui_pid, getattr(signal, ending))
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while (running(tui_pid) or running(daemon_pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(tui_pid), "the TUI is still running"
+        assert not running(daemon_pid), "the demo daemon is still running"
+        left = [p for p in short_tmp.iterdir() if p.name.startswith("bexsync-demo-")]
+        if ending != "SIGKILL":
+            assert not left, left
     finally:
         tmux.kill()
         if daemon_pid and running(daemon_pid):

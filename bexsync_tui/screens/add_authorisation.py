@@ -14,70 +14,39 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
+from bexsync_tui.actions import activate_authorisation
 from bexsync_tui.client import RpcCallError
-from bexsync_tui.screens.authorisations import activate_authorisation
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
+from bexsync_tui.widgets.login_step import field_row, open_url_step
 from bexsync_tui.widgets.qr import QrCode
 from bexsync_tui.widgets.state import same_id
 
-OPEN_URL_HELP = (
-    "Open this address in any browser (or scan the QR code below), log in and allow access. "
-    "The browser then lands on a page that may not load: copy that page's full address from "
-    "the address bar and paste it here."
-)
 
-
-def field_row(label: str, widget: Widget, field: str) -> Vertical:
-    """A label, the input and the place where the daemon's error for ``field`` appears."""
-    return Vertical(
-        Label(label, classes="field-label"),
-        widget,
-        Label("", id=f"error-{field}", classes="field-error"),
-        classes="field",
-    )
-
-
-def open_url_step(next_step: dict[str, Any]) -> list[Widget]:
-    """An ``open_url`` login step: instructions, the URL with its QR code, a paste-back field.
-
-    Shared by the authorisation and PMS logins: ``#redirect-url`` takes the pasted address,
-    ``#complete`` submits it, ``#error-general`` shows what has no field of its own.
-    """
-    url = str(next_step.get("url", ""))
-    return [
-        Static(
-            str(next_step.get("instructions") or OPEN_URL_HELP),
-            markup=False,
-            classes="help-text",
-        ),
-        Static(url, id="login-url", markup=False, classes="url"),
-        field_row(
-            "Paste the final address (redirect URL) here",
-            Input(
-                placeholder=str(next_step.get("redirect_uri") or "http://…"),
-                id="redirect-url",
-                compact=True,
-            ),
-            "redirect_url",
-        ),
-        Label("", id="error-general", classes="field-error"),
-        Button("Complete login", id="complete", variant="primary", compact=True),
-        Label("Or scan:", classes="field-label"),
-        QrCode(url, id="login-qr"),
-    ]
+def provider_label(provider: dict[str, Any]) -> str:
+    """``Xero``, ``Sage 100 (via chift)``: the route only when it is not direct and the title
+    does not say it already (``Sandbox ledger (local)``)."""
+    title = str(provider.get("title") or provider["id"])
+    route = str(provider.get("route") or "direct")
+    if route == "direct" or f"({route})" in title:
+        return title
+    return f"{title} (via {route})" if route != "local" else f"{title} (local)"
 
 
 class AddAuthorisationScreen(BexScreen):
     """Step by step; each step replaces the content of ``#step``.
 
+    The name field has the focus at the start: a form opens ready to type.
+
     ``login_again``: an existing authorisation (a refused or expired login) whose login starts
     over with ``authorisations.login``; the provider's steps that follow are the same.
     """
+
+    AUTO_FOCUS = "#name"
 
     HEADING = "New authorisation"
     RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"authorisation.updated"})
@@ -152,10 +121,7 @@ class AddAuthorisationScreen(BexScreen):
             self.providers = list(await self.call("providers.list"))
         finally:
             select.loading = False
-        select.set_options(
-            (f"{p.get('title', p['id'])} ({p.get('route', 'direct')})", p["id"])
-            for p in self.providers
-        )
+        select.set_options((provider_label(p), p["id"]) for p in self.providers)
 
     # -- step 1 ----------------------------------------------------------------------------
     @on(Input.Submitted, "#name")
@@ -356,10 +322,8 @@ class AddAuthorisationScreen(BexScreen):
 
     @on(Button.Pressed, "#open")
     def _open(self) -> None:
-        from bexsync_tui.screens.configurations import ConfigurationsScreen
-
         assert self.auth is not None
-        self.app.switch_screen(ConfigurationsScreen(self.auth))
+        self.bex.open("configurations", self.auth, replace=True)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from bexsync_tui.client import RpcCallError
+from bexsync_tui.actions import activate_authorisation
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
+from bexsync_tui.screens.dialogs import ConfirmScreen
 from bexsync_tui.widgets.tables import BexTable, fill_table
 
 STATUS_STYLES = {"active": "green", "inactive": "yellow", "error": "bold red"}
@@ -22,33 +22,14 @@ def status_cell(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-async def activate_authorisation(screen: BexScreen, auth: dict[str, Any]) -> dict[str, Any] | None:
-    """Verify an authorisation now; asks for the tenant when the login reaches several."""
-    params: dict[str, Any] = {"id": auth["id"]}
-    try:
-        result = await screen.call("authorisations.activate", params)
-    except RpcCallError as error:
-        tenants = (error.data or {}).get("tenants")
-        if error.name != "ValidationFailed" or not tenants:
-            raise
-        choices = [(t.get("id"), f"{t.get('name')} ({t.get('id')})") for t in tenants]
-        tenant = await screen.app.push_screen_wait(
-            ChoiceScreen("This login reaches several organisations: which one?", choices)
-        )
-        if tenant is None:
-            return None
-        result = await screen.call("authorisations.activate", {**params, "tenant_id": tenant})
-    name = result.get("name", auth.get("name"))
-    if result.get("status") == "active":
-        screen.notify(f"Authorisation {name!r} is active.", title="Activated")
-    else:
-        screen.notify(
-            f"Authorisation {name!r} is {result.get('status')}: {result.get('status_message')}",
-            title="Not activated",
-            severity="error",
-            timeout=10,
-        )
-    return result
+def needs_login(auth: dict[str, Any] | None) -> bool:
+    """In error (a refused or expired login), or inactive with its login left halfway (started,
+    or never finished: no credentials yet)."""
+    if auth is None:
+        return False
+    status = auth.get("status")
+    halfway = bool(auth.get("login_pending")) or not auth.get("logged_in", True)
+    return status == "error" or (status == "inactive" and halfway)
 
 
 class AuthorisationsScreen(BexScreen):
@@ -122,10 +103,10 @@ class AuthorisationsScreen(BexScreen):
         self._show_detail()
 
     def _offer_login(self) -> None:
-        """Show "Log in again" for a highlighted authorisation in error (footer only redrawn
-        when that changes)."""
-        auth = self.current
-        offered = auth is not None and auth.get("status") == "error"
+        """Show "Log in again" for a highlighted authorisation in error, or one whose login was
+        left halfway (escaped from the login step); the footer is only redrawn when that
+        changes."""
+        offered = needs_login(self.current)
         if offered != self._login_offered:
             self._login_offered = offered
             self.refresh_bindings()
@@ -136,7 +117,9 @@ class AuthorisationsScreen(BexScreen):
         if auth is None:
             return
         text = f"{auth.get('name')} · {auth.get('provider')} · {auth.get('status')}"
-        if auth.get("status_message"):
+        if auth.get("status") != "error" and needs_login(auth):
+            text += ": its login was not finished. Press l to log in."
+        elif auth.get("status_message"):
             text += f": {auth['status_message']}"
         if auth.get("status") == "error":
             text += " Press l to log in again."
@@ -145,20 +128,16 @@ class AuthorisationsScreen(BexScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         auth = self.items.get(str(event.row_key.value))
         if auth is not None:
-            from bexsync_tui.screens.configurations import ConfigurationsScreen
-
-            self.app.push_screen(ConfigurationsScreen(auth))
+            self.bex.open("configurations", auth)
 
     def action_new(self) -> None:
-        from bexsync_tui.screens.add_authorisation import AddAuthorisationScreen
-
         names = [str(a.get("name", "")) for a in self.items.values()]
-        self.app.push_screen(AddAuthorisationScreen(existing_names=names))
+        self.bex.open("add_authorisation", existing_names=names)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("activate", "delete") and not self.items:
             return None
-        if action == "login":  # offered where it is needed: a refused or expired login
+        if action == "login":  # offered where needed: a refused, expired or unfinished login
             return self._login_offered  # hidden (False) elsewhere
         return True
 
@@ -166,9 +145,7 @@ class AuthorisationsScreen(BexScreen):
         auth = self.current
         if auth is None:
             return
-        from bexsync_tui.screens.add_authorisation import AddAuthorisationScreen
-
-        self.app.push_screen(AddAuthorisationScreen(login_again=auth))
+        self.bex.open("add_authorisation", login_again=auth)
 
     @work(group="activate", exit_on_error=False, description="activate the authorisation")
     async def action_activate(self) -> None:
@@ -184,13 +161,20 @@ class AuthorisationsScreen(BexScreen):
         if auth is None:
             return
         count = int(auth.get("configuration_count") or 0)
-        detail = (
-            f"It still has {count} configuration(s); the daemon refuses until they are deleted."
-            if count
-            else "Its login is removed from the daemon."
-        )
+        if count:  # the daemon refuses: say so, instead of offering a Delete that fails
+            self.notify(
+                f"Authorisation {auth.get('name')!r} still has {count} "
+                f"configuration{'s' if count > 1 else ''}: delete {'them' if count > 1 else 'it'}"
+                " first (Enter opens them).",
+                title="Not deleted",
+                severity="warning",
+            )
+            return
         if not await self.app.push_screen_wait(
-            ConfirmScreen(f"Delete authorisation {auth.get('name')!r}?", detail)
+            ConfirmScreen(
+                f"Delete authorisation {auth.get('name')!r}?",
+                "Its login is removed from the daemon.",
+            )
         ):
             return
         await self.call("authorisations.delete", {"id": auth["id"]})

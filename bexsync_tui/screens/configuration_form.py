@@ -57,7 +57,9 @@ def form_row(label: str, widget: Widget, field: str, *extra: Widget) -> ComposeR
 
 
 class ConfigurationFormScreen(BexScreen):
-    """``configuration`` None: a new one under ``authorisation``."""
+    """``configuration`` None: a new one under ``authorisation``. Opens on its first field."""
+
+    AUTO_FOCUS = "#administration_id"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="configuration_form.cancel"),
@@ -181,11 +183,9 @@ class ConfigurationFormScreen(BexScreen):
 
     @work(group="mappings", exit_on_error=False, description="open the mappings")
     async def action_mappings(self) -> None:
-        from bexsync_tui.screens.mappings import MappingsScreen
-
         assert self.configuration is not None
         current = await self.call("configurations.get", {"id": self.configuration["id"]})
-        await self.app.push_screen(MappingsScreen(current))
+        self.bex.open("mappings", current)
 
     def action_reload_options(self) -> None:
         self.load_options()
@@ -327,6 +327,14 @@ class ConfigurationFormScreen(BexScreen):
         if self.configuration is None:
             params["activate"] = self.query_one("#activate", Switch).value
         return params, errors
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _edited(self, event: Input.Changed | Select.Changed) -> None:
+        """A field's error goes as soon as the field is changed (the save re-checks it)."""
+        field = event.control.id or ""
+        if field in FIELDS and self.query(f"#error-{field}"):
+            show_field_error(self.query_one(f"#error-{field}", Label), "")
 
     @on(Switch.Changed)
     def _switched(self, event: Switch.Changed) -> None:

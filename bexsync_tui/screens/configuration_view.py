@@ -11,11 +11,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.widgets import DataTable, Label, Static
 
+from bexsync_tui.actions import confirm_delete_configuration, start_sync
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.configurations import confirm_delete_configuration, start_sync
 from bexsync_tui.widgets.state import same_id
 from bexsync_tui.widgets.sync_progress import SyncProgressPanel
 from bexsync_tui.widgets.tables import PlainTable, fill_table
+from bexsync_tui.widgets.times import local_time, local_zone
 
 RUN_STYLES = {"posted": "green", "failed": "bold red", "needs_review": "yellow", "cancelled": "dim"}
 FACTS = (
@@ -34,11 +35,13 @@ def fact_values(c: dict[str, Any]) -> dict[str, str]:
     due = c.get("next_due") or {}
     next_due = str(due.get("period") or "—")
     if due.get("due_at"):
-        next_due += f", due {str(due['due_at'])[5:16].replace('T', ' ')}"
+        next_due += f", due {local_time(due['due_at'])} {local_zone()}"
     return {
-        "state": str(c.get("state", "")) + ("" if c.get("active") else " (inactive)"),
+        "state": str(c.get("state", ""))
+        + ("" if c.get("active") or c.get("state") == "inactive" else " (inactive)"),
         "frequency": str(c.get("frequency", "")),
-        "ledger": f"{c.get('ledger_id', '')} {c.get('ledger_name') or ''}".strip(),
+        "ledger": f"{c.get('ledger_id', '')} {c.get('ledger_name') or ''}".strip()
+        + f" at {c.get('provider')}",
         "automatic": "yes" if c.get("automatic") else "no (manual)",
         "start_date": str(c.get("start_date") or "—"),
         "end_date": str(c.get("end_date") or "—"),
@@ -107,7 +110,7 @@ class ConfigurationViewScreen(BexScreen):
         c = self.configuration
         self.set_heading(
             f"{self.authorisation.get('name')} › Administration "
-            f"{c.get('administration_number')} · {c.get('frequency')}"
+            f"{c.get('administration_number')} · {c.get('frequency')} · configuration {c.get('id')}"
         )
 
     def reload(self) -> None:
@@ -172,19 +175,13 @@ class ConfigurationViewScreen(BexScreen):
         await start_sync(self, self.configuration)
 
     def action_preview(self) -> None:
-        from bexsync_tui.screens.preview import PreviewScreen
-
-        self.app.push_screen(PreviewScreen(self.configuration))
+        self.bex.open("preview", self.configuration)
 
     def action_period(self) -> None:
-        from bexsync_tui.screens.period import PeriodScreen
-
-        self.app.push_screen(PeriodScreen(self.configuration))
+        self.bex.open("period", self.configuration)
 
     def action_edit(self) -> None:
-        from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
-
-        self.app.push_screen(ConfigurationFormScreen(self.authorisation, self.configuration))
+        self.bex.open("configuration_form", self.authorisation, self.configuration)
 
     @work(group="toggle", exit_on_error=False, description="activate the configuration")
     async def action_activate(self) -> None:
@@ -223,7 +220,7 @@ def run_cells(run: dict[str, Any]) -> tuple[Any, ...]:
     else:
         progress = run.get("progress") or {}
         result = str(progress.get("stage") or "")
-    started = str(run.get("started_at") or "")[:16].replace("T", " ")
+    started = local_time(run.get("started_at"))
     return (
         str(run.get("period", "")),
         str(run.get("trigger", "")),

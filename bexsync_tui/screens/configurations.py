@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from bexsync_tui.actions import confirm_delete_configuration, start_sync
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.dialogs import ConfirmScreen
 from bexsync_tui.widgets.state import progress_text
 from bexsync_tui.widgets.tables import BexTable, fill_table
 
@@ -59,12 +59,13 @@ class ConfigurationsScreen(BexScreen):
 
     def compose_body(self) -> ComposeResult:
         table = BexTable(id="configurations-table")
+        table.add_column("#", width=3, key="id")
         table.add_column("Admin", width=5, key="number")
-        table.add_column("Administration", width=16, key="name")
         table.add_column("Frequency", width=14, key="frequency")
         table.add_column("State", width=9, key="state")
         table.add_column("Next due", width=10, key="next_due")
         table.add_column("Sync", width=13, key="sync")
+        table.add_column("Administration", key="name")  # last, never cut where there is room
         yield table
         yield Static("", id="detail", classes="detail", markup=False)
 
@@ -117,12 +118,13 @@ class ConfigurationsScreen(BexScreen):
                 (
                     key,
                     (
+                        str(c.get("id", "")),
                         str(c.get("administration_number", "")),
-                        str(name),
                         f"{c.get('frequency', '')} " + ("auto" if c.get("automatic") else "manual"),
                         state_cell(state),
                         next_due_text(c),
                         progress_text(run, width=4, counts=False),
+                        str(name),
                     ),
                 )
             )
@@ -147,14 +149,10 @@ class ConfigurationsScreen(BexScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         configuration = self.items.get(str(event.row_key.value))
         if configuration is not None:
-            from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
-
-            self.app.push_screen(ConfigurationViewScreen(configuration, self.authorisation))
+            self.bex.open("configuration_view", configuration, self.authorisation)
 
     def action_new(self) -> None:
-        from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
-
-        self.app.push_screen(ConfigurationFormScreen(self.authorisation))
+        self.bex.open("configuration_form", self.authorisation)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("sync", "delete") and not self.items:
@@ -174,29 +172,3 @@ class ConfigurationsScreen(BexScreen):
             return
         if await confirm_delete_configuration(self, configuration):
             self.load()
-
-
-async def start_sync(screen: BexScreen, configuration: dict[str, Any], **extra: Any) -> Any:
-    """``syncs.run`` for a configuration; progress then arrives as events."""
-    result = await screen.call("syncs.run", {"configuration_id": configuration["id"], **extra})
-    screen.notify(
-        f"Sync of administration {configuration.get('administration_number')} started.",
-        title="Sync",
-        timeout=3,
-    )
-    return result
-
-
-async def confirm_delete_configuration(screen: BexScreen, configuration: dict[str, Any]) -> bool:
-    """Ask, then ``configurations.delete``; True when it was deleted."""
-    number = configuration.get("administration_number")
-    if not await screen.app.push_screen_wait(
-        ConfirmScreen(
-            f"Delete the configuration of administration {number}?",
-            "Posted entries stay at the provider; scheduled syncs stop.",
-        )
-    ):
-        return False
-    await screen.call("configurations.delete", {"id": configuration["id"]})
-    screen.notify(f"Configuration of administration {number} deleted.", title="Deleted")
-    return True

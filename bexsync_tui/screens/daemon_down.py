@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
 
@@ -47,7 +48,11 @@ class DaemonDownScreen(ModalScreen[None]):
 
     def _update(self) -> None:
         app: Any = self.app
-        self.query_one("#down-reason", Static).update(f"Reason: {app.down_reason}")
+        try:
+            reason = self.query_one("#down-reason", Static)
+        except NoMatches:  # dismissed (reconnected) before its first frame
+            return
+        reason.update(f"Reason: {app.down_reason}")
         since = app.down_since
         seconds = int(time.monotonic() - since) if since is not None else 0
         waited = f" for {seconds} s" if seconds >= 5 else ""

@@ -13,6 +13,7 @@ from textual.widgets import Label, Static
 
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.tables import PlainTable, fill_table
+from bexsync_tui.widgets.times import local_time, local_zone
 
 FACTS = (
     ("version", "Version"),
@@ -45,7 +46,8 @@ def status_facts(status: dict[str, Any]) -> dict[str, str]:
     pms = status.get("pms") or {}
     counts = status.get("counts") or {}
     return {
-        "version": f"{status.get('version', '?')} (started {status.get('started_at', '?')})",
+        "version": f"{status.get('version', '?')} (started "
+        f"{local_time(status.get('started_at')) or '?'} {local_zone()})",
         "uptime": uptime_text(status.get("uptime_s")),
         "pms": f"{pms.get('status', '?')} {pms.get('base_url') or ''}".strip()
         if isinstance(pms, dict)
@@ -56,6 +58,13 @@ def status_facts(status: dict[str, Any]) -> dict[str, str]:
         "state_dir": str(status.get("state_dir", "")),
         "socket": str(status.get("socket", "")),
     }
+
+
+def short_label(configuration: dict[str, Any] | None, run: dict[str, Any]) -> str:
+    """``#1 101 BEX``: id, administration and ledger, so three of 101 are told apart."""
+    c = configuration or {}
+    number = c.get("administration_number") or run.get("administration_number") or ""
+    return f"#{run.get('configuration_id')} {number} {c.get('ledger_id') or ''}".strip()
 
 
 class DaemonStatusScreen(BexScreen):
@@ -77,9 +86,9 @@ class DaemonStatusScreen(BexScreen):
                 yield Static("…", id=f"status-{key}", markup=False, classes="fact")
         yield Static("Needs attention", classes="section-title")
         yield Static("", id="attention", markup=False)
-        yield Static("Next runs", classes="section-title")
+        yield Static(f"Next runs (times in {local_zone()})", classes="section-title")
         table = PlainTable(id="next-runs")
-        table.add_column("Configuration", width=14)
+        table.add_column("Configuration", width=18)
         table.add_column("Period", width=10)
         table.add_column("Due at")
         yield table
@@ -99,9 +108,7 @@ class DaemonStatusScreen(BexScreen):
 
     def action_connect_pms(self) -> None:
         """The screen's result does not matter: resuming here reloads the status."""
-        from bexsync_tui.screens.pms_connect import PmsConnectScreen
-
-        self.app.push_screen(PmsConnectScreen())
+        self.bex.open("pms_connect")
 
     @work(exclusive=True, group="load", exit_on_error=False, description="read the status")
     async def load(self) -> None:
@@ -117,18 +124,16 @@ class DaemonStatusScreen(BexScreen):
             if attention
             else Text("Nothing: all syncs are healthy.", style="green")
         )
-        labels = self.bex.configuration_labels
+        known = self.bex.configurations
         fill_table(
             self.query_one("#next-runs", PlainTable),
             (
                 (
                     str(i),
                     (
-                        labels.get(
-                            str(r.get("configuration_id")), f"#{r.get('configuration_id')}"
-                        ).removeprefix("Administration "),
+                        short_label(known.get(str(r.get("configuration_id"))), r),
                         str(r.get("period", "")),
-                        str(r.get("due_at", ""))[:16].replace("T", " "),
+                        local_time(r.get("due_at")),
                     ),
                 )
                 for i, r in enumerate(status.get("next_runs") or [])

@@ -25,13 +25,21 @@ ALL = "*"
 
 COLUMNS = (
     Column("date", "Date", 10),
+    Column("configuration_id", "#", 3, render=lambda e: str(e.get("configuration_id") or "")),
     Column("administration_number", "Admin", 5),
     Column("period", "Period", 10),
-    Column("provider", "Provider", 10),
+    Column("provider", "Provider", 9),
     Column("external_id", "External id"),
+    Column("kind", "Kind", 5, render=lambda e: kind_text(e)),
     Column("line_count", "Lines", 5, "right"),
     Column("total", "Total", 12, "right"),
 )
+
+
+def kind_text(entry: dict[str, Any]) -> str:
+    """A correcting entry says so (``corr.``); a first entry shows nothing."""
+    kind = str(entry.get("kind") or "entry")
+    return "" if kind == "entry" else "corr." if kind == "correction" else kind[:5]
 
 
 def period_matches(entry: dict[str, Any], period: str) -> bool:
@@ -44,7 +52,7 @@ class EntriesScreen(BexScreen):
 
     HEADING = "Entries overview · posted journal entries, newest first"
     AUTO_FOCUS = "#entries-table"
-    RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"sync.finished"})
+    RELOAD_ON: ClassVar[frozenset[str]] = frozenset({"sync.finished", "configuration.updated"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "focus_filter", "Filter", id="entries.filter"),
         Binding("r", "reload", "Refresh", id="entries.refresh"),
@@ -73,12 +81,13 @@ class EntriesScreen(BexScreen):
         yield Static("", id="entries-count", markup=False)
 
     def reload(self) -> None:
-        if not self._configurations_loaded:
-            self.load_configurations()
+        """The configurations too: one may be new (a filter to offer) or deleted (a filter
+        that must not stay on, hiding every entry)."""
+        self.load_configurations()
         self.load_first_page()
 
     def action_reload(self) -> None:
-        self.load_first_page()
+        self.reload()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter-configuration", Select).focus()
@@ -97,18 +106,32 @@ class EntriesScreen(BexScreen):
         self.bex.remember_configurations(configurations)
         self.configuration_ids = {str(c["id"]) for c in configurations}
         configurations.sort(key=lambda c: str(c.get("administration_number", "")))
-        select = self.query_one("#filter-configuration", Select)
         with self.prevent(Select.Changed):
-            select.set_options(
+            self.query_one("#filter-configuration", Select).set_options(
                 [("all configurations", ALL)]
                 + [
                     (f"{c.get('administration_number')} · {c.get('frequency')}", str(c["id"]))
                     for c in configurations
                 ]
             )
-            if self.configuration_filter is not None:
-                select.value = str(self.configuration_filter)
         self._configurations_loaded = True
+        gone = self.configuration_filter is not None and not self._known(self.configuration_filter)
+        self._show_filter()
+        if gone:  # its configuration was deleted: the filter would hide every entry
+            self.configuration_filter = None
+            self._show_filter()
+            self.load_first_page()
+
+    def _known(self, configuration_id: Any) -> bool:
+        return str(configuration_id) in self.configuration_ids
+
+    def _show_filter(self) -> None:
+        """The dropdown says the filter in force, always ("all" only when it is all)."""
+        select = self.query_one("#filter-configuration", Select)
+        wanted = ALL if self.configuration_filter is None else str(self.configuration_filter)
+        if self._known(wanted) or wanted == ALL:
+            with self.prevent(Select.Changed):
+                select.value = wanted
 
     # -- filters ---------------------------------------------------------------------------
     @on(Select.Changed, "#filter-configuration")
@@ -130,14 +153,14 @@ class EntriesScreen(BexScreen):
         """Show the configuration's entries with the cursor on ``entry_id`` (a notification's
         "View")."""
         self.target = (configuration_id, entry_id)
+        # A configuration this screen does not know yet (new since it listed them) is checked
+        # when the list comes back; one that is gone (deleted) shows every entry instead.
         self.configuration_filter = configuration_id
         self.period_filter = ""
-        with self.prevent(Input.Changed, Select.Changed):
+        with self.prevent(Input.Changed):
             self.query_one("#filter-period", Input).value = ""
-            select = self.query_one("#filter-configuration", Select)
-            if str(configuration_id) in self.configuration_ids:
-                select.value = str(configuration_id)
         self.query_one("#entries-table", VirtualTable).focus()
+        self.load_configurations()
         self.load_first_page()
 
     # -- paging ----------------------------------------------------------------------------
@@ -196,15 +219,14 @@ class EntriesScreen(BexScreen):
     def _count(self) -> None:
         table = self.query_one("#entries-table", VirtualTable)
         more = "" if table.complete else "+ (more load as you scroll)"
+        noun = "entry" if len(table.rows) == 1 and table.complete else "entries"
         self.query_one("#entries-count", Static).update(
-            f"{len(table.rows)}{more} entries · Enter opens an entry's lines"
+            f"{len(table.rows)}{more} {noun} · Enter opens an entry's lines"
         )
 
     @on(VirtualTable.Selected)
     def _open(self, event: VirtualTable.Selected) -> None:
-        from bexsync_tui.screens.entry_detail import EntryDetailScreen
-
-        self.app.push_screen(EntryDetailScreen(event.row))
+        self.bex.open("entry_detail", event.row)
 
 
 def _find(rows: list[dict[str, Any]], entry_id: Any) -> int | None:

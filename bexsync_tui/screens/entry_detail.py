@@ -13,6 +13,7 @@ from textual.widgets import Static
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.money import balance, right, wire
 from bexsync_tui.widgets.tables import PlainTable, fill_table
+from bexsync_tui.widgets.times import local_time
 
 
 class EntryDetailScreen(BexScreen):
@@ -46,7 +47,7 @@ class EntryDetailScreen(BexScreen):
         e = self.entry
         self.query_one("#entry-info", Static).update(
             f"Period {e.get('period')} · date {e.get('date')} · total {e.get('total')}\n"
-            f"Posted {str(e.get('posted_at') or '')[:19].replace('T', ' ')} to "
+            f"Posted {local_time(e.get('posted_at'), seconds=True)} to "
             f"{e.get('provider')} as {e.get('external_id')}"
         )
 

@@ -152,8 +152,10 @@ class MappingsScreen(BexScreen):
         self.query_one("#mappings-table", MappingsTable).focus()
 
     @on(Input.Changed, "#no_vat_code")
-    def _no_vat_changed(self) -> None:
-        self.dirty = True
+    def _no_vat_changed(self, event: Input.Changed) -> None:
+        # Changed also comes once with the initial value: only a different code is a change.
+        if event.value.strip() != str(self.configuration.get("no_vat_code") or ""):
+            self.dirty = True
 
     def finish_edit(self, *, keep: bool) -> None:
         index = self.editing

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.tables import BexTable, fill_table
+from bexsync_tui.widgets.times import local_time
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "success": "green", "info": "cyan"}
 
@@ -35,8 +36,10 @@ class NotificationsScreen(BexScreen):
         table = ViewTable(id="notifications-table")
         table.add_column(" ", width=1, key="unread")
         table.add_column("Level", width=7, key="level")
-        table.add_column("Title", width=44, key="title")
         table.add_column("Created", width=16, key="created")
+        # Last and as wide as its text: never cut where there is room (a narrow terminal
+        # scrolls it sideways; the highlighted one's whole text shows below).
+        table.add_column("Title", key="title")
         yield table
         yield Static("", id="notification-body", classes="detail", markup=False)
 
@@ -62,8 +65,8 @@ class NotificationsScreen(BexScreen):
                     (
                         Text("•" if not n.get("read") else " ", style="bold"),
                         Text(str(n.get("level", "")), style=LEVEL_STYLES.get(n.get("level"), "")),
+                        local_time(n.get("created_at")),
                         Text(str(n.get("title", "")), style="" if n.get("read") else "bold"),
-                        str(n.get("created_at") or "")[:16].replace("T", " "),
                     ),
                 )
                 for key, n in self.items.items()
@@ -102,11 +105,9 @@ class NotificationsScreen(BexScreen):
             # No entry (a failed or waiting sync): the configuration shows why and what to do.
             self.bex.open_configuration(link["configuration_id"])
         elif kind == "authorisations" and link.get("authorisation_id") is not None:
-            from bexsync_tui.screens.configurations import ConfigurationsScreen
-
             auth = await self.call("authorisations.get", {"id": link["authorisation_id"]})
             await self.app.switch_mode("authorisations")
-            await self.app.push_screen(ConfigurationsScreen(auth))
+            self.bex.open("configurations", auth)
         else:
             self.notify("This notification links to nothing; its text is all there is.")
 

@@ -12,17 +12,15 @@ import re
 from datetime import date
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
-from bexsync_tui.client import RpcCallError
-from bexsync_tui.correction_text import correction_lines
+from bexsync_tui.actions import run_period
 from bexsync_tui.screens.base import BexScreen
-from bexsync_tui.screens.dialogs import ConfirmScreen
-from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
+from bexsync_tui.widgets.errors import show_field_error
 
 MONTH = re.compile(r"\d{4}-\d{2}")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -54,6 +52,29 @@ def default_period(configuration: dict[str, Any]) -> str:
     return str(last.get("period") or due.get("period") or "")
 
 
+class PeriodInput(Input):
+    """A period field: digits and '-' only. Any other key is left to the screen and the app,
+    so a toast's "Press v to view it" works here too instead of typing a v."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Only a period's characters are the field's; other keys keep their bindings."""
+        return character is not None and character in PERIOD_CHARACTERS
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character not in PERIOD_CHARACTERS:
+            event.prevent_default()  # Input's own handler would type it
+            event.stop()
+            active = self.screen.active_bindings.get(event.key)
+            if active is not None and active.enabled:  # the key's binding here, e.g. app's v
+                # After this handler: the action may leave this screen (v opens Entries).
+                self.app.call_later(self.app.run_action, active.binding.action, active.node)
+            return
+        await super()._on_key(event)
+
+
+PERIOD_CHARACTERS = frozenset("0123456789-")
+
+
 class PeriodScreen(BexScreen):
     """One input; Enter previews the period, ctrl+s syncs it (again, after a confirmation)."""
 
@@ -77,7 +98,7 @@ class PeriodScreen(BexScreen):
         with VerticalScroll(id="form"):
             with Horizontal(classes="form-row"):
                 yield Label("Period", classes="form-label")
-                yield Input(
+                yield PeriodInput(
                     default_period(self.configuration),
                     placeholder=shape,
                     max_length=10,
@@ -130,9 +151,7 @@ class PeriodScreen(BexScreen):
         period = self.period()
         if period is None:
             return
-        from bexsync_tui.screens.preview import PreviewScreen
-
-        self.app.push_screen(PreviewScreen(self.configuration, period))
+        self.bex.open("preview", self.configuration, period)
 
     @on(Button.Pressed, "#sync")
     def _sync_pressed(self) -> None:
@@ -146,63 +165,3 @@ class PeriodScreen(BexScreen):
         started = await run_period(self, self.configuration, period)
         if started:
             self.dismiss(None)
-
-
-async def run_period(
-    screen: BexScreen, configuration: dict[str, Any], period: str, draft_id: Any = None
-) -> bool:
-    """``syncs.run`` for a period; a posted one is forced only after the user confirms.
-
-    Field errors (a period out of range or not due) go beside the period field when the
-    screen has one, else into a toast. True when a run started.
-    """
-    params: dict[str, Any] = {"configuration_id": configuration["id"], "period": period}
-    if draft_id is not None:
-        params["draft_id"] = draft_id
-    number = configuration.get("administration_number")
-    try:
-        result = await screen.call("syncs.run", params)
-        forced = False
-    except RpcCallError as error:
-        if error.name != "Conflict" or "period" not in (error.data or {}):
-            found = field_errors(error)
-            if "period" in found and screen.query("#error-period"):
-                show_field_error(screen.query_one("#error-period", Label), describe_error(error)[1])
-                return False
-            raise
-        # Show the correction itself: the one the user edited, else what changed in the PMS
-        # since the last posting.
-        if draft_id is not None:
-            preview = await screen.call("drafts.get", {"id": draft_id})
-        else:
-            preview = await screen.call(
-                "syncs.preview", {"configuration_id": configuration["id"], "period": period}
-            )
-        correction = preview.get("kind") == "correction"
-        detail = (
-            "\n".join(correction_lines(preview))
-            if correction
-            else "bexsync compares the PMS with what was posted and posts a correcting entry "
-            "for the difference only; if nothing changed, it posts nothing."
-        )
-        if not await screen.app.push_screen_wait(
-            ConfirmScreen(
-                f"Administration {number} {period} is already posted. Sync it again?",
-                detail,
-                yes="Post the difference",
-            )
-        ):
-            return False
-        if correction:  # exactly the correction shown
-            params = {**params, "draft_id": preview["id"]}
-        result = await screen.call("syncs.run", {**params, "force": True})
-        forced = True
-    screen.bex.expect_run(result.get("run_id"), correction=forced)
-    if forced:
-        text = f"Posting {period} again for administration {number}: the difference only…"
-    elif draft_id is not None:
-        text = f"Posting {period} of administration {number}…"
-    else:
-        text = f"Sync of administration {number} {period} started."
-    screen.notify(text, title="Sync", timeout=3)
-    return True

@@ -18,9 +18,9 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from bexsync_tui.client import RpcCallError
-from bexsync_tui.screens.add_authorisation import field_row, open_url_step
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
+from bexsync_tui.widgets.login_step import field_row, open_url_step
 
 AUTH_CHOICES = (("API key", "api_key"), ("OAuth (log in with a browser)", "oauth"))
 

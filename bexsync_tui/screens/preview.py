@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
+from bexsync_tui.actions import run_period
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.money import balance, parse_amount, right, wire
 from bexsync_tui.widgets.tables import LinesTable, fill_table
@@ -215,9 +216,29 @@ class PreviewScreen(BexScreen):
             and balance(self.lines).balanced
         )
 
+    def why_not_post(self) -> str:
+        """Why ``p`` cannot post now, in a sentence ("" when it can)."""
+        draft = self.draft or {}
+        sums = balance(self.lines)
+        if self.draft is None:
+            return "The draft is still loading."
+        if self.editing is not None:
+            return "Apply the line being edited (Enter) or undo it (esc) first."
+        if self.dirty or self.validating:
+            return "The daemon is still checking the change; post when it is done."
+        if not self.lines:
+            return "Nothing to post: this period has no transactions."
+        if draft.get("errors"):
+            return f"Fix the draft first: {problem_text(draft['errors'][0])}"
+        if sums.invalid:
+            return f"Fix the amounts of line {', '.join(map(str, sums.invalid))} first."
+        if not sums.balanced or not draft.get("balanced"):
+            return f"The draft does not balance (off by {abs(sums.difference)}): fix it first."
+        return ""
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "post":
-            return True if self.can_post else None
+        if action == "post":  # always pressable: a refusal says why (footer dims it meanwhile)
+            return True
         if action in ("add_line", "remove_line", "rebuild") and self.editing is not None:
             return None
         return True
@@ -327,10 +348,10 @@ class PreviewScreen(BexScreen):
 
     @work(exclusive=True, group="post", exit_on_error=False, description="post the entry")
     async def action_post(self) -> None:
-        if not self.can_post or self.draft is None:
+        reason = self.why_not_post()
+        if reason or self.draft is None:
+            self.notify(reason, title="Not posted", severity="warning")
             return
-        from bexsync_tui.screens.period import run_period
-
         period = str(self.draft.get("period"))
         if await run_period(self, self.configuration, period, self.draft["id"]):
             self.dismiss(None)

@@ -44,6 +44,8 @@ def describe_error(error: BaseException, doing: str = "") -> tuple[str, str]:
     prefix = f"Could not {doing}: " if doing else ""
     if isinstance(error, RpcCallError):
         title = TITLES.get(error.name or "", "The daemon refused")
+        if error.name == "ValidationFailed" and not field_errors(error):
+            title = "Not possible"  # a rule of the daemon's, not a value to correct
         message = str(error.message or error.name or "unknown error").rstrip()
         details = [f"{field or 'general'}: {text}" for field, text in field_errors(error).items()]
         if details:

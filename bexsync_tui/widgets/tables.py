@@ -16,7 +16,18 @@ class BexTable(DataTable[Any]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open", id="table.open"),
+        # DataTable's Home/End scroll sideways; on a row cursor they go to the first/last row.
+        Binding("home", "first_row", "First", show=False, id="table.first"),
+        Binding("end", "last_row", "Last", show=False, id="table.last"),
     ]
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")

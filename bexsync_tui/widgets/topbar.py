@@ -35,6 +35,7 @@ class TopBar(Widget):
         self.watch(app, "unread_count", self._changed, init=False)
         self.watch(app, "connection_state", self._changed, init=False)
         app.mode_change_signal.subscribe(self, self._changed)
+        self.refresh()  # a count or state that changed before the watches were set
 
     def _changed(self, *_: object) -> None:
         self.refresh()
@@ -45,7 +46,7 @@ class TopBar(Widget):
         unread = int(getattr(app, "unread_count", 0))
         parts: list[Content] = []
         for name, key, label in SECTIONS:
-            text = f"{key} {label}"
+            text = f"{app.section_key(name, key)} {label}"
             markup = f"[@click=app.section('{name}')]$text[/]"
             item = Content.from_markup(markup, text=text)
             if name == mode:

@@ -174,8 +174,8 @@ class Corrections:
                 "warning",
                 titled("PMS changed after posting:", cfg, key),
                 f"Back-dated bookings changed {key} after it was posted: {len(diff)} line(s), "
-                f"{total:.2f} {cfg.currency} in total. Preview the period and run it again "
-                f"with force to post a correcting entry for that difference.{caveat}",
+                f"{total:.2f} {cfg.currency} in total. Preview the period and sync it again "
+                f"to post a correcting entry for that difference (bexsync sync --force).{caveat}",
                 {
                     "kind": "entries",
                     "configuration_id": config_id,

@@ -92,7 +92,11 @@ class Drafts:
                 "message": f"Period {period.key} is already posted. These lines are the "
                 "correction: what changed in the PMS since it was last posted, in "
                 f"{len(draft.lines)} line(s) totalling {draft.totals.debit:.2f}"
-                + ("; nothing to correct." if not draft.lines else ". Post them with force."),
+                + (
+                    "; nothing to correct."
+                    if not draft.lines
+                    else ". Post them to correct it (bexsync sync --force)."
+                ),
                 "details": {"entry_id": base.corrects},
             }
         ]

@@ -160,7 +160,8 @@ class SyncEngine:
         except AlreadySynced:
             raise Conflict(
                 f"Period {period.key} is already synced. To post a correcting entry for "
-                "what changed since, run it again with force=true.",
+                "what changed since, sync it again as a correction (bexsync sync --force; "
+                "in the TUI, confirm the re-sync).",
                 details={"period": period.key},
             ) from None
         except Duplicate:

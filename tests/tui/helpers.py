@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import io
+import html
+import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.cells import cell_len
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -32,6 +34,7 @@ async def tui_on_daemon(socket_path: Path, tmp_path: Path) -> AsyncIterator[Pilo
         down_grace=0.05,
         sixteen_colours=False,
     )
+    record_toasts(app)
     try:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             yield pilot
@@ -40,22 +43,51 @@ async def tui_on_daemon(socket_path: Path, tmp_path: Path) -> AsyncIterator[Pilo
 
 
 def screen_text(app: App[Any]) -> str:
-    """The current screen as plain text, the way ``export_screenshot`` renders it."""
+    """The current screen as plain text: the cells of ``export_screenshot``'s SVG."""
     width, height = app.size
-    console = Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        record=True,
-        legacy_windows=False,
-        safe_box=False,
-    )
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text()
+    grid = [[" "] * width for _ in range(height)]
+    for x, y, text in _SVG_TEXT.findall(app.export_screenshot()):
+        row = round((float(y) - _CHAR_HEIGHT) / _LINE_HEIGHT)
+        col = round(float(x) / _CHAR_WIDTH)
+        for char in html.unescape(text).replace("\xa0", " "):
+            if 0 <= row < height and 0 <= col < width:
+                grid[row][col] = char
+            col += cell_len(char)
+    return "\n".join("".join(line).rstrip() for line in grid) + "\n"
+
+
+_SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength=[^>]*>(.*?)</text>', re.S
+)
+_CHAR_HEIGHT = 20.0
+"""Rich's SVG geometry (``Console.export_svg`` defaults): a cell is 20 x 0.61 px, a line 1.22
+cells high; a text element's x and y place it on the grid."""
+_CHAR_WIDTH = _CHAR_HEIGHT * 0.61
+_LINE_HEIGHT = _CHAR_HEIGHT * 1.22
+
+
+_RAISED: weakref.WeakKeyDictionary[App[Any], list[str]] = weakref.WeakKeyDictionary()
+
+
+def record_toasts(app: App[Any]) -> App[Any]:
+    """Keep every notification (toast) ``app.notify`` raises, for ``toasts``, until
+    ``app.clear_notifications()``."""
+    raised = _RAISED.setdefault(app, [])
+    notify = app.notify
+
+    def recorded(message: str, *, title: str = "", **options: Any) -> None:
+        raised.append(f"{title}: {message}")
+        notify(message, title=title, **options)
+
+    clear = app.clear_notifications
+
+    def cleared() -> None:
+        raised.clear()
+        clear()
+
+    app.notify = recorded  # type: ignore[method-assign]
+    app.clear_notifications = cleared  # type: ignore[method-assign]
+    return app
 
 
 async def wait_until(
@@ -106,8 +138,8 @@ async def wait_no_text(pilot: Pilot[Any], text: str, timeout: float = DEFAULT_TI
 
 
 def toasts(app: App[Any]) -> list[str]:
-    """Title and message of every notification (toast) the app raised."""
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    """Title and message of every notification (toast) the app raised (``record_toasts``)."""
+    return list(_RAISED.get(app, []))
 
 
 async def wait_toast(pilot: Pilot[Any], text: str, timeout: float = DEFAULT_TIMEOUT) -> str:

@@ -6,7 +6,6 @@ from typing import Any
 
 from textual.widgets import Input, Select, Switch
 
-from bexsync_tui.fake import FakeDaemon
 from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
 from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
 from bexsync_tui.screens.configurations import ConfigurationsScreen
@@ -67,15 +66,15 @@ async def test_new_configuration_from_the_form(run_app: Any, backend: Any) -> No
         assert "102" in text and "No configurations yet" not in text
 
 
-async def test_the_dropdowns_show_a_loading_state(run_app: Any, fake: FakeDaemon) -> None:
-    fake.options_ready.clear()  # the provider answers only when the test says so
+async def test_the_dropdowns_show_a_loading_state(run_app: Any, backend: Any) -> None:
+    ready = backend.hold("configurations", "options")  # answers when the test says so
     async with run_app() as pilot:
         await open_configurations(pilot)
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationFormScreen))
         ledger = pilot.app.screen.query_one("#ledger_id", Select)
         await wait_until(pilot, lambda: ledger.loading, what="the loading state")
-        fake.options_ready.set()
+        ready.set()
         await wait_until(
             pilot, lambda: not ledger.loading and len(ledger._options) > 1, what="the ledgers"
         )
@@ -165,7 +164,7 @@ async def test_sync_now_shows_progress_then_a_toast_with_a_key_to_view(
         await wait_text(pilot, "running", "building")
         await backend.release_runs()
         toast = await wait_toast(pilot, "entry posted. Press v to view it.")
-        assert "Administration 102 2025-02" in toast
+        assert "Administration 102 → BEX (configuration 2) 2025-02" in toast
         await pilot.press("v")
         await wait_text(pilot, "Entries overview")
         table = pilot.app.screen.query_one("#entries-table")

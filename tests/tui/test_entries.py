@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from textual.widgets import Input, Select
 
-from bexsync_tui.fake import FakeDaemon
 from bexsync_tui.screens.entries import PAGE_SIZE, EntriesScreen
 from bexsync_tui.screens.entry_detail import EntryDetailScreen
 from bexsync_tui.widgets.virtual_table import VirtualTable
@@ -85,21 +84,24 @@ async def test_open_an_entry_to_see_its_lines(run_app: Any) -> None:
 
 @pytest.fixture
 def daemon_options() -> dict[str, Any]:
-    return {"bulk_entries": 3 * PAGE_SIZE}
+    return {"entries": 3 * PAGE_SIZE}
 
 
-async def test_pages_load_as_the_cursor_nears_the_end(run_app: Any, fake: FakeDaemon) -> None:
+async def test_pages_load_as_the_cursor_nears_the_end(run_app: Any, backend: Any) -> None:
+    total = (await backend.client.call("daemon.status"))["counts"]["entries"]
+    assert total > 3 * PAGE_SIZE
     async with run_app() as pilot:
         _, table = await open_entries(pilot)
         assert len(table.rows) == PAGE_SIZE and not table.complete
-        first_calls = len(fake.method_calls("entries.list"))
+        first_calls = len(backend.calls("entries.list"))
         await pilot.press("end")
         await wait_until(pilot, lambda: len(table.rows) > PAGE_SIZE, what="the second page")
         for _ in range(4):
             await pilot.press("end")
             await pilot.pause(0.05)
         await wait_until(pilot, lambda: table.complete, what="every page")
-        assert len(table.rows) == len(fake.data.entries) + fake.bulk_entries
-        offsets = [c["offset"] for c in fake.method_calls("entries.list")[first_calls - 1 :]]
+        assert len(table.rows) == total
+        offsets = [c["offset"] for c in backend.calls("entries.list")[first_calls - 1 :]]
         assert offsets == [0, PAGE_SIZE, 2 * PAGE_SIZE, 3 * PAGE_SIZE]
-        assert "2000-01-01" in screen_text(pilot.app)  # the oldest bulk entry is on screen
+        last = await backend.client.call("entries.list", {"limit": 1, "offset": total - 1})
+        assert last[0]["external_id"] in screen_text(pilot.app)  # the last entry is on screen

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.binding import Binding
+from textual.widgets import DataTable
 
 import bexsync_tui.screens as screens_package
 from bexsync_tui.app import BexsyncApp, load_keymap
@@ -13,7 +14,7 @@ from bexsync_tui.screens.entries import EntriesScreen
 from bexsync_tui.screens.help import HelpScreen
 from bexsync_tui.screens.preview import PreviewScreen
 from bexsync_tui.widgets import tables, virtual_table
-from tests.tui.helpers import screen_text, wait_text, wait_until
+from tests.tui.helpers import screen_text, wait_text, wait_toast, wait_until
 from tests.tui.test_configurations import open_configuration
 
 
@@ -139,3 +140,31 @@ async def test_command_palette_opens_a_configuration_by_number(run_app: Any) -> 
         await wait_text(pilot, "Administration 103")
         await pilot.press("escape")  # the way back is the normal one
         await wait_text(pilot, "› Configurations")
+
+
+async def test_remapped_section_keys_show_in_the_top_bar(run_app: Any) -> None:
+    async with run_app(keymap={"nav.entries": "f2", "nav.status": "f4,4"}) as pilot:
+        text = await wait_text(pilot, "Demo sandbox")
+        top = text.splitlines()[0]
+        assert "f2 Entries" in top and "f4 Daemon" in top and " 2 Entries" not in top
+        await pilot.press("f2")
+        await wait_text(pilot, "Entries overview")
+
+
+async def test_an_unknown_key_id_in_the_keymap_warns_at_start(run_app: Any) -> None:
+    async with run_app(keymap={"nav.entrys": "f2", "nav.status": "f4"}) as pilot:
+        toast = await wait_toast(pilot, "nav.entrys")
+        assert "nav.status" not in toast and "press ? to see the ids" in toast
+
+
+async def test_home_and_end_jump_in_the_notifications(run_app: Any) -> None:
+    async with run_app() as pilot:
+        await wait_text(pilot, "Demo sandbox")
+        await pilot.press("3")
+        await wait_text(pilot, "Notifications ·", "Posted")
+        table = pilot.app.screen.query_one("#notifications-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count > 3, what="the notifications")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.cursor_row == table.row_count - 1, what="the end")
+        await pilot.press("home")
+        await wait_until(pilot, lambda: table.cursor_row == 0, what="the first row")

@@ -87,7 +87,7 @@ async def test_a_posted_period_with_no_change_has_nothing_to_correct(
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationViewScreen))
         toast = await wait_toast(pilot, "nothing to correct")
-        assert "Administration 102 2025-01" in toast
+        assert "Administration 102 → BEX (configuration 2) 2025-01" in toast
         assert await entries_of(backend, "2025-01") == before  # no duplicate, no correction
         text = await wait_text(pilot, "no difference")
         row = next(line for line in text.splitlines() if "no difference" in line)
@@ -121,7 +121,7 @@ async def test_a_corrected_preview_of_a_posted_period_posts_the_difference_only(
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.press("y")
         toast = await wait_toast(pilot, "correcting entry posted. Press v", timeout=10)
-        assert "Administration 102 2025-01" in toast
+        assert "Administration 102 → BEX (configuration 2) 2025-01" in toast
         entries = await entries_of(backend, "2025-01")
         assert len(entries) == 2  # the original and the correction, never a duplicate
         correction = await backend.client.call("entries.get", {"id": entries[0]["id"]})

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from textual.widgets import Input, Label, Select
 
-from bexsync_tui.fake import FAKE_PMS_KEY, PMS_OAUTH_STATE, FakeDaemon
 from bexsync_tui.screens.pms_connect import PmsConnectScreen
-from bexsync_tui.widgets.qr import QrCode
 from tests.tui.helpers import screen_text, wait_text, wait_until
 
 
 async def demo_key(backend: Any) -> str:
-    """The key the backend's PMS accepts: the fake's, or the one the demo planted."""
-    if backend.kind == "fake":
-        return FAKE_PMS_KEY
+    """The key the demo's PMS accepts (the one the demo planted)."""
     admins = backend.app.administrations
     return str(admins._key(await admins.pms_row()))
 
@@ -78,35 +73,9 @@ async def test_a_bad_url_is_shown_beside_the_field_and_changes_nothing(
         assert await pilot.app.client.call("pms.get", {}) == before
 
 
-async def test_oauth_login_with_qr_code_and_paste_back(
-    run_app: Any, backend: Any, fake: FakeDaemon
-) -> None:
-    async with run_app() as pilot:
-        screen = await open_connect(pilot)
-        screen.query_one("#auth", Select).value = "oauth"
-        await wait_until(
-            pilot, lambda: not screen.query_one("#api-key", Input).parent.display, what="hidden"
-        )
-        await pilot.press("ctrl+s")
-        await wait_text(pilot, "/oauth/authorize", "Paste the final address")
-        assert screen.query_one("#login-qr", QrCode)
-        field = screen.query_one("#redirect-url", Input)
-        assert field.has_focus
-        field.value = "http://127.0.0.1:8976/callback?code=abc&state=other"
-        await pilot.press("enter")
-        await wait_text(pilot, "not the address of this login")
-        assert (await fake.call("pms.get"))["auth"] == "api_key"
-        field.value = f"http://127.0.0.1:8976/callback?code=abc&state={PMS_OAUTH_STATE}"
-        await pilot.press("enter")
-        await wait_text(pilot, "Daemon status", "connected")
-        pms = await fake.call("pms.get")
-    assert (pms["auth"], pms["status"], pms["login_pending"]) == ("oauth", "connected", False)
-
-
 async def test_oauth_without_client_id_says_why(run_app: Any, backend: Any) -> None:
-    """The demo daemon has no [pms] client_id: its invalid-params error is shown readably."""
-    if backend.kind != "real":
-        pytest.skip("the fake's PMS has an OAuth app; the real demo daemon has none")
+    """The demo daemon has no [pms] client_id: its invalid-params error is shown readably.
+    (The OAuth login itself: test_real_pms_oauth.py, with the BEX simulator's OAuth server.)"""
     async with run_app() as pilot:
         screen = await open_connect(pilot)
         before = await pilot.app.client.call("pms.get", {})
@@ -120,7 +89,7 @@ async def test_oauth_without_client_id_says_why(run_app: Any, backend: Any) -> N
         assert await pilot.app.client.call("pms.get", {}) == before
 
 
-async def test_help_lists_the_connect_keys(run_app: Any, backend: Any, fake: FakeDaemon) -> None:
+async def test_help_lists_the_connect_keys(run_app: Any) -> None:
     async with run_app() as pilot:
         await open_connect(pilot)
         await pilot.press("escape")

@@ -6,7 +6,6 @@ from typing import Any
 
 from textual.widgets import Input
 
-from bexsync_tui.fake import FakeDaemon
 from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
 from bexsync_tui.screens.preview import PreviewScreen
 from bexsync_tui.widgets.tables import LinesTable
@@ -44,7 +43,7 @@ async def test_preview_lists_lines_sources_and_warnings(run_app: Any) -> None:
 
 
 async def test_an_edit_unbalances_and_post_is_refused_until_fixed(
-    run_app: Any, fake: FakeDaemon
+    run_app: Any, backend: Any
 ) -> None:
     async with run_app() as pilot:
         screen = await open_preview(pilot)
@@ -58,9 +57,9 @@ async def test_an_edit_unbalances_and_post_is_refused_until_fixed(
         await pilot.press("enter")  # apply: the daemon re-validates
         await wait_until(pilot, lambda: not screen.dirty and not screen.validating)
         assert not screen.draft["balanced"] and "off by" in balance_line(pilot)
-        await pilot.press("p")  # disabled: nothing is posted
-        await pilot.pause(0.1)
-        assert fake.method_calls("syncs.run") == []
+        await pilot.press("p")  # refused, and it says why: nothing is posted
+        await wait_toast(pilot, "does not balance")
+        assert backend.calls("syncs.run") == []
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.query_one("#editor").display)
         screen.query_one("#edit-debit", Input).value = original
@@ -69,7 +68,7 @@ async def test_an_edit_unbalances_and_post_is_refused_until_fixed(
         await wait_until(pilot, lambda: screen.can_post, what="a postable draft")
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationViewScreen))
-        assert fake.method_calls("syncs.run")[0]["draft_id"] == screen.draft["id"]
+        assert backend.calls("syncs.run")[0]["draft_id"] == screen.draft["id"]
         await wait_toast(pilot, "entry posted")
 
 

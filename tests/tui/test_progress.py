@@ -7,20 +7,19 @@ from typing import Any
 import pytest
 from textual.widgets import ProgressBar
 
-from bexsync_tui.fake import FakeDaemon
 from bexsync_tui.widgets.state import RunProgress
 from bexsync_tui.widgets.sync_progress import SyncProgressPanel, overall_percent
 from tests.tui.helpers import wait_text, wait_until
 from tests.tui.test_configurations import open_configuration
 
 
-async def test_a_burst_of_progress_is_coalesced(run_app: Any, fake: FakeDaemon) -> None:
+async def test_a_burst_of_progress_is_coalesced(run_app: Any, backend: Any) -> None:
     async with run_app() as pilot:
         await open_configuration(pilot, "101")
         app = pilot.app
         handled = app.progress_handled
         for done in range(1, 501):
-            fake.emit(
+            backend.emit(
                 "sync.progress",
                 {
                     "run_id": 999,
@@ -38,7 +37,7 @@ async def test_a_burst_of_progress_is_coalesced(run_app: Any, fake: FakeDaemon) 
         assert panel.query_one(ProgressBar).percentage == pytest.approx(1 / 3)  # fetching done
 
 
-async def test_progress_after_finished_is_ignored(run_app: Any, fake: FakeDaemon) -> None:
+async def test_progress_after_finished_is_ignored(run_app: Any, backend: Any) -> None:
     async with run_app() as pilot:
         await open_configuration(pilot, "101")
         event = {
@@ -50,10 +49,10 @@ async def test_progress_after_finished_is_ignored(run_app: Any, fake: FakeDaemon
             "done": 0,
             "total": 1,
         }
-        fake.emit("sync.progress", event)
+        backend.emit("sync.progress", event)
         await wait_text(pilot, "Syncing 2025-03-15 · posting 0/1")
-        fake.emit("sync.finished", {**event, "state": "failed", "error": "rejected: locked"})
-        fake.emit("sync.progress", event)  # a straggler must not bring the run back
+        backend.emit("sync.finished", {**event, "state": "failed", "error": "rejected: locked"})
+        backend.emit("sync.progress", event)  # a straggler must not bring the run back
         await wait_until(pilot, lambda: pilot.app.run_for_configuration(1) is None)
         await pilot.pause(0.1)
         assert pilot.app.run_for_configuration(1) is None
@@ -89,13 +88,13 @@ def test_run_progress_reads_runs_and_events() -> None:
     assert RunProgress.parse({"stage": "x"}) is None
 
 
-async def test_a_catch_up_gets_one_summary_toast(run_app: Any, fake: FakeDaemon) -> None:
+async def test_a_catch_up_gets_one_summary_toast(run_app: Any, backend: Any) -> None:
     from tests.tui.helpers import toasts, wait_toast
 
     async with run_app() as pilot:
         await wait_text(pilot, "Demo sandbox")
         for day in range(1, 7):
-            fake.emit(
+            backend.emit(
                 "sync.finished",
                 {
                     "run_id": 900 + day,

@@ -2,7 +2,7 @@
 
 A fresh embedded demo (simulated BEX PMS over HTTP, sandbox ledger, real RPC server) runs in
 this event loop with its clock frozen; the app talks to it through a ``ReconnectingClient``
-over the Unix socket, as ``bexsync demo`` does. Nothing here uses the fake.
+over the Unix socket, as ``bexsync demo`` does.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from bexsync_tui.screens.entry_detail import EntryDetailScreen
 from bexsync_tui.screens.preview import PreviewScreen
 from bexsync_tui.widgets.tables import LinesTable
 from tests.support.daemon import demo_daemon
-from tests.tui.conftest import frozen_clock, real_backend_on
-from tests.tui.helpers import screen_text, toasts, wait_text, wait_toast, wait_until
+from tests.tui.daemon import frozen_clock, test_daemon_on
+from tests.tui.helpers import record_toasts, screen_text, toasts, wait_text, wait_toast, wait_until
 
 NEW_DESCRIPTION = "Cash corrected"
 MOVED = Decimal("100.00")
@@ -79,6 +79,7 @@ async def test_the_seed_workflow_by_keyboard(
         keymap_path=tmp_path / "tui.toml",
         sixteen_colours=False,
     )
+    record_toasts(app)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         # 1. The authorisations list; the start-up catch-up (101's last ten days) finishes
         #    meanwhile and is summed up in one toast, not one toast per day.
@@ -89,7 +90,7 @@ async def test_the_seed_workflow_by_keyboard(
         gate.set()
         # On a busy machine the catch-up outlasts the gathering window and the summary comes in
         # two parts (the second maybe a few single toasts): still far fewer toasts than days.
-        await wait_toast(pilot, "Administration 101 2025-03-14")
+        await wait_toast(pilot, "Administration 101 → BEX (configuration 1) 2025-03-14")
         posted = [t for t in toasts(app) if "posted" in t]
         assert any("entries posted" in t for t in posted) and len(posted) <= 4, posted
         app.clear_notifications()
@@ -98,8 +99,8 @@ async def test_the_seed_workflow_by_keyboard(
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfigurationsScreen))
         text = await wait_text(pilot, "› Configurations", "101", "102", "103")
-        numbers = [line.split()[0] for line in text.splitlines() if line[:5].strip().isdigit()]
-        assert numbers == ["101", "102", "103"]
+        rows = [line.split() for line in text.splitlines() if line[:4].strip().isdigit()]
+        assert [(row[0], row[1]) for row in rows] == [("1", "101"), ("2", "102"), ("3", "103")]
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfigurationViewScreen))
         text = await wait_text(pilot, "Administration 102", "monthly", "no (manual)")
@@ -149,7 +150,9 @@ async def test_the_seed_workflow_by_keyboard(
         row = next(line for line in text.splitlines() if line.startswith(" 2024-12 "))
         assert "manual" in row and "building" in row and "queued" not in row
         gate.set()
-        toast = await wait_toast(pilot, "Administration 102 2024-12: entry posted. Press v")
+        toast = await wait_toast(
+            pilot, "Administration 102 → BEX (configuration 2) 2024-12: entry posted. Press v"
+        )
         assert toast.startswith("Sync finished")
         app.clear_notifications()  # toasts cover the right half of the screen
         await wait_until(
@@ -187,10 +190,11 @@ async def test_a_new_line_is_checked_against_the_providers_chart(
 ) -> None:
     """A line added by hand: blank VAT means no VAT; an account the sandbox ledger lacks is
     named in the daemon's error and blocks posting until the line is removed."""
-    async with real_backend_on(real_template) as real:
+    async with test_daemon_on(real_template) as real:
         app = BexsyncApp(
             client=real.client, keymap={}, keymap_path=tmp_path / "tui.toml", sixteen_colours=False
         )
+        record_toasts(app)
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             await wait_text(pilot, "Demo sandbox")
             await pilot.press("enter")

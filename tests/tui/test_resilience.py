@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from bexsync_tui.client import RpcCallError
-from bexsync_tui.fake import FakeDaemon
 from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
 from bexsync_tui.screens.daemon_down import DaemonDownScreen
+from daemon.errors import ProviderFailure
 from tests.tui.helpers import screen_text, wait_text, wait_toast, wait_until
 from tests.tui.test_configurations import open_configuration
 from tests.tui.test_entries import open_entries
@@ -32,7 +31,7 @@ async def test_no_daemon_shows_how_to_start_it_then_connects(run_app: Any, backe
 
 
 async def test_a_restart_keeps_the_users_place(run_app: Any, backend: Any) -> None:
-    await backend.restart()  # this module's fake starts stopped
+    await backend.restart()  # this module's daemon starts stopped
     async with run_app() as pilot:
         await open_configuration(pilot, "102")
         await backend.stop()
@@ -46,32 +45,27 @@ async def test_a_restart_keeps_the_users_place(run_app: Any, backend: Any) -> No
         await wait_text(pilot, "› Configurations", "101", "103")
 
 
-async def test_rpc_errors_are_sentences_not_tracebacks(
-    run_app: Any, backend: Any, fake: FakeDaemon, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_rpc_errors_are_sentences_not_tracebacks(run_app: Any, backend: Any) -> None:
     await backend.restart()
 
-    def refused(params: dict[str, Any]) -> Any:
-        raise RpcCallError(
-            -32004,
-            "ProviderError",
-            "Sandbox refused the request.",
-            {"provider": "sandbox", "kind": "period_locked", "retryable": False},
+    async def refused(entry_id: int) -> Any:
+        raise ProviderFailure(
+            "Sandbox refused the request.", provider="sandbox", kind="period_locked"
         )
 
-    def broken(params: dict[str, Any]) -> Any:
+    async def broken(entry_id: int) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(fake, "m_entries_get", refused)
+    backend.override("entries", "get", refused)
     async with run_app() as pilot:
         await open_entries(pilot)
         await pilot.press("enter")
         toast = await wait_toast(pilot, "Sandbox refused the request.")
         assert toast.startswith("The provider refused: Could not load the entry:")
         assert "unlock it there first" in toast
-        monkeypatch.setattr(fake, "m_entries_get", broken)
+        backend.override("entries", "get", broken)
         await pilot.press("escape", "enter")
-        toast = await wait_toast(pilot, "boom")
-        assert "RuntimeError: boom" in toast
+        toast = await wait_toast(pilot, "internal error")
+        assert "its log has the details" in toast and "boom" not in toast
         assert "Traceback" not in screen_text(pilot.app)
         assert pilot.app.is_running

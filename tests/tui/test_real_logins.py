@@ -1,6 +1,7 @@
-"""Open-URL logins in the TUI against a real daemon and the Xero simulator (over HTTP on
-127.0.0.1): adding an authorisation and logging in again after a refused login. The browser's
-consent is played by the simulator's demo login; everything else goes through the TUI.
+"""Provider logins in the TUI against a real daemon and the providers' simulators (over HTTP on
+127.0.0.1): an open-URL login (Xero) when adding an authorisation and after a refused login, a
+device-code login (Business Central), a credentials form (Odoo). The browser's consent is
+played by the simulator's demo login; everything else goes through the TUI.
 
 The shared ``backend`` fixture's demo daemon has no provider apps (``--demo-providers`` would add
 authorisations to every other test's lists), so these build their own.
@@ -9,6 +10,7 @@ authorisations to every other test's lists), so these build their own.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -21,19 +23,26 @@ from textual.widgets import Input, Static
 
 from tests.support.daemon import demo_daemon
 from tests.test_reauth import refuse_login
-from tests.tui.helpers import tui_on_daemon, wait_text
-from tests.tui.test_add_authorisation import start_adding
+from tests.tui.helpers import tui_on_daemon, wait_text, wait_until
+from tests.tui.test_add_authorisation import error_of, start_adding
 
 
 @asynccontextmanager
-async def xero_tui(tmp_path: Path) -> AsyncIterator[tuple[Any, Any, Pilot[Any]]]:
-    """A demo daemon with the Xero simulator, its client, and the TUI on it at 80x24."""
+async def provider_tui(tmp_path: Path, provider: str) -> AsyncIterator[tuple[Any, Any, Pilot[Any]]]:
+    """A demo daemon with one provider's simulator, its client, and the TUI on it at 80x24."""
     short = Path(tempfile.mkdtemp(prefix="bx-"))  # the socket path must stay short
-    async with (
-        demo_daemon(short, providers="xero") as (daemon, client),
-        tui_on_daemon(daemon.socket_path, tmp_path) as pilot,
-    ):
-        yield daemon, client, pilot
+    try:
+        async with (
+            demo_daemon(short, providers=provider) as (daemon, client),
+            tui_on_daemon(daemon.socket_path, tmp_path) as pilot,
+        ):
+            yield daemon, client, pilot
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def xero_tui(tmp_path: Path) -> Any:
+    return provider_tui(tmp_path, "xero")
 
 
 async def wait_status(client: Any, name: str, status: str, timeout: float = 20) -> None:
@@ -86,3 +95,38 @@ async def test_logging_in_again_after_xero_refused_the_login(tmp_path: Path) -> 
         config = (await client.call("configurations.list", {"authorisation_id": auth["id"]}))[0]
         draft = await client.call("syncs.preview", {"configuration_id": config["id"]})
         assert draft["configuration_id"] == config["id"]  # Xero answers again
+
+
+async def test_a_device_code_login_finishes_when_the_daemon_sees_the_approval(
+    tmp_path: Path,
+) -> None:
+    async with provider_tui(tmp_path, "business_central") as (_, client, pilot):
+        await start_adding(pilot, "BC Dunes", "business_central")
+        # The simulator approves every device code at once; the daemon's next poll sees it.
+        await wait_text(pilot, "'BC Dunes' is saved.", "Activate now", timeout=30)
+        await pilot.press("enter")
+        await wait_status(client, "BC Dunes", "active")
+
+
+async def test_the_credentials_form_shows_missing_fields(tmp_path: Path) -> None:
+    async with provider_tui(tmp_path, "odoo") as (daemon, client, pilot):
+        assert daemon.demo_providers["odoo"].complete is not None
+        real = daemon.demo_providers["odoo"].complete["credentials"]
+        await start_adding(pilot, "Odoo Dunes", "odoo")
+        await wait_text(pilot, "Odoo URL", "Database", "API key")
+        screen = pilot.app.screen
+        screen.query_one("#cred-url", Input).value = real["url"]
+        screen.query_one("#cred-database", Input).value = real["database"]
+        screen.query_one("#cred-username", Input).value = real["username"]
+        assert screen.query_one("#cred-api_key", Input).password  # secrets are masked
+        await pilot.click("#complete")
+        await wait_until(
+            pilot, lambda: "required" in error_of(pilot, "api_key"), what="the api_key error"
+        )
+        key = screen.query_one("#cred-api_key", Input)
+        key.value = real["api_key"]
+        key.focus()
+        await pilot.press("enter")  # Enter in the last field logs in
+        await wait_text(pilot, "'Odoo Dunes' is saved.", "Activate now")
+        await pilot.press("enter")
+        await wait_status(client, "Odoo Dunes", "active")
