@@ -181,6 +181,7 @@ class DaemonApp:
             configurations=configurations,
             authorisations=authorisations,
             clients=self._client_count,
+            recovering=followups.recovering,
             metrics_file=config.metrics_file,
         )
         self.engine, self.recovery = engine.runs, engine.recovery

@@ -35,6 +35,10 @@ class FollowUps:
         self._posted.set()
 
     # -- what the scheduler takes --------------------------------------------------------
+    def recovering(self) -> list[int]:
+        """Runs whose posting waits to be looked up again (its result could not be recorded)."""
+        return list(self._recoveries)
+
     def take_finished(self) -> list[Run]:
         finished, self._finished = self._finished, []
         return finished

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "to accounting providers, and serves the JSON-RPC API the bexsync TUI and CLI use.",
         epilog="Environment: BEXSYNC_STATE_DIR, BEXSYNC_SOCKET, BEXSYNC_CONFIG override the "
         "defaults; under systemd, STATE_DIRECTORY, RUNTIME_DIRECTORY and CREDENTIALS_DIRECTORY "
-        "are used.",
+        "are used. Exit codes: 0 stopped, 2 bad configuration or cannot start, 3 already "
+        "running on this state dir or socket, 4 the database is empty, truncated or corrupt "
+        "(restore a backup; README).",
     )
     parser.add_argument(
         "--state-dir",
@@ -94,7 +96,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
     try:
         app = DaemonApp(state_dir=state_dir, socket_path=socket_path, config=config)
     except SecretBoxError as exc:
-        log.error("config: encryption_key_file: %s", exc)
+        log.error("cannot start: the key that seals stored secrets: %s", exc)
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -71,8 +71,9 @@ def _create_key(path: Path) -> None:
         os.replace(making, path)
     except OSError as exc:
         raise SecretBoxError(
-            f"cannot create the secrets key {path}: {exc.strerror}; set encryption_key_file "
-            "in the configuration"
+            f"cannot create {path}: {exc.strerror}; under systemd the unit needs "
+            "StateDirectory=bexsync bexsync-keys (compare it with the shipped unit), or set "
+            "encryption_key_file in the configuration"
         ) from None
     log.warning(
         "created the key that seals stored secrets: %s; back it up (without it the stored "

@@ -64,6 +64,7 @@ class StatusReport:
         configurations: Listing,
         authorisations: Listing,
         clients: Callable[[], int],
+        recovering: Callable[[], list[int]] = list,
         metrics_file: Path | None = None,
     ) -> None:
         self._store = store
@@ -73,6 +74,7 @@ class StatusReport:
         self._configurations = configurations
         self._authorisations = authorisations
         self._clients = clients
+        self._recovering = recovering
         self._metrics_file = metrics_file
 
     def hello(self) -> dict[str, Any]:
@@ -123,6 +125,20 @@ class StatusReport:
                         "configuration_id": config["id"],
                         "label": config["label"],
                         "message": f"{config['label']}: {config['schedule_error']}",
+                    }
+                )
+        for run_id in self._recovering():
+            stuck = await self._store.runs.get(run_id)
+            if stuck is not None and stuck.state == "posting":
+                items.append(
+                    {
+                        "kind": "run",
+                        "id": stuck.id,
+                        "configuration_id": stuck.configuration_id,
+                        "period": stuck.period,
+                        "state": stuck.state,
+                        "message": "its posting could not be recorded (is the disk full?); "
+                        "bexsync looks it up at the provider again until it can",
                     }
                 )
         for run in await self._store.reports.runs_needing_attention(50):

@@ -59,7 +59,8 @@ class CredentialVault:
         if text.startswith(SEALED_PREFIX):
             if self._box is None:
                 raise AuthorisationRequired(
-                    "Stored credentials are encrypted, but no encryption_key_file is configured."
+                    "Stored credentials are sealed, but plain_secrets = true leaves the daemon "
+                    "without a key: remove that line (or set encryption_key_file)."
                 )
             text = self._box.decrypt(text[len(SEALED_PREFIX) :]).decode()
         value: object = json.loads(text)

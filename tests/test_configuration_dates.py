@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import sys
 import time
 from datetime import date
 
@@ -13,7 +15,7 @@ import pytest
 from bexsync_tui.client import RpcCallError
 from daemon.model import EARLIEST_DATE, latest_date
 from daemon.store.records import ConfigurationValues
-from tests.support.daemon import demo_daemon
+from tests.support.daemon import ROOT, demo_daemon
 from tests.support.waiting import HANG_S
 
 ACTIVE = ("queued", "fetching", "building", "posting")
@@ -102,6 +104,12 @@ async def test_a_stored_row_the_scheduler_cannot_handle_is_set_aside(tmp_path):
         await app.store.configurations.update(bad["id"], values)
         await app.store.configurations.set_active(bad["id"], True)
 
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bexsync_tui.cli", "--socket", str(app.socket_path), "status",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(cli.communicate(), HANG_S)
         listed = {c["id"]: c for c in await client.call("configurations.list")}
         got = await client.call("configurations.get", {"id": bad["id"]})
         status = await client.call("daemon.status")
@@ -113,6 +121,8 @@ async def test_a_stored_row_the_scheduler_cannot_handle_is_set_aside(tmp_path):
             "configurations.update", {"id": bad["id"], "start_date": bad["start_date"]}
         )
         status_after = await client.call("daemon.status")
+    assert cli.returncode == 1 and b"cannot be scheduled" in out, (out, err)
+    assert b"Traceback" not in err
     assert listed[bad["id"]]["schedule_error"] and got["schedule_error"]
     assert got["next_due"] is None and got["state"] != "finished"
     assert listed[later["id"]]["schedule_error"] is None

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 from daemon.events import EventBus
 from daemon.rpc.throttled_log import ThrottledLog, throttle_loop_errors
-from tests.support.daemon import ROOT, DaemonProcess
-from tests.support.waiting import HANG_S, until
+from tests.support.daemon import DaemonProcess, run_cli
+from tests.support.hostile import allow_descriptors
+from tests.support.waiting import until
 from tests.test_rpc_protocol import RawConn, assert_error, serve
 
 
@@ -97,16 +96,6 @@ async def test_the_event_loop_reports_accept_errors_once_per_interval(caplog) ->
 # --- a real daemon under a flood ---------------------------------------------------------------
 
 
-def _cli(socket_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bexsync_tui.cli", "--socket", str(socket_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=HANG_S,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 class DefaultLimitDaemon(DaemonProcess):
     """``bexsyncd`` with the common default of 1,024 file descriptors (not this machine's)."""
 
@@ -124,15 +113,16 @@ class DefaultLimitDaemon(DaemonProcess):
 def test_the_cli_gets_in_while_another_process_floods_the_socket(tmp_path: Path) -> None:
     daemon = DefaultLimitDaemon(tmp_path).start()
     flood: list[socket.socket] = []
+    allow_descriptors(1300)
     try:
         for _ in range(1100):  # more than the daemon's file descriptors
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(str(daemon.socket))
             flood.append(s)
-        hello = _cli(daemon.socket, "call", "daemon.hello")
+        hello = run_cli(daemon.socket, "call", "daemon.hello")
         assert hello.returncode == 0, hello.stderr
         assert json.loads(hello.stdout)["api_version"]
-        status = _cli(daemon.socket, "status")
+        status = run_cli(daemon.socket, "status")
         assert "Traceback" not in status.stderr + status.stdout
     finally:
         for s in flood:

@@ -77,3 +77,14 @@ def test_a_missing_database_is_created_and_a_healthy_one_opens(
     (daemon.state_dir / DB_NAME).write_bytes(populated)
     daemon.start()
     assert daemon.stop() == 0, daemon.output()
+
+
+def test_a_missing_database_whose_journal_remains_is_not_replaced(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path)
+    daemon.state_dir.mkdir(mode=0o700)
+    wal = daemon.state_dir / (DB_NAME + "-wal")
+    wal.write_bytes(b"\x37\x7f\x06\x82" + bytes(60))
+    daemon.start(wait=False)
+    assert daemon.proc is not None and daemon.proc.wait(HANG_S) == EXIT_DATABASE_DAMAGED
+    assert "is missing while its journal" in daemon.output()
+    assert not (daemon.state_dir / DB_NAME).exists()

@@ -74,6 +74,10 @@ async def test_the_protocol_layer_answers_lines_without_a_socket() -> None:
         peer = PeerCredentials(pid=1, uid=0, gid=0)
         slots = asyncio.Semaphore(4)
 
+        def batch_started(self) -> None: ...
+
+        def batch_finished(self) -> None: ...
+
     dispatcher = Dispatcher(make_registry(), DummyApp())
     connection: Any = NoSocket()
     assert dispatcher.receive(b"  ", connection) is None

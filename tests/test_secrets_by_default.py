@@ -83,3 +83,41 @@ def test_plain_storage_and_a_key_file_contradict() -> None:
 
     with pytest.raises(ConfigError, match="plain_secrets contradicts encryption_key_file"):
         parse_config({"daemon": {"plain_secrets": True, "encryption_key_file": "k"}})
+
+
+def test_the_key_comes_from_config_then_a_systemd_credential_then_a_new_file(
+    tmp_path: Path,
+) -> None:
+    from daemon.secret_key import KEY_CREDENTIAL, secrets_box
+    from providers.tokens import SecretBox
+
+    state = tmp_path / "state"
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / KEY_CREDENTIAL).write_bytes(SecretBox.generate_key())
+    configured = tmp_path / "configured.key"
+    configured.write_bytes(SecretBox.generate_key())
+    configured.chmod(0o600)
+
+    def opens_with(box: SecretBox | None, key: Path) -> bool:
+        assert box is not None
+        return SecretBox(key.read_bytes()).decrypt(box.encrypt(b"x")) == b"x"
+
+    box = secrets_box(state, key_file=str(configured), plain=False, credentials_dir=str(creds))
+    assert opens_with(box, configured)
+    box = secrets_box(state, key_file=None, plain=False, credentials_dir=str(creds))
+    assert opens_with(box, creds / KEY_CREDENTIAL)
+    assert not default_key_path(state).exists()  # a credential means no key file is made
+    box = secrets_box(state, key_file=None, plain=False, credentials_dir=None)
+    assert opens_with(box, default_key_path(state))
+    assert secrets_box(state, key_file=None, plain=True, credentials_dir=None) is None
+
+
+def test_a_key_that_cannot_be_made_stops_the_daemon_with_a_clear_line(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path)
+    default_key_path(daemon.state_dir).parent.write_text("not a directory")
+    daemon.start(wait=False)
+    assert daemon.proc is not None and daemon.proc.wait(60) == 2
+    output = daemon.output()
+    assert "cannot start: the key that seals stored secrets" in output
+    assert "Traceback" not in output

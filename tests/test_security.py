@@ -39,6 +39,7 @@ from providers.oauth import OAuthFlowError, begin_code_flow, complete_code_flow
 from providers.simulators.planted import PLANTED_MARK, planted_in
 from providers.tokens import SecretBox
 from tests.support.daemon import ROOT, DaemonProcess, demo_daemon
+from tests.support.waiting import HANG_S
 from tests.test_daemon_lifecycle import call, cli
 from tests.test_oauth_flows import Env, code_of, consent, env  # noqa: F401  (env: a fixture)
 from tests.test_rpc_protocol import RawConn, assert_error, serve
@@ -269,7 +270,8 @@ def test_no_secret_in_logs_results_or_metrics(tmp_path: Path) -> None:
             run("syncs.preview", {"configuration_id": config["id"]})
         manual = [c for c in json.loads(run("configurations.list").stdout) if not c["automatic"]]
         for config in manual[:4]:
-            result = cli(daemon.socket, "sync", str(config["id"]), "--wait")
+            # Queued behind the start-up catch-up of a dozen providers: the bound is for a hang.
+            result = cli(daemon.socket, "sync", str(config["id"]), "--wait", timeout=3 * HANG_S)
             outputs.extend([result.stdout, result.stderr])
         run("notifications.list")
         run("daemon.status")

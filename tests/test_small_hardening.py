@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,35 +17,23 @@ from daemon.backup import main as backup_main
 from daemon.dirs import make_dirs
 from daemon.rpc.unix_socket import bind_unix_socket
 from daemon.store.db import DB_NAME, prepare_state_dir
-from tests.support.daemon import ROOT, DaemonProcess, demo_daemon
+from tests.support.daemon import DaemonProcess, demo_daemon, run_cli
 from tests.support.waiting import HANG_S
 from tests.test_rpc_protocol import serve
 
 # --- bexsync call --params-file: secrets stay out of argv ----------------------------------------
 
 
-def _cli(socket_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bexsync_tui.cli", "--socket", str(socket_path), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=HANG_S,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 def test_call_reads_its_params_from_stdin_or_a_file(tmp_path: Path) -> None:
     daemon = DaemonProcess(tmp_path, "--demo").start()
+    params = tmp_path / "params.json"
+    params.write_text('{"id": 3}')
+    get = ("call", "configurations.get")
     try:
-        from_stdin = _cli(daemon.socket, "call", "configurations.get", "--params-file", "-",
-                          stdin='{"id": 2}')  # fmt: skip
-        params = tmp_path / "params.json"
-        params.write_text('{"id": 3}')
-        from_file = _cli(daemon.socket, "call", "configurations.get", "--params-file", str(params))
-        both = _cli(daemon.socket, "call", "configurations.get", '{"id": 1}', "--params-file", "-",
-                    stdin="{}")  # fmt: skip
-        missing = _cli(daemon.socket, "call", "daemon.hello", "--params-file", str(tmp_path / "x"))
+        from_stdin = run_cli(daemon.socket, *get, "--params-file", "-", stdin='{"id": 2}')
+        from_file = run_cli(daemon.socket, *get, "--params-file", str(params))
+        both = run_cli(daemon.socket, *get, '{"id": 1}', "--params-file", "-", stdin="{}")
+        missing = run_cli(daemon.socket, "call", "daemon.hello", "--params-file", str(params) + "x")
     finally:
         daemon.stop()
     assert from_stdin.returncode == 0, from_stdin.stderr

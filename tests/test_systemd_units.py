@@ -25,6 +25,8 @@ SYSTEMD = ROOT / "systemd"
 SYSTEM_UNIT = SYSTEMD / "bexsyncd.service"
 USER_UNIT = SYSTEMD / "user" / "bexsyncd.service"
 MAX_EXPOSURE = 2.0
+MAX_USER_EXPOSURE = 2.0
+"""The user unit scored 6.3 before issue 17.8; 1.8 with namespaces and no capabilities."""
 
 
 def tool(name: str) -> str:
@@ -234,3 +236,16 @@ def test_a_damaged_database_is_not_restarted_in_a_loop() -> None:
     for unit in (SYSTEM_UNIT, USER_UNIT):
         prevent = " ".join(directives(unit).get("RestartPreventExitStatus", [])).split()
         assert str(EXIT_DATABASE_DAMAGED) in prevent, unit
+
+
+def test_user_unit_exposure_is_at_most_2(tmp_path: Path) -> None:
+    analyze = tool("systemd-analyze")
+    unit = copy_with_real_exec(USER_UNIT, tmp_path)
+    with tempfile.TemporaryDirectory(prefix="xdg-", dir="/tmp") as runtime:
+        env = {**os.environ, "XDG_RUNTIME_DIR": runtime}
+        result = run(
+            analyze, "security", "--offline=yes", "--user", "--no-pager", str(unit), env=env
+        )
+    match = re.search(r"Overall exposure level for bexsyncd\.service: (\d+\.\d)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= MAX_USER_EXPOSURE, result.stdout

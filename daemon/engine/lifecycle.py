@@ -208,12 +208,19 @@ class SyncEngine:
         except ProviderError as exc:
             await self._fail(run_id, "failed", exc.message, exc)
         except Exception as exc:  # a bug must not kill the daemon; the run says what happened
-            log.exception("run %s failed unexpectedly", run_id)
             if run.state == "posting" and isinstance(exc, StoreUnavailable):
                 # The provider may hold the entry already (e.g. the disk filled up while its
-                # result was committed): never "failed"; look it up again until it settles.
+                # result was committed): not a failure; look it up again until it settles.
+                log.warning(
+                    "run %s: its posting could not be recorded (%s); looking it up at the "
+                    "provider again in %g s",
+                    run_id,
+                    exc,
+                    recovery.RECOVERY_RETRY,
+                )
                 self._followups.retry_recovery(run_id, recovery.RECOVERY_RETRY)
                 return
+            log.exception("run %s failed unexpectedly", run_id)
             await self._fail(run_id, "failed", f"internal error: {type(exc).__name__}", None)
         finally:
             self._live.drop(run_id)

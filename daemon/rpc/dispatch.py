@@ -174,6 +174,7 @@ class Dispatcher(Generic[AppT]):
                         f"{len(message)}. Nothing of it was run."
                     ),
                 )
+            connection.batch_started()
             return self._batch(message, connection)
         request = parse_request(message)
         if isinstance(request, RpcError):
@@ -192,6 +193,12 @@ class Dispatcher(Generic[AppT]):
         once the answers pass ``max_batch_reply`` bytes, the members not yet started are
         answered with an error instead of being run.
         """
+        try:
+            return await self._batch_members(items, connection)
+        finally:
+            connection.batch_finished()
+
+    async def _batch_members(self, items: list[JSONValue], connection: Connection) -> Reply:
         answers: list[bytes | None] = [None] * len(items)
         contexts: list[CallContext[AppT]] = []
         size = 0

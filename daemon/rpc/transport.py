@@ -103,6 +103,7 @@ class Connection(asyncio.Protocol):
         """One per call running (a single call or a batch member): the in-flight limit."""
         self.last_active = 0.0
         """Event loop time of the last message received or call finished."""
+        self._batches = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -312,6 +313,7 @@ class Connection(asyncio.Protocol):
         pause = (
             self._write_paused
             or self._shutting_down
+            or self._batches > 0
             or len(self._tasks) >= self.listener.max_inflight
         )
         if pause and not self._reading_paused:
@@ -323,6 +325,16 @@ class Connection(asyncio.Protocol):
             if not self._eof:
                 transport.resume_reading()
             self._process_buffer()
+
+    def batch_started(self) -> None:
+        """A batch is being answered: read nothing more from this client until it is (one
+        batch's answers at a time in memory, not one per call slot)."""
+        self._batches += 1
+        self._update_reading()
+
+    def batch_finished(self) -> None:
+        self._batches -= 1
+        self._update_reading()
 
     def stop_reading_for_shutdown(self) -> None:
         """Read no more requests; close once the calls in flight have answered."""

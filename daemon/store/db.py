@@ -262,6 +262,9 @@ async def open_database(state_dir: Path, *, target_version: int = LATEST_VERSION
     if path.is_symlink():
         raise StateDirError(f"{path} is a symbolic link; refusing to follow it")
     if not path.exists():
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise damaged(path, f"is missing while its journal {wal.name} is not")
         _create_database(path)
     elif path.stat().st_size == 0:
         raise damaged(path, "is empty (0 bytes)")

@@ -85,6 +85,20 @@ async def wait_run(client: Client, run_id: int, timeout: float = HANG_S) -> dict
     raise TimeoutError(f"run {run_id} did not finish")
 
 
+def run_cli(
+    socket: Path | str, *args: str, stdin: str | None = None, timeout: float = HANG_S
+) -> subprocess.CompletedProcess[str]:
+    """``bexsync --socket SOCKET ARGS...`` as a process of its own (its own pid, as a user's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bexsync_tui.cli", "--socket", str(socket), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 def wait_for(predicate, timeout: float = HANG_S, what: str = "condition"):
     """Poll ``predicate`` (a blocking test's view of a child daemon) until it is truthy."""
     deadline = time.monotonic() + timeout
