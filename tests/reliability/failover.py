@@ -167,6 +167,8 @@ def _seed(sock: Path, pms_url: str, days: int, today: date) -> list[dict[str, An
                         "automatic": True,
                         "activate": True,
                         "no_vat_code": "NONE",
+                        # four authorisations feed one sandbox ledger on purpose: 12 feeds
+                        "allow_duplicate_target": True,
                     },
                 )
             )

@@ -8,6 +8,7 @@ lost connection, a deadlock or a full pool ``StoreUnavailable``, anything else `
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from psycopg.rows import RowMaker
 from daemon.store.errors import Duplicate, StoreError, StoreUnavailable
 from daemon.store.sql.seam import Dialect, Fetching
 
-POSTGRESQL = Dialect("postgresql", for_update=" FOR UPDATE")
+POSTGRESQL = Dialect("postgresql", for_update=" FOR NO KEY UPDATE")
 
 
 def to_pyformat(sql: str) -> str:
@@ -132,15 +133,27 @@ class PgDatabase(Fetching):
             async with self.pool.connection() as conn:
                 yield PgTransaction(conn)
 
+    # One statement of its own is shielded from its caller's cancellation: it finishes on its
+    # pooled connection while the caller moves on. Cancelled mid-statement, psycopg would ask
+    # the server to cancel it and wait for the answer on the caller's behalf.
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
+        return await asyncio.shield(self._fetchall(sql, params))
+
+    async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[PgRow]:
         async with self._reading() as reader:
             return await reader.fetchall(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await asyncio.shield(self._execute(sql, params))
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await asyncio.shield(self._insert(sql, params))
+
+    async def _insert(self, sql: str, params: Sequence[Any]) -> int:
         async with self.transaction() as tx:
             return await tx.insert(sql, params)
 
