@@ -160,7 +160,7 @@ async def test_the_seed_workflow_by_keyboard(
         )
         # The daemon's notification is counted and listed.
         await pilot.press("3")
-        await wait_text(pilot, "Posted configuration 2 (102")
+        await wait_text(pilot, "Posted 102 2024-12")
 
         # The entries overview, on the new entry; its lines carry the correction.
         await pilot.press("v")
