@@ -25,6 +25,7 @@ async def new_configuration(client: Any) -> int:
             "ledger_id": "BEX",
             "start_date": "2025-01-01",
             "activate": True,
+            "allow_duplicate_target": True,  # 101 posts there too: a second feed on purpose
         },
     )
     return int(configuration["id"])

@@ -95,7 +95,7 @@ async def test_a_finished_sync_adds_an_unread_notification(run_app: Any) -> None
         await wait_until(
             pilot, lambda: f"3 Notifications ({count + 1})" in top_line(pilot), what="one more"
         )
-        await wait_text(pilot, "Posted configuration 2 (102")  # the list refreshed itself
+        await wait_text(pilot, "Posted 102 2025-02")  # the list refreshed itself
 
 
 async def test_view_without_an_entry_opens_the_configuration(run_app: Any) -> None:

@@ -108,7 +108,7 @@ async def test_the_readme_walkthrough_at_80x24(run_app: Any, backend: Any) -> No
         await pilot.press("v")
         await wait_until(pilot, on(pilot, EntriesScreen))
         await pilot.press("3")
-        await wait_text(pilot, "Notifications ·", "Posted configuration 2")
+        await wait_text(pilot, "Notifications ·", "Posted 102")
         await pilot.press("enter")
         await wait_until(pilot, on(pilot, EntriesScreen))
 
