@@ -25,7 +25,7 @@ from daemon.store.postgres.coordination import PgCoordination
 from providers.tokens import SecretBox
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import until
-from tests.tui.helpers import wait_toast, wait_until
+from tests.tui.helpers import record_toasts, wait_toast, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -124,6 +124,7 @@ async def test_the_tui_on_one_daemon_shows_a_run_another_daemon_posts(
             keymap_path=tmp_path / "tui.toml",
             sixteen_colours=False,
         )
+        record_toasts(app)
         try:
             async with app.run_test(size=(100, 30), notifications=True) as pilot:
                 await wait_until(pilot, lambda: len(app.configurations) == 3, what="the labels")
