@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from providers import registry
+from providers.catalog import CATALOG
 from providers.settings import ProviderSettings
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ async def seed_demo_providers(app: DaemonApp, spec: str, *, first_start: bool = 
     admins = [a for a in await app.administrations.list() if a["access"]]
     for provider_id, demo in started.items():
         created = await app.authorisations.create(
-            provider_id, provider_id, demo.create_settings or None
+            f"Demo {CATALOG[provider_id].title}", provider_id, demo.create_settings or None
         )
         auth_id = created["authorisation"]["id"]
         step = created["next_step"]

@@ -72,3 +72,10 @@ async def test_full_cycle_through_the_rpc_api(tmp_path, provider_id):
         with pytest.raises(RpcCallError) as info:
             await client.call("syncs.run", {"configuration_id": config["id"], "period": "2026-10"})
         assert info.value.name == "Conflict"
+
+
+async def test_seeded_demo_authorisations_are_named_for_people(tmp_path):
+    async with demo_daemon(tmp_path, providers="business_central,xero") as (_app, client):
+        names = {a["provider"]: a["name"] for a in await client.call("authorisations.list")}
+    assert names["business_central"] == "Demo Microsoft Dynamics 365 Business Central"
+    assert names["xero"] == "Demo Xero"
