@@ -80,18 +80,18 @@ async def test_adding_a_xero_authorisation_by_pasting_the_redirect(tmp_path: Pat
 
 async def test_logging_in_again_after_xero_refused_the_login(tmp_path: Path) -> None:
     async with xero_tui(tmp_path) as (daemon, client, pilot):
-        auth = next(a for a in await client.call("authorisations.list") if a["name"] == "xero")
+        auth = next(a for a in await client.call("authorisations.list") if a["provider"] == "xero")
         await client.call("authorisations.activate", {"id": auth["id"]})
         await refuse_login(daemon, client, auth["id"])
-        await wait_text(pilot, "xero", "error")
+        await wait_text(pilot, "Demo Xero", "error")
         await pilot.press("down")  # "Demo sandbox" sorts first
         await wait_text(pilot, "l Log in again")
         await pilot.press("l")
-        await wait_text(pilot, "Log in again to 'xero' (xero)", "Paste the final address")
+        await wait_text(pilot, "Log in again to 'Demo Xero' (xero)", "Paste the final address")
         await paste_consented_redirect(daemon, pilot)
         await wait_text(pilot, "Activate now")
         await pilot.press("enter")
-        await wait_status(client, "xero", "active")
+        await wait_status(client, "Demo Xero", "active")
         config = (await client.call("configurations.list", {"authorisation_id": auth["id"]}))[0]
         draft = await client.call("syncs.preview", {"configuration_id": config["id"]})
         assert draft["configuration_id"] == config["id"]  # Xero answers again
