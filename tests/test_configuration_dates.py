@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import os
 import sys
-import time
 from datetime import date
 
 import pytest
@@ -16,7 +15,7 @@ from bexsync_tui.client import RpcCallError
 from daemon.model import EARLIEST_DATE, latest_date
 from daemon.store.records import ConfigurationValues
 from tests.support.daemon import ROOT, demo_daemon
-from tests.support.waiting import HANG_S
+from tests.support.waiting import HANG_S, until_async
 
 ACTIVE = ("queued", "fetching", "building", "posting")
 
@@ -134,19 +133,19 @@ async def test_a_stored_row_the_scheduler_cannot_handle_is_set_aside(tmp_path):
 
 
 async def _until_idle(client) -> None:
-    """Until no run is active (the demo's catch-up); the deadline only bounds a hang."""
-    deadline = time.monotonic() + HANG_S
-    while any(r["state"] in ACTIVE for r in await client.call("syncs.list")):
-        assert time.monotonic() < deadline, "the demo's catch-up did not finish"
-        await asyncio.sleep(0.05)
+    """Until no run is active (the demo's catch-up)."""
+
+    async def idle() -> bool:
+        return not any(r["state"] in ACTIVE for r in await client.call("syncs.list"))
+
+    await until_async(idle, "the demo's catch-up to finish")
 
 
 async def _until_scheduled(client, config_id: int) -> None:
     """Until the scheduler has started a run of ``config_id``."""
-    deadline = time.monotonic() + HANG_S
-    while not any(
-        r["configuration_id"] == config_id and r["trigger"] == "schedule"
-        for r in await client.call("syncs.list")
-    ):
-        assert time.monotonic() < deadline, f"configuration {config_id} never got a run"
-        await asyncio.sleep(0.05)
+
+    async def scheduled() -> bool:
+        runs = await client.call("syncs.list")
+        return any(r["configuration_id"] == config_id and r["trigger"] == "schedule" for r in runs)
+
+    await until_async(scheduled, f"a scheduled run of configuration {config_id}")
