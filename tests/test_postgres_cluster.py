@@ -24,7 +24,7 @@ from daemon.store.postgres import PostgresStore
 from daemon.store.postgres.coordination import PgCoordination
 from providers.tokens import SecretBox
 from tests.support.postgres import PostgresServer
-from tests.support.waiting import until
+from tests.support.waiting import until, until_async
 from tests.tui.helpers import record_toasts, wait_toast, wait_until
 
 
@@ -114,8 +114,7 @@ async def test_the_tui_on_one_daemon_shows_a_run_another_daemon_posts(
         for c in configs:  # no catch-up meanwhile: its toast would sum our run up with it
             if c["automatic"]:
                 await client_a.call("configurations.deactivate", {"id": c["id"]})
-        while not await caught_up():
-            await asyncio.sleep(0.05)
+        await until_async(caught_up, "the catch-up's runs to settle")
         tui_client = ReconnectingClient(str(app_a.socket_path), client_name="bexsync-tui-test")
         app = BexsyncApp(
             client=tui_client,

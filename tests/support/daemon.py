@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ from bexsync_tui.client import Client
 from daemon.app import DaemonApp
 from daemon.config import parse_config
 from daemon.demo import seed_demo
-from tests.support.waiting import HANG_S
+from tests.support.waiting import HANG_S, until_async, until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,13 +81,12 @@ def dump_tasks() -> None:
 
 async def wait_run(client: Client, run_id: int, timeout: float = HANG_S) -> dict[str, Any]:
     """Poll until the run is no longer active; return it. The timeout only bounds a hang."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = await client.call("syncs.get", {"run_id": run_id})
-        if run["state"] not in ("queued", "fetching", "building", "posting"):
-            return run
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"run {run_id} did not finish")
+
+    async def settled() -> dict[str, Any] | None:
+        run: dict[str, Any] = await client.call("syncs.get", {"run_id": run_id})
+        return None if run["state"] in ("queued", "fetching", "building", "posting") else run
+
+    return await until_async(settled, f"run {run_id} to finish", timeout)
 
 
 def run_cli(
@@ -103,17 +101,6 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def wait_for(predicate, timeout: float = HANG_S, what: str = "condition"):
-    """Poll ``predicate`` (a blocking test's view of a child daemon) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class DaemonProcess:
@@ -154,17 +141,20 @@ class DaemonProcess:
         return self
 
     def wait_ready(self, timeout: float = HANG_S) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bexsyncd exited {self.proc.returncode}:\n{self.output()}")
-            if self.socket.exists():
-                return
-            time.sleep(0.05)
-        self.proc.kill()  # no daemon left behind by a failed test
-        self.proc.wait(HANG_S)
-        raise TimeoutError(f"bexsyncd did not start:\n{self.output()}")
+        proc = self.proc
+        assert proc is not None
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"bexsyncd exited {proc.returncode}:\n{self.output()}")
+            return self.socket.exists()
+
+        try:
+            until_sync(ready, "bexsyncd to listen", timeout)
+        except AssertionError:
+            proc.kill()  # no daemon left behind by a failed test
+            proc.wait(HANG_S)
+            raise TimeoutError(f"bexsyncd did not start:\n{self.output()}") from None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
