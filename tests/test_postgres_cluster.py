@@ -58,14 +58,38 @@ async def daemon(
         await app.stop()
 
 
+@contextlib.asynccontextmanager
+async def two_daemons(
+    tmp: Path, url: str
+) -> AsyncIterator[tuple[tuple[DaemonApp, Client], tuple[DaemonApp, Client]]]:
+    """Daemon A (the demo's data seeded through it) and daemon B, on one database."""
+    async with daemon(tmp, "a", url, seed=True) as a, daemon(tmp, "b", url) as b:
+        yield a, b
+
+
+async def _age_heartbeat(store: PostgresStore, daemon_id: str) -> None:
+    """The daemon's last heartbeat a minute older: long past the lease (5 s here)."""
+    await store.db.execute(
+        "UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?", (daemon_id,)
+    )
+
+
+async def _fall_silent(silent: DaemonApp, *, taken_over_by: DaemonApp) -> None:
+    """``silent`` stops beating (frozen, cut off) with its last heartbeat long ago; its peer's
+    next beat takes its leases over and settles its runs."""
+    for task in silent.cluster._tasks:
+        task.cancel()
+    store = taken_over_by.store
+    assert isinstance(store, PostgresStore)
+    await _age_heartbeat(store, silent.instance_id)
+    await taken_over_by.cluster.beat()
+
+
 async def test_a_client_of_one_daemon_sees_a_run_that_another_daemon_executes(
     tmp_path: Path, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (app_b, client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (app_b, client_b)):
         events: list[tuple[str, dict[str, Any]]] = []
         client_a.on_event(lambda topic, data: events.append((topic, data)))
         await client_a.subscribe(["sync.progress", "sync.finished"])
@@ -100,10 +124,7 @@ async def test_the_tui_on_one_daemon_shows_a_run_another_daemon_posts(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (_app_b, client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (_app_b, client_b)):
         configs = await client_a.call("configurations.list")
         manual = next(c for c in configs if not c["automatic"])
 
@@ -182,8 +203,7 @@ async def test_a_silent_daemons_runs_are_recovered_by_a_peer_after_the_lease(
         # While its heartbeat is fresh the run is the dead daemon's: this daemon leaves it.
         await app.cluster.beat()
         assert (await store.runs.get(run_id)).state == "fetching"  # type: ignore[union-attr]
-        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
-                               ("dead-daemon",))  # fmt: skip
+        await _age_heartbeat(store, "dead-daemon")
         await app.cluster.beat()
         run = await store.runs.get(run_id)
         assert run is not None and run.state == "failed"
@@ -202,10 +222,7 @@ async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
     off). B takes the lease over, looks the reference up and posts with the same key. When A
     wakes up and its call completes, the provider holds one entry and so does the store."""
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (app_b, client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (app_b, client_b)):
         manual = next(c for c in await client_a.call("configurations.list") if not c["automatic"])
         provider = await app_a.providers.provider_for(manual["authorisation_id"])
         reached, gate = asyncio.Event(), asyncio.Event()
@@ -220,14 +237,7 @@ async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
         provider.post_entry = frozen  # type: ignore[method-assign]
         run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
         await asyncio.wait_for(reached.wait(), 60)
-        # A falls silent: no heartbeat, and its last one long ago.
-        for task in app_a.cluster._tasks:
-            task.cancel()
-        store = app_b.store
-        assert isinstance(store, PostgresStore)
-        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
-                               (app_a.instance_id,))  # fmt: skip
-        await app_b.cluster.beat()
+        await _fall_silent(app_a, taken_over_by=app_b)
         run = await client_b.call("syncs.get", {"run_id": run_id})
         assert run["state"] == "posted" and run["entry_id"] is not None
         gate.set()  # A wakes up: its call completes with the same idempotency key
@@ -244,10 +254,7 @@ async def test_a_run_its_daemon_lost_while_building_never_posts_when_it_wakes(
     """Daemon A went silent before posting; B took over and recorded the run interrupted. When
     A wakes up, its run finds itself settled and stops: nothing reaches the ledger."""
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (app_b, _client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (app_b, _client_b)):
         manual = next(c for c in await client_a.call("configurations.list") if not c["automatic"])
         reached, gate = asyncio.Event(), asyncio.Event()
         post = app_a.engine._post
@@ -261,13 +268,7 @@ async def test_a_run_its_daemon_lost_while_building_never_posts_when_it_wakes(
         app_a.engine._post = frozen  # type: ignore[method-assign]
         run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
         await asyncio.wait_for(reached.wait(), 60)
-        for task in app_a.cluster._tasks:
-            task.cancel()
-        store = app_b.store
-        assert isinstance(store, PostgresStore)
-        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
-                               (app_a.instance_id,))  # fmt: skip
-        await app_b.cluster.beat()
+        await _fall_silent(app_a, taken_over_by=app_b)
         assert (await client_a.call("syncs.get", {"run_id": run_id}))["state"] == "failed"
         gate.set()
         await until(lambda: run_id not in app_a.engine._tasks, "A's run task to end")

@@ -10,6 +10,24 @@ import pytest
 from daemon.store.db import DB_NAME, StateDirError, open_database
 from daemon.store.errors import Duplicate
 from daemon.store.migrations import LATEST_VERSION
+from daemon.store.sql.seam import Transaction
+
+
+async def _configuration_1(conn: Transaction) -> None:
+    """Configuration 1 (monthly, 3 days' delay, manual) with its administration and login, as
+    the columns every schema version has hold them."""
+    await conn.execute(
+        "INSERT INTO administrations VALUES ('a1', '101', 'Park', 'EUR', 'Europe/Amsterdam', 1)"
+    )
+    await conn.execute(
+        "INSERT INTO authorisations (id, name, provider, status, created_at, updated_at) "
+        "VALUES (1, 'Books', 'sandbox', 'active', 'now', 'now')"
+    )
+    await conn.execute(
+        "INSERT INTO configurations (id, authorisation_id, administration_id, frequency, "
+        "ledger_id, start_date, delay_days, automatic, active, created_at, updated_at) "
+        "VALUES (1, 1, 'a1', 'monthly', 'MEM', '2026-01-01', 3, 0, 1, 'now', 'now')"
+    )
 
 
 async def test_new_database_is_private_and_at_latest_version(tmp_path):
@@ -29,18 +47,7 @@ async def test_upgrade_marks_runs_a_stop_cancelled_as_interrupted(tmp_path):
     """Before version 4 a stop's cancelled run had no kind and its period never ran again."""
     db = await open_database(tmp_path, target_version=3)
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO administrations VALUES ('a1', '101', 'Park', 'EUR', 'Europe/Amsterdam', 1)"
-        )
-        await conn.execute(
-            "INSERT INTO authorisations (id, name, provider, status, created_at, updated_at) "
-            "VALUES (1, 'Books', 'sandbox', 'active', 'now', 'now')"
-        )
-        await conn.execute(
-            "INSERT INTO configurations (id, authorisation_id, administration_id, frequency, "
-            "ledger_id, start_date, delay_days, automatic, active, created_at, updated_at) "
-            "VALUES (1, 1, 'a1', 'daily', 'MEM', '2026-01-01', 0, 1, 1, 'now', 'now')"
-        )
+        await _configuration_1(conn)
         for run_id, error in ((1, "interrupted: the daemon shut down before posting"), (2, "x")):
             await conn.execute(
                 "INSERT INTO runs (id, configuration_id, period, trigger, state, error, "
@@ -59,18 +66,7 @@ async def test_upgrade_marks_runs_a_stop_cancelled_as_interrupted(tmp_path):
 async def test_upgrade_from_version_1_keeps_data(tmp_path):
     db = await open_database(tmp_path, target_version=1)
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO administrations VALUES ('a1', '101', 'Park', 'EUR', 'Europe/Amsterdam', 1)"
-        )
-        await conn.execute(
-            "INSERT INTO authorisations (id, name, provider, status, created_at, updated_at) "
-            "VALUES (1, 'Books', 'sandbox', 'active', 'now', 'now')"
-        )
-        await conn.execute(
-            "INSERT INTO configurations (id, authorisation_id, administration_id, frequency, "
-            "ledger_id, start_date, delay_days, automatic, active, created_at, updated_at) "
-            "VALUES (1, 1, 'a1', 'monthly', 'MEM', '2026-01-01', 3, 0, 1, 'now', 'now')"
-        )
+        await _configuration_1(conn)
         await conn.execute(
             "INSERT INTO entries (configuration_id, administration_number, period, reference, "
             "date, provider, external_id, total, line_count, lines, posted_at) VALUES "
