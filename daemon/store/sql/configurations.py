@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from daemon.formats import dumps
+from daemon.store.interface import (
+    ConfigurationRepository,
+    PeriodRepository,
+)
 from daemon.store.records import (
     Configuration,
     ConfigurationValues,
@@ -32,7 +36,7 @@ def _columns(values: ConfigurationValues) -> tuple[object, ...]:
     )
 
 
-class SqlConfigurations(Repository):
+class SqlConfigurations(Repository, ConfigurationRepository):
     async def get(self, config_id: int) -> Configuration | None:
         row = await self._db.fetchone(rows.CONFIGURATIONS + " WHERE c.id = ?", (config_id,))
         return None if row is None else rows.configuration(row)
@@ -117,7 +121,7 @@ class SqlConfigurations(Repository):
         await self._db.execute("DELETE FROM configurations WHERE id = ?", (config_id,))
 
 
-class SqlPeriods(Repository):
+class SqlPeriods(Repository, PeriodRepository):
     async def done(self, config_id: int) -> set[str]:
         found = await self._db.fetchall(
             "SELECT period FROM period_status WHERE configuration_id = ?", (config_id,)
