@@ -10,6 +10,8 @@ import pytest
 from daemon.store.db import DB_NAME, StateDirError, open_database
 from daemon.store.errors import Duplicate
 from daemon.store.migrations import LATEST_VERSION
+from daemon.store.records import Run
+from daemon.store.sql.rows import Fields
 from daemon.store.sql.seam import Transaction
 
 
@@ -144,3 +146,9 @@ async def test_symlinked_state_dir_is_refused(tmp_path):
     os.symlink(real, link)
     with pytest.raises(StateDirError, match="symbolic link"):
         await open_database(link)
+
+
+def test_a_record_table_naming_a_field_the_record_lacks_fails_at_once():
+    """A typo in ``rows.py``'s tables fails at import, not at the first read of such a row."""
+    with pytest.raises(TypeError, match="colour"):
+        Fields(Run, colour=str)

@@ -55,8 +55,8 @@ CONFIGURATIONS = (
 
 class Fields(Generic[R]):
     """Builds a record of type ``record`` from a row: every field from the column of the same
-    name, through ``convert[field]`` where the table has one. ``build(row, field=value)`` gives
-    a field instead of reading it (a column the SELECT leaves out)."""
+    name, through ``convert[field]`` where the table has one. Called with ``field=value``, it
+    takes that value instead of reading the column (one the SELECT leaves out)."""
 
     def __init__(self, record: type[R], **convert: Convert) -> None:
         names = [f.name for f in dataclasses.fields(record)]
@@ -88,10 +88,6 @@ def _json_list(text: str | None) -> Any:
     return loads(text, [])
 
 
-def _date(text: str) -> date:
-    return date.fromisoformat(text)
-
-
 def _optional_date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -107,7 +103,7 @@ administration = Fields(Administration, access=bool)
 authorisation = Fields(Authorisation, settings=_json_object, login_pending=bool, logged_in=bool)
 configuration = Fields(
     Configuration,
-    start_date=_date,
+    start_date=date.fromisoformat,
     end_date=_optional_date,
     automatic=bool,
     active=bool,
