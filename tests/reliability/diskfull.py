@@ -25,7 +25,6 @@ import re
 import resource
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from tests.reliability.matrix import (
     wait_settled,
 )
 from tests.reliability.rig import Rig, one_line, short_http_timeouts
+from tests.support.waiting import until
 
 TMPFS_SIZE = "16m"
 CHUNK = b"\0" * (64 * 1024)
@@ -133,17 +133,20 @@ async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
     with errors_logged() as errors:
         run_id = await start_run(rig, period)
         assert run_id is not None
-        deadline = time.monotonic() + 60
-        while not filler.full and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        # Bounded waits that do not fail here: if the disk never filled or the commit did not
+        # fail, the result's notes say so.
+        with contextlib.suppress(AssertionError):
+            await until(lambda: filler.full, "the disk to fill", 60)
         injected = int(filler.full)
-        # The commit fails: wait for the engine's warning about this run (a bounded wait: if the
-        # commit did not fail, the result's notes say so), then look at the run.
+        # The commit fails: wait for the engine's warning about this run, then look at the run.
         about_the_run = re.compile(rf"\brun {run_id}\b")
-        while injected and not any(about_the_run.search(m) for m in errors):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        if injected:
+            with contextlib.suppress(AssertionError):
+                await until(
+                    lambda: any(about_the_run.search(m) for m in errors),
+                    f"the engine's warning about run {run_id}",
+                    60,
+                )
     during = await rig.call("syncs.get", {"run_id": run_id})
     alive = await answering(rig)
     filler.free()

@@ -11,12 +11,12 @@ per period, whatever happened in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +33,7 @@ from tests.reliability.rig import (
     one_line,
     short_http_timeouts,
 )
+from tests.support.waiting import until_async
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = (
@@ -195,12 +196,15 @@ async def heal(rig: Rig, fault: str) -> None:
 
 # -- observing --------------------------------------------------------------------------------
 async def wait_settled(rig: Rig, run_id: int, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = await rig.call("syncs.get", {"run_id": run_id})
-        if run["state"] in TERMINAL or time.monotonic() > deadline:
-            return run
-        await asyncio.sleep(0.05)
+    """The run once it ended, or as it is after ``timeout`` (the result says it did not end)."""
+
+    async def ended() -> dict[str, Any] | None:
+        run: dict[str, Any] = await rig.call("syncs.get", {"run_id": run_id})
+        return run if run["state"] in TERMINAL else None
+
+    with contextlib.suppress(AssertionError):
+        return await until_async(ended, f"run {run_id} to end", timeout)
+    return await rig.call("syncs.get", {"run_id": run_id})
 
 
 async def answering(rig: Rig) -> bool:

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bexsync_tui.client import Client
 from daemon.app import DaemonApp
 from daemon.config import parse_config
@@ -87,6 +89,19 @@ async def wait_run(client: Client, run_id: int, timeout: float = HANG_S) -> dict
         return None if run["state"] in ("queued", "fetching", "building", "posting") else run
 
     return await until_async(settled, f"run {run_id} to finish", timeout)
+
+
+async def open_when_listening(browser: httpx.AsyncClient, url: str) -> httpx.Response:
+    """The browser's request to a daemon's login listener (it starts in the background), tried
+    again as a user would reload while it is not up yet."""
+
+    async def opened() -> httpx.Response | None:
+        try:
+            return await browser.get(url)
+        except httpx.ConnectError:
+            return None
+
+    return await until_async(opened, f"the daemon's login listener at {url}")
 
 
 def run_cli(

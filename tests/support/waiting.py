@@ -20,10 +20,15 @@ HANG_S = 60.0
 """Bounds a hang only (pytest-timeout is 120 s per test)."""
 
 
+What = str | Callable[[], str]
+"""What a wait waits for, as its message says; a callable is asked at the deadline (so the
+message can show the last state seen)."""
+
+
 class Deadline:
     """When a wait gives up, and what it says then: shared by every wait here."""
 
-    def __init__(self, what: str, timeout: float) -> None:
+    def __init__(self, what: What, timeout: float) -> None:
         self.what = what
         self.timeout = timeout
         self._at = time.monotonic() + timeout
@@ -31,26 +36,27 @@ class Deadline:
     def check(self) -> None:
         """The hang's ``AssertionError`` once the deadline has passed."""
         if time.monotonic() > self._at:
-            raise AssertionError(f"timed out after {self.timeout:g} s waiting for {self.what}")
+            what = self.what() if callable(self.what) else self.what
+            raise AssertionError(f"timed out after {self.timeout:g} s waiting for {what}")
 
 
 async def until(
     predicate: Callable[[], T],
-    what: str = "condition",
+    what: What = "condition",
     timeout: float = HANG_S,
     every: float = 0.01,
 ) -> T:
     """Poll ``predicate`` on the event loop until it is truthy; return its value."""
-    deadline = Deadline(what, timeout)
-    while not (value := predicate()):
-        deadline.check()
-        await asyncio.sleep(every)
-    return value
+
+    async def now() -> T:
+        return predicate()
+
+    return await until_async(now, what, timeout, every)
 
 
 async def until_async(
     predicate: Callable[[], Awaitable[T]],
-    what: str = "condition",
+    what: What = "condition",
     timeout: float = HANG_S,
     every: float = 0.05,
 ) -> T:
@@ -64,7 +70,7 @@ async def until_async(
 
 def until_sync(
     predicate: Callable[[], T],
-    what: str = "condition",
+    what: What = "condition",
     timeout: float = HANG_S,
     every: float = 0.05,
 ) -> T:
