@@ -118,6 +118,26 @@ def run_cli(
     )
 
 
+def wait_listening(
+    proc: subprocess.Popen[Any], socket: Path, log: Path | None = None, timeout: float = HANG_S
+) -> None:
+    """Until a ``bexsyncd`` child process listens on ``socket``: ``RuntimeError`` if it exits
+    first, ``TimeoutError`` if it never does (each with its log, if it has one)."""
+
+    def output() -> str:
+        return log.read_text(errors="replace") if log is not None and log.exists() else ""
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bexsyncd exited {proc.returncode}:\n{output()}")
+        return socket.exists()
+
+    try:
+        until_sync(listening, f"bexsyncd to listen on {socket}", timeout)
+    except AssertionError:
+        raise TimeoutError(f"bexsyncd did not start:\n{output()}") from None
+
+
 class DaemonProcess:
     """``bexsyncd`` as systemd would run it: a child process we can signal."""
 
@@ -156,20 +176,13 @@ class DaemonProcess:
         return self
 
     def wait_ready(self, timeout: float = HANG_S) -> None:
-        proc = self.proc
-        assert proc is not None
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bexsyncd exited {proc.returncode}:\n{self.output()}")
-            return self.socket.exists()
-
+        assert self.proc is not None
         try:
-            until_sync(ready, "bexsyncd to listen", timeout)
-        except AssertionError:
-            proc.kill()  # no daemon left behind by a failed test
-            proc.wait(HANG_S)
-            raise TimeoutError(f"bexsyncd did not start:\n{self.output()}") from None
+            wait_listening(self.proc, self.socket, self.log, timeout)
+        except TimeoutError:
+            self.proc.kill()  # no daemon left behind by a failed test
+            self.proc.wait(HANG_S)
+            raise
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
