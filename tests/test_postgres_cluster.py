@@ -25,6 +25,7 @@ from daemon.store.postgres.coordination import PgCoordination
 from providers.tokens import SecretBox
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import until, until_async
+from tests.test_store_contract import configured
 from tests.tui.helpers import record_toasts, wait_toast, wait_until
 
 
@@ -163,7 +164,7 @@ async def test_a_configuration_is_claimed_by_exactly_one_daemon(
     store = PostgresStore(postgres_server.create_database(), _clock)
     await store.open()
     try:
-        config_id = await _a_configuration(store)
+        _auth_id, config_id = await configured(store)
         nodes = [PgCoordination(lambda: store.db, f"n{i}", _clock, 30.0) for i in range(6)]
         for node in nodes:
             await node.join()
@@ -296,43 +297,6 @@ def _clock() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-async def _a_configuration(store: PostgresStore) -> int:
-    from datetime import date
-
-    from daemon.store.records import Administration, ConfigurationValues
-
-    await store.pms.connect(
-        base_url="http://127.0.0.1:1/v3",
-        auth="api_key",
-        api_key="sealed",
-        token=None,
-        message="ok",
-        administrations=[Administration("a1", "101", "Park", "EUR", "Europe/Amsterdam")],
-    )
-    auth_id = await store.authorisations.create(
-        name="Books", provider="sandbox", status_message="", settings={}, pending=None
-    )
-    return await store.configurations.create(
-        ConfigurationValues(
-            authorisation_id=auth_id,
-            administration_id="a1",
-            frequency="monthly",
-            ledger_id="BEX",
-            ledger_name="",
-            tenant_id=None,
-            start_date=date(2026, 1, 1),
-            end_date=None,
-            delay_days=3,
-            automatic=True,
-            no_vat_code=None,
-            account_map={},
-            vat_map={},
-            schedule=None,
-        ),
-        active=True,
-    )
 
 
 pytestmark = pytest.mark.timeout(120)
