@@ -36,7 +36,7 @@ from providers.simulators.oauth_server import (
     create_oauth_app,
     oauth_state,
 )
-from tests.support.daemon import demo_daemon
+from tests.support.daemon import demo_daemon, wait_run_via
 from tests.support.waiting import until_async
 
 CLIENT_ID = "bexsync-every-method"
@@ -157,14 +157,6 @@ async def walk_every_method(call: Call, pms: Pms) -> None:
     await call("notifications.mark_read", {"all": True})
     await call("events.subscribe", {"topics": ["sync.finished", "notification.created"]})
     await call("events.unsubscribe", {})
-
-
-async def wait_run_via(call: Call, run_id: int, timeout: float = 30) -> dict[str, Any]:
-    async def ended() -> dict[str, Any] | None:
-        run: dict[str, Any] = await call("syncs.get", {"run_id": run_id})
-        return None if run["state"] in ("queued", "fetching", "building", "posting") else run
-
-    return await until_async(ended, f"run {run_id} to end", timeout)
 
 
 def _dropped(raw: Any, sent: Any, path: str = "") -> list[str]:

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -83,12 +83,19 @@ def dump_tasks() -> None:
 
 async def wait_run(client: Client, run_id: int, timeout: float = HANG_S) -> dict[str, Any]:
     """Poll until the run is no longer active; return it. The timeout only bounds a hang."""
+    return await wait_run_via(client.call, run_id, timeout)
 
-    async def settled() -> dict[str, Any] | None:
-        run: dict[str, Any] = await client.call("syncs.get", {"run_id": run_id})
+
+async def wait_run_via(
+    call: Callable[..., Awaitable[Any]], run_id: int, timeout: float = HANG_S
+) -> dict[str, Any]:
+    """``wait_run`` through any ``call(method, params)`` (a raw connection, the TUI's client)."""
+
+    async def ended() -> dict[str, Any] | None:
+        run: dict[str, Any] = await call("syncs.get", {"run_id": run_id})
         return None if run["state"] in ("queued", "fetching", "building", "posting") else run
 
-    return await until_async(settled, f"run {run_id} to finish", timeout)
+    return await until_async(ended, f"run {run_id} to end", timeout)
 
 
 async def open_when_listening(browser: httpx.AsyncClient, url: str) -> httpx.Response:
