@@ -3,11 +3,12 @@ over a daemon's socket, and the work they give it (sandbox feeds, many of them a
 
 from __future__ import annotations
 
-import json
-import socket
+import contextlib
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from tests.support.hostile import ask, connect
 
 
 class RpcFailed(Exception):
@@ -15,23 +16,12 @@ class RpcFailed(Exception):
 
 
 def rpc(sock_path: Path, method: str, params: dict[str, Any] | None = None, timeout: float = 10):
-    """One JSON-RPC call over the daemon's socket (no client process per call)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(sock_path))
-        s.sendall(
-            json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
-            ).encode()
-            + b"\n"
-        )
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf)
+    """One JSON-RPC call on a connection of its own (no client process per call);
+    ``RpcFailed`` with the daemon's error."""
+    with contextlib.closing(connect(sock_path, timeout)) as sock:
+        reply = ask(sock, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}})
+    if reply is None:
+        raise RpcFailed("the daemon hung up")
     if "error" in reply:
         raise RpcFailed(reply["error"].get("message", "error"))
     return reply["result"]
