@@ -33,14 +33,13 @@ from daemon.engine import recovery
 from tests.reliability.matrix import (
     ScenarioResult,
     answering,
-    count_known,
+    first_outcome,
     last_note_id,
-    notified,
-    rerun_until_settled,
+    settle_and_count,
     start_run,
     wait_settled,
 )
-from tests.reliability.rig import Rig, one_line, short_http_timeouts
+from tests.reliability.rig import Rig, short_http_timeouts
 from tests.support.waiting import until
 
 TMPFS_SIZE = "16m"
@@ -154,32 +153,18 @@ async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
     if restart:
         await rig.restart_daemon()
     first = await wait_settled(rig, run_id)
-    result = ScenarioResult(
-        provider=rig.provider_id,
-        fault="disk_full",
-        iteration=i,
-        period=period,
-        what=f"disk full ({filler.method}) when the result is committed; the run read "
+    what = (
+        f"disk full ({filler.method}) when the result is committed; the run read "
         f"{during['state']!r} while full; space freed, "
-        + ("daemon restarted" if restart else "no restart"),
-        injected=injected,
-        first_state=first["state"],
-        first_error_kind=first.get("error_kind"),
-        first_error=one_line(first.get("error")),
-        final_state=first["state"],
-        expected=1,
-        found=0,
-        known=0,
-        notified=await notified(rig, before_notes, first),
-        answering=alive and await answering(rig),
-        method=filler.method,
+        + ("daemon restarted" if restart else "no restart")
     )
+    result = await first_outcome(
+        rig, first, fault="disk_full", iteration=i, period=period, what=what, injected=injected,
+        before_notes=before_notes, answered=alive, method=filler.method,
+    )  # fmt: skip
     if during["state"] == "posted":
         result.notes.append("the commit did not fail: the disk was not full enough")
-    if first["state"] != "posted":
-        result.final_state = await rerun_until_settled(rig, period)
-    result.found = rig.count_at_provider(rig.reference(period))
-    result.known = await count_known(rig, period)
+    await settle_and_count(rig, result)
     return result
 
 

@@ -270,13 +270,36 @@ async def run_scenario(rig: Rig, fault: str, i: int) -> ScenarioResult:
     run_id = await start_run(rig, period)
     assert run_id is not None, "a fresh period was already synced"
     first = await wait_settled(rig, run_id)
-    result = ScenarioResult(
+    result = await first_outcome(
+        rig, first, fault=fault, iteration=i, period=period, what=what,
+        injected=injected_count(rig) - before, before_notes=before_notes,
+    )  # fmt: skip
+    await heal(rig, fault)
+    await settle_and_count(rig, result)
+    return result
+
+
+async def first_outcome(
+    rig: Rig,
+    first: dict[str, Any],
+    *,
+    fault: str,
+    iteration: int,
+    period: str,
+    what: str,
+    injected: int,
+    before_notes: int,
+    answered: bool = True,
+    method: str = "",
+) -> ScenarioResult:
+    """A scenario's result as its first run left it (``first``); ``settle_and_count`` ends it."""
+    return ScenarioResult(
         provider=rig.provider_id,
         fault=fault,
-        iteration=i,
+        iteration=iteration,
         period=period,
         what=what,
-        injected=injected_count(rig) - before,
+        injected=injected,
         first_state=first["state"],
         first_error_kind=first.get("error_kind"),
         first_error=one_line(first.get("error")),
@@ -285,14 +308,18 @@ async def run_scenario(rig: Rig, fault: str, i: int) -> ScenarioResult:
         found=0,
         known=0,
         notified=await notified(rig, before_notes, first),
-        answering=await answering(rig),
+        answering=answered and await answering(rig),
+        method=method,
     )
-    await heal(rig, fault)
-    if first["state"] != "posted":
-        result.final_state = await rerun_until_settled(rig, period)
-    result.found = rig.count_at_provider(rig.reference(period))
-    result.known = await count_known(rig, period)
-    return result
+
+
+async def settle_and_count(rig: Rig, result: ScenarioResult) -> None:
+    """Once the fault is gone: the period run again until it settles (if its first run did not
+    post), and the entries the provider holds and the daemon lists for it."""
+    if result.first_state != "posted":
+        result.final_state = await rerun_until_settled(rig, result.period)
+    result.found = rig.count_at_provider(rig.reference(result.period))
+    result.known = await count_known(rig, result.period)
 
 
 async def run_provider(
