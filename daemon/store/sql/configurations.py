@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from daemon.formats import dumps
-from daemon.store.interface import (
-    ConfigurationRepository,
-    PeriodRepository,
-)
+from daemon.store.interface import ConfigurationRepository, PeriodRepository
 from daemon.store.records import (
     Configuration,
     ConfigurationValues,

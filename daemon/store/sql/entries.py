@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from daemon.formats import dumps
-from daemon.store.interface import (
-    EntryRepository,
-    NotificationRepository,
-    ReportRepository,
-)
+from daemon.store.interface import EntryRepository, NotificationRepository, ReportRepository
 from daemon.store.records import (
     Counts,
     Entry,

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from daemon.formats import dumps, loads
 from daemon.store.errors import AlreadySynced, Superseded
-from daemon.store.interface import (
-    DraftRepository,
-    RunRepository,
-)
+from daemon.store.interface import DraftRepository, RunRepository
 from daemon.store.records import (
     JsonObject,
     NewEntry,

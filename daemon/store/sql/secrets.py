@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from daemon.store.interface import (
-    SecretRepository,
-)
+from daemon.store.interface import SecretRepository
 from daemon.store.records import StoredSecret
 from daemon.store.sql.base import Repository
 
