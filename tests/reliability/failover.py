@@ -171,6 +171,8 @@ class TakeoverWatch:
             return len(self._pending)
 
     def _watch(self) -> None:
+        """Samples the leases every 0.05 s (the timing's resolution) until ``close()``: a
+        measurement for the run's whole length, not a wait for one event."""
         with psycopg.connect(self._url, autocommit=True) as conn:
             while True:
                 held = {
