@@ -225,9 +225,18 @@ class Schedule:
         return self.cron or DEFAULT_SCHEDULES[self.frequency]
 
     def first_period(self) -> Period:
-        return Period.containing(self.frequency, self.start_date)
+        return self._first
 
     def last_period(self) -> Period | None:
+        return self._last
+
+    # Computed once per schedule: a listing asks each configuration's schedule for them.
+    @functools.cached_property
+    def _first(self) -> Period:
+        return Period.containing(self.frequency, self.start_date)
+
+    @functools.cached_property
+    def _last(self) -> Period | None:
         if self.end_date is None:
             return None
         return Period.containing(self.frequency, self.end_date)

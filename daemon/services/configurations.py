@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -53,14 +54,14 @@ EDITABLE = (
 )
 
 
+_schedule = functools.lru_cache(maxsize=4096, typed=True)(Schedule)
+"""A Schedule is immutable and checks its fields (zone, cron) when made: one per timetable,
+shared by every listing and scheduling pass (a refused one raises again each time)."""
+
+
 def schedule_of(cfg: Configuration) -> Schedule:
-    return Schedule(
-        frequency=cfg.frequency,
-        start_date=cfg.start_date,
-        end_date=cfg.end_date,
-        delay_days=cfg.delay_days,
-        tz=cfg.timezone,
-        cron=cfg.schedule,
+    return _schedule(
+        cfg.frequency, cfg.start_date, cfg.end_date, cfg.delay_days, cfg.timezone, cfg.schedule
     )
 
 
