@@ -14,14 +14,22 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from bexsync_tui.actions import run_period
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.money import balance, parse_amount, right, wire
-from bexsync_tui.widgets.tables import LinesTable, fill_table
+from bexsync_tui.widgets.tables import Fit, LinesTable, cut, fill_table
 
+LINE_COLUMNS = (
+    Fit("account", "Account", 8),
+    Fit("account_name", "Name", 6, share=2),  # names shrink first: amounts stay in view
+    Fit("description", "Description", 6, share=3),
+    Fit("vat_code", "VAT", 5),
+    Fit("debit", Text("Debit", justify="right"), 10),
+    Fit("credit", Text("Credit", justify="right"), 10),
+)
 EDIT_FIELDS = ("account", "description", "vat_code", "debit", "credit")
 URGENT_WARNINGS = ("already_posted", "not_due")
 EMPTY_LINE = {
@@ -47,6 +55,17 @@ def problem_text(problem: Any) -> str:
     return str(problem)
 
 
+class ProblemsPanel(VerticalScroll):
+    """The draft's errors and warnings: a few lines high, so it scrolls; focusable (tab, or
+    w) so the keyboard reaches the last warning (up/down/end scroll it)."""
+
+    def show(self, problems: list[str]) -> None:
+        """One line (wrapped) per problem, in order; hidden when there are none."""
+        self.remove_children()
+        self.mount_all(Static(text, markup=False, classes="problem") for text in problems)
+        self.display = bool(problems)
+
+
 class PreviewScreen(BexScreen):
     """Edits happen in a one-line editor under the table; Enter applies, Escape reverts."""
 
@@ -56,6 +75,7 @@ class PreviewScreen(BexScreen):
         Binding("x,delete", "remove_line", "Remove line", id="preview.remove_line"),
         Binding("p", "post", "Post", id="preview.post"),
         Binding("ctrl+r", "rebuild", "Rebuild", id="preview.rebuild"),
+        Binding("w", "warnings", "Warnings", show=False, id="preview.warnings"),
     ]
 
     def __init__(self, configuration: dict[str, Any], period: str | None = None) -> None:
@@ -72,14 +92,7 @@ class PreviewScreen(BexScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Building the draft…", id="draft-info", markup=False)
-        table = LinesTable(id="lines-table")
-        table.add_column("Account", width=8, key="account")
-        table.add_column("Name", width=14, key="account_name")
-        table.add_column("Description", width=17, key="description")
-        table.add_column("VAT", width=5, key="vat_code")
-        table.add_column(Text("Debit", justify="right"), width=10, key="debit")
-        table.add_column(Text("Credit", justify="right"), width=10, key="credit")
-        yield table
+        yield LinesTable(LINE_COLUMNS, id="lines-table")
         with Horizontal(id="editor"):
             yield Input(placeholder="account", id="edit-account", compact=True)
             yield Input(placeholder="description", id="edit-description", compact=True)
@@ -87,7 +100,7 @@ class PreviewScreen(BexScreen):
             yield Input(placeholder="debit", id="edit-debit", compact=True)
             yield Input(placeholder="credit", id="edit-credit", compact=True)
         yield Static("", id="balance")
-        yield Static("", id="problems", markup=False)
+        yield ProblemsPanel(id="problems")
 
     def on_mount(self) -> None:
         number = self.configuration.get("administration_number")
@@ -100,6 +113,11 @@ class PreviewScreen(BexScreen):
 
     def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
         """Never reload under the user's edits; a reconnect keeps the draft as it is."""
+
+    def action_warnings(self) -> None:
+        problems = self.query_one("#problems", ProblemsPanel)
+        if problems.display:
+            problems.focus()
 
     def action_rebuild(self) -> None:
         self.build()
@@ -151,8 +169,8 @@ class PreviewScreen(BexScreen):
     def _cells(line: dict[str, Any]) -> tuple[Any, ...]:
         return (
             str(line.get("account") or ""),
-            str(line.get("account_name") or ""),
-            str(line.get("description") or ""),
+            cut(line.get("account_name") or ""),
+            cut(line.get("description") or ""),
             str(line.get("vat_code") or ""),
             right(line.get("debit")),
             right(line.get("credit")),
@@ -198,9 +216,7 @@ class PreviewScreen(BexScreen):
         )
         parts = [f"Error: {problem_text(p)}" for p in draft.get("errors") or []]
         parts += [f"Warning: {problem_text(p)}" for p in warnings]
-        problems = self.query_one("#problems", Static)
-        problems.update("\n".join(parts))
-        problems.display = bool(parts)
+        self.query_one("#problems", ProblemsPanel).show(parts)
 
     @property
     def can_post(self) -> bool:
@@ -270,7 +286,7 @@ class PreviewScreen(BexScreen):
         self.lines[self.editing][field] = event.value
         self.dirty = True
         table = self.query_one("#lines-table", LinesTable)
-        value: Any = right(event.value) if field in ("debit", "credit") else event.value
+        value: Any = right(event.value) if field in ("debit", "credit") else cut(event.value)
         table.update_cell(str(self.editing), field, value)
         self._render_balance()
 
