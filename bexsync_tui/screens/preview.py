@@ -14,11 +14,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Input, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Label, Static
 
 from bexsync_tui.actions import run_period
+from bexsync_tui.client import RpcCallError
 from bexsync_tui.screens.base import BexScreen
+from bexsync_tui.widgets.accounts import AccountField, AccountList
 from bexsync_tui.widgets.money import balance, parse_amount, right, wire
 from bexsync_tui.widgets.tables import Fit, LinesTable, cut, fill_table
 
@@ -30,7 +32,14 @@ LINE_COLUMNS = (
     Fit("debit", Text("Debit", justify="right"), 10),
     Fit("credit", Text("Credit", justify="right"), 10),
 )
-EDIT_FIELDS = ("account", "description", "vat_code", "debit", "credit")
+EDIT_LABELS = {
+    "account": "Account",
+    "description": "Description",
+    "vat_code": "VAT code",
+    "debit": "Debit",
+    "credit": "Credit",
+}
+EDIT_FIELDS = tuple(EDIT_LABELS)
 URGENT_WARNINGS = ("already_posted", "not_due")
 EMPTY_LINE = {
     "account": "",
@@ -93,12 +102,21 @@ class PreviewScreen(BexScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("Building the draft…", id="draft-info", markup=False)
         yield LinesTable(LINE_COLUMNS, id="lines-table")
-        with Horizontal(id="editor"):
-            yield Input(placeholder="account", id="edit-account", compact=True)
-            yield Input(placeholder="description", id="edit-description", compact=True)
-            yield Input(placeholder="VAT", id="edit-vat_code", compact=True)
-            yield Input(placeholder="debit", id="edit-debit", compact=True)
-            yield Input(placeholder="credit", id="edit-credit", compact=True)
+        with Vertical(id="editor"):
+            with Horizontal(id="editor-labels"):
+                for field, label in EDIT_LABELS.items():
+                    yield Label(label, classes=f"col-{field}")
+            with Horizontal(id="editor-fields"):
+                yield AccountField(
+                    list_id="account-choices",
+                    placeholder="code or name",
+                    id="edit-account",
+                    classes="col-account",
+                    compact=True,
+                )
+                for field in EDIT_FIELDS[1:]:
+                    yield Input(id=f"edit-{field}", classes=f"col-{field}", compact=True)
+            yield AccountList(field_id="edit-account", id="account-choices")
         yield Static("", id="balance")
         yield ProblemsPanel(id="problems")
 
@@ -110,6 +128,16 @@ class PreviewScreen(BexScreen):
     def reload(self) -> None:
         if self.draft is None:
             self.build()
+            self.load_chart()
+
+    @work(exclusive=True, group="chart", exit_on_error=False, description="")
+    async def load_chart(self) -> None:
+        """The provider's accounts for the picker; without them the field takes a typed code."""
+        try:
+            accounts = await self.call("configurations.accounts", {"id": self.configuration["id"]})
+        except RpcCallError:
+            return  # (the daemon still checks the code when the edit is applied)
+        self.query_one("#account-choices", AccountList).set_chart(accounts)
 
     def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
         """Never reload under the user's edits; a reconnect keeps the draft as it is."""
@@ -271,6 +299,7 @@ class PreviewScreen(BexScreen):
             value = str(self.lines[index].get(field) or "")
             with self.prevent(Input.Changed):
                 self.query_one(f"#edit-{field}", Input).value = value
+        self.query_one(AccountList).filter(str(self.lines[index].get("account") or ""))
         editor = self.query_one("#editor")
         editor.display = True
         # Focus now, not on the next loop turn (``focus()``): keys typed right after Enter
@@ -283,11 +312,15 @@ class PreviewScreen(BexScreen):
         if self.editing is None:
             return
         field = (event.input.id or "").removeprefix("edit-")
-        self.lines[self.editing][field] = event.value
+        line = self.lines[self.editing]
+        line[field] = event.value
         self.dirty = True
         table = self.query_one("#lines-table", LinesTable)
         value: Any = right(event.value) if field in ("debit", "credit") else cut(event.value)
         table.update_cell(str(self.editing), field, value)
+        if field == "account":  # the Name column follows the account (blank: the daemon's)
+            line["account_name"] = self.query_one(AccountList).name_of(event.value)
+            table.update_cell(str(self.editing), "account_name", cut(line["account_name"]))
         self._render_balance()
 
     @on(Input.Submitted, "#editor Input")
