@@ -93,3 +93,17 @@ async def test_debit_and_credit_stay_in_view_at_60_columns(run_app: Any, where: 
         first = [str(cell) for cell in table.get_row_at(0)]
         line = next(x for x in text.splitlines() if x.lstrip().startswith(first[0] + " "))
         assert line.rstrip().endswith(first[-1]) and first[-2] in line, line
+
+
+async def test_the_entries_overview_keeps_its_totals_at_60_columns(
+    run_app: Any, backend: Any
+) -> None:
+    entries = await backend.client.call("entries.list", {})
+    async with run_app(size=(60, 24)) as pilot:
+        await pilot.press("2")
+        text = await wait_text(pilot, f"{len(entries)} entries")
+        header = next(line for line in text.splitlines() if "Admin" in line)
+        assert header.split()[:4] == ["Date", "#", "Admin", "Period"], header
+        assert header.rstrip().endswith("Total") and len(header) <= 60, header
+        newest = next(x for x in text.splitlines() if x.startswith(f" {entries[0]['date']} "))
+        assert newest.rstrip().endswith(entries[0]["total"]), newest
