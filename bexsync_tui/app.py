@@ -398,7 +398,8 @@ class BexsyncApp(App[None]):
         self._toast_timer = self.set_timer(
             max(0.0, min(TOAST_GATHER_S, left)), self._toast_finished
         )
-        self.refresh_bindings()
+        if self.screen_stack:  # none yet at start-up, none left once the user quit
+            self.refresh_bindings()  # `v` (view the entry) may have become available
 
     def _toast_finished(self) -> None:
         """One toast per finished run, or one summary when many finish at once (catch-up)."""
