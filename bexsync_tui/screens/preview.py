@@ -76,7 +76,8 @@ class ProblemsPanel(VerticalScroll):
 
 
 class PreviewScreen(BexScreen):
-    """Edits happen in a one-line editor under the table; Enter applies, Escape reverts."""
+    """Edits happen in a labelled editor row under the table, with the provider's accounts
+    to pick from below it; Enter applies, Escape reverts."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="preview.back"),

@@ -4,6 +4,7 @@
 The field and its list find each other by id on their screen, so a screen places them where
 they fit (the list under an editor row) and keeps its own Enter/Escape meaning in the field:
 down moves into the list, Enter there puts the account's code in the field, Escape goes back.
+Enter in the field on a name that matches one account only takes that account's code.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ class AccountField(Input):
     def on_input_changed(self, event: Input.Changed) -> None:
         """(Not stopped: the screen also hears what was typed.)"""
         self.choices.filter(event.value)
+
+    async def action_submit(self) -> None:
+        """Enter on text that is no code of the chart but matches one account only (part of
+        its name) takes that account's code."""
+        text = self.value.strip()
+        found = self.choices.matching(text)
+        if text and text not in self.choices.chart and len(found) == 1:
+            self.value = found[0][0]
+            self.cursor_position = len(self.value)
+        await super().action_submit()
 
     def action_choose(self) -> None:
         choices = self.choices

@@ -124,3 +124,19 @@ async def test_the_mapping_editor_offers_the_account_picker(run_app: Any, backen
         await pilot.press("v")  # a VAT row: its target is a tax code, no account list
         await wait_until(pilot, lambda: screen.editing is not None)
         assert not choices.display
+
+
+async def test_enter_on_a_name_of_one_account_takes_its_code(run_app: Any, backend: Any) -> None:
+    accounts = await chart(backend)
+    name = accounts["8000"]
+    assert [c for c, n in accounts.items() if name.casefold() in n.casefold()] == ["8000"]
+    async with run_app() as pilot:
+        screen = await open_preview(pilot)
+        await wait_text(pilot, "✓ balanced")
+        await pilot.press("enter")  # edit the first line (1000 Cash)
+        await wait_until(pilot, lambda: screen.query_one("#editor").display)
+        await pilot.press("ctrl+u", *name.lower(), "enter")
+        await wait_until(pilot, lambda: not screen.dirty and not screen.validating)
+        assert screen.draft["lines"][0]["account"] == "8000"
+        assert screen.draft["lines"][0]["account_name"] == name
+        assert not screen.draft["errors"]
