@@ -123,6 +123,7 @@ async def walk_every_method(call: Call, pms: Pms) -> None:
     await call("configurations.activate", {"id": config["id"]})
     await call("configurations.deactivate", {"id": config["id"]})
     await call("configurations.get", {"id": config["id"]})
+    await call("configurations.accounts", {"id": config["id"]})
     await call("configurations.delete", {"id": config["id"]})
     await call("authorisations.delete", {"id": auth_id})
 
