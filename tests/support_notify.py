@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.waiting import HANG_S
+from tests.support.waiting import HANG_S, Deadline
 
 _CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
 
@@ -128,17 +128,16 @@ class NotifyListener:
 
         The timeout only bounds a hang: a loaded machine may take seconds to start a daemon."""
         pred = _predicate(match)
-        deadline = time.monotonic() + timeout
+
+        def what() -> str:
+            return f"a notification matching {match!r}; got {[m.raw for m in self._messages]}"
+
+        deadline = Deadline(what, timeout)
         with self._cond:
-            while True:
-                for m in self._messages:
-                    if pred(m):
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    got = [m.raw for m in self._messages]
-                    raise AssertionError(f"no notification matching {match!r} in {timeout}s: {got}")
-                self._cond.wait(left)
+            while not (found := next((m for m in self._messages if pred(m)), None)):
+                deadline.check()
+                self._cond.wait(deadline.left())
+            return found
 
     async def async_wait_for(
         self, match: str | Predicate, timeout: float = HANG_S

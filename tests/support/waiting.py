@@ -33,6 +33,10 @@ class Deadline:
         self.timeout = timeout
         self._at = time.monotonic() + timeout
 
+    def left(self) -> float:
+        """Seconds until the deadline (0 once it has passed): for a wait on a condition."""
+        return max(self._at - time.monotonic(), 0.0)
+
     def check(self) -> None:
         """The hang's ``AssertionError`` once the deadline has passed."""
         if time.monotonic() > self._at:
