@@ -262,6 +262,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         params["force"] = True
 
     async def work(client: Client) -> int:
+        # The stream is taken before the run starts: a run with nothing to post can finish
+        # before syncs.run answers, and its sync.finished must not be missed (--wait would
+        # then wait for some later event).
+        stream = client.events()
         if args.wait:
             await client.subscribe(["sync.progress", "sync.finished"])
         if args.force and args.draft is None:
@@ -283,7 +287,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             return EXIT_OK
         tty = sys.stderr.isatty()
         last_stage = None
-        async for topic, data in client.events():
+        async for topic, data in stream:
             if data.get("run_id") != run_id:
                 continue
             if topic == "sync.progress":
