@@ -174,12 +174,14 @@ class BexsyncApp(App[None]):
         keymap_path: Path | None = None,
         down_grace: float = 0.75,
         sixteen_colours: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``client``: anything with ReconnectingClient's ``start/call/subscribe/events/state``.
 
         ``keymap`` ({binding id: keys}) overrides the ``[keymap]`` of ``keymap_path``;
         ``down_grace`` is how long a lost connection may last before the "daemon down" screen
-        shows; ``sixteen_colours`` None detects it from the terminal.
+        shows; ``sixteen_colours`` None detects it from the terminal; ``clock`` (seconds)
+        times how long the daemon has been down, which that screen shows after 5 s.
         """
         super().__init__()
         self.client = client
@@ -193,6 +195,7 @@ class BexsyncApp(App[None]):
         self.down_reason = ""
         self.down_since: float | None = None
         self.down_grace = down_grace
+        self.clock = clock
         self._subscribed = False
         self._connected_once = False
         self.progress_handled = 0
@@ -326,7 +329,7 @@ class BexsyncApp(App[None]):
             return
         self.down_reason = message.error or "no answer yet"
         if self.down_since is None:
-            self.down_since = time.monotonic()
+            self.down_since = self.clock()
             self.set_timer(self.down_grace, self._show_down_screen)
 
     def _show_down_screen(self) -> None:

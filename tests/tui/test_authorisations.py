@@ -19,7 +19,6 @@ def table_text(pilot: Any) -> str:
 
 async def test_first_screen_lists_the_demo_authorisation(run_app: Any) -> None:
     async with run_app() as pilot:
-        # (The footer is redrawn once the list has loaded: a and d need an authorisation.)
         text = await wait_text(pilot, "Demo sandbox", "n New", "a Activate", "d Delete")
         row = next(line for line in text.splitlines() if "Demo sandbox" in line)
         assert "sandbox" in row.split("Demo sandbox", 1)[1]
