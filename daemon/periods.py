@@ -225,9 +225,22 @@ class Schedule:
         return self.cron or DEFAULT_SCHEDULES[self.frequency]
 
     def first_period(self) -> Period:
-        return Period.containing(self.frequency, self.start_date)
+        return self._first
 
     def last_period(self) -> Period | None:
+        return self._last
+
+    # Computed once per schedule: a listing asks each configuration's schedule for them.
+    @functools.cached_property
+    def _first(self) -> Period:
+        return Period.containing(self.frequency, self.start_date)
+
+    @functools.cached_property
+    def _first_key(self) -> tuple[Period, str]:
+        return self._first, self._first.key
+
+    @functools.cached_property
+    def _last(self) -> Period | None:
         if self.end_date is None:
             return None
         return Period.containing(self.frequency, self.end_date)
@@ -300,7 +313,10 @@ class Schedule:
         None when the schedule has an end date and every period is done.
         """
         _require_aware(now)
-        for key, start in self._keys(self.first_period(), self.last_period()):
+        first, first_key = self._first_key
+        if first_key not in done:  # the usual answer of a new or stalled schedule: no walk
+            return first, self.due_at(first)
+        for key, start in self._keys(first, self._last):
             if key not in done:
                 period = Period(self.frequency, start)
                 return period, self.due_at(period)

@@ -44,6 +44,14 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path, Clock], Store]] = {
 }
 
 
+def same_database(store: Store, clock: Clock) -> Store:
+    """A second store on the database of ``store``: what another daemon sees and changes."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store.state_dir, clock)
+    assert isinstance(store, PostgresStore)
+    return PostgresStore(store.conninfo, clock)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
@@ -480,6 +488,40 @@ async def test_a_listing_reads_every_configurations_periods_and_last_run_at_once
     latest = await store.runs.latest_by_configuration()
     assert set(latest) == {first} and latest[first].id == run_id
     assert second not in latest
+
+
+async def test_a_listing_again_shows_what_changed_meanwhile_through_any_store(
+    store: Store, clock: FrozenClock
+) -> None:
+    """Listings reuse the records of rows read unchanged: a change to a configuration, to its
+    administration or to its login shows at once, also when another daemon made it."""
+    auth_id, config_id = await configured(store)
+    other = same_database(store, clock)
+    await other.open()
+    try:
+        before = await store.configurations.all()
+        assert [(c.id, c.active, c.access) for c in before] == [(config_id, True, False)]
+        assert await store.configurations.schedulable() == []
+        await other.administrations.set_access("a1", True)
+        assert [c.id for c in await store.configurations.schedulable()] == [config_id]
+        renamed = Administration("a1", "101", "Park Renamed", "EUR", "Europe/Amsterdam")
+        await other.pms.connect(
+            base_url="http://127.0.0.1:1/v3", auth="api_key", api_key="sealed-key", token=None,
+            message="Connected.", administrations=[renamed],
+        )  # fmt: skip
+        await other.authorisations.set_status(auth_id, "error", "lost")
+        await other.configurations.update(config_id, values(auth_id, account_map={"1": "8000"}))
+        (after,) = await store.configurations.all()
+        assert (after.administration_name, after.access, after.authorisation_status) == (
+            "Park Renamed", True, "error",
+        )  # fmt: skip
+        assert after.account_map == {"1": "8000"} and before[0].account_map == {}
+        assert await store.configurations.schedulable() == []  # its login is in error
+        await other.configurations.set_active(config_id, False)
+        assert [c.active for c in await store.configurations.all()] == [False]
+        assert await store.configurations.all() == await other.configurations.all()
+    finally:
+        await other.close()
 
 
 # -- entries, notifications, figures ------------------------------------------------------

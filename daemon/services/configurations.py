@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -53,14 +54,18 @@ EDITABLE = (
 )
 
 
+_schedule = functools.lru_cache(maxsize=4096, typed=True)(Schedule)
+"""A Schedule is immutable and checks its fields (zone, cron) when made: one per timetable,
+shared by every listing and scheduling pass (a refused one raises again each time)."""
+
+
+_due_text = functools.lru_cache(maxsize=8192)(iso)
+"""Due times come from ``periods.due_at``'s cache: the same few instants, listing after listing."""
+
+
 def schedule_of(cfg: Configuration) -> Schedule:
-    return Schedule(
-        frequency=cfg.frequency,
-        start_date=cfg.start_date,
-        end_date=cfg.end_date,
-        delay_days=cfg.delay_days,
-        tz=cfg.timezone,
-        cron=cfg.schedule,
+    return _schedule(
+        cfg.frequency, cfg.start_date, cfg.end_date, cfg.delay_days, cfg.timezone, cfg.schedule
     )
 
 
@@ -132,13 +137,18 @@ class Configurations:
     async def shape(self, cfg: Configuration) -> dict[str, Any]:
         done = await self.done_periods(cfg.id)
         on_target = await self._store.configurations.on_target(*config_target(cfg))
-        return self._shape(cfg, done, await self._store.runs.latest(cfg.id), on_target)
+        last = await self._store.runs.latest(cfg.id)
+        return self._shape(cfg, done, last, on_target, self._clock())
 
     def _shape(
-        self, cfg: Configuration, done: set[str], last: Run | None, on_target: list[Configuration]
+        self,
+        cfg: Configuration,
+        done: set[str],
+        last: Run | None,
+        on_target: list[Configuration],
+        now: datetime,
     ) -> dict[str, Any]:
         """The wire form, from what the store already gave (a listing reads it in bulk)."""
-        now = self._clock()
         nxt, problem = next_due_of(cfg, now, done)
         finished = nxt is None and problem is None
         if not cfg.access:
@@ -183,8 +193,10 @@ class Configurations:
                 running=running,
                 access=cfg.access,
             ),
-            "next_due": None if nxt is None else {"period": nxt[0].key, "due_at": iso(nxt[1])},
-            "overdue": [{"period": p.key, "due_at": iso(at)} for p, at in overdue],
+            "next_due": None
+            if nxt is None
+            else {"period": nxt[0].key, "due_at": _due_text(nxt[1])},
+            "overdue": [{"period": p.key, "due_at": _due_text(at)} for p, at in overdue],
             "label": configuration_label(cfg),
             "allow_duplicate_target": cfg.allow_duplicate_target,
             "warning": duplicate_warning(cfg, on_target) if cfg.active else None,
@@ -205,8 +217,11 @@ class Configurations:
         by_target: dict[Target, list[Configuration]] = defaultdict(list)
         for c in everyone:
             by_target[config_target(c)].append(c)
+        now = self._clock()  # one moment for the whole listing
         return [
-            self._shape(c, done.get(c.id, set()), latest.get(c.id), by_target[config_target(c)])
+            self._shape(
+                c, done.get(c.id, set()), latest.get(c.id), by_target[config_target(c)], now
+            )
             for c in configs
         ]
 

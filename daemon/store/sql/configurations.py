@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from daemon.formats import dumps
+from daemon.store.interface import ConfigurationRepository, PeriodRepository
 from daemon.store.records import (
     Configuration,
     ConfigurationValues,
@@ -10,7 +11,8 @@ from daemon.store.records import (
     Notification,
 )
 from daemon.store.sql import rows
-from daemon.store.sql.base import Repository, add_notification
+from daemon.store.sql.base import Backend, Repository, add_notification
+from daemon.store.sql.reuse import Reused
 
 
 def _columns(values: ConfigurationValues) -> tuple[object, ...]:
@@ -32,7 +34,12 @@ def _columns(values: ConfigurationValues) -> tuple[object, ...]:
     )
 
 
-class SqlConfigurations(Repository):
+class SqlConfigurations(Repository, ConfigurationRepository):
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        self._listed = Reused(rows.configuration)  # the TUI lists again after every change
+        self._scheduled = Reused(rows.configuration)  # every scheduling pass
+
     async def get(self, config_id: int) -> Configuration | None:
         row = await self._db.fetchone(rows.CONFIGURATIONS + " WHERE c.id = ?", (config_id,))
         return None if row is None else rows.configuration(row)
@@ -45,14 +52,14 @@ class SqlConfigurations(Repository):
                 rows.CONFIGURATIONS + " WHERE c.authorisation_id = ? ORDER BY ad.number, c.id",
                 (authorisation_id,),
             )
-        return [rows.configuration(r) for r in found]
+        return self._listed(found)
 
     async def schedulable(self) -> list[Configuration]:
         found = await self._db.fetchall(
             rows.CONFIGURATIONS + " WHERE c.active = 1 AND c.automatic = 1 "
             "AND au.status = 'active' AND ad.access = 1 ORDER BY c.id"
         )
-        return [rows.configuration(r) for r in found]
+        return self._scheduled(found)
 
     async def without_ledger_name(self, authorisation_id: int) -> list[Configuration]:
         found = await self._db.fetchall(
@@ -117,7 +124,7 @@ class SqlConfigurations(Repository):
         await self._db.execute("DELETE FROM configurations WHERE id = ?", (config_id,))
 
 
-class SqlPeriods(Repository):
+class SqlPeriods(Repository, PeriodRepository):
     async def done(self, config_id: int) -> set[str]:
         found = await self._db.fetchall(
             "SELECT period FROM period_status WHERE configuration_id = ?", (config_id,)
