@@ -107,3 +107,11 @@ async def test_the_entries_overview_keeps_its_totals_at_60_columns(
         assert header.rstrip().endswith("Total") and len(header) <= 60, header
         newest = next(x for x in text.splitlines() if x.startswith(f" {entries[0]['date']} "))
         assert newest.rstrip().endswith(entries[0]["total"]), newest
+
+
+async def test_preview_names_are_whole_at_120_columns(run_app: Any) -> None:
+    async with run_app(size=(120, 35)) as pilot:
+        screen = await preview_of(pilot, "102", "2025-02")
+        text = await wait_text(pilot, "✓ balanced")
+        for line in screen.draft["lines"]:  # "Card (PIN) suspense", not "Card (PIN) sus"
+            assert f" {line['account_name']} " in text and f" {line['description']} " in text
