@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from bexsync_tui.client import RpcCallError
+from bexsync_tui.widgets.accounts import AccountList
 from bexsync_tui.widgets.topbar import TopBar
 
 if TYPE_CHECKING:
@@ -46,6 +49,16 @@ class BexScreen(Screen[Any]):
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One RPC to the daemon; errors propagate to the worker's error handler."""
         return await self.bex.client.call(method, params or {})
+
+    @work(exclusive=True, group="accounts", exit_on_error=False, description="")
+    async def offer_accounts(self, configuration_id: int) -> None:
+        """Give this screen's account picker the provider's chart; without it the account
+        field still takes a typed code (the daemon checks it when the edit is applied)."""
+        try:
+            accounts = await self.call("configurations.accounts", {"id": configuration_id})
+        except RpcCallError:
+            return
+        self.query_one(AccountList).set_chart(accounts)
 
     def on_mount(self) -> None:
         self.bex.change_signal.subscribe(self, self._on_daemon_change)

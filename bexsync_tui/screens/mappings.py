@@ -106,16 +106,7 @@ class MappingsScreen(BexScreen):
         self._close_choices()
         self._show_rows()
         self.query_one("#mappings-table", MappingsTable).focus()
-        self.load_chart()
-
-    @work(exclusive=True, group="chart", exit_on_error=False, description="")
-    async def load_chart(self) -> None:
-        """The provider's accounts, offered for an account row's target (type to filter)."""
-        try:
-            accounts = await self.call("configurations.accounts", {"id": self.configuration["id"]})
-        except RpcCallError:
-            return  # (the field still takes a typed code; saving checks it)
-        self.query_one(AccountList).set_chart(accounts)
+        self.offer_accounts(self.configuration["id"])
 
     def _show_rows(self) -> None:
         fill_table(

@@ -18,7 +18,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Static
 
 from bexsync_tui.actions import run_period
-from bexsync_tui.client import RpcCallError
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.accounts import AccountField, AccountList
 from bexsync_tui.widgets.money import balance, parse_amount, right, wire
@@ -129,16 +128,7 @@ class PreviewScreen(BexScreen):
     def reload(self) -> None:
         if self.draft is None:
             self.build()
-            self.load_chart()
-
-    @work(exclusive=True, group="chart", exit_on_error=False, description="")
-    async def load_chart(self) -> None:
-        """The provider's accounts for the picker; without them the field takes a typed code."""
-        try:
-            accounts = await self.call("configurations.accounts", {"id": self.configuration["id"]})
-        except RpcCallError:
-            return  # (the daemon still checks the code when the edit is applied)
-        self.query_one("#account-choices", AccountList).set_chart(accounts)
+            self.offer_accounts(self.configuration["id"])
 
     def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
         """Never reload under the user's edits; a reconnect keeps the draft as it is."""

@@ -85,7 +85,18 @@ async def test_the_readme_walkthrough_at_80x24(run_app: Any, backend: Any) -> No
         await pilot.press("n")
         preview = pilot.app.screen
         await wait_until(pilot, lambda: preview.query_one("#editor").display, what="the editor")
-        await pilot.press("escape", "escape")
+        # The account picker: part of a name filters it, down then enter picks one.
+        await pilot.press(*"rent turn")
+        await wait_text(pilot, "8000     Rent turnover")
+        await pilot.press("down", "enter")
+        account = preview.query_one("#edit-account", Input)
+        await wait_until(pilot, lambda: account.value == "8000", what="the picked account")
+        await pilot.press("escape")  # undoes the edit
+        await wait_until(pilot, lambda: not preview.query_one("#editor").display)
+        # tab (or w) moves to the warnings, end scrolls to the last.
+        await pilot.press("w")
+        await wait_until(pilot, lambda: pilot.app.focused is preview.query_one("#problems"))
+        await pilot.press("end", "escape")
         await wait_until(pilot, on(pilot, ConfigurationViewScreen))
         await pilot.press("t")
         await wait_until(pilot, on(pilot, PeriodScreen))

@@ -14,6 +14,7 @@ from bexsync_tui.screens.preview import PreviewScreen
 from tests.tui.helpers import screen_text, wait_text, wait_until
 from tests.tui.test_configurations import open_configurations
 from tests.tui.test_period import open_period, type_period
+from tests.tui.test_preview import open_preview
 
 
 async def test_names_and_titles_use_the_room_at_120_columns(run_app: Any, backend: Any) -> None:
@@ -75,7 +76,7 @@ async def test_the_last_preview_warning_can_be_scrolled_to_at_80x24(run_app: Any
 async def test_debit_and_credit_stay_in_view_at_60_columns(run_app: Any, where: str) -> None:
     async with run_app(size=(60, 24)) as pilot:
         if where == "preview":
-            screen = await preview_of(pilot, "102", "2025-02")
+            screen = await open_preview(pilot)  # 102's next due period, 2025-02
             table = screen.query_one("#lines-table", DataTable)
             await wait_text(pilot, "✓ balanced")
         else:
@@ -107,3 +108,11 @@ async def test_the_entries_overview_keeps_its_totals_at_60_columns(
         assert header.rstrip().endswith("Total") and len(header) <= 60, header
         newest = next(x for x in text.splitlines() if x.startswith(f" {entries[0]['date']} "))
         assert newest.rstrip().endswith(entries[0]["total"]), newest
+
+
+async def test_preview_names_are_whole_at_120_columns(run_app: Any) -> None:
+    async with run_app(size=(120, 35)) as pilot:
+        screen = await open_preview(pilot)  # 102's next due period, 2025-02
+        text = await wait_text(pilot, "✓ balanced")
+        for line in screen.draft["lines"]:  # "Card (PIN) suspense", not "Card (PIN) sus"
+            assert f" {line['account_name']} " in text and f" {line['description']} " in text

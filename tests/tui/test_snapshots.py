@@ -138,6 +138,20 @@ def test_preview(snap: Any) -> None:
     assert snap(steps)
 
 
+def test_preview_line_editor(snap: Any) -> None:
+    """The labelled line editor with the account picker filtered by part of a name."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await open_configuration(pilot, "102")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PreviewScreen))
+        await wait_text(pilot, "✓ balanced")
+        await pilot.press("enter", "ctrl+u", *"turn")
+        await wait_text(pilot, "Rent turnover", "Pre-invoiced turnover", "VAT code")
+
+    assert snap(steps)
+
+
 def test_entries(snap: Any) -> None:
     async def steps(pilot: Pilot[Any]) -> None:
         await first_screen(pilot)

@@ -12,6 +12,7 @@ from bexsync_tui.widgets.errors import describe_error, field_errors
 from bexsync_tui.widgets.money import balance, parse_amount, wire
 from bexsync_tui.widgets.qr import qr_text
 from bexsync_tui.widgets.state import RunProgress, progress_text
+from bexsync_tui.widgets.tables import Fit, fitted_widths
 from bexsync_tui.widgets.virtual_table import Column, VirtualTable
 
 
@@ -110,3 +111,11 @@ async def test_virtual_table_formats_only_visible_rows() -> None:
         await pilot.press("pageup", "up", "home")
         await pilot.pause()
         assert table.cursor == 0 and len(rendered) <= 4 * 3 * 12
+
+
+def test_fitted_columns_shrink_names_first_and_keep_amounts() -> None:
+    columns = [Fit("a", "Account", 8), Fit("n", "Name", 6, share=2), Fit("m", "Debit", 10)]
+    assert fitted_widths(columns, 20, 1) == [8, 6, 10]  # too narrow: nothing below least
+    assert fitted_widths(columns, 40, 1) == [8, 16, 10]  # the room goes to the name
+    shared = [Fit("n", "Name", 6, share=2), Fit("d", "Description", 6, share=3)]
+    assert fitted_widths(shared, 4 + 12 + 10, 1) == [10, 12]  # 2:3 of the 10 spare cells
