@@ -174,12 +174,14 @@ class BexsyncApp(App[None]):
         keymap_path: Path | None = None,
         down_grace: float = 0.75,
         sixteen_colours: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``client``: anything with ReconnectingClient's ``start/call/subscribe/events/state``.
 
         ``keymap`` ({binding id: keys}) overrides the ``[keymap]`` of ``keymap_path``;
         ``down_grace`` is how long a lost connection may last before the "daemon down" screen
-        shows; ``sixteen_colours`` None detects it from the terminal.
+        shows; ``sixteen_colours`` None detects it from the terminal; ``clock`` (seconds)
+        times how long the daemon has been down, which that screen shows after 5 s.
         """
         super().__init__()
         self.client = client
@@ -193,6 +195,7 @@ class BexsyncApp(App[None]):
         self.down_reason = ""
         self.down_since: float | None = None
         self.down_grace = down_grace
+        self.clock = clock
         self._subscribed = False
         self._connected_once = False
         self.progress_handled = 0
@@ -326,7 +329,7 @@ class BexsyncApp(App[None]):
             return
         self.down_reason = message.error or "no answer yet"
         if self.down_since is None:
-            self.down_since = time.monotonic()
+            self.down_since = self.clock()
             self.set_timer(self.down_grace, self._show_down_screen)
 
     def _show_down_screen(self) -> None:
@@ -398,7 +401,8 @@ class BexsyncApp(App[None]):
         self._toast_timer = self.set_timer(
             max(0.0, min(TOAST_GATHER_S, left)), self._toast_finished
         )
-        self.refresh_bindings()
+        if self.screen_stack:  # none yet at start-up, none left once the user quit
+            self.refresh_bindings()  # `v` (view the entry) may have become available
 
     def _toast_finished(self) -> None:
         """One toast per finished run, or one summary when many finish at once (catch-up)."""

@@ -89,6 +89,7 @@ class AuthorisationsScreen(BexScreen):
         )
         table.loading = False
         self._show_detail()
+        self.refresh_bindings()  # Activate and Delete are offered once there is something to act on
         if not self.items:
             self.query_one("#detail", Static).update(
                 "No authorisations yet. Press n to add one (a login at your accounting provider)."

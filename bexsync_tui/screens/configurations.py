@@ -99,6 +99,7 @@ class ConfigurationsScreen(BexScreen):
         self.items = {str(c["id"]): c for c in configurations}
         self.bex.remember_configurations(configurations)
         self._fill()
+        self.refresh_bindings()  # Sync and Delete are offered once there is something to act on
         detail = self.query_one("#detail", Static)
         if not self.items:
             detail.update("No configurations yet. Press n to add one per administration.")

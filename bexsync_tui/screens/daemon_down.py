@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -54,7 +53,7 @@ class DaemonDownScreen(ModalScreen[None]):
             return
         reason.update(f"Reason: {app.down_reason}")
         since = app.down_since
-        seconds = int(time.monotonic() - since) if since is not None else 0
+        seconds = int(app.clock() - since) if since is not None else 0
         waited = f" for {seconds} s" if seconds >= 5 else ""
         self.query_one("#down-retry", Static).update(
             f"State: {app.connection_state}; retrying automatically{waited}…"

@@ -15,7 +15,8 @@ from rich.cells import cell_len
 from textual.app import App
 from textual.pilot import Pilot
 
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 30.0
+"""Bounds a hang only: on a machine whose cores are busy a screen may take seconds."""
 
 
 @asynccontextmanager
@@ -104,6 +105,17 @@ async def wait_until(
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_settled(pilot: Pilot[Any], timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Every short job (loads, saves) finished and the app idle: the frame a user would look
+    at. The app's event listener ("daemon-events") lives as long as the app."""
+
+    def settled() -> bool:
+        return all(w.is_finished for w in pilot.app.workers if w.group != "daemon-events")
+
+    await wait_until(pilot, settled, timeout, "the screen's jobs to finish")
+    await pilot.pause()
 
 
 async def wait_text(pilot: Pilot[Any], *texts: str, timeout: float = DEFAULT_TIMEOUT) -> str:

@@ -59,7 +59,7 @@ async def test_map_an_account_and_the_preview_posts_to_it(run_app: Any, backend:
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PreviewScreen))
         preview = pilot.app.screen
-        await wait_text(pilot, "✓ balanced", timeout=10)
+        await wait_text(pilot, "✓ balanced")
         accounts = [line["account"] for line in preview.draft["lines"]]
         assert "8000" not in accounts and "8100" in accounts
         credits = sum(

@@ -103,7 +103,7 @@ async def test_a_corrected_preview_of_a_posted_period_posts_the_difference_only(
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, PreviewScreen))
         preview = pilot.app.screen
-        await wait_text(pilot, "Period 2025-01", "already posted", timeout=10)
+        await wait_text(pilot, "Period 2025-01", "already posted")
         # The PMS did not change: the correction is empty until the bookkeeper writes it.
         # Move 100.00 from cash to card, as two new lines of the correction.
         for account, debit, credit in (("1000", "0.00", "100.00"), ("1020", "100.00", "0.00")):
@@ -120,7 +120,7 @@ async def test_a_corrected_preview_of_a_posted_period_posts_the_difference_only(
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.press("y")
-        toast = await wait_toast(pilot, "correcting entry posted. Press v", timeout=10)
+        toast = await wait_toast(pilot, "correcting entry posted. Press v")
         assert "Administration 102 → BEX (configuration 2) 2025-01" in toast
         entries = await entries_of(backend, "2025-01")
         assert len(entries) == 2  # the original and the correction, never a duplicate

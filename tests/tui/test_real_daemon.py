@@ -110,7 +110,7 @@ async def test_the_seed_workflow_by_keyboard(
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen))
         preview = app.screen
         assert isinstance(preview, PreviewScreen)
-        await wait_text(pilot, "Period 2024-12", "✓ balanced", timeout=10)
+        await wait_text(pilot, "Period 2024-12", "✓ balanced")
         lines = preview.draft["lines"] if preview.draft else []
         cash = next(i for i, line in enumerate(lines) if line["account"] == "1000")
         card = next(i for i, line in enumerate(lines) if line["account"] == "1020")
@@ -205,7 +205,7 @@ async def test_a_new_line_is_checked_against_the_providers_chart(
             await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen))
             preview = app.screen
             assert isinstance(preview, PreviewScreen)
-            await wait_text(pilot, "Period 2025-02", "✓ balanced", timeout=10)
+            await wait_text(pilot, "Period 2025-02", "✓ balanced")
             await pilot.press("n")  # the editor opens on the new line, in its account field
             await wait_until(pilot, lambda: preview.editing is not None, what="the editor")
             await pilot.press(*"9999", "tab", *"Rounding", "tab", "tab", *"0.01", "enter")

@@ -21,7 +21,7 @@ from bexsync_tui.client import ReconnectingClient
 from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
 from bexsync_tui.screens.preview import PreviewScreen
 from tests.tui.daemon import DaemonThread, TestDaemon
-from tests.tui.helpers import wait_text, wait_until
+from tests.tui.helpers import wait_settled, wait_text, wait_until
 from tests.tui.test_configurations import open_configuration, open_configurations
 
 SOCKET = "/run/bexsync/bexsyncd.sock"
@@ -73,10 +73,12 @@ def snap(snap_compare: Any, daemon: DaemonThread, size: tuple[int, int]) -> Call
             keymap_path=Path("/home/admin/.config/bexsync/tui.toml"),
             down_grace=0.05,
             sixteen_colours=False,
+            clock=lambda: 0.0,  # "down for N s" would depend on how busy the machine is
         )
 
         async def run_before(pilot: Pilot[Any]) -> None:
             await steps(pilot)  # (the app closes the client when it ends)
+            await wait_settled(pilot)  # e.g. the footer's keys once the list has loaded
             for field in pilot.app.screen.query(Input):
                 field.cursor_blink = False  # a blinking cursor would make frames differ
 
