@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Container
@@ -213,10 +214,14 @@ class Configurations:
     async def list(self, authorisation_id: int | None = None) -> list[dict[str, Any]]:
         if authorisation_id is not None:
             await find_authorisation(self._store, authorisation_id)
-        everyone = await self._store.configurations.all()
+        # Asked at once: the three reads queue together on the database's thread (SQLite) or
+        # run side by side on pooled connections (PostgreSQL), not one loop turn after another.
+        everyone, summaries, latest = await asyncio.gather(
+            self._store.configurations.all(),
+            self._store.periods.summary_by_configuration(),
+            self._store.runs.latest_by_configuration(),
+        )
         configs = [c for c in everyone if authorisation_id in (None, c.authorisation_id)]
-        summaries = await self._store.periods.summary_by_configuration()
-        latest = await self._store.runs.latest_by_configuration()
         by_target: dict[Target, list[Configuration]] = defaultdict(list)
         for c in everyone:
             by_target[config_target(c)].append(c)
