@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import multiprocessing
 import os
 import socket
@@ -31,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -77,6 +79,22 @@ def _serve_echo(path: str, answers: dict[str, Any], ready: Any) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+@contextlib.contextmanager
+def echo_server(tmp: Path, answers: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """The echo in a child process, answering ``answers`` by method: its (socket, pid)."""
+    path = str(tmp / "echo.sock")
+    ready = multiprocessing.Event()
+    echo = multiprocessing.Process(target=_serve_echo, args=(path, answers, ready), daemon=True)
+    echo.start()
+    try:
+        if not ready.wait(30) or echo.pid is None:
+            raise RuntimeError("the echo server did not start")
+        yield path, echo.pid
+    finally:
+        echo.terminate()
+        echo.join(5)
 
 
 # -- the daemon, seeded through its API --------------------------------------------------------
@@ -210,7 +228,9 @@ class Series:
 
     @property
     def cpu_ratio(self) -> float:
-        return min(self.daemon_cpu) / max(min(self.echo_cpu), 1e-9)
+        """NaN when the echo's CPU is below a clock tick (too few calls to tell)."""
+        echo = min(self.echo_cpu)
+        return min(self.daemon_cpu) / echo if echo > 0 else math.nan
 
 
 def measure(
@@ -248,26 +268,14 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bx-bench-", dir="/tmp") as tmp:
         daemon, daemon_sock = start_daemon(Path(tmp))
-        echo = None
         try:
             asyncio.run(seed(daemon_sock, CONFIGURATIONS))
             answers = asyncio.run(record_answers(daemon_sock))
-            echo_sock = os.path.join(tmp, "echo.sock")
-            ready = multiprocessing.Event()
-            echo = multiprocessing.Process(
-                target=_serve_echo, args=(echo_sock, answers, ready), daemon=True
-            )
-            echo.start()
-            if not ready.wait(30):
-                raise RuntimeError("the echo server did not start")
             sizes = {m: len(json.dumps(a, separators=(",", ":"))) for m, a in answers.items()}
             counts = {"daemon.hello": args.hello, "configurations.list": args.list}
-            assert echo.pid is not None
-            series = measure((echo_sock, echo.pid), (daemon_sock, daemon.pid), counts, args.rounds)
+            with echo_server(Path(tmp), answers) as echo:
+                series = measure(echo, (daemon_sock, daemon.pid), counts, args.rounds)
         finally:
-            if echo is not None:
-                echo.terminate()
-                echo.join(5)
             daemon.terminate()
             daemon.wait(30)
     print(

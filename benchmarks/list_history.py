@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import sqlite3
 import sys
@@ -34,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_rpc_roundtrip import (  # noqa: E402
     CONFIGURATIONS,
-    _serve_echo,
+    echo_server,
     measure,
     record_answers,
     seed,
@@ -82,26 +81,14 @@ def main() -> int:
         written = give_history(tmp / "state" / "bexsync.sqlite3", args.days)
         os.unlink(sock) if os.path.exists(sock) else None
         daemon, sock = start_daemon(tmp)
-        echo = None
         try:
             answers = {METHOD: asyncio.run(record_answers(sock))[METHOD]}
-            listed = answers[METHOD]
-            echo_sock = str(tmp / "echo.sock")
-            ready = multiprocessing.Event()
-            echo = multiprocessing.Process(
-                target=_serve_echo, args=(echo_sock, answers, ready), daemon=True
-            )
-            echo.start()
-            if not ready.wait(30) or echo.pid is None:
-                raise RuntimeError("the echo server did not start")
-            series = measure((echo_sock, echo.pid), (sock, daemon.pid), {METHOD: args.list},
-                             args.rounds)  # fmt: skip
+            with echo_server(tmp, answers) as echo:
+                series = measure(echo, (sock, daemon.pid), {METHOD: args.list}, args.rounds)
         finally:
-            if echo is not None:
-                echo.terminate()
-                echo.join(5)
             daemon.terminate()
             daemon.wait(30)
+    listed = answers[METHOD]
     size = len(json.dumps(listed, separators=(",", ":")))
     posted = sum(c["posted_periods"] for c in listed)
     overdue = sum(len(c["overdue"]) for c in listed)
