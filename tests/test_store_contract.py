@@ -485,7 +485,9 @@ async def test_a_listing_reads_every_configurations_periods_and_last_run_at_once
             first, day, trigger="schedule", draft_id=None, allow_correction=False
         )
         await store.runs.record_empty(run_id)
-    assert await store.periods.done_by_configuration() == {first: {"2026-11-01", "2026-11-02"}}
+    assert await store.periods.summary_by_configuration() == {
+        first: DoneSummary(count=2, matching=2, first="2026-11-01", last="2026-11-02")
+    }
     latest = await store.runs.latest_by_configuration()
     assert set(latest) == {first} and latest[first].id == run_id
     assert second not in latest

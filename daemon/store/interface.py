@@ -191,9 +191,6 @@ class PeriodRepository(Protocol):
     async def done(self, config_id: int) -> set[str]:
         """Keys of the periods settled (posted or empty)."""
 
-    async def done_by_configuration(self) -> dict[int, set[str]]:
-        """``done`` of every configuration at once."""
-
     async def summary_by_configuration(self) -> dict[int, DoneSummary]:
         """How many periods each configuration has settled, and the first and last of those
         keyed like its frequency, from the index alone (configurations with none left out):

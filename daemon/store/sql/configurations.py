@@ -131,13 +131,6 @@ class SqlPeriods(Repository):
         )
         return {r[0] for r in found}
 
-    async def done_by_configuration(self) -> dict[int, set[str]]:
-        found = await self._db.fetchall("SELECT configuration_id, period FROM period_status")
-        done: dict[int, set[str]] = {}
-        for config_id, period in found:
-            done.setdefault(config_id, set()).add(period)
-        return done
-
     async def summary_by_configuration(self) -> dict[int, DoneSummary]:
         of_it = "FROM period_status s WHERE s.configuration_id = c.id"
         keyed = f"{of_it} AND length(s.period) = CASE c.frequency WHEN 'monthly' THEN 7 ELSE 10 END"
