@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _result import result  # noqa: E402
 
 from tests.support import hostile  # noqa: E402
+from tests.support.daemon import wait_listening  # noqa: E402
 
 GOAL_S = 1.0
 WATCHDOG_USEC = 200_000
@@ -87,11 +88,7 @@ def start_daemon(tmp: Path, notify: Path) -> subprocess.Popen[bytes]:
          "--socket", str(sock), "--config", os.devnull, "--demo"],
         stdout=log, stderr=log, env=env,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"bexsyncd did not start:\n{(tmp / 'bexsyncd.log').read_text()}")
-        time.sleep(0.05)
+    wait_listening(proc, sock, tmp / "bexsyncd.log")
     for config in hostile.call(sock, "configurations.list"):  # quiet: no runs meanwhile
         hostile.call(sock, "configurations.deactivate", {"id": config["id"]})
     return proc

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _result import result  # noqa: E402
 
 from bexsync_tui.client import Client  # noqa: E402
+from tests.support.daemon import wait_listening  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -71,7 +72,7 @@ async def seed(socket: str, configurations: int, pms_url: str) -> None:
                 "configurations.create",
                 {"authorisation_id": auth_id, "administration_id": admin["id"],
                  "frequency": "daily", "ledger_id": "BEX", "start_date": today,
-                 "automatic": True, "activate": True},
+                 "automatic": True, "activate": True, "allow_duplicate_target": True},
             )  # fmt: skip
             made += 1
     await client.aclose()
@@ -113,8 +114,7 @@ def main() -> None:
         [sys.executable, "-c", "import daemon.app, time; time.sleep(10**6)"], env=env
     )
     try:
-        while not sock_path.exists():
-            time.sleep(0.05)
+        wait_listening(daemon, sock_path)
         t0 = time.monotonic()
         asyncio.run(seed(str(sock_path), 1000, pms_url(pms)))
         print(f"seeded 1000 configurations in {time.monotonic() - t0:.1f}s; settling...")

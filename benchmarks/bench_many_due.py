@@ -37,6 +37,7 @@ from bexsync_tui.client import Client  # noqa: E402
 from providers.simulators.base import SimulatorServer  # noqa: E402
 from providers.simulators.bex import BexDataset, create_bex_app  # noqa: E402
 from providers.simulators.bex_dataset import AdministrationSpec  # noqa: E402
+from tests.support.daemon import wait_listening  # noqa: E402
 
 PMS_RATE = 400  # PMS calls per second allowed in this run
 API_KEY = "bench-key-0001"
@@ -63,11 +64,7 @@ def start_daemon(tmp: Path) -> subprocess.Popen[bytes]:
 
 
 async def connect(tmp: Path, daemon: subprocess.Popen[bytes]) -> Client:
-    deadline = time.monotonic() + 60
-    while not (tmp / "s.sock").exists():
-        if daemon.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"bexsyncd did not start:\n{(tmp / 'bexsyncd.log').read_text()}")
-        await asyncio.sleep(0.05)
+    wait_listening(daemon, tmp / "s.sock", tmp / "bexsyncd.log")
     return await Client().connect(str(tmp / "s.sock"))
 
 

@@ -46,6 +46,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _result import result  # noqa: E402
 
 from bexsync_tui.client import Client  # noqa: E402
+from tests.support.daemon import wait_listening  # noqa: E402
+from tests.support.waiting import until_async  # noqa: E402
 
 CONFIGURATIONS = 100
 GOALS = {"daemon.hello": 2.0, "configurations.list": 5.0}
@@ -105,11 +107,7 @@ def start_daemon(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp / "bexsyncd.log").open("wb")
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while not os.path.exists(sock):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"bexsyncd did not start: {(tmp / 'bexsyncd.log').read_text()}")
-        time.sleep(0.05)
+    wait_listening(proc, Path(sock), tmp / "bexsyncd.log")
     return proc, sock
 
 
@@ -141,11 +139,12 @@ async def seed(sock: str, configurations: int) -> None:
                      "no_vat_code": "NONE"},
                 )  # fmt: skip
                 count += 1
-        deadline = time.monotonic() + 300
-        while any(r["state"] in ACTIVE for r in await client.call("syncs.list", {"limit": 1000})):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the demo's catch-up did not finish")
-            await asyncio.sleep(0.2)
+
+        async def caught_up() -> bool:
+            runs = await client.call("syncs.list", {"limit": 1000})
+            return not any(r["state"] in ACTIVE for r in runs)
+
+        await until_async(caught_up, "the demo's catch-up to finish", 300, every=0.2)
         listed = await client.call("configurations.list")
         if len(listed) != configurations:
             raise RuntimeError(f"seeded {len(listed)} configurations, not {configurations}")

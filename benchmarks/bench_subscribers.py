@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _result import result  # noqa: E402
 
 from bexsync_tui.client import Client  # noqa: E402
+from tests.support.daemon import wait_listening  # noqa: E402
+from tests.support.waiting import until_async  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ACTIVE = {"queued", "fetching", "building", "posting"}
@@ -92,13 +94,12 @@ class Phase:
 
 async def wait_idle(control: Client, timeout: float = 300) -> None:
     """Until no run is active (the demo's start-up catch-up is over)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def idle() -> bool:
         runs = await control.call("syncs.list", {"limit": 200})
-        if runs and not any(r["state"] in ACTIVE for r in runs):
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the demo daemon's catch-up did not finish")
+        return bool(runs) and not any(r["state"] in ACTIVE for r in runs)
+
+    await until_async(idle, "the demo daemon's catch-up to finish", timeout, every=0.2)
 
 
 def periods_of(cfg: dict[str, Any], today: date) -> list[str]:
@@ -217,11 +218,7 @@ async def run(args: argparse.Namespace) -> int:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(sock):
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the demo daemon did not start")
-            await asyncio.sleep(0.05)
+        wait_listening(daemon, Path(sock))
         control = await Client().connect(sock)
         await wait_idle(control)
         today = date.today()

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.support.daemon import ROOT, DaemonProcess, wait_for
+from tests.support.daemon import ROOT, DaemonProcess
+from tests.support.waiting import until_sync
 from tests.test_daemon_lifecycle import call
 
 
@@ -45,7 +46,7 @@ def test_backup_while_syncing_restores_to_a_working_daemon(tmp_path):
             text = metrics.read_text() if metrics.exists() else ""
             return text if 'bexsync_runs_total{state="posted"}' in text else None
 
-        text = wait_for(counting_a_posted_run, what="the metrics file to count a posted run")
+        text = until_sync(counting_a_posted_run, what="the metrics file to count a posted run")
         assert "bexsync_up 1" in text
         entries_then = json.loads(call(daemon.socket, "entries.list", {"limit": 1000}).stdout)
     finally:

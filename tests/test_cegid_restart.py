@@ -17,7 +17,8 @@ import pytest
 from providers.simulators.base import SimulatorServer
 from providers.simulators.bex import BexDataset, create_bex_app
 from providers.simulators.cegid_loop import DOSSIER, PREFIX, LoopState, create_loop_app
-from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.daemon import DaemonProcess
+from tests.support.waiting import until_sync
 from tests.test_daemon_lifecycle import call
 
 
@@ -85,20 +86,20 @@ def test_pending_import_completes_after_a_restart(tmp_path):
         run_id = ok(call(s, "syncs.run", {"configuration_id": config["id"], "period": "2026-10"}))[
             "run_id"
         ]
-        wait_for(lambda: sims.loop_state.pending())  # submitted, not yet booked
+        until_sync(lambda: sims.loop_state.pending())  # submitted, not yet booked
         assert ok(call(s, "syncs.get", {"run_id": run_id}))["state"] == "posting"
         daemon.stop(signal.SIGKILL)
         asked_before = len(sims.loop_state.requests)
 
         daemon.start()  # recovery finds the import still pending and waits on it
-        wait_for(
+        until_sync(
             lambda: ("GET", "/statutImport") in sims.loop_state.requests[asked_before:],
             what="recovery to look the pending import up",
         )
         assert len(sims.loop_state.imports) == 1  # looked up, not submitted again
         sims.call_soon(sims.loop_state.process)  # Cegid books it while the daemon waits
-        run = wait_for(lambda: (r := ok(call(s, "syncs.get", {"run_id": run_id})))["state"]
-                       != "posting" and r)  # fmt: skip
+        run = until_sync(lambda: (r := ok(call(s, "syncs.get", {"run_id": run_id})))["state"]
+                         != "posting" and r)  # fmt: skip
         assert run["state"] == "posted", run
         entry = ok(call(s, "entries.get", {"id": run["entry_id"]}))
         assert entry["reference"] == f"bexsync:{config['id']}:2026-10"

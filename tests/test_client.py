@@ -193,7 +193,7 @@ async def test_reconnecting_client_survives_a_daemon_restart(tmp_path: Path) -> 
     await asyncio.sleep(0)
 
     async def wait_for(predicate: Any) -> None:
-        await until(predicate, f"a condition; events so far: {events}")
+        await until(predicate, lambda: f"a condition; events so far: {events}")
 
     async with serve(path, app=first_app, bus=first_bus):
         await rc.start(wait=HANG_S)

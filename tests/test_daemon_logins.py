@@ -3,15 +3,13 @@ and a device-code login completes in the background once approved (issue 5)."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 
 import httpx
 import pytest
 
-from tests.support.daemon import demo_daemon
-from tests.support.waiting import HANG_S
+from tests.support.daemon import demo_daemon, open_when_listening
+from tests.support.waiting import HANG_S, until_async
 
 
 def free_port() -> int:
@@ -21,26 +19,11 @@ def free_port() -> int:
 
 
 async def wait_logged_in(client, auth_id, timeout=HANG_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    async def logged_in():
         auth = await client.call("authorisations.get", {"id": auth_id})
-        if auth["logged_in"]:
-            return auth
-        await asyncio.sleep(0.1)
-    raise TimeoutError("the login did not complete")
+        return auth if auth["logged_in"] else None
 
-
-async def open_when_listening(browser: httpx.AsyncClient, url: str) -> httpx.Response:
-    """The browser's request, retried as a user would reload while the daemon's listener (it
-    starts in the background) is not up yet; the deadline only bounds a hang."""
-    deadline = time.monotonic() + HANG_S
-    while True:
-        try:
-            return await browser.get(url)
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
+    return await until_async(logged_in, "the login to complete", timeout)
 
 
 async def test_loopback_listener_completes_a_code_flow(tmp_path):

@@ -4,15 +4,13 @@ so without "failed unexpectedly"."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 from daemon.engine import recovery
 from daemon.store.errors import StoreUnavailable
 from tests.support.daemon import demo_daemon, wait_run
-from tests.support.waiting import HANG_S
+from tests.support.waiting import until_async
 
 
 async def test_a_posting_that_cannot_be_recorded_is_an_attention_item(
@@ -48,11 +46,11 @@ async def test_a_posting_that_cannot_be_recorded_is_an_attention_item(
 
 
 async def _until_attention(client: Any, run_id: int) -> dict[str, Any]:
-    """``daemon.status`` once it lists the run; the deadline only bounds a hang."""
-    deadline = time.monotonic() + HANG_S
-    while True:
+    """``daemon.status`` once it lists the run as an attention item."""
+
+    async def listing_it() -> dict[str, Any] | None:
         status: dict[str, Any] = await client.call("daemon.status")
-        if any(a["kind"] == "run" and a["id"] == run_id for a in status["attention"]):
-            return status
-        assert time.monotonic() < deadline, "the run never became an attention item"
-        await asyncio.sleep(0.05)
+        listed = any(a["kind"] == "run" and a["id"] == run_id for a in status["attention"])
+        return status if listed else None
+
+    return await until_async(listing_it, "the run to become an attention item")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -16,6 +15,7 @@ from daemon.followups import FollowUps
 from daemon.scheduler import MAX_SLEEP, Scheduler
 from daemon.sdnotify import Notifier
 from tests.support.daemon import demo_daemon, wait_run
+from tests.support.waiting import until, until_async
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # every test on SQLite and PostgreSQL
 
@@ -30,18 +30,19 @@ class Clock:
 
 async def settle(client, config_id, timeout=60):
     """Wait until no run of the configuration is active; return its runs oldest first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def settled():
         runs = await client.call("syncs.list", {"configuration_id": config_id, "limit": 1000})
-        if runs and not any(
+        if not runs or any(
             r["state"] in ("queued", "fetching", "building", "posting") for r in runs
         ):
-            cfg = await client.call("configurations.get", {"id": config_id})
-            due = cfg["next_due"]
-            if due is None or due["due_at"] > client_clock_iso(client):
-                return list(reversed(runs))
-        await asyncio.sleep(0.05)
-    raise TimeoutError("runs did not settle")
+            return None
+        due = (await client.call("configurations.get", {"id": config_id}))["next_due"]
+        if due is None or due["due_at"] > client_clock_iso(client):
+            return list(reversed(runs))
+        return None
+
+    return await until_async(settled, f"the runs of configuration {config_id} to settle", timeout)
 
 
 def client_clock_iso(client) -> str:
@@ -143,24 +144,13 @@ async def test_cancel_a_queued_run_and_errors_fail_with_a_notification(tmp_path,
     async with demo_daemon(tmp_path, clock=clock) as (_app, client):
         configs = await client.call("configurations.list")
         broken = next(c for c in configs if c["frequency"] == "monthly" and c["automatic"])
-        runs = await settle_failed(client, broken["id"])
-        assert runs[0]["state"] == "failed"
-        assert "no ledger number" in runs[0]["error"]
+        failed = await first_failure(client, broken["id"])
+        assert "no ledger number" in failed["error"]
         notes = await client.call("notifications.list")
         assert any(n["level"] == "error" and n["link"]["configuration_id"] == broken["id"]
                    for n in notes)  # fmt: skip
         status = await client.call("daemon.status")
         assert any(item.get("configuration_id") == broken["id"] for item in status["attention"])
-
-
-async def settle_failed(client, config_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = await client.call("syncs.list", {"configuration_id": config_id})
-        if runs and runs[0]["state"] == "failed":
-            return runs
-        await asyncio.sleep(0.05)
-    raise TimeoutError("no failed run")
 
 
 async def test_cancel_a_running_sync_posts_nothing(tmp_path, clock, monkeypatch):
@@ -200,13 +190,12 @@ def is_daily(entry) -> bool:
 
 async def first_failure(client, config_id, timeout=60):
     """The configuration's newest run once it has failed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def failed():
         runs = await client.call("syncs.list", {"configuration_id": config_id})
-        if runs and runs[0]["state"] == "failed":
-            return runs[0]
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"no run of configuration {config_id} failed")
+        return runs[0] if runs and runs[0]["state"] == "failed" else None
+
+    return await until_async(failed, f"a run of configuration {config_id} to fail", timeout)
 
 
 async def test_retryable_provider_failure_is_retried_with_backoff(tmp_path, clock, monkeypatch):
@@ -295,10 +284,7 @@ async def test_the_outcome_line_says_how_long_the_run_took(tmp_path, caplog):
         started = await client.call("syncs.run", {"configuration_id": manual["id"]})
         assert (await wait_run(client, started["run_id"]))["state"] == "posted"
         # The line is written just after the run is stored as posted: wait for it here.
-        deadline = time.monotonic() + 60
-        while (outcome := outcome_of(started["run_id"])) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-    assert outcome is not None, "no outcome line for the run"
+        outcome = await until(lambda: outcome_of(started["run_id"]), "the run's outcome line")
     # Measured by the engine: a run of a few milliseconds is not "0.000" (whole-second stamps).
     assert 0 < float(outcome.fields["duration_s"]) < 30
 
@@ -326,12 +312,12 @@ async def test_a_run_settled_as_the_daemon_stops_still_logs_and_announces_it(tmp
 
         app.outcomes.announce, app.bus.publish = slow_finished, publish
         run_id = (await client.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
-        state, deadline = None, time.monotonic() + 60
-        while state != "posted" and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+
+        async def posted() -> bool:
             row = await app.store.db.fetchone("SELECT state FROM runs WHERE id = ?", (run_id,))
-            state = row["state"]
-        assert state == "posted"
+            return bool(row["state"] == "posted")
+
+        await until_async(posted, "the run to be stored as posted", every=0.01)
         asyncio.get_running_loop().call_later(0.2, release.set)
     assert run_id in announced
     lines = [r for r in caplog.records if r.getMessage() == "sync posted"]

@@ -11,8 +11,9 @@ from collections import Counter
 
 import pytest
 
-from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.daemon import DaemonProcess
 from tests.support.kill_harness import CORRECTION_POINTS, POINTS
+from tests.support.waiting import until_sync
 from tests.test_daemon_lifecycle import call, cli
 
 
@@ -32,7 +33,7 @@ class HarnessedDaemon(DaemonProcess):
 def test_sigkill_at_each_step_of_a_posting(tmp_path, point):
     marker = tmp_path / "paused"
     first = HarnessedDaemon(tmp_path, point, marker).start()
-    wait_for(marker.exists, what=f"the daemon to reach {point}")
+    until_sync(marker.exists, what=f"the daemon to reach {point}")
     first.stop(signal.SIGKILL)
 
     second = DaemonProcess(tmp_path, "--demo").start()
@@ -54,7 +55,7 @@ def test_sigkill_at_each_step_of_a_posting(tmp_path, point):
             )
             return not busy and not due_now and runs
 
-        runs = wait_for(caught_up, what="catch-up after restart")
+        runs = until_sync(caught_up, what="catch-up after restart")
         entries = json.loads(
             call(
                 second.socket, "entries.list", {"configuration_id": daily["id"], "limit": 1000}
@@ -119,7 +120,7 @@ def test_sigkill_between_posting_a_correction_and_recording_it(tmp_path, point):
         "syncs.run",
         {"configuration_id": manual["id"], "draft_id": draft["id"], "force": True},
     )
-    wait_for(marker.exists, what=f"the daemon to reach {point}")
+    until_sync(marker.exists, what=f"the daemon to reach {point}")
     first.stop(signal.SIGKILL)
 
     second = DaemonProcess(tmp_path, "--demo").start()
@@ -132,7 +133,7 @@ def test_sigkill_between_posting_a_correction_and_recording_it(tmp_path, point):
             corrections = [e for e in found if e["kind"] == "correction"]
             return corrections if corrections else None
 
-        corrections = wait_for(settled, what="the correction recorded after the restart")
+        corrections = until_sync(settled, what="the correction recorded after the restart")
         runs = json.loads(
             call(second.socket, "syncs.list", {"configuration_id": manual["id"]}).stdout
         )

@@ -10,7 +10,6 @@ provider's ledger list.
 from __future__ import annotations
 
 import json
-import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from daemon.model import FREQUENCIES, ConfigurationFields, FieldProblem, validate_configuration
 from tests.support.daemon import DaemonProcess
 from tests.support.fuzz_counts import fuzz_settings, tried
+from tests.support.waiting import until_sync
 from tests.test_fuzz_daemon import Line, dump
 
 ACTIVE = ("queued", "fetching", "building", "posting")
@@ -38,10 +38,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Any:
     try:
         for config in rpc(proc, "configurations.list")["result"]:
             rpc(proc, "configurations.deactivate", {"id": config["id"]})
-        deadline = time.monotonic() + 60
-        while any(r["state"] in ACTIVE for r in rpc(proc, "syncs.list")["result"]):
-            assert time.monotonic() < deadline, "the demo's catch-up did not finish"
-            time.sleep(0.2)
+        until_sync(
+            lambda: not any(r["state"] in ACTIVE for r in rpc(proc, "syncs.list")["result"]),
+            "the demo's catch-up to finish",
+        )
         made = rpc(proc, "authorisations.create", {"name": "Rules", "provider": "sandbox"})
         proc.auth_id = made["result"]["authorisation"]["id"]
         assert "result" in rpc(proc, "authorisations.activate", {"id": proc.auth_id})

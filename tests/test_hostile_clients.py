@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from tests.support import hostile
 from tests.support.daemon import DaemonProcess, run_cli
-from tests.support.waiting import HANG_S
+from tests.support.waiting import until_sync
 
 EXPECTED = {  # what each attack must get back (a regular expression on its outcome)
     "1 MB batch of 19,000 rpc.discover": r"BatchTooLarge",
@@ -51,13 +50,12 @@ def _state(path: Path) -> str:
 
 def _settled_state(path: Path) -> str:
     """The state once no run is active (the demo's start-up catch-up may still be going)."""
-    deadline = time.monotonic() + HANG_S
-    while True:
-        runs = hostile.call(path, "syncs.list")
-        if not any(r["state"] in ("queued", "fetching", "building", "posting") for r in runs):
-            return _state(path)
-        assert time.monotonic() < deadline, "runs did not settle"
-        time.sleep(0.1)
+    active = ("queued", "fetching", "building", "posting")
+    until_sync(
+        lambda: not any(r["state"] in active for r in hostile.call(path, "syncs.list")),
+        "runs to settle",
+    )
+    return _state(path)
 
 
 def _cli_hello(path: Path) -> dict:

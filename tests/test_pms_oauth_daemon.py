@@ -12,7 +12,6 @@ import json
 import logging
 import socket
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,7 +37,8 @@ from providers.simulators.oauth_server import (
     oauth_state,
 )
 from providers.tokens import SecretBox, Token
-from tests.support.daemon import demo_daemon, wait_run
+from tests.support.daemon import demo_daemon, open_when_listening, wait_run
+from tests.support.waiting import until_async
 
 CLIENT_ID = "bexsync-pms-app"
 CLIENT_SECRET = "pms-client-secret-4f9a2c7e1b"  # planted: must never leave the daemon
@@ -270,16 +270,8 @@ async def test_the_loopback_listener_completes_the_pms_login(tmp_path):
         step = started["next_step"]
         assert step["redirect_uri"] == f"http://127.0.0.1:{port}/callback"
         redirect = await consent(step["url"])
-        page = None
-        deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as browser:  # the browser's request through `ssh -L`
-            while page is None:
-                try:
-                    page = await browser.get(redirect)
-                except httpx.ConnectError:  # the listener starts in the background
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.05)
+            page = await open_when_listening(browser, redirect)
         assert page.status_code == 200 and "close this tab" in page.text
         pms_now = await client.call("pms.get")
         assert pms_now["status"] == "connected" and pms_now["auth"] == "oauth"
@@ -401,14 +393,14 @@ async def test_scheduled_periods_refused_by_the_pms_login_are_retried_after_reco
 
 async def wait_until(observe: Any, want: set[str], timeout: float = 60) -> None:
     """Poll ``observe()`` until it returns ``want``."""
-    deadline = asyncio.get_running_loop().time() + timeout
     seen: set[str] = set()
-    while asyncio.get_running_loop().time() < deadline:
+
+    async def arrived() -> bool:
+        nonlocal seen
         seen = await observe()
-        if seen == want:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"after {timeout} s: {sorted(seen)}, not {sorted(want)}")
+        return seen == want
+
+    await until_async(arrived, lambda: f"{sorted(want)}, not {sorted(seen)}", timeout)
 
 
 async def test_bad_requests_are_refused_and_change_nothing(tmp_path):

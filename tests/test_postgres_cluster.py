@@ -24,7 +24,8 @@ from daemon.store.postgres import PostgresStore
 from daemon.store.postgres.coordination import PgCoordination
 from providers.tokens import SecretBox
 from tests.support.postgres import PostgresServer
-from tests.support.waiting import until
+from tests.support.waiting import until, until_async
+from tests.test_store_contract import configured
 from tests.tui.helpers import record_toasts, wait_toast, wait_until
 
 
@@ -58,14 +59,38 @@ async def daemon(
         await app.stop()
 
 
+@contextlib.asynccontextmanager
+async def two_daemons(
+    tmp: Path, url: str
+) -> AsyncIterator[tuple[tuple[DaemonApp, Client], tuple[DaemonApp, Client]]]:
+    """Daemon A (the demo's data seeded through it) and daemon B, on one database."""
+    async with daemon(tmp, "a", url, seed=True) as a, daemon(tmp, "b", url) as b:
+        yield a, b
+
+
+async def _age_heartbeat(store: PostgresStore, daemon_id: str) -> None:
+    """The daemon's last heartbeat a minute older: long past the lease (5 s here)."""
+    await store.db.execute(
+        "UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?", (daemon_id,)
+    )
+
+
+async def _fall_silent(silent: DaemonApp, *, taken_over_by: DaemonApp) -> None:
+    """``silent`` stops beating (frozen, cut off) with its last heartbeat long ago; its peer's
+    next beat takes its leases over and settles its runs."""
+    for task in silent.cluster._tasks:
+        task.cancel()
+    store = taken_over_by.store
+    assert isinstance(store, PostgresStore)
+    await _age_heartbeat(store, silent.instance_id)
+    await taken_over_by.cluster.beat()
+
+
 async def test_a_client_of_one_daemon_sees_a_run_that_another_daemon_executes(
     tmp_path: Path, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (app_b, client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (app_b, client_b)):
         events: list[tuple[str, dict[str, Any]]] = []
         client_a.on_event(lambda topic, data: events.append((topic, data)))
         await client_a.subscribe(["sync.progress", "sync.finished"])
@@ -100,10 +125,7 @@ async def test_the_tui_on_one_daemon_shows_a_run_another_daemon_posts(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (_app_b, client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (_app_b, client_b)):
         configs = await client_a.call("configurations.list")
         manual = next(c for c in configs if not c["automatic"])
 
@@ -114,8 +136,7 @@ async def test_the_tui_on_one_daemon_shows_a_run_another_daemon_posts(
         for c in configs:  # no catch-up meanwhile: its toast would sum our run up with it
             if c["automatic"]:
                 await client_a.call("configurations.deactivate", {"id": c["id"]})
-        while not await caught_up():
-            await asyncio.sleep(0.05)
+        await until_async(caught_up, "the catch-up's runs to settle")
         tui_client = ReconnectingClient(str(app_a.socket_path), client_name="bexsync-tui-test")
         app = BexsyncApp(
             client=tui_client,
@@ -143,7 +164,7 @@ async def test_a_configuration_is_claimed_by_exactly_one_daemon(
     store = PostgresStore(postgres_server.create_database(), _clock)
     await store.open()
     try:
-        config_id = await _a_configuration(store)
+        _auth_id, config_id = await configured(store)
         nodes = [PgCoordination(lambda: store.db, f"n{i}", _clock, 30.0) for i in range(6)]
         for node in nodes:
             await node.join()
@@ -183,8 +204,7 @@ async def test_a_silent_daemons_runs_are_recovered_by_a_peer_after_the_lease(
         # While its heartbeat is fresh the run is the dead daemon's: this daemon leaves it.
         await app.cluster.beat()
         assert (await store.runs.get(run_id)).state == "fetching"  # type: ignore[union-attr]
-        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
-                               ("dead-daemon",))  # fmt: skip
+        await _age_heartbeat(store, "dead-daemon")
         await app.cluster.beat()
         run = await store.runs.get(run_id)
         assert run is not None and run.state == "failed"
@@ -203,10 +223,7 @@ async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
     off). B takes the lease over, looks the reference up and posts with the same key. When A
     wakes up and its call completes, the provider holds one entry and so does the store."""
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (app_b, client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (app_b, client_b)):
         manual = next(c for c in await client_a.call("configurations.list") if not c["automatic"])
         provider = await app_a.providers.provider_for(manual["authorisation_id"])
         reached, gate = asyncio.Event(), asyncio.Event()
@@ -221,14 +238,7 @@ async def test_a_run_frozen_while_posting_is_settled_by_a_peer_and_posted_once(
         provider.post_entry = frozen  # type: ignore[method-assign]
         run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
         await asyncio.wait_for(reached.wait(), 60)
-        # A falls silent: no heartbeat, and its last one long ago.
-        for task in app_a.cluster._tasks:
-            task.cancel()
-        store = app_b.store
-        assert isinstance(store, PostgresStore)
-        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
-                               (app_a.instance_id,))  # fmt: skip
-        await app_b.cluster.beat()
+        await _fall_silent(app_a, taken_over_by=app_b)
         run = await client_b.call("syncs.get", {"run_id": run_id})
         assert run["state"] == "posted" and run["entry_id"] is not None
         gate.set()  # A wakes up: its call completes with the same idempotency key
@@ -245,10 +255,7 @@ async def test_a_run_its_daemon_lost_while_building_never_posts_when_it_wakes(
     """Daemon A went silent before posting; B took over and recorded the run interrupted. When
     A wakes up, its run finds itself settled and stops: nothing reaches the ledger."""
     url = postgres_server.create_database()
-    async with (
-        daemon(tmp_path, "a", url, seed=True) as (app_a, client_a),
-        daemon(tmp_path, "b", url) as (app_b, _client_b),
-    ):
+    async with two_daemons(tmp_path, url) as ((app_a, client_a), (app_b, _client_b)):
         manual = next(c for c in await client_a.call("configurations.list") if not c["automatic"])
         reached, gate = asyncio.Event(), asyncio.Event()
         post = app_a.engine._post
@@ -262,13 +269,7 @@ async def test_a_run_its_daemon_lost_while_building_never_posts_when_it_wakes(
         app_a.engine._post = frozen  # type: ignore[method-assign]
         run_id = (await client_a.call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
         await asyncio.wait_for(reached.wait(), 60)
-        for task in app_a.cluster._tasks:
-            task.cancel()
-        store = app_b.store
-        assert isinstance(store, PostgresStore)
-        await store.db.execute("UPDATE daemons SET heartbeat_at = heartbeat_at - 60 WHERE id = ?",
-                               (app_a.instance_id,))  # fmt: skip
-        await app_b.cluster.beat()
+        await _fall_silent(app_a, taken_over_by=app_b)
         assert (await client_a.call("syncs.get", {"run_id": run_id}))["state"] == "failed"
         gate.set()
         await until(lambda: run_id not in app_a.engine._tasks, "A's run task to end")
@@ -296,43 +297,6 @@ def _clock() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-async def _a_configuration(store: PostgresStore) -> int:
-    from datetime import date
-
-    from daemon.store.records import Administration, ConfigurationValues
-
-    await store.pms.connect(
-        base_url="http://127.0.0.1:1/v3",
-        auth="api_key",
-        api_key="sealed",
-        token=None,
-        message="ok",
-        administrations=[Administration("a1", "101", "Park", "EUR", "Europe/Amsterdam")],
-    )
-    auth_id = await store.authorisations.create(
-        name="Books", provider="sandbox", status_message="", settings={}, pending=None
-    )
-    return await store.configurations.create(
-        ConfigurationValues(
-            authorisation_id=auth_id,
-            administration_id="a1",
-            frequency="monthly",
-            ledger_id="BEX",
-            ledger_name="",
-            tenant_id=None,
-            start_date=date(2026, 1, 1),
-            end_date=None,
-            delay_days=3,
-            automatic=True,
-            no_vat_code=None,
-            account_map={},
-            vat_map={},
-            schedule=None,
-        ),
-        active=True,
-    )
 
 
 pytestmark = pytest.mark.timeout(120)

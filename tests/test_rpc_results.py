@@ -36,7 +36,8 @@ from providers.simulators.oauth_server import (
     create_oauth_app,
     oauth_state,
 )
-from tests.support.daemon import demo_daemon
+from tests.support.daemon import demo_daemon, wait_run_via
+from tests.support.waiting import until_async
 
 CLIENT_ID = "bexsync-every-method"
 CLIENT_SECRET = "every-method-secret-5e1d0c"
@@ -122,6 +123,7 @@ async def walk_every_method(call: Call, pms: Pms) -> None:
     await call("configurations.activate", {"id": config["id"]})
     await call("configurations.deactivate", {"id": config["id"]})
     await call("configurations.get", {"id": config["id"]})
+    await call("configurations.accounts", {"id": config["id"]})
     await call("configurations.delete", {"id": config["id"]})
     await call("authorisations.delete", {"id": auth_id})
 
@@ -137,8 +139,11 @@ async def walk_every_method(call: Call, pms: Pms) -> None:
     held = f"/administrations/{manual['administration_id']}/journal_transactions"
     pms.faults.add(Fault.hook(gate.wait, path=held, nth={1}))
     run_id = (await call("syncs.run", {"configuration_id": manual["id"]}))["run_id"]
-    while (await call("syncs.get", {"run_id": run_id}))["state"] == "queued":
-        await asyncio.sleep(0.02)
+
+    async def fetching() -> bool:
+        return bool((await call("syncs.get", {"run_id": run_id}))["state"] != "queued")
+
+    await until_async(fetching, "the run to leave the queue", every=0.02)
     assert (await call("syncs.cancel", {"run_id": run_id}))["state"] == "cancelled"
     gate.set()
 
@@ -153,15 +158,6 @@ async def walk_every_method(call: Call, pms: Pms) -> None:
     await call("notifications.mark_read", {"all": True})
     await call("events.subscribe", {"topics": ["sync.finished", "notification.created"]})
     await call("events.unsubscribe", {})
-
-
-async def wait_run_via(call: Call, run_id: int, timeout: float = 30) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            run = await call("syncs.get", {"run_id": run_id})
-            if run["state"] not in ("queued", "fetching", "building", "posting"):
-                return run
-            await asyncio.sleep(0.05)
 
 
 def _dropped(raw: Any, sent: Any, path: str = "") -> list[str]:

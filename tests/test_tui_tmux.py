@@ -7,6 +7,7 @@ ctrl+q, checks that the demo daemon is gone and its temporary state removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,12 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import HANG_S, until_sync
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_TIMEOUT = 30.0
@@ -64,14 +66,15 @@ class Tmux:
 
     def wait(self, what: str, ok: Callable[[str], bool], timeout: float = STEP_TIMEOUT) -> str:
         """Poll the screen until ``ok(screen)``; fail with the last screen after ``timeout``."""
-        deadline = time.monotonic() + timeout
         text = ""
-        while time.monotonic() < deadline:
+
+        def shown() -> bool:
+            nonlocal text
             text = self.screen()
-            if ok(text):
-                return text
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; the screen:\n{text}")
+            return ok(text)
+
+        until_sync(shown, lambda: f"{what}; the screen:\n{text}", timeout, every=0.1)
+        return text
 
     def wait_text(self, *texts: str, timeout: float = STEP_TIMEOUT) -> str:
         return self.wait(repr(texts), lambda s: all(t in s for t in texts), timeout)
@@ -80,14 +83,14 @@ class Tmux:
         """Wait until an input whose text matches ``text`` is focused: all of its text is
         selected on focus, drawn on the selection colour (256-colour terminal, default theme)."""
         focused = re.compile(re.escape(SELECTED) + text)
-        deadline = time.monotonic() + timeout
         raw = ""
-        while time.monotonic() < deadline:
+
+        def shown() -> bool:
+            nonlocal raw
             raw = self.run("capture-pane", "-e", "-p", "-t", "demo")
-            if focused.search(raw):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for focus on {what}; the screen:\n{raw}")
+            return bool(focused.search(raw))
+
+        until_sync(shown, lambda: f"focus on {what}; the screen:\n{raw}", timeout)
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True, timeout=10)
@@ -254,9 +257,8 @@ def test_demo_in_tmux_preview_correct_post_view_quit(short_tmp: Path) -> None:
 
         # ctrl+q quits the TUI and stops the demo daemon; its temporary state is removed.
         tmux.keys("C-q")
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while (tmux.alive() or running(daemon_pid)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # the asserts below say which one is left
+            until_sync(lambda: not (tmux.alive() or running(daemon_pid)), "both to end", HANG_S)
         assert not tmux.alive(), "the TUI did not exit"
         assert not running(daemon_pid), "the demo daemon is still running"
         assert not [p for p in tmp_path.iterdir() if p.name.startswith("bexsync-demo-")]
@@ -299,9 +301,10 @@ def test_the_demo_daemon_ends_with_its_tui(short_tmp: Path, ending: str) -> None
             tmux.kill()  # tmux hangs up the pane: SIGHUP, as an SSH drop does
         else:
             os.kill(tui_pid, getattr(signal, ending))
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while (running(tui_pid) or running(daemon_pid)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        with contextlib.suppress(AssertionError):  # the asserts below say which one is left
+            until_sync(
+                lambda: not (running(tui_pid) or running(daemon_pid)), "both to end", HANG_S
+            )  # (the demo gives its daemon 15 s to stop, then kills it; a busy machine adds more)
         assert not running(tui_pid), "the TUI is still running"
         assert not running(daemon_pid), "the demo daemon is still running"
         left = [p for p in short_tmp.iterdir() if p.name.startswith("bexsync-demo-")]

@@ -28,10 +28,10 @@ COLUMNS = (
     Column("configuration_id", "#", 3, render=lambda e: str(e.get("configuration_id") or "")),
     Column("administration_number", "Admin", 5),
     Column("period", "Period", 10),
-    Column("provider", "Provider", 9),
+    Column("provider", "Provider", 9, optional=True),  # optional: hidden on a narrow screen
     Column("external_id", "External id"),
     Column("kind", "Kind", 5, render=lambda e: kind_text(e)),
-    Column("line_count", "Lines", 5, "right"),
+    Column("line_count", "Lines", 5, "right", optional=True),
     Column("total", "Total", 12, "right"),
 )
 

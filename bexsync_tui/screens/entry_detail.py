@@ -12,8 +12,16 @@ from textual.widgets import Static
 
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.widgets.money import balance, right, wire
-from bexsync_tui.widgets.tables import PlainTable, fill_table
+from bexsync_tui.widgets.tables import EntryLinesTable, Fit, cut, fill_table
 from bexsync_tui.widgets.times import local_time
+
+ENTRY_COLUMNS = (
+    Fit("account", "Account", 8),
+    Fit("description", "Description", 8, share=1),  # shrinks first: amounts stay in view
+    Fit("vat_code", "VAT", 5),
+    Fit("debit", Text("Debit", justify="right"), 12),
+    Fit("credit", Text("Credit", justify="right"), 12),
+)
 
 
 class EntryDetailScreen(BexScreen):
@@ -29,13 +37,7 @@ class EntryDetailScreen(BexScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="entry-info", markup=False)
-        table = PlainTable(id="entry-lines")
-        table.add_column("Account", width=8)
-        table.add_column("Description", width=26)
-        table.add_column("VAT", width=5)
-        table.add_column(Text("Debit", justify="right"), width=12)
-        table.add_column(Text("Credit", justify="right"), width=12)
-        yield table
+        yield EntryLinesTable(ENTRY_COLUMNS, id="entry-lines")
         yield Static("", id="entry-totals")
 
     def on_mount(self) -> None:
@@ -63,13 +65,13 @@ class EntryDetailScreen(BexScreen):
         self._info()
         lines = list(self.entry.get("lines") or [])
         fill_table(
-            self.query_one("#entry-lines", PlainTable),
+            self.query_one("#entry-lines", EntryLinesTable),
             (
                 (
                     str(i),
                     (
                         str(line.get("account") or ""),
-                        str(line.get("description") or line.get("account_name") or ""),
+                        cut(line.get("description") or line.get("account_name") or ""),
                         str(line.get("vat_code") or ""),
                         right(line.get("debit")),
                         right(line.get("credit")),

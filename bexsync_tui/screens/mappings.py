@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from bexsync_tui.client import RpcCallError
 from bexsync_tui.screens.base import BexScreen
 from bexsync_tui.screens.dialogs import ConfirmScreen
+from bexsync_tui.widgets.accounts import AccountField, AccountList
 from bexsync_tui.widgets.errors import describe_error, field_errors, show_field_error
 from bexsync_tui.widgets.tables import BexTable, fill_table
 
@@ -87,7 +88,13 @@ class MappingsScreen(BexScreen):
             yield Label("", id="edit-kind")
             yield Input(placeholder="BEX code", id="edit-source", compact=True)
             yield Label("->", id="edit-arrow")
-            yield Input(placeholder="provider code", id="edit-target", compact=True)
+            yield AccountField(
+                list_id="target-choices",
+                placeholder="provider code",
+                id="edit-target",
+                compact=True,
+            )
+        yield AccountList(field_id="edit-target", id="target-choices")
         yield Label("", id="error-account_map", classes="field-error")
         yield Label("", id="error-vat_map", classes="field-error")
         yield Label("", id="error-general", classes="field-error")
@@ -96,8 +103,19 @@ class MappingsScreen(BexScreen):
         number = self.configuration.get("administration_number")
         self.set_heading(f"Administration {number} › Account and VAT mappings")
         self.query_one("#map-editor").display = False
+        self._close_choices()
         self._show_rows()
         self.query_one("#mappings-table", MappingsTable).focus()
+        self.load_chart()
+
+    @work(exclusive=True, group="chart", exit_on_error=False, description="")
+    async def load_chart(self) -> None:
+        """The provider's accounts, offered for an account row's target (type to filter)."""
+        try:
+            accounts = await self.call("configurations.accounts", {"id": self.configuration["id"]})
+        except RpcCallError:
+            return  # (the field still takes a typed code; saving checks it)
+        self.query_one(AccountList).set_chart(accounts)
 
     def _show_rows(self) -> None:
         fill_table(
@@ -127,6 +145,9 @@ class MappingsScreen(BexScreen):
         self.query_one("#edit-kind", Label).update(KINDS[row["kind"]][1])
         self.query_one("#edit-source", Input).value = row["source"]
         self.query_one("#edit-target", Input).value = row["target"]
+        choices = self.query_one(AccountList)
+        choices.offered = row["kind"] == "account"  # a VAT row's target is a tax code
+        choices.filter(row["target"])
         self.query_one("#map-editor").display = True
         self.set_focus(self.query_one("#edit-source", Input))
         self.refresh_bindings()
@@ -193,8 +214,14 @@ class MappingsScreen(BexScreen):
         self.editing = None
         self.before_edit = None
         self.query_one("#map-editor").display = False
+        self._close_choices()
         self._show_rows()
         self.query_one("#mappings-table", MappingsTable).focus()
+
+    def _close_choices(self) -> None:
+        choices = self.query_one(AccountList)
+        choices.offered = False  # offered again when an account row is edited
+        choices.display = False
 
     def action_remove(self) -> None:
         key = self.query_one("#mappings-table", MappingsTable).current_key

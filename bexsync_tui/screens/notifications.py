@@ -37,6 +37,7 @@ class NotificationsScreen(BexScreen):
         table.add_column(" ", width=1, key="unread")
         table.add_column("Level", width=7, key="level")
         table.add_column("Created", width=16, key="created")
+        table.add_column("#", width=3, key="configuration")  # the id `bexsync sync` takes
         # Last and as wide as its text: never cut where there is room (a narrow terminal
         # scrolls it sideways; the highlighted one's whole text shows below).
         table.add_column("Title", key="title")
@@ -66,6 +67,7 @@ class NotificationsScreen(BexScreen):
                         Text("•" if not n.get("read") else " ", style="bold"),
                         Text(str(n.get("level", "")), style=LEVEL_STYLES.get(n.get("level"), "")),
                         local_time(n.get("created_at")),
+                        configuration_of(n),
                         Text(str(n.get("title", "")), style="" if n.get("read") else "bold"),
                     ),
                 )
@@ -132,6 +134,13 @@ class NotificationsScreen(BexScreen):
             note["read"] = True
         self.bex.unread_count = 0
         self._fill()
+
+
+def configuration_of(note: dict[str, Any]) -> Text:
+    """The id of the configuration a notification is about ("" for a login or the PMS)."""
+    link = note.get("link") or {}
+    number = link.get("configuration_id") if link.get("kind") == "entries" else None
+    return Text("" if number is None else str(number), justify="right")
 
 
 class ViewTable(BexTable):

@@ -14,15 +14,32 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Label, Static
 
 from bexsync_tui.actions import run_period
+from bexsync_tui.client import RpcCallError
 from bexsync_tui.screens.base import BexScreen
+from bexsync_tui.widgets.accounts import AccountField, AccountList
 from bexsync_tui.widgets.money import balance, parse_amount, right, wire
-from bexsync_tui.widgets.tables import LinesTable, fill_table
+from bexsync_tui.widgets.tables import Fit, LinesTable, cut, fill_table
 
-EDIT_FIELDS = ("account", "description", "vat_code", "debit", "credit")
+LINE_COLUMNS = (
+    Fit("account", "Account", 8),
+    Fit("account_name", "Name", 6, share=2),  # names shrink first: amounts stay in view
+    Fit("description", "Description", 6, share=3),
+    Fit("vat_code", "VAT", 5),
+    Fit("debit", Text("Debit", justify="right"), 10),
+    Fit("credit", Text("Credit", justify="right"), 10),
+)
+EDIT_LABELS = {
+    "account": "Account",
+    "description": "Description",
+    "vat_code": "VAT code",
+    "debit": "Debit",
+    "credit": "Credit",
+}
+EDIT_FIELDS = tuple(EDIT_LABELS)
 URGENT_WARNINGS = ("already_posted", "not_due")
 EMPTY_LINE = {
     "account": "",
@@ -47,8 +64,20 @@ def problem_text(problem: Any) -> str:
     return str(problem)
 
 
+class ProblemsPanel(VerticalScroll):
+    """The draft's errors and warnings: a few lines high, so it scrolls; focusable (tab, or
+    w) so the keyboard reaches the last warning (up/down/end scroll it)."""
+
+    def show(self, problems: list[str]) -> None:
+        """One line (wrapped) per problem, in order; hidden when there are none."""
+        self.remove_children()
+        self.mount_all(Static(text, markup=False, classes="problem") for text in problems)
+        self.display = bool(problems)
+
+
 class PreviewScreen(BexScreen):
-    """Edits happen in a one-line editor under the table; Enter applies, Escape reverts."""
+    """Edits happen in a labelled editor row under the table, with the provider's accounts
+    to pick from below it; Enter applies, Escape reverts."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="preview.back"),
@@ -56,6 +85,7 @@ class PreviewScreen(BexScreen):
         Binding("x,delete", "remove_line", "Remove line", id="preview.remove_line"),
         Binding("p", "post", "Post", id="preview.post"),
         Binding("ctrl+r", "rebuild", "Rebuild", id="preview.rebuild"),
+        Binding("w", "warnings", "Warnings", show=False, id="preview.warnings"),
     ]
 
     def __init__(self, configuration: dict[str, Any], period: str | None = None) -> None:
@@ -72,22 +102,24 @@ class PreviewScreen(BexScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("Building the draft…", id="draft-info", markup=False)
-        table = LinesTable(id="lines-table")
-        table.add_column("Account", width=8, key="account")
-        table.add_column("Name", width=14, key="account_name")
-        table.add_column("Description", width=17, key="description")
-        table.add_column("VAT", width=5, key="vat_code")
-        table.add_column(Text("Debit", justify="right"), width=10, key="debit")
-        table.add_column(Text("Credit", justify="right"), width=10, key="credit")
-        yield table
-        with Horizontal(id="editor"):
-            yield Input(placeholder="account", id="edit-account", compact=True)
-            yield Input(placeholder="description", id="edit-description", compact=True)
-            yield Input(placeholder="VAT", id="edit-vat_code", compact=True)
-            yield Input(placeholder="debit", id="edit-debit", compact=True)
-            yield Input(placeholder="credit", id="edit-credit", compact=True)
+        yield LinesTable(LINE_COLUMNS, id="lines-table")
+        with Vertical(id="editor"):
+            with Horizontal(id="editor-labels"):
+                for field, label in EDIT_LABELS.items():
+                    yield Label(label, classes=f"col-{field}")
+            with Horizontal(id="editor-fields"):
+                yield AccountField(
+                    list_id="account-choices",
+                    placeholder="code or name",
+                    id="edit-account",
+                    classes="col-account",
+                    compact=True,
+                )
+                for field in EDIT_FIELDS[1:]:
+                    yield Input(id=f"edit-{field}", classes=f"col-{field}", compact=True)
+            yield AccountList(field_id="edit-account", id="account-choices")
         yield Static("", id="balance")
-        yield Static("", id="problems", markup=False)
+        yield ProblemsPanel(id="problems")
 
     def on_mount(self) -> None:
         number = self.configuration.get("administration_number")
@@ -97,9 +129,24 @@ class PreviewScreen(BexScreen):
     def reload(self) -> None:
         if self.draft is None:
             self.build()
+            self.load_chart()
+
+    @work(exclusive=True, group="chart", exit_on_error=False, description="")
+    async def load_chart(self) -> None:
+        """The provider's accounts for the picker; without them the field takes a typed code."""
+        try:
+            accounts = await self.call("configurations.accounts", {"id": self.configuration["id"]})
+        except RpcCallError:
+            return  # (the daemon still checks the code when the edit is applied)
+        self.query_one("#account-choices", AccountList).set_chart(accounts)
 
     def on_daemon_change(self, topic: str, data: dict[str, Any]) -> None:
         """Never reload under the user's edits; a reconnect keeps the draft as it is."""
+
+    def action_warnings(self) -> None:
+        problems = self.query_one("#problems", ProblemsPanel)
+        if problems.display:
+            problems.focus()
 
     def action_rebuild(self) -> None:
         self.build()
@@ -151,8 +198,8 @@ class PreviewScreen(BexScreen):
     def _cells(line: dict[str, Any]) -> tuple[Any, ...]:
         return (
             str(line.get("account") or ""),
-            str(line.get("account_name") or ""),
-            str(line.get("description") or ""),
+            cut(line.get("account_name") or ""),
+            cut(line.get("description") or ""),
             str(line.get("vat_code") or ""),
             right(line.get("debit")),
             right(line.get("credit")),
@@ -198,9 +245,7 @@ class PreviewScreen(BexScreen):
         )
         parts = [f"Error: {problem_text(p)}" for p in draft.get("errors") or []]
         parts += [f"Warning: {problem_text(p)}" for p in warnings]
-        problems = self.query_one("#problems", Static)
-        problems.update("\n".join(parts))
-        problems.display = bool(parts)
+        self.query_one("#problems", ProblemsPanel).show(parts)
 
     @property
     def can_post(self) -> bool:
@@ -255,6 +300,7 @@ class PreviewScreen(BexScreen):
             value = str(self.lines[index].get(field) or "")
             with self.prevent(Input.Changed):
                 self.query_one(f"#edit-{field}", Input).value = value
+        self.query_one(AccountList).filter(str(self.lines[index].get("account") or ""))
         editor = self.query_one("#editor")
         editor.display = True
         # Focus now, not on the next loop turn (``focus()``): keys typed right after Enter
@@ -267,11 +313,15 @@ class PreviewScreen(BexScreen):
         if self.editing is None:
             return
         field = (event.input.id or "").removeprefix("edit-")
-        self.lines[self.editing][field] = event.value
+        line = self.lines[self.editing]
+        line[field] = event.value
         self.dirty = True
         table = self.query_one("#lines-table", LinesTable)
-        value: Any = right(event.value) if field in ("debit", "credit") else event.value
+        value: Any = right(event.value) if field in ("debit", "credit") else cut(event.value)
         table.update_cell(str(self.editing), field, value)
+        if field == "account":  # the Name column follows the account (blank: the daemon's)
+            line["account_name"] = self.query_one(AccountList).name_of(event.value)
+            table.update_cell(str(self.editing), "account_name", cut(line["account_name"]))
         self._render_balance()
 
     @on(Input.Submitted, "#editor Input")

@@ -26,13 +26,19 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Column:
-    """``width`` None: the column takes the space the others leave."""
+    """``width`` None: the column takes the space the others leave. ``optional``: hidden when
+    the terminal is too narrow for every column, so the others (amounts) stay in view."""
 
     key: str
     label: str
     width: int | None = None
     justify: str = "left"
     render: Callable[[Row], str] | None = None
+    optional: bool = False
+
+
+LEAST_FLEX = 4
+"""The fewest cells a ``width`` None column gets."""
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -194,15 +200,27 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.NeedMore(self, loaded))
 
     # -- rendering --------------------------------------------------------------------------
-    def _widths(self, total: int) -> list[int]:
-        fixed = sum(c.width or 0 for c in self.columns) + len(self.columns)
-        flex = [c for c in self.columns if c.width is None]
-        spare = max(4, (total - fixed) // max(1, len(flex)))
-        return [c.width if c.width is not None else spare for c in self.columns]
+    def shown(self, total: int) -> list[Column]:
+        """The columns that fit ``total`` cells: optional ones go, last first, until the rest
+        fit (the flexible one at its least width)."""
+        shown = list(self.columns)
+        optional = [c for c in shown if c.optional]
+        while optional and _needed(shown) > total:
+            shown.remove(optional.pop())
+        return shown
 
-    def _cells(self, values: Sequence[str], width: int, style: Style) -> Strip:
+    def _widths(self, columns: Sequence[Column], total: int) -> list[int]:
+        fixed = sum(c.width or 0 for c in columns) + len(columns)
+        flex = [c for c in columns if c.width is None]
+        spare = max(LEAST_FLEX, (total - fixed) // max(1, len(flex)))
+        return [c.width if c.width is not None else spare for c in columns]
+
+    def _cells(self, row: Row | None, width: int, style: Style) -> Strip:
+        """One line: the header's labels (``row`` None) or a row's values."""
+        columns = self.shown(width)
         segments: list[Segment] = []
-        for column, size, value in zip(self.columns, self._widths(width), values, strict=True):
+        for column, size in zip(columns, self._widths(columns, width), strict=True):
+            value = column.label if row is None else self._value(column, row)
             text = value if cell_len(value) <= size else set_cell_size(value, size - 1) + "…"
             pad = " " * (size - cell_len(text))
             text = pad + text if column.justify == "right" else text + pad
@@ -221,7 +239,7 @@ class VirtualTable(ScrollView, can_focus=True):
         base = self.rich_style
         if y == 0:
             style = base + self.get_component_rich_style("virtual-table--header")
-            return self._cells([c.label for c in self.columns], width, style)
+            return self._cells(None, width, style)
         index = round(self.scroll_y) + y - 1
         if not self.rows and y == 1:
             style = base + self.get_component_rich_style("virtual-table--empty")
@@ -232,4 +250,9 @@ class VirtualTable(ScrollView, can_focus=True):
         style = base
         if index == self.cursor:
             style = base + self.get_component_rich_style("virtual-table--cursor")
-        return self._cells([self._value(c, row) for c in self.columns], width, style)
+        return self._cells(row, width, style)
+
+
+def _needed(columns: Sequence[Column]) -> int:
+    """Cells for ``columns``: each with its leading space, a flexible one at its least."""
+    return sum((c.width or LEAST_FLEX) + 1 for c in columns)

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 
 from daemon.api.backend import ApiBackend, Ctx, Shaped
-from daemon.api.shapes import Configuration, ConfigurationOptions, Deleted
+from daemon.api.shapes import Account, Configuration, ConfigurationOptions, Deleted
 from daemon.model import Frequency
 from daemon.rpc.errors import ValidationFailed
 from daemon.rpc.registry import Registry
@@ -86,6 +86,15 @@ NOT_NULLABLE = ("administration_id", "frequency", "ledger_id", "start_date", "de
 )
 async def options(ctx: Ctx, p: Options) -> Shaped:
     return await ctx.app.configurations.options(p.authorisation_id)
+
+
+@registry.method(
+    "configurations.accounts",
+    summary="The provider's chart of accounts for a configuration, to pick a line's account",
+    result=list[Account],
+)
+async def accounts(ctx: Ctx, p: ById) -> Sequence[Shaped]:
+    return await ctx.app.configurations.accounts(p.id)
 
 
 @registry.method("configurations.list", summary="Configurations", result=list[Configuration])

@@ -228,6 +228,13 @@ class VatCode(Result):
     rate: str | None
 
 
+class Account(Result):
+    """An account of the provider's chart: what a draft line or a mapping posts to."""
+
+    code: str
+    name: str
+
+
 class ConfigurationOptions(Result):
     """Live from the provider, for the configuration form's dropdowns."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -425,3 +425,14 @@ class Configurations:
                 for t in taxes
             ],
         }
+
+    async def accounts(self, config_id: int) -> Sequence[dict[str, str]]:
+        """The provider's chart for a configuration (its authorisation and tenant): the
+        accounts a draft line or an account mapping may post to, by code."""
+        cfg = await self.row(config_id)
+        await active_authorisation(self._store, cfg.authorisation_id)
+        try:
+            known, _taxes = await self._pool.chart(cfg.authorisation_id, cfg.tenant_id)
+        except ProviderError as exc:
+            raise ProviderFailure.from_provider_error(exc) from None
+        return [{"code": code, "name": name} for code, name in sorted(known.items())]

@@ -166,12 +166,10 @@ class Database(Fetching):
             return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One statement in its own transaction; the number of rows changed."""
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One INSERT in its own transaction; the new row's id."""
         async with self.transaction() as tx:
             return await tx.insert(sql, params)
 

@@ -7,8 +7,11 @@ the run, its draft and the notification together), so atomicity never depends on
 holding a transaction while it talks to the network. Timestamps are stamped by the store from
 the clock it was built with. Errors are ``daemon.store.errors``, never a driver's.
 
-The SQLite backend (``daemon.store.sqlite``) implements this; a second backend (PostgreSQL) is
-another implementation, checked by the same contract tests (tests/test_store_contract.py).
+``daemon.store.sql`` implements each repository once, in portable SQL, for both backends
+(``daemon.store.sqlite``, ``daemon.store.postgres``), checked by the same contract tests
+(tests/test_store_contract.py). What a method promises, and why, is said here only: each SQL
+repository subclasses its protocol here (mypy checks the signatures; ``help()`` shows these
+docstrings), and its comments say only how the SQL keeps the promise.
 """
 
 from __future__ import annotations
@@ -244,8 +247,12 @@ class RunRepository(Protocol):
         allow_correction: bool,
     ) -> int:
         """A new queued run: an entry run, or a correction run of a period already synced.
-        Checked and written at once: ``AlreadySynced`` when the period is synced and no
-        correction is allowed, ``Duplicate`` when the configuration has an active run."""
+        Checked and written at once (so a restart's recovery settling this very period cannot
+        slip in between and have it run twice): ``AlreadySynced`` when the period is synced and
+        no correction is allowed, ``Duplicate`` when the configuration has an active run.
+
+        A retry of a failed period carries its count of attempts on (the pause grows); after a
+        run a crash interrupted (it failed at nothing) the count starts afresh."""
 
     async def set_state(self, run_id: int, state: str, stage: str | None) -> None:
         """Progress through fetching and building (the first one stamps ``started_at``)."""
@@ -267,7 +274,8 @@ class RunRepository(Protocol):
     async def record_posted(self, run_id: int, entry: NewEntry, note: NewNotification) -> Posted:
         """The provider holds the entry: entry, period status, run posted, draft posted and the
         notification (its link gets the new ``entry_id``), at once. If another run of the
-        period recorded this very reference already, the run points at that entry instead."""
+        period recorded this very reference already (a sync started while a restart's recovery
+        settled the period), the run points at that entry instead: held once, here and there."""
 
     async def record_empty(self, run_id: int) -> None:
         """No transactions: the period is settled as empty and the run posted."""

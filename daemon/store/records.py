@@ -118,26 +118,13 @@ class ConfigurationValues:
     allow_duplicate_target: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Configuration:
-    """A configuration with what it is read together with: its administration and its login."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Configuration(ConfigurationValues):
+    """A stored configuration: the values a user writes, with what the store keeps about it and
+    what it is read together with (its administration and its login)."""
 
     id: int
-    authorisation_id: int
-    administration_id: str
-    frequency: Frequency
-    ledger_id: str
-    ledger_name: str
-    tenant_id: str | None
-    start_date: date
-    end_date: date | None
-    delay_days: int
-    automatic: bool
     active: bool
-    no_vat_code: str | None
-    account_map: dict[str, str]
-    vat_map: dict[str, str]
-    schedule: str | None
     created_at: Timestamp
     updated_at: Timestamp
     administration_number: str
@@ -149,7 +136,6 @@ class Configuration:
     authorisation_name: str
     authorisation_updated_at: Timestamp
     provider: str
-    allow_duplicate_target: bool = False
 
 
 @dataclass(frozen=True, slots=True)

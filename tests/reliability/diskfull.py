@@ -25,7 +25,6 @@ import re
 import resource
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,14 @@ from daemon.engine import recovery
 from tests.reliability.matrix import (
     ScenarioResult,
     answering,
-    count_known,
+    first_outcome,
     last_note_id,
-    notified,
-    rerun_until_settled,
+    settle_and_count,
     start_run,
     wait_settled,
 )
-from tests.reliability.rig import Rig, one_line, short_http_timeouts
+from tests.reliability.rig import Rig, short_http_timeouts
+from tests.support.waiting import until
 
 TMPFS_SIZE = "16m"
 CHUNK = b"\0" * (64 * 1024)
@@ -133,17 +132,20 @@ async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
     with errors_logged() as errors:
         run_id = await start_run(rig, period)
         assert run_id is not None
-        deadline = time.monotonic() + 60
-        while not filler.full and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        # Bounded waits that do not fail here: if the disk never filled or the commit did not
+        # fail, the result's notes say so.
+        with contextlib.suppress(AssertionError):
+            await until(lambda: filler.full, "the disk to fill", 60)
         injected = int(filler.full)
-        # The commit fails: wait for the engine's warning about this run (a bounded wait: if the
-        # commit did not fail, the result's notes say so), then look at the run.
+        # The commit fails: wait for the engine's warning about this run, then look at the run.
         about_the_run = re.compile(rf"\brun {run_id}\b")
-        while injected and not any(about_the_run.search(m) for m in errors):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        if injected:
+            with contextlib.suppress(AssertionError):
+                await until(
+                    lambda: any(about_the_run.search(m) for m in errors),
+                    f"the engine's warning about run {run_id}",
+                    60,
+                )
     during = await rig.call("syncs.get", {"run_id": run_id})
     alive = await answering(rig)
     filler.free()
@@ -151,32 +153,18 @@ async def scenario(rig: Rig, filler: DiskFiller, i: int) -> ScenarioResult:
     if restart:
         await rig.restart_daemon()
     first = await wait_settled(rig, run_id)
-    result = ScenarioResult(
-        provider=rig.provider_id,
-        fault="disk_full",
-        iteration=i,
-        period=period,
-        what=f"disk full ({filler.method}) when the result is committed; the run read "
+    what = (
+        f"disk full ({filler.method}) when the result is committed; the run read "
         f"{during['state']!r} while full; space freed, "
-        + ("daemon restarted" if restart else "no restart"),
-        injected=injected,
-        first_state=first["state"],
-        first_error_kind=first.get("error_kind"),
-        first_error=one_line(first.get("error")),
-        final_state=first["state"],
-        expected=1,
-        found=0,
-        known=0,
-        notified=await notified(rig, before_notes, first),
-        answering=alive and await answering(rig),
-        method=filler.method,
+        + ("daemon restarted" if restart else "no restart")
     )
+    result = await first_outcome(
+        rig, first, fault="disk_full", iteration=i, period=period, what=what, injected=injected,
+        before_notes=before_notes, answered=alive, method=filler.method,
+    )  # fmt: skip
     if during["state"] == "posted":
         result.notes.append("the commit did not fail: the disk was not full enough")
-    if first["state"] != "posted":
-        result.final_state = await rerun_until_settled(rig, period)
-    result.found = rig.count_at_provider(rig.reference(period))
-    result.known = await count_known(rig, period)
+    await settle_and_count(rig, result)
     return result
 
 

@@ -36,9 +36,10 @@ from typing import Any
 import psycopg
 
 from providers.tokens import SecretBox
-from tests.reliability.sigkill import rpc
-from tests.support.daemon import ROOT, DaemonProcess, wait_for
+from tests.reliability.feeds import rpc, seed_feeds
+from tests.support.daemon import ROOT, DaemonProcess
 from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.waiting import until_sync
 
 ACTIVE = ("queued", "fetching", "building", "posting")
 API_KEY = "failover-pms-key-0001"
@@ -117,7 +118,7 @@ def _start_pms(workdir: Path, today: date, delay: float) -> tuple[subprocess.Pop
             return True
         return False
 
-    wait_for(answering, what="the PMS simulator")
+    until_sync(answering, what="the PMS simulator")
     return proc, url
 
 
@@ -144,35 +145,9 @@ def _seed(sock: Path, pms_url: str, days: int, today: date) -> list[dict[str, An
         rpc(sock, "administrations.set_access", {"id": admin["id"], "access": True})
     end = today - timedelta(days=2)
     start = end - timedelta(days=days - 1)
-    configs = []
-    for n in range(AUTHORISATIONS):
-        created = rpc(
-            sock, "authorisations.create", {"name": f"Failover {n}", "provider": "sandbox"}
-        )
-        auth_id = created["authorisation"]["id"]
-        rpc(sock, "authorisations.activate", {"id": auth_id})
-        for admin in admins:
-            configs.append(
-                rpc(
-                    sock,
-                    "configurations.create",
-                    {
-                        "authorisation_id": auth_id,
-                        "administration_id": admin["id"],
-                        "frequency": "daily",
-                        "ledger_id": "BEX",
-                        "start_date": start.isoformat(),
-                        "end_date": end.isoformat(),
-                        "delay_days": 0,
-                        "automatic": True,
-                        "activate": True,
-                        "no_vat_code": "NONE",
-                        # four authorisations feed one sandbox ledger on purpose: 12 feeds
-                        "allow_duplicate_target": True,
-                    },
-                )
-            )
-    return configs
+    return seed_feeds(
+        sock, logins=AUTHORISATIONS, name="Failover", start=start, end=end, automatic=True
+    )
 
 
 class TakeoverWatch:
@@ -197,7 +172,7 @@ class TakeoverWatch:
 
     def _watch(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as conn:
-            while not self._stop.is_set():
+            while True:
                 held = {
                     r[0]
                     for r in conn.execute(
@@ -211,7 +186,8 @@ class TakeoverWatch:
                             if now - at > 0.05:  # held at the kill: a real takeover
                                 self.times.append(now - at)
                             del self._pending[node]
-                time.sleep(0.05)
+                if self._stop.wait(0.05):  # close() ends the watch
+                    return
 
     def holds(self, node_id: str) -> bool:
         with psycopg.connect(self._url, autocommit=True) as conn:
@@ -276,7 +252,7 @@ def run_failover(
                 d.start()
         try:
             watching = watch
-            wait_for(
+            until_sync(
                 lambda: _settled(url, result.periods) and not watching.waiting(),
                 timeout=settle_timeout,
                 what="every period posted and every run settled",

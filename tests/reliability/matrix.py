@@ -11,12 +11,12 @@ per period, whatever happened in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +33,7 @@ from tests.reliability.rig import (
     one_line,
     short_http_timeouts,
 )
+from tests.support.waiting import until_async
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = (
@@ -195,12 +196,15 @@ async def heal(rig: Rig, fault: str) -> None:
 
 # -- observing --------------------------------------------------------------------------------
 async def wait_settled(rig: Rig, run_id: int, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = await rig.call("syncs.get", {"run_id": run_id})
-        if run["state"] in TERMINAL or time.monotonic() > deadline:
-            return run
-        await asyncio.sleep(0.05)
+    """The run once it ended, or as it is after ``timeout`` (the result says it did not end)."""
+
+    async def ended() -> dict[str, Any] | None:
+        run: dict[str, Any] = await rig.call("syncs.get", {"run_id": run_id})
+        return run if run["state"] in TERMINAL else None
+
+    with contextlib.suppress(AssertionError):
+        return await until_async(ended, f"run {run_id} to end", timeout)
+    return await rig.call("syncs.get", {"run_id": run_id})
 
 
 async def answering(rig: Rig) -> bool:
@@ -266,13 +270,36 @@ async def run_scenario(rig: Rig, fault: str, i: int) -> ScenarioResult:
     run_id = await start_run(rig, period)
     assert run_id is not None, "a fresh period was already synced"
     first = await wait_settled(rig, run_id)
-    result = ScenarioResult(
+    result = await first_outcome(
+        rig, first, fault=fault, iteration=i, period=period, what=what,
+        injected=injected_count(rig) - before, before_notes=before_notes,
+    )  # fmt: skip
+    await heal(rig, fault)
+    await settle_and_count(rig, result)
+    return result
+
+
+async def first_outcome(
+    rig: Rig,
+    first: dict[str, Any],
+    *,
+    fault: str,
+    iteration: int,
+    period: str,
+    what: str,
+    injected: int,
+    before_notes: int,
+    answered: bool = True,
+    method: str = "",
+) -> ScenarioResult:
+    """A scenario's result as its first run left it (``first``); ``settle_and_count`` ends it."""
+    return ScenarioResult(
         provider=rig.provider_id,
         fault=fault,
-        iteration=i,
+        iteration=iteration,
         period=period,
         what=what,
-        injected=injected_count(rig) - before,
+        injected=injected,
         first_state=first["state"],
         first_error_kind=first.get("error_kind"),
         first_error=one_line(first.get("error")),
@@ -281,14 +308,18 @@ async def run_scenario(rig: Rig, fault: str, i: int) -> ScenarioResult:
         found=0,
         known=0,
         notified=await notified(rig, before_notes, first),
-        answering=await answering(rig),
+        answering=answered and await answering(rig),
+        method=method,
     )
-    await heal(rig, fault)
-    if first["state"] != "posted":
-        result.final_state = await rerun_until_settled(rig, period)
-    result.found = rig.count_at_provider(rig.reference(period))
-    result.known = await count_known(rig, period)
-    return result
+
+
+async def settle_and_count(rig: Rig, result: ScenarioResult) -> None:
+    """Once the fault is gone: the period run again until it settles (if its first run did not
+    post), and the entries the provider holds and the daemon lists for it."""
+    if result.first_state != "posted":
+        result.final_state = await rerun_until_settled(rig, result.period)
+    result.found = rig.count_at_provider(rig.reference(result.period))
+    result.known = await count_known(rig, result.period)
 
 
 async def run_provider(

@@ -11,10 +11,8 @@ daemon knows: no duplicate, no entry missing on either side, no gap in the poste
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import signal
-import socket
 import sqlite3
 import time
 from collections import Counter
@@ -25,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from providers.sandbox import LEDGER_FILE
-from tests.support.daemon import DaemonProcess, wait_for
+from tests.reliability.feeds import RpcFailed, rpc, seed_feeds
+from tests.support.daemon import DaemonProcess
+from tests.support.waiting import until_sync
 
 WORK_AUTHS = 4
 """Sandbox authorisations, each with a manual daily configuration per administration: enough
@@ -33,33 +33,6 @@ due periods (about 4 x 3 x 150) that the series never runs out of work to interr
 WORK_DAYS = 150
 SETTLE_TIMEOUT = 120.0
 ACTIVE = ("queued", "fetching", "building", "posting")
-
-
-class RpcFailed(Exception):
-    pass
-
-
-def rpc(sock_path: Path, method: str, params: dict[str, Any] | None = None, timeout: float = 10):
-    """One JSON-RPC call over the daemon's socket (no client process per call)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(sock_path))
-        s.sendall(
-            json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
-            ).encode()
-            + b"\n"
-        )
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf)
-    if "error" in reply:
-        raise RpcFailed(reply["error"].get("message", "error"))
-    return reply["result"]
 
 
 @dataclass
@@ -92,45 +65,6 @@ def _caught_states(state_dir: Path) -> Counter[str]:
             "SELECT state, count(*) FROM runs WHERE state IN (?, ?, ?, ?) GROUP BY state", ACTIVE
         ).fetchall()
     return Counter({state: n for state, n in rows})
-
-
-def _setup(sock: Path) -> list[dict[str, Any]]:
-    """Sandbox authorisations with a manual daily configuration per administration each."""
-    start = (date.today() - timedelta(days=WORK_DAYS)).isoformat()
-    configs = []
-    for n in range(WORK_AUTHS):
-        created = rpc(
-            sock, "authorisations.create", {"name": f"Kill series {n + 1}", "provider": "sandbox"}
-        )
-        auth_id = created["authorisation"]["id"]
-        rpc(sock, "authorisations.activate", {"id": auth_id})
-        configs += _configure(sock, auth_id, start)
-    return configs
-
-
-def _configure(sock: Path, auth_id: int, start: str) -> list[dict[str, Any]]:
-    configs = []
-    for admin in rpc(sock, "administrations.list"):
-        configs.append(
-            rpc(
-                sock,
-                "configurations.create",
-                {
-                    "authorisation_id": auth_id,
-                    "administration_id": admin["id"],
-                    "frequency": "daily",
-                    "ledger_id": "BEX",
-                    "start_date": start,
-                    "delay_days": 0,
-                    "automatic": False,
-                    "activate": True,
-                    "no_vat_code": "NONE",
-                    # Several logins feed one sandbox ledger on purpose: load, not bookkeeping.
-                    "allow_duplicate_target": True,
-                },
-            )
-        )
-    return configs
 
 
 def _give_work(sock: Path, configs: list[dict[str, Any]]) -> int:
@@ -167,7 +101,11 @@ def run_series(
     daemon = DaemonProcess(workdir, "--demo")
     daemon.start()
     try:
-        configs = _setup(daemon.socket)
+        start = date.today() - timedelta(days=WORK_DAYS)
+        configs = seed_feeds(
+            daemon.socket, logins=WORK_AUTHS, name="Kill series", start=start, end=None,
+            automatic=False,
+        )  # fmt: skip
     finally:
         daemon.stop(signal.SIGKILL)
     for i in range(iterations):
@@ -195,7 +133,7 @@ def run_series(
     daemon.start()
     try:
         try:
-            wait_for(lambda: _settled(daemon.socket), timeout=SETTLE_TIMEOUT, what="settling")
+            until_sync(lambda: _settled(daemon.socket), timeout=SETTLE_TIMEOUT, what="settling")
         except AssertionError:
             active = [r for r in rpc(daemon.socket, "syncs.list", {"limit": 1000})
                       if r["state"] in ACTIVE]  # fmt: skip

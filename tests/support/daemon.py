@@ -8,17 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bexsync_tui.client import Client
 from daemon.app import DaemonApp
 from daemon.config import parse_config
 from daemon.demo import seed_demo
-from tests.support.waiting import HANG_S
+from tests.support.waiting import HANG_S, until_async, until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,13 +83,32 @@ def dump_tasks() -> None:
 
 async def wait_run(client: Client, run_id: int, timeout: float = HANG_S) -> dict[str, Any]:
     """Poll until the run is no longer active; return it. The timeout only bounds a hang."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = await client.call("syncs.get", {"run_id": run_id})
-        if run["state"] not in ("queued", "fetching", "building", "posting"):
-            return run
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"run {run_id} did not finish")
+    return await wait_run_via(client.call, run_id, timeout)
+
+
+async def wait_run_via(
+    call: Callable[..., Awaitable[Any]], run_id: int, timeout: float = HANG_S
+) -> dict[str, Any]:
+    """``wait_run`` through any ``call(method, params)`` (a raw connection, the TUI's client)."""
+
+    async def ended() -> dict[str, Any] | None:
+        run: dict[str, Any] = await call("syncs.get", {"run_id": run_id})
+        return None if run["state"] in ("queued", "fetching", "building", "posting") else run
+
+    return await until_async(ended, f"run {run_id} to end", timeout)
+
+
+async def open_when_listening(browser: httpx.AsyncClient, url: str) -> httpx.Response:
+    """The browser's request to a daemon's login listener (it starts in the background), tried
+    again as a user would reload while it is not up yet."""
+
+    async def opened() -> httpx.Response | None:
+        try:
+            return await browser.get(url)
+        except httpx.ConnectError:
+            return None
+
+    return await until_async(opened, f"the daemon's login listener at {url}")
 
 
 def run_cli(
@@ -105,15 +125,24 @@ def run_cli(
     )
 
 
-def wait_for(predicate, timeout: float = HANG_S, what: str = "condition"):
-    """Poll ``predicate`` (a blocking test's view of a child daemon) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_listening(
+    proc: subprocess.Popen[Any], socket: Path, log: Path | None = None, timeout: float = HANG_S
+) -> None:
+    """Until a ``bexsyncd`` child process listens on ``socket``: ``RuntimeError`` if it exits
+    first, ``TimeoutError`` if it never does (each with its log, if it has one)."""
+
+    def output() -> str:
+        return log.read_text(errors="replace") if log is not None and log.exists() else ""
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bexsyncd exited {proc.returncode}:\n{output()}")
+        return socket.exists()
+
+    try:
+        until_sync(listening, f"bexsyncd to listen on {socket}", timeout)
+    except AssertionError:
+        raise TimeoutError(f"bexsyncd did not start:\n{output()}") from None
 
 
 class DaemonProcess:
@@ -155,16 +184,12 @@ class DaemonProcess:
 
     def wait_ready(self, timeout: float = HANG_S) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bexsyncd exited {self.proc.returncode}:\n{self.output()}")
-            if self.socket.exists():
-                return
-            time.sleep(0.05)
-        self.proc.kill()  # no daemon left behind by a failed test
-        self.proc.wait(HANG_S)
-        raise TimeoutError(f"bexsyncd did not start:\n{self.output()}")
+        try:
+            wait_listening(self.proc, self.socket, self.log, timeout)
+        except TimeoutError:
+            self.proc.kill()  # no daemon left behind by a failed test
+            self.proc.wait(HANG_S)
+            raise
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

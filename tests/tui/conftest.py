@@ -73,13 +73,3 @@ def run_app(make_app: AppFactory) -> Callable[..., Any]:
             yield pilot
 
     return run
-
-
-@pytest.fixture(autouse=True)
-def quick_idle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pilot waits for the app to go idle after every key, polling every 20 ms; poll every
-    4 ms. Tests wait for outcomes explicitly (``wait_until``), never on a fixed delay."""
-    import textual._wait as wait
-
-    monkeypatch.setattr(wait, "SLEEP_GRANULARITY", 0.004)
-    monkeypatch.setattr(wait, "SLEEP_IDLE", 0.004 / 20)

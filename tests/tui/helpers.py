@@ -14,6 +14,7 @@ from typing import Any
 from rich.cells import cell_len
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import OptionList, Select
 
 DEFAULT_TIMEOUT = 30.0
 """Bounds a hang only: on a machine whose cores are busy a screen may take seconds."""
@@ -147,6 +148,14 @@ async def wait_no_text(pilot: Pilot[Any], text: str, timeout: float = DEFAULT_TI
     except AssertionError:
         raise AssertionError(f"{text!r} still on screen:\n{found}") from None
     return found
+
+
+def choices(select: Select[Any]) -> list[str]:
+    """What a Select's dropdown lists, as the user reads it (the entries of its option list),
+    without the blank entry that repeats the Select's prompt."""
+    listed = select.query_one(OptionList)
+    prompts = (str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count))
+    return [prompt for prompt in prompts if prompt != select.prompt]
 
 
 def toasts(app: App[Any]) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.widgets import Input, Select
 
-from tests.tui.helpers import screen_text, wait_text, wait_toast, wait_until
+from tests.tui.helpers import choices, screen_text, wait_text, wait_toast, wait_until
 
 
 async def start_adding(pilot: Any, name: str, provider: str) -> None:
@@ -16,7 +16,7 @@ async def start_adding(pilot: Any, name: str, provider: str) -> None:
     screen = pilot.app.screen
     await wait_until(
         pilot,
-        lambda: len(screen.query_one("#provider", Select)._options) > 5,
+        lambda: len(choices(screen.query_one("#provider", Select))) > 5,
         what="the provider list",
     )
     screen.query_one("#name", Input).value = name

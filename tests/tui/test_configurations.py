@@ -9,7 +9,7 @@ from textual.widgets import Input, Select, Switch
 from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
 from bexsync_tui.screens.configuration_view import ConfigurationViewScreen
 from bexsync_tui.screens.configurations import ConfigurationsScreen
-from tests.tui.helpers import toasts, wait_text, wait_toast, wait_until
+from tests.tui.helpers import choices, toasts, wait_text, wait_toast, wait_until
 
 
 async def open_configurations(pilot: Any, row: int = 0) -> None:
@@ -40,7 +40,7 @@ async def wait_form_loaded(pilot: Any) -> ConfigurationFormScreen:
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfigurationFormScreen))
     screen = pilot.app.screen
     ledger = screen.query_one("#ledger_id", Select)
-    await wait_until(pilot, lambda: len(ledger._options) > 1, what="the ledger options")
+    await wait_until(pilot, lambda: len(choices(ledger)) > 1, what="the ledger options")
     return screen
 
 
@@ -51,7 +51,7 @@ async def test_new_configuration_from_the_form(run_app: Any, backend: Any) -> No
         await wait_text(pilot, "Books", "No configurations yet", "n New")
         await pilot.press("n")
         form = await wait_form_loaded(pilot)
-        labels = [str(label) for _, label in form.query_one("#ledger_id", Select)._options]
+        labels = choices(form.query_one("#ledger_id", Select))
         assert any("BEX" in label for label in labels)
         form.query_one("#administration_id", Select).value = "4102"
         # Not BEX: the demo's own configuration of 102 posts there (one ledger, one feed).
@@ -76,7 +76,7 @@ async def test_the_dropdowns_show_a_loading_state(run_app: Any, backend: Any) ->
         await wait_until(pilot, lambda: ledger.loading, what="the loading state")
         ready.set()
         await wait_until(
-            pilot, lambda: not ledger.loading and len(ledger._options) > 1, what="the ledgers"
+            pilot, lambda: not ledger.loading and len(choices(ledger)) > 1, what="the ledgers"
         )
 
 

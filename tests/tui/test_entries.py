@@ -10,7 +10,7 @@ from textual.widgets import Input, Select
 from bexsync_tui.screens.entries import PAGE_SIZE, EntriesScreen
 from bexsync_tui.screens.entry_detail import EntryDetailScreen
 from bexsync_tui.widgets.virtual_table import VirtualTable
-from tests.tui.helpers import screen_text, wait_text, wait_until
+from tests.tui.helpers import choices, screen_text, wait_text, wait_until
 
 
 async def open_entries(pilot: Any) -> tuple[EntriesScreen, VirtualTable]:
@@ -43,7 +43,7 @@ async def test_filter_by_configuration_and_period(run_app: Any) -> None:
             for c in await pilot.app.client.call("configurations.list", {})
         }
         select = screen.query_one("#filter-configuration", Select)
-        await wait_until(pilot, lambda: len(select._options) > 1, what="the configuration list")
+        await wait_until(pilot, lambda: len(choices(select)) > 1, what="the configuration list")
         select.value = str(configurations["102"])
         await wait_until(
             pilot,

@@ -116,3 +116,18 @@ async def test_view_without_an_entry_opens_the_configuration(run_app: Any) -> No
         configuration = pilot.app.screen.configuration
         assert configuration["id"] == waiting["link"]["configuration_id"] == 2
         await wait_text(pilot, "Administration 102")
+
+
+async def test_each_notification_shows_its_configuration_at_80_columns(
+    run_app: Any, backend: Any
+) -> None:
+    notes = await backend.client.call("notifications.list", {})
+    async with run_app(size=(80, 24)) as pilot:
+        await open_notifications(pilot)
+        text = await wait_text(pilot, "Posted 103 2025-02")
+        header = next(line for line in text.splitlines() if "Level" in line)
+        assert header.split() == ["Level", "Created", "#", "Title"]
+        for note in notes[:10]:  # those in view: the id that `bexsync sync` takes
+            line = next(x for x in text.splitlines() if note["title"][:30] in x)
+            before_title = line.split(note["title"][:30])[0].split()
+            assert before_title[-1] == str(note["link"]["configuration_id"]), line

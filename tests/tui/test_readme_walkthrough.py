@@ -16,7 +16,7 @@ from bexsync_tui.screens.entry_detail import EntryDetailScreen
 from bexsync_tui.screens.mappings import MappingsScreen
 from bexsync_tui.screens.period import PeriodScreen
 from bexsync_tui.screens.preview import PreviewScreen
-from tests.tui.helpers import wait_text, wait_toast, wait_until
+from tests.tui.helpers import choices, wait_text, wait_toast, wait_until
 
 
 def in_screen(pilot: Any) -> str:
@@ -54,7 +54,7 @@ async def test_the_readme_walkthrough_at_80x24(run_app: Any, backend: Any) -> No
         screen = pilot.app.screen
         await pilot.press(*"Books")  # the form opens on the name
         provider = screen.query_one("#provider", Select)
-        await wait_until(pilot, lambda: len(provider._options) > 5, what="the providers")
+        await wait_until(pilot, lambda: len(choices(provider)) > 5, what="the providers")
         provider.value = "sandbox"
         await pilot.click("#continue")
         await wait_text(pilot, "Authorisation 'Books' is saved.")
@@ -70,7 +70,7 @@ async def test_the_readme_walkthrough_at_80x24(run_app: Any, backend: Any) -> No
         await pilot.press("n")
         await wait_until(pilot, on(pilot, ConfigurationFormScreen))
         ledger = pilot.app.screen.query_one("#ledger_id", Select)
-        await wait_until(pilot, lambda: len(ledger._options) > 1, what="the ledgers")
+        await wait_until(pilot, lambda: len(choices(ledger)) > 1, what="the ledgers")
         await pilot.press("escape")
         await wait_until(pilot, on(pilot, ConfigurationsScreen))
 

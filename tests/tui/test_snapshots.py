@@ -21,17 +21,12 @@ from bexsync_tui.client import ReconnectingClient
 from bexsync_tui.screens.configuration_form import ConfigurationFormScreen
 from bexsync_tui.screens.preview import PreviewScreen
 from tests.tui.daemon import DaemonThread, TestDaemon
-from tests.tui.helpers import wait_settled, wait_text, wait_until
+from tests.tui.helpers import choices, wait_settled, wait_text, wait_until
 from tests.tui.test_configurations import open_configuration, open_configurations
 
 SOCKET = "/run/bexsync/bexsyncd.sock"
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 35), id="120x35")]
-
-
-@pytest.fixture(autouse=True)
-def quick_idle() -> None:
-    """Snapshots keep Pilot's default idle detection: the frame must have settled."""
 
 
 @pytest.fixture(autouse=True)
@@ -188,7 +183,7 @@ def test_add_authorisation(snap: Any) -> None:
         await first_screen(pilot)
         await pilot.press("n")
         screen = pilot.app.screen
-        await wait_until(pilot, lambda: len(screen.query_one("#provider", Select)._options) > 5)
+        await wait_until(pilot, lambda: len(choices(screen.query_one("#provider", Select))) > 5)
         screen.query_one("#name", Input).value = "Dunes ledger"
 
     assert snap(steps)

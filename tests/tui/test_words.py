@@ -9,7 +9,7 @@ from textual.widgets import Select
 from bexsync_tui.client import RpcCallError
 from bexsync_tui.screens.add_authorisation import provider_label
 from bexsync_tui.widgets.errors import describe_error
-from tests.tui.helpers import screen_text, wait_text, wait_toast, wait_until
+from tests.tui.helpers import choices, screen_text, wait_text, wait_toast, wait_until
 
 
 def test_provider_labels_say_the_route_once() -> None:
@@ -54,7 +54,7 @@ async def test_the_provider_list_and_an_authorisation_with_configurations(run_ap
         await pilot.press("n")
         screen = pilot.app.screen
         select = screen.query_one("#provider", Select)
-        await wait_until(pilot, lambda: len(select._options) > 5, what="the providers")
+        await wait_until(pilot, lambda: len(choices(select)) > 5, what="the providers")
         select.value = "sandbox"
         text = await wait_text(pilot, "Sandbox ledger (local)")
         assert "(local) (local)" not in text and "(direct)" not in screen_text(pilot.app)

@@ -1,7 +1,9 @@
 """The store's repositories written once in portable SQL, over the ``SqlDatabase`` seam.
 
 SQLite (``daemon.store.sqlite``) and PostgreSQL (``daemon.store.postgres``) each give an opened
-``SqlDatabase``; ``SqlStore`` builds every repository of ``daemon.store.Store`` on it.
+``SqlDatabase``; ``SqlStore`` builds every repository of ``daemon.store.Store`` on it. Each
+repository subclasses its protocol in ``daemon.store.interface``, where what its methods promise
+is documented (once).
 """
 
 from __future__ import annotations

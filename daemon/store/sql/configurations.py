@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from daemon.formats import dumps
+from daemon.store.interface import ConfigurationRepository, PeriodRepository
 from daemon.store.records import (
     Configuration,
     ConfigurationValues,
@@ -34,7 +35,7 @@ def _columns(values: ConfigurationValues) -> tuple[object, ...]:
     )
 
 
-class SqlConfigurations(Repository):
+class SqlConfigurations(Repository, ConfigurationRepository):
     def __init__(self, backend: Backend) -> None:
         super().__init__(backend)
         self._listed = Reused(rows.configuration)  # the TUI lists again after every change
@@ -124,7 +125,7 @@ class SqlConfigurations(Repository):
         await self._db.execute("DELETE FROM configurations WHERE id = ?", (config_id,))
 
 
-class SqlPeriods(Repository):
+class SqlPeriods(Repository, PeriodRepository):
     async def done(self, config_id: int) -> set[str]:
         found = await self._db.fetchall(
             "SELECT period FROM period_status WHERE configuration_id = ?", (config_id,)

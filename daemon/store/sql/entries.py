@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from daemon.formats import dumps
+from daemon.store.interface import EntryRepository, NotificationRepository, ReportRepository
 from daemon.store.records import (
     Counts,
     Entry,
@@ -18,7 +19,7 @@ from daemon.store.sql.base import Repository, add_notification
 from daemon.store.sql.rows import ACTIVE_SQL, ENTRY_COLUMNS, RUNS
 
 
-class SqlEntries(Repository):
+class SqlEntries(Repository, EntryRepository):
     async def recent(
         self,
         *,
@@ -74,7 +75,7 @@ class SqlEntries(Repository):
         )
 
 
-class SqlNotifications(Repository):
+class SqlNotifications(Repository, NotificationRepository):
     async def create(self, note: NewNotification) -> Notification:
         now = self._now()
         async with self._db.transaction() as tx:
@@ -96,7 +97,7 @@ class SqlNotifications(Repository):
         )
 
 
-class SqlReports(Repository):
+class SqlReports(Repository, ReportRepository):
     async def counts(self) -> Counts:
         row = await self._db.fetchone(
             "SELECT (SELECT count(*) FROM administrations), (SELECT count(*) FROM "

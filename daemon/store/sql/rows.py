@@ -1,10 +1,17 @@
-"""Rows to records, whatever the backend: column types, JSON columns and the SELECTs that
-build each record."""
+"""Rows to records, whatever the backend: the SELECTs that build each record, and for each record
+a table of the columns whose stored type is not the field's (``Fields``).
+
+A record's field reads the column of its name; booleans are stored as integers, dates and money
+as text, JSON as text: the table names the conversion. So a field added to a record is read by
+adding its column to the SELECT (and a conversion here, if its type needs one)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from daemon.formats import loads
 from daemon.model import ACTIVE_RUN_STATES
@@ -20,6 +27,12 @@ from daemon.store.records import (
     StoredDraft,
 )
 from daemon.store.sql.seam import Row
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+Convert = Callable[[Any], object]
 
 ACTIVE_SQL = "('" + "', '".join(sorted(ACTIVE_RUN_STATES)) + "')"
 
@@ -39,157 +52,76 @@ CONFIGURATIONS = (
     "JOIN authorisations au ON au.id = c.authorisation_id"
 )
 
-RUN_COLUMNS = (
-    "id, configuration_id, period, kind, trigger, state, stage, done, total, error, error_kind, "
-    "attempts, draft_id, entry_id, created_at, started_at, finished_at"
+
+class Fields(Generic[R]):
+    """Builds a record of type ``record`` from a row: every field from the column of the same
+    name, through ``convert[field]`` where the table has one. Called with ``field=value``, it
+    takes that value instead of reading the column (one the SELECT leaves out)."""
+
+    def __init__(self, record: type[R], **convert: Convert) -> None:
+        names = [f.name for f in dataclasses.fields(record)]
+        unknown = set(convert) - set(names)
+        if unknown:
+            raise TypeError(f"{record.__name__} has no fields {sorted(unknown)}")
+        self._record = record
+        self._plain = tuple(name for name in names if name not in convert)
+        self._converted = tuple(convert.items())
+        self.names = tuple(names)
+
+    def columns(self, *leaving_out: str) -> str:
+        """The column list of a SELECT that reads every field (but those left out)."""
+        return ", ".join(name for name in self.names if name not in leaving_out)
+
+    def __call__(self, row: Row, **given: object) -> R:
+        values = {name: row[name] for name in self._plain if name not in given}
+        for name, convert in self._converted:
+            if name not in given:
+                values[name] = convert(row[name])
+        return self._record(**values, **given)
+
+
+def _json_object(text: str | None) -> Any:
+    return loads(text, {})
+
+
+def _json_list(text: str | None) -> Any:
+    return loads(text, [])
+
+
+def _optional_date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _or_none(value: Any) -> Any:
+    """An empty sealed value is no value."""
+    return value or None
+
+
+pms_connection = Fields(PmsConnection, api_key=_or_none, token=_or_none)
+pending_login = Fields(PendingLogin, expires_at=float)
+administration = Fields(Administration, access=bool)
+authorisation = Fields(Authorisation, settings=_json_object, login_pending=bool, logged_in=bool)
+configuration = Fields(
+    Configuration,
+    start_date=date.fromisoformat,
+    end_date=_optional_date,
+    automatic=bool,
+    active=bool,
+    account_map=_json_object,
+    vat_map=_json_object,
+    access=bool,
+    allow_duplicate_target=bool,
 )
+run = Fields(Run)
+draft = Fields(StoredDraft, data=_json_object)
+_entry = Fields(Entry, total=Decimal, lines=_json_list, source_lines=loads)
+notification = Fields(Notification, read=bool, link=loads)
+
+RUN_COLUMNS = run.columns()
 RUNS = f"SELECT {RUN_COLUMNS} FROM runs"
-
-ENTRY_COLUMNS = (
-    "id, configuration_id, administration_number, period, kind, reference, date, provider, "
-    "external_id, total, line_count, posted_at, run_id, corrects"
-)
-
-
-def pms_connection(row: Row) -> PmsConnection:
-    return PmsConnection(
-        kind=row["kind"],
-        base_url=row["base_url"],
-        auth=row["auth"],
-        api_key=row["api_key"] or None,
-        token=row["token"] or None,
-        status=row["status"],
-        message=row["message"],
-        updated_at=row["updated_at"],
-    )
-
-
-def pending_login(row: Row, authorisation_id: int | None) -> PendingLogin:
-    return PendingLogin(authorisation_id, row["data"], float(row["expires_at"]))
-
-
-def administration(row: Row) -> Administration:
-    return Administration(
-        id=row["id"],
-        number=row["number"],
-        name=row["name"],
-        currency=row["currency"],
-        timezone=row["timezone"],
-        access=bool(row["access"]),
-    )
-
-
-def authorisation(row: Row) -> Authorisation:
-    return Authorisation(
-        id=row["id"],
-        name=row["name"],
-        provider=row["provider"],
-        status=row["status"],
-        status_message=row["status_message"],
-        settings=loads(row["settings"], {}),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        configuration_count=row["configuration_count"],
-        login_pending=bool(row["login_pending"]),
-        logged_in=bool(row["logged_in"]),
-    )
-
-
-def configuration(row: Row) -> Configuration:
-    return Configuration(
-        id=row["id"],
-        authorisation_id=row["authorisation_id"],
-        administration_id=row["administration_id"],
-        frequency=row["frequency"],
-        ledger_id=row["ledger_id"],
-        ledger_name=row["ledger_name"],
-        tenant_id=row["tenant_id"],
-        start_date=date.fromisoformat(row["start_date"]),
-        end_date=date.fromisoformat(row["end_date"]) if row["end_date"] else None,
-        delay_days=row["delay_days"],
-        automatic=bool(row["automatic"]),
-        active=bool(row["active"]),
-        no_vat_code=row["no_vat_code"],
-        account_map=loads(row["account_map"], {}),
-        vat_map=loads(row["vat_map"], {}),
-        schedule=row["schedule"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        administration_number=row["administration_number"],
-        administration_name=row["administration_name"],
-        timezone=row["timezone"],
-        currency=row["currency"],
-        access=bool(row["access"]),
-        authorisation_status=row["authorisation_status"],
-        authorisation_name=row["authorisation_name"],
-        authorisation_updated_at=row["authorisation_updated_at"],
-        provider=row["provider"],
-        allow_duplicate_target=bool(row["allow_duplicate_target"]),
-    )
-
-
-def run(row: Row) -> Run:
-    return Run(
-        id=row["id"],
-        configuration_id=row["configuration_id"],
-        period=row["period"],
-        kind=row["kind"],
-        trigger=row["trigger"],
-        state=row["state"],
-        stage=row["stage"],
-        done=row["done"],
-        total=row["total"],
-        error=row["error"],
-        error_kind=row["error_kind"],
-        attempts=row["attempts"],
-        draft_id=row["draft_id"],
-        entry_id=row["entry_id"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
-
-
-def draft(row: Row) -> StoredDraft:
-    return StoredDraft(
-        id=row["id"],
-        configuration_id=row["configuration_id"],
-        period=row["period"],
-        data=loads(row["data"], {}),
-        status=row["status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+ENTRY_COLUMNS = _entry.columns("lines", "source_lines")
 
 
 def entry(row: Row, *, with_lines: bool = False) -> Entry:
-    return Entry(
-        id=row["id"],
-        configuration_id=row["configuration_id"],
-        administration_number=row["administration_number"],
-        period=row["period"],
-        kind=row["kind"],
-        reference=row["reference"],
-        date=row["date"],
-        provider=row["provider"],
-        external_id=row["external_id"],
-        total=Decimal(row["total"]),
-        line_count=row["line_count"],
-        posted_at=row["posted_at"],
-        run_id=row["run_id"],
-        lines=loads(row["lines"], []) if with_lines else None,
-        corrects=row["corrects"],
-        source_lines=loads(row["source_lines"], None) if with_lines else None,
-    )
-
-
-def notification(row: Row) -> Notification:
-    return Notification(
-        id=row["id"],
-        level=row["level"],
-        title=row["title"],
-        body=row["body"],
-        created_at=row["created_at"],
-        read=bool(row["read"]),
-        link=loads(row["link"]),
-    )
+    """``lines`` and ``source_lines`` only when asked for (a listing leaves them unread)."""
+    return _entry(row) if with_lines else _entry(row, lines=None, source_lines=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from daemon.formats import dumps, loads
 from daemon.store.errors import AlreadySynced, Superseded
+from daemon.store.interface import DraftRepository, RunRepository
 from daemon.store.records import (
     JsonObject,
     NewEntry,
@@ -22,7 +23,7 @@ from daemon.store.sql.seam import Transaction
 POSTING = f"SELECT {RUN_COLUMNS}, idempotency_key, payload FROM runs WHERE state = 'posting'"
 
 
-class SqlRuns(Repository):
+class SqlRuns(Repository, RunRepository):
     async def _lock_configuration(self, tx: Transaction, config_id: int) -> None:
         """Writes that check before they write take the configuration's row first, so two
         daemons on one PostgreSQL database check and write one after the other (SQLite has
@@ -106,8 +107,6 @@ class SqlRuns(Repository):
         draft_id: int | None,
         allow_correction: bool,
     ) -> int:
-        # The check and the insert are one write transaction, so start-up recovery settling
-        # this very period cannot slip in between and have it run twice.
         async with self._db.transaction() as tx:
             await self._lock_configuration(tx, config_id)
             synced = bool(
@@ -120,8 +119,6 @@ class SqlRuns(Repository):
             )
             if synced and not allow_correction:
                 raise AlreadySynced(f"period {period} of configuration {config_id} is synced")
-            # A retry of a failed period carries its count of attempts on (the pause grows);
-            # a run a crash interrupted failed at nothing, so it starts the count afresh.
             return await tx.insert(
                 "INSERT INTO runs (configuration_id, period, trigger, state, kind, draft_id, "
                 "created_at, attempts) VALUES (?, ?, ?, 'queued', ?, ?, ?, coalesce((SELECT "
@@ -183,8 +180,6 @@ class SqlRuns(Repository):
                 (entry.configuration_id, entry.period, entry.reference),
             )
             if recorded is not None:
-                # Another run of this period recorded this very entry first (a sync started
-                # while a restart's recovery settled the period): held once, here and there.
                 await tx.execute(
                     "UPDATE runs SET state = 'posted', stage = 'already recorded', entry_id = ?, "
                     "finished_at = ?, error = NULL, error_kind = NULL WHERE id = ?",
@@ -285,7 +280,7 @@ class SqlRuns(Repository):
             return None if note is None else await add_notification(tx, note, now)
 
 
-class SqlDrafts(Repository):
+class SqlDrafts(Repository, DraftRepository):
     async def create(self, config_id: int, period: str, data: JsonObject) -> int:
         now = self._now()
         return await self._db.insert(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from daemon.store.interface import SecretRepository
 from daemon.store.records import StoredSecret
 from daemon.store.sql.base import Repository
 
@@ -17,7 +18,7 @@ _COLUMNS = (
 )
 
 
-class SqlSecrets(Repository):
+class SqlSecrets(Repository, SecretRepository):
     async def all(self) -> list[StoredSecret]:
         found: list[StoredSecret] = []
         for table, key, column in _COLUMNS:

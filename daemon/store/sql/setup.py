@@ -6,6 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from daemon.formats import dumps
+from daemon.store.interface import (
+    AdministrationRepository,
+    AuthorisationRepository,
+    CredentialRepository,
+    PendingLoginRepository,
+    PmsRepository,
+)
 from daemon.store.records import (
     Administration,
     Authorisation,
@@ -21,14 +28,14 @@ from daemon.store.sql import rows
 from daemon.store.sql.base import Repository, add_notification
 
 
-class SqlPms(Repository):
+class SqlPms(Repository, PmsRepository):
     async def get(self) -> PmsConnection | None:
         row = await self._db.fetchone("SELECT * FROM pms_connection WHERE id = 1")
         return None if row is None else rows.pms_connection(row)
 
     async def pending_login(self) -> PendingLogin | None:
         row = await self._db.fetchone("SELECT data, expires_at FROM pms_pending_login WHERE id = 1")
-        return None if row is None else rows.pending_login(row, None)
+        return None if row is None else rows.pending_login(row, authorisation_id=None)
 
     async def start_login(self, pending: NewPendingLogin) -> None:
         await self._db.execute(
@@ -82,7 +89,7 @@ class SqlPms(Repository):
             return await add_notification(tx, note, now)
 
 
-class SqlAdministrations(Repository):
+class SqlAdministrations(Repository, AdministrationRepository):
     async def all(self) -> list[Administration]:
         found = await self._db.fetchall("SELECT * FROM administrations ORDER BY number, id")
         return [rows.administration(r) for r in found]
@@ -102,7 +109,7 @@ class SqlAdministrations(Repository):
             return None if note is None else await add_notification(tx, note, now)
 
 
-class SqlAuthorisations(Repository):
+class SqlAuthorisations(Repository, AuthorisationRepository):
     async def all(self) -> list[Authorisation]:
         found = await self._db.fetchall(rows.AUTHORISATIONS + " ORDER BY a.name")
         return [rows.authorisation(r) for r in found]
@@ -177,7 +184,7 @@ class SqlAuthorisations(Repository):
         await self._db.execute("DELETE FROM authorisations WHERE id = ?", (auth_id,))
 
 
-class SqlCredentials(Repository):
+class SqlCredentials(Repository, CredentialRepository):
     async def get(self, auth_id: int) -> Sealed | None:
         value = await self._db.fetchval(
             "SELECT data FROM credentials WHERE authorisation_id = ?", (auth_id,)
@@ -191,18 +198,18 @@ class SqlCredentials(Repository):
         )
 
 
-class SqlPendingLogins(Repository):
+class SqlPendingLogins(Repository, PendingLoginRepository):
     async def get(self, auth_id: int) -> PendingLogin | None:
         row = await self._db.fetchone(
             "SELECT data, expires_at FROM pending_logins WHERE authorisation_id = ?", (auth_id,)
         )
-        return None if row is None else rows.pending_login(row, auth_id)
+        return None if row is None else rows.pending_login(row, authorisation_id=auth_id)
 
     async def all(self) -> list[PendingLogin]:
         found = await self._db.fetchall(
             "SELECT authorisation_id, data, expires_at FROM pending_logins"
         )
-        return [rows.pending_login(r, r["authorisation_id"]) for r in found]
+        return [rows.pending_login(r) for r in found]
 
     async def replace(self, auth_id: int, pending: NewPendingLogin | None) -> None:
         async with self._db.transaction() as tx:
