@@ -32,31 +32,44 @@ async def _quiet(client: Client) -> list[dict[str, Any]] | None:
 async def test_a_listing_agrees_with_each_configuration_read_alone(tmp_path) -> None:
     clock = Clock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
     async with demo_daemon(tmp_path, clock=clock) as (_app, client):
-        await until_async(lambda: _quiet(client), "the demo's catch-up")
+        # Nothing may run between the listing and the reads one by one: the demo's automatic
+        # configurations are stopped (a catch-up has gaps between its runs) and let finish.
+        for cfg in await client.call("configurations.list"):
+            if cfg["active"]:
+                await client.call("configurations.deactivate", {"id": cfg["id"]})
+        await until_async(lambda: _quiet(client), "the demo's runs")
         made = await client.call(
             "authorisations.create", {"name": "Listing ledger", "provider": "sandbox"}
         )
         auth_id = made["authorisation"]["id"]
         await client.call("authorisations.activate", {"id": auth_id})
-        admin = (await client.call("administrations.list"))[0]
-        manual = await client.call(
-            "configurations.create",
-            {"authorisation_id": auth_id, "administration_id": admin["id"],
-             "frequency": "daily", "ledger_id": "BEX", "start_date": "2026-11-01",
-             "automatic": False, "activate": True, "no_vat_code": "NONE",
-             "allow_duplicate_target": True},
-        )  # fmt: skip
-        # Settled: the 3rd, then the 5th and 6th; the 1st, 2nd and 4th are missing.
-        for day in ("2026-11-03", "2026-11-05", "2026-11-06"):
-            run = await client.call("syncs.run", {"configuration_id": manual["id"], "period": day})
-            assert (await wait_run(client, run["run_id"]))["state"] in ("posted", "empty")
+        admins = await client.call("administrations.list")
+        settled = {  # with gaps (read one by one), and one unbroken run after the start (a span)
+            admins[0]["id"]: ("2026-11-03", "2026-11-05", "2026-11-06"),
+            admins[1]["id"]: ("2026-11-03", "2026-11-04", "2026-11-05"),
+        }
+        made_ids = []
+        for admin_id, days in settled.items():
+            manual = await client.call(
+                "configurations.create",
+                {"authorisation_id": auth_id, "administration_id": admin_id,
+                 "frequency": "daily", "ledger_id": "BEX", "start_date": "2026-11-01",
+                 "automatic": False, "activate": True, "no_vat_code": "NONE",
+                 "allow_duplicate_target": True},
+            )  # fmt: skip
+            made_ids.append(manual["id"])
+            for day in days:
+                params = {"configuration_id": manual["id"], "period": day}
+                run = await client.call("syncs.run", params)
+                assert (await wait_run(client, run["run_id"]))["state"] in ("posted", "empty")
         listed = await until_async(lambda: _quiet(client), "the manual runs")
-        for cfg in listed:  # caught up (one unbroken span), never run, or with gaps: the same
+        for cfg in listed:  # settled with gaps, without, or never: the same either way
             assert cfg == await client.call("configurations.get", {"id": cfg["id"]})
-        mine = next(c for c in listed if c["id"] == manual["id"])
-        assert mine["posted_periods"] == 3
-        assert mine["next_due"]["period"] == "2026-11-01"
-        overdue = [p["period"] for p in mine["overdue"]]
+        gaps, span = (next(c for c in listed if c["id"] == i) for i in made_ids)
+        for cfg in (gaps, span):
+            assert cfg["posted_periods"] == 3
+            assert cfg["next_due"]["period"] == "2026-11-01"
+        overdue = [p["period"] for p in gaps["overdue"]]
         assert overdue[:4] == ["2026-11-01", "2026-11-02", "2026-11-04", "2026-11-07"]
-        caught_up = [c for c in listed if c["automatic"] and c["posted_periods"] >= 2]
-        assert len(caught_up) == 2, "the demo's daily and monthly catch-ups: unbroken spans"
+        overdue = [p["period"] for p in span["overdue"]]
+        assert overdue[:3] == ["2026-11-01", "2026-11-02", "2026-11-06"]
