@@ -12,7 +12,9 @@ Methods: ``daemon.hello`` (goal: at most 2x the echo) and ``configurations.list`
 configurations (goal: at most 5x). Two clients: a blocking socket (one line out, one line in,
 JSON encoded and decoded as any client must) and bexsync's own asyncio ``Client.call``. Rounds
 are interleaved (echo, daemon, echo, daemon, ...) so a noisy neighbour hits both alike; the best
-round of each is kept (noise only ever adds time), and every ratio is daemon / echo.
+round of each is kept (noise only ever adds time), and every ratio is daemon / echo. Each server's
+CPU per call (from /proc, all its threads) is reported beside it: a loaded machine stretches a
+long call's wall time more than a short one's, but not the CPU it takes.
 
 Run: ``.venv/bin/python benchmarks/bench_rpc_roundtrip.py [--rounds 5] [--hello 2000] [--list 200]``
 """
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import multiprocessing
 import os
 import socket
@@ -29,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -77,6 +81,22 @@ def _serve_echo(path: str, answers: dict[str, Any], ready: Any) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+@contextlib.contextmanager
+def echo_server(tmp: Path, answers: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """The echo in a child process, answering ``answers`` by method: its (socket, pid)."""
+    path = str(tmp / "echo.sock")
+    ready = multiprocessing.Event()
+    echo = multiprocessing.Process(target=_serve_echo, args=(path, answers, ready), daemon=True)
+    echo.start()
+    try:
+        if not ready.wait(30) or echo.pid is None:
+            raise RuntimeError("the echo server did not start")
+        yield path, echo.pid
+    finally:
+        echo.terminate()
+        echo.join(5)
 
 
 # -- the daemon, seeded through its API --------------------------------------------------------
@@ -185,28 +205,57 @@ def asyncio_round_trips(path: str, method: str, n: int) -> float:
     return asyncio.run(_asyncio_round_trips(path, method, n))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (every thread), from /proc: what a loaded machine does
+    not inflate the way it inflates wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Series:
     method: str
     client: str
     echo: list[float]
     daemon: list[float]
+    echo_cpu: list[float]
+    daemon_cpu: list[float]
 
     @property
     def ratio(self) -> float:
         return min(self.daemon) / min(self.echo)
 
+    @property
+    def cpu_ratio(self) -> float:
+        """NaN when the echo's CPU is below a clock tick (too few calls to tell)."""
+        echo = min(self.echo_cpu)
+        return min(self.daemon_cpu) / echo if echo > 0 else math.nan
 
-def measure(echo: str, daemon: str, counts: dict[str, int], rounds: int) -> list[Series]:
+
+def measure(
+    echo: tuple[str, int], daemon: tuple[str, int], counts: dict[str, int], rounds: int
+) -> list[Series]:
+    """Each server as (socket, pid): wall time per call, and the server's CPU per call."""
     clients: dict[str, Callable[[str, str, int], float]] = {
         "blocking": blocking_round_trips,
         "asyncio": asyncio_round_trips,
     }
-    series = [Series(m, c, [], []) for m in counts for c in clients]
+
+    def timed(server: tuple[str, int], s: Series) -> tuple[float, float]:
+        n = counts[s.method]
+        before = cpu_seconds(server[1])
+        wall = clients[s.client](server[0], s.method, n)
+        return wall, (cpu_seconds(server[1]) - before) / (n + min(200, n))  # with the warm-up
+
+    series = [Series(m, c, [], [], [], []) for m in counts for c in clients]
     for _ in range(rounds):
         for s in series:  # A B A B ...: echo then daemon, for each method and client
-            s.echo.append(clients[s.client](echo, s.method, counts[s.method]))
-            s.daemon.append(clients[s.client](daemon, s.method, counts[s.method]))
+            wall, cpu = timed(echo, s)
+            s.echo.append(wall)
+            s.echo_cpu.append(cpu)
+            wall, cpu = timed(daemon, s)
+            s.daemon.append(wall)
+            s.daemon_cpu.append(cpu)
     return series
 
 
@@ -218,25 +267,14 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bx-bench-", dir="/tmp") as tmp:
         daemon, daemon_sock = start_daemon(Path(tmp))
-        echo = None
         try:
             asyncio.run(seed(daemon_sock, CONFIGURATIONS))
             answers = asyncio.run(record_answers(daemon_sock))
-            echo_sock = os.path.join(tmp, "echo.sock")
-            ready = multiprocessing.Event()
-            echo = multiprocessing.Process(
-                target=_serve_echo, args=(echo_sock, answers, ready), daemon=True
-            )
-            echo.start()
-            if not ready.wait(30):
-                raise RuntimeError("the echo server did not start")
             sizes = {m: len(json.dumps(a, separators=(",", ":"))) for m, a in answers.items()}
             counts = {"daemon.hello": args.hello, "configurations.list": args.list}
-            series = measure(echo_sock, daemon_sock, counts, args.rounds)
+            with echo_server(Path(tmp), answers) as echo:
+                series = measure(echo, (daemon_sock, daemon.pid), counts, args.rounds)
         finally:
-            if echo is not None:
-                echo.terminate()
-                echo.join(5)
             daemon.terminate()
             daemon.wait(30)
     print(
@@ -248,7 +286,9 @@ def main() -> int:
         print(
             f"  {s.method:20s} {s.client:8s} ({sizes[s.method]:6d} B)  "
             f"echo {min(s.echo) * 1e6:8.1f} us   daemon {min(s.daemon) * 1e6:8.1f} us   "
-            f"ratio {s.ratio:5.2f}x  (goal <= {GOALS[s.method]:g}x)"
+            f"ratio {s.ratio:5.2f}x  (goal <= {GOALS[s.method]:g}x)   server CPU per call: "
+            f"echo {min(s.echo_cpu) * 1e6:7.1f} us, daemon {min(s.daemon_cpu) * 1e6:7.1f} us "
+            f"({s.cpu_ratio:.2f}x)"
         )
         if s.method not in worst_by_method or s.ratio > worst_by_method[s.method].ratio:
             worst_by_method[s.method] = s
@@ -265,6 +305,8 @@ def main() -> int:
             s.ratio <= GOALS[method],
             client=s.client,
             **{f"{other.client}_ratio": f"{other.ratio:.2f}x"},
+            daemon_cpu=f"{min(s.daemon_cpu) * 1e6:.1f}us",
+            echo_cpu=f"{min(s.echo_cpu) * 1e6:.1f}us",
         )
     return 0  # a missed goal is in the RESULT lines; make bench fails on it
 

@@ -128,6 +128,38 @@ class Period:
         return self.key
 
 
+class DoneSpan:
+    """Settled periods that are every period from ``first`` to ``last``, and no other one of
+    their frequency: membership without holding the keys, and a schedule steps over it at once
+    (a listing must not walk years of settled days). It answers for keys of its frequency."""
+
+    __slots__ = ("_hi", "_lo", "_size", "first", "last")
+
+    def __init__(self, first: Period, last: Period) -> None:
+        self.first, self.last = first, last
+        self._lo, self._hi, self._size = first.key, last.key, len(first.key)
+
+    @classmethod
+    def of(cls, frequency: Frequency, count: int, first: str, last: str) -> DoneSpan | None:
+        """The span when ``count`` distinct keys of ``frequency`` from ``first`` to ``last``
+        are all the periods between them; None when some are missing (or a key is malformed)."""
+        try:
+            lo, hi = Period.parse(frequency, first), Period.parse(frequency, last)
+        except ValueError:
+            return None
+        if frequency == "daily":
+            between = (hi.start - lo.start).days + 1
+        else:
+            between = (hi.start.year - lo.start.year) * 12 + hi.start.month - lo.start.month + 1
+        return cls(lo, hi) if count == between else None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and len(key) == self._size and self._lo <= key <= self._hi
+
+    def __repr__(self) -> str:
+        return f"DoneSpan({self._lo}..{self._hi})"
+
+
 def zone(tz: str) -> ZoneInfo:
     """The IANA zone ``tz``, with a ValueError a user can act on when it does not exist."""
     try:
@@ -279,6 +311,26 @@ class Schedule:
                     return
                 d = _month_after(d)
 
+    def _missing(
+        self, first: Period, stop: Period | None, done: Container[str]
+    ) -> Iterator[tuple[str, date]]:
+        """(key, start) of the periods from ``first`` to ``stop`` (None: open) not in ``done``;
+        a ``DoneSpan`` is stepped over, not walked."""
+        if not isinstance(done, DoneSpan) or done.first.frequency != self.frequency:
+            for key, start in self._keys(first, stop):
+                if key not in done:
+                    yield key, start
+            return
+        if first < done.first:
+            before = done.first.prev()
+            yield from self._keys(first, before if stop is None else min(stop, before))
+        try:
+            after = max(first, done.last.next())
+        except OverflowError:
+            return  # the span reaches the end of the calendar
+        if stop is None or after <= stop:
+            yield from self._keys(after, stop)
+
     def last_due_period(self, now: datetime) -> Period | None:
         """The latest in-range period whose due time has passed, or None.
 
@@ -303,9 +355,8 @@ class Schedule:
         cutoff = self.last_due_period(now)
         if cutoff is None:
             return
-        for key, start in self._keys(self.first_period(), cutoff):
-            if key not in done:
-                yield Period(self.frequency, start)
+        for _, start in self._missing(self.first_period(), cutoff, done):
+            yield Period(self.frequency, start)
 
     def next_due(self, now: datetime, done: Container[str]) -> tuple[Period, datetime] | None:
         """The oldest period not in ``done`` and its due time (past = due now, future = wait).
@@ -316,10 +367,9 @@ class Schedule:
         first, first_key = self._first_key
         if first_key not in done:  # the usual answer of a new or stalled schedule: no walk
             return first, self.due_at(first)
-        for key, start in self._keys(first, self._last):
-            if key not in done:
-                period = Period(self.frequency, start)
-                return period, self.due_at(period)
+        for _, start in self._missing(first, self._last, done):
+            period = Period(self.frequency, start)
+            return period, self.due_at(period)
         return None
 
     def is_finished(self, done: Container[str]) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.periods import DEFAULT_SCHEDULES, Period, Schedule, due_at, localise
+from daemon.periods import DEFAULT_SCHEDULES, DoneSpan, Period, Schedule, due_at, localise
 
 AMS = "Europe/Amsterdam"
 NYC = "America/New_York"
@@ -383,3 +383,69 @@ def test_due_periods_match_a_brute_force_scan(frequency, start, delay, tz, hours
         assert nxt == (expected[0], s.due_at(expected[0]))
     else:
         assert nxt[1] > now
+
+
+# --- DoneSpan: settled periods counted, not listed -------------------------------------------
+
+
+def test_a_span_is_made_only_when_its_count_fills_it() -> None:
+    span = DoneSpan.of("daily", 31, "2026-01-01", "2026-01-31")
+    assert span is not None and "2026-01-15" in span and "2026-02-01" not in span
+    assert "2026-01" not in span  # a monthly key is not one of its days
+    assert DoneSpan.of("daily", 30, "2026-01-01", "2026-01-31") is None  # a day is missing
+    assert DoneSpan.of("monthly", 13, "2025-01", "2026-01") is not None
+    assert DoneSpan.of("monthly", 12, "2025-01", "2026-01") is None
+    assert DoneSpan.of("monthly", 1, "2026-01-01", "2026-01-01") is None  # daily keys
+    assert DoneSpan.of("daily", 1, "2026-13-01", "2026-13-01") is None  # not a day
+
+
+def test_years_of_settled_days_as_a_span_are_stepped_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = sched(start=date(2000, 1, 1))
+    span = DoneSpan(day("2000-01-01"), day("2029-12-31"))
+    now = utc(2030, 1, 5)
+    walked: list[str] = []
+    real_keys = type(s)._keys
+    monkeypatch.setattr(
+        type(s), "_keys", lambda self, a, b: (walked.append(a.key), real_keys(self, a, b))[1]
+    )
+    assert s.next_due(now, span) == (day("2030-01-01"), utc(2030, 1, 2, 1))
+    assert [p.key for p in s.due_periods(now, span)] == ["2030-01-01", "2030-01-02", "2030-01-03"]
+    assert walked == ["2030-01-01", "2030-01-01"]  # each walk starts after the span
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    frequencies,
+    st.dates(min_value=date(2020, 1, 1), max_value=date(2026, 12, 31)),
+    st.one_of(st.none(), st.integers(0, 90)),
+    zones,
+    st.integers(0, 500 * 24),
+    st.integers(-30, 90),
+    st.integers(0, 90),
+)
+def test_a_span_answers_as_the_set_of_its_periods(
+    frequency, start, length, tz, hours, offset, size
+) -> None:
+    """Wherever the span lies (before the start, across it, past the end date), a schedule
+    answers the same as with every key of the span in a set."""
+    first = Period.containing(frequency, start)
+    last = None
+    if length is not None:
+        last = first
+        for _ in range(length):
+            last = last.next()
+    s = Schedule(frequency, start, None if last is None else last.end, 0, tz)
+    lo = first
+    for _ in range(abs(offset)):
+        lo = lo.next() if offset > 0 else lo.prev()
+    hi = lo
+    keys = {lo.key}
+    for _ in range(size):
+        hi = hi.next()
+        keys.add(hi.key)
+    span = DoneSpan.of(frequency, len(keys), lo.key, hi.key)
+    assert span is not None
+    now = datetime.combine(start, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hours)
+    assert s.next_due(now, span) == s.next_due(now, keys)
+    assert list(s.due_periods(now, span)) == list(s.due_periods(now, keys))
+    assert s.is_finished(span) == s.is_finished(keys)

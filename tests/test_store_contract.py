@@ -21,6 +21,7 @@ from daemon.store.postgres import PostgresStore
 from daemon.store.records import (
     Administration,
     ConfigurationValues,
+    DoneSummary,
     NewEntry,
     NewNotification,
     NewPendingLogin,
@@ -484,7 +485,9 @@ async def test_a_listing_reads_every_configurations_periods_and_last_run_at_once
             first, day, trigger="schedule", draft_id=None, allow_correction=False
         )
         await store.runs.record_empty(run_id)
-    assert await store.periods.done_by_configuration() == {first: {"2026-11-01", "2026-11-02"}}
+    assert await store.periods.summary_by_configuration() == {
+        first: DoneSummary(count=2, matching=2, first="2026-11-01", last="2026-11-02")
+    }
     latest = await store.runs.latest_by_configuration()
     assert set(latest) == {first} and latest[first].id == run_id
     assert second not in latest
@@ -522,6 +525,35 @@ async def test_a_listing_again_shows_what_changed_meanwhile_through_any_store(
         assert await store.configurations.all() == await other.configurations.all()
     finally:
         await other.close()
+
+
+async def test_a_listing_counts_each_configurations_periods_of_its_frequency(
+    store: Store,
+) -> None:
+    """Counted from the index, not read: how many, and the first and last keyed like the
+    configuration's frequency (keys of a frequency it had before are counted, not spanned)."""
+    auth_id, daily = await configured(store)
+    monthly = await store.configurations.create(
+        values(auth_id, "a2", frequency="monthly"), active=True
+    )
+    await store.configurations.create(
+        values(await store.authorisations.create(
+            name="Other", provider="sandbox", status_message="", settings={}, pending=None
+        ), "a1"),
+        active=False,
+    )  # fmt: skip
+    settled = {daily: ["2026-11-01", "2026-11-02", "2026-11-04", "2026-10"],
+               monthly: ["2026-09", "2026-10", "2026-10-05"]}  # fmt: skip
+    for config_id, periods in settled.items():
+        for period in periods:
+            run_id = await store.runs.queue(
+                config_id, period, trigger="manual", draft_id=None, allow_correction=False
+            )
+            await store.runs.record_empty(run_id)
+    assert await store.periods.summary_by_configuration() == {
+        daily: DoneSummary(count=4, matching=3, first="2026-11-01", last="2026-11-04"),
+        monthly: DoneSummary(count=3, matching=2, first="2026-09", last="2026-10"),
+    }
 
 
 # -- entries, notifications, figures ------------------------------------------------------

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from daemon.model import (
     validate_configuration,
 )
 from daemon.overdue import overdue_periods
-from daemon.periods import Period, Schedule
+from daemon.periods import DoneSpan, Period, Schedule
 from daemon.provider_pool import ProviderPool
 from daemon.publisher import EventPublisher
 from daemon.services.authorisations import active_authorisation, find_authorisation
@@ -32,7 +33,7 @@ from daemon.services.ledgers import ledger_name
 from daemon.services.runs import Runs
 from daemon.store.errors import Duplicate
 from daemon.store.interface import Store
-from daemon.store.records import Configuration, ConfigurationValues, Run
+from daemon.store.records import Configuration, ConfigurationValues, DoneSummary, Run
 from daemon.targets import Target, config_target, duplicate_warning, target_of, twins
 from daemon.views import administration_view
 from providers.errors import ProviderError
@@ -58,6 +59,8 @@ _schedule = functools.lru_cache(maxsize=4096, typed=True)(Schedule)
 """A Schedule is immutable and checks its fields (zone, cron) when made: one per timetable,
 shared by every listing and scheduling pass (a refused one raises again each time)."""
 
+
+_NOTHING_DONE: frozenset[str] = frozenset()
 
 _due_text = functools.lru_cache(maxsize=8192)(iso)
 """Due times come from ``periods.due_at``'s cache: the same few instants, listing after listing."""
@@ -90,7 +93,7 @@ def _values(values: dict[str, Any], ledger_name: str) -> ConfigurationValues:
 
 
 def next_due_of(
-    cfg: Configuration, now: datetime, done: set[str]
+    cfg: Configuration, now: datetime, done: Container[str]
 ) -> tuple[tuple[Period, datetime] | None, str | None]:
     """The oldest period not done and its due time, or why this row cannot be scheduled.
 
@@ -138,12 +141,13 @@ class Configurations:
         done = await self.done_periods(cfg.id)
         on_target = await self._store.configurations.on_target(*config_target(cfg))
         last = await self._store.runs.latest(cfg.id)
-        return self._shape(cfg, done, last, on_target, self._clock())
+        return self._shape(cfg, done, len(done), last, on_target, self._clock())
 
     def _shape(
         self,
         cfg: Configuration,
-        done: set[str],
+        done: Container[str],
+        posted: int,
         last: Run | None,
         on_target: list[Configuration],
         now: datetime,
@@ -200,7 +204,7 @@ class Configurations:
             "label": configuration_label(cfg),
             "allow_duplicate_target": cfg.allow_duplicate_target,
             "warning": duplicate_warning(cfg, on_target) if cfg.active else None,
-            "posted_periods": len(done),
+            "posted_periods": posted,
             "last_run": None if last is None else self._runs.shape(last),
         }
 
@@ -210,20 +214,36 @@ class Configurations:
     async def list(self, authorisation_id: int | None = None) -> list[dict[str, Any]]:
         if authorisation_id is not None:
             await find_authorisation(self._store, authorisation_id)
-        everyone = await self._store.configurations.all()
+        # Asked at once: the three reads queue together on the database's thread (SQLite) or
+        # run side by side on pooled connections (PostgreSQL), not one loop turn after another.
+        everyone, summaries, latest = await asyncio.gather(
+            self._store.configurations.all(),
+            self._store.periods.summary_by_configuration(),
+            self._store.runs.latest_by_configuration(),
+        )
         configs = [c for c in everyone if authorisation_id in (None, c.authorisation_id)]
-        done = await self._store.periods.done_by_configuration()
-        latest = await self._store.runs.latest_by_configuration()
         by_target: dict[Target, list[Configuration]] = defaultdict(list)
         for c in everyone:
             by_target[config_target(c)].append(c)
         now = self._clock()  # one moment for the whole listing
-        return [
-            self._shape(
-                c, done.get(c.id, set()), latest.get(c.id), by_target[config_target(c)], now
-            )
-            for c in configs
-        ]
+        shaped = []
+        for c in configs:
+            summary = summaries.get(c.id)
+            posted = 0 if summary is None else summary.count
+            done = await self._done_in_listing(c, summary)
+            on_target = by_target[config_target(c)]
+            shaped.append(self._shape(c, done, posted, latest.get(c.id), on_target, now))
+        return shaped
+
+    async def _done_in_listing(
+        self, cfg: Configuration, summary: DoneSummary | None
+    ) -> Container[str]:
+        """The settled periods as a span when they run unbroken (the usual case, however long
+        the history), else read one by one: a gap is a period overdue, which is rare."""
+        if summary is None or summary.first is None or summary.last is None:
+            return _NOTHING_DONE  # none of its frequency (only older ones of another, if any)
+        span = DoneSpan.of(cfg.frequency, summary.matching, summary.first, summary.last)
+        return span if span is not None else await self.done_periods(cfg.id)
 
     async def _one_feed(self, values: dict[str, Any], config_id: int | None) -> None:
         """Refuse a second active configuration on a target (one ledger, one feed)."""

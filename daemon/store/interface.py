@@ -25,6 +25,7 @@ from daemon.store.records import (
     Configuration,
     ConfigurationValues,
     Counts,
+    DoneSummary,
     Entry,
     JsonObject,
     MetricsFigures,
@@ -193,8 +194,10 @@ class PeriodRepository(Protocol):
     async def done(self, config_id: int) -> set[str]:
         """Keys of the periods settled (posted or empty)."""
 
-    async def done_by_configuration(self) -> dict[int, set[str]]:
-        """``done`` of every configuration at once (a listing asks once, not once per row)."""
+    async def summary_by_configuration(self) -> dict[int, DoneSummary]:
+        """How many periods each configuration has settled, and the first and last of those
+        keyed like its frequency, from the index alone (configurations with none left out):
+        what a listing needs when they run unbroken, whatever the history's length."""
 
     async def source_hash(self, config_id: int, period: str) -> str | None: ...
 

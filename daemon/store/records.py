@@ -249,6 +249,19 @@ class Posted:
 
 
 @dataclass(frozen=True, slots=True)
+class DoneSummary:
+    """A configuration's settled periods counted, not listed (a listing must not read years of
+    them): ``count`` of every key; ``matching`` of the keys shaped like its frequency's
+    (``YYYY-MM-DD`` daily, ``YYYY-MM`` monthly: a frequency changed later leaves the others),
+    which run from ``first`` to ``last``."""
+
+    count: int
+    matching: int
+    first: str | None
+    last: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     administrations: int
     authorisations: int

@@ -7,6 +7,7 @@ from daemon.store.interface import ConfigurationRepository, PeriodRepository
 from daemon.store.records import (
     Configuration,
     ConfigurationValues,
+    DoneSummary,
     NewNotification,
     Notification,
 )
@@ -131,12 +132,15 @@ class SqlPeriods(Repository, PeriodRepository):
         )
         return {r[0] for r in found}
 
-    async def done_by_configuration(self) -> dict[int, set[str]]:
-        found = await self._db.fetchall("SELECT configuration_id, period FROM period_status")
-        done: dict[int, set[str]] = {}
-        for config_id, period in found:
-            done.setdefault(config_id, set()).add(period)
-        return done
+    async def summary_by_configuration(self) -> dict[int, DoneSummary]:
+        of_it = "FROM period_status s WHERE s.configuration_id = c.id"
+        keyed = f"{of_it} AND length(s.period) = CASE c.frequency WHEN 'monthly' THEN 7 ELSE 10 END"
+        found = await self._db.fetchall(
+            f"SELECT c.id, (SELECT count(*) {of_it}), (SELECT count(*) {keyed}), "
+            f"(SELECT min(s.period) {keyed}), (SELECT max(s.period) {keyed}) "
+            f"FROM configurations c WHERE EXISTS (SELECT 1 {of_it})"
+        )
+        return {row[0]: DoneSummary(int(row[1]), int(row[2]), row[3], row[4]) for row in found}
 
     async def source_hash(self, config_id: int, period: str) -> str | None:
         value = await self._db.fetchval(
