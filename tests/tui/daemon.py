@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bexsync_tui.client import ReconnectingClient
+from tests.support.waiting import until_async
 
 FROZEN_NOW = datetime(2025, 3, 15, 9, 30, tzinfo=UTC)
 """The daemon's clock in every TUI test, so dates on screen are the same every run."""
@@ -66,13 +67,12 @@ async def start_demo_daemon(tmp: Path, *, one_at_a_time: bool = False) -> Any:
 
 async def wait_idle(client: Any, timeout: float = 30) -> list[dict[str, Any]]:
     """Runs once nothing is queued or running (the catch-up has settled)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def settled() -> list[dict[str, Any]] | None:
         runs = await client.call("syncs.list", {"limit": 200})
-        if runs and not any(r["state"] in ACTIVE for r in runs):
-            return runs
-        await asyncio.sleep(0.05)
-    raise TimeoutError("the demo daemon's catch-up did not settle")
+        return runs if runs and not any(r["state"] in ACTIVE for r in runs) else None
+
+    return await until_async(settled, "the demo daemon's catch-up to settle", timeout) or []
 
 
 async def run_when_free(client: ReconnectingClient, params: dict[str, Any]) -> Any:
@@ -100,14 +100,12 @@ async def build_template(tmp: Path) -> None:
     client = ReconnectingClient(str(app.socket_path), backoff_max=0.5)
     try:
         await client.start(wait=10)
-        deadline = time.monotonic() + 30
-        while True:  # 101 catches up to yesterday; 103 stops on its uncategorised 2024-12
+
+        async def caught_up() -> bool:  # 101 to yesterday; 103 stops on its uncategorised 2024-12
             runs = await wait_idle(client)
-            if any(r["configuration_id"] == 1 and r["period"] == "2025-03-14" for r in runs):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError("101 did not catch up")
-            await asyncio.sleep(0.05)
+            return any(r["configuration_id"] == 1 and r["period"] == "2025-03-14" for r in runs)
+
+        await until_async(caught_up, "101 to catch up", 30)
         for period in ("2024-12", "2025-01"):
             started = await run_when_free(client, {"configuration_id": 2, "period": period})
             run = await wait_run(client, started["run_id"])  # type: ignore[arg-type]
