@@ -36,7 +36,7 @@ from typing import Any
 import psycopg
 
 from providers.tokens import SecretBox
-from tests.reliability.feeds import rpc, seed_feeds
+from tests.reliability.feeds import name_counts, rpc, seed_feeds
 from tests.support.daemon import ROOT, DaemonProcess
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.waiting import until_sync
@@ -328,12 +328,12 @@ def _check(result: FailoverResult, url: str, ledger: Path, configs: list[dict[st
     result.duplicates += sum(n - 1 for n in entries.values() if n > 1)
     if empty:
         result.problems.append(f"{len(empty)} periods had no transactions (not posted)")
-    if result.duplicates:
-        result.problems.append(f"{result.duplicates} duplicate entries")
-    if result.missing:
-        result.problems.append(f"{result.missing} periods missing")
-    if result.unsettled:
-        result.problems.append(f"{result.unsettled} runs left active")
+    name_counts(
+        result.problems,
+        (result.duplicates, "duplicate entries"),
+        (result.missing, "periods missing"),
+        (result.unsettled, "runs left active"),
+    )
     if result.posted != result.periods:
         result.problems.append(f"posted {result.posted} of {result.periods} periods")
 

@@ -58,3 +58,8 @@ def seed_feeds(
             }
             configs.append(rpc(sock, "configurations.create", values))
     return configs
+
+
+def name_counts(problems: list[str], *counts: tuple[int, str]) -> None:
+    """What a rig found wrong, in its summary: each non-zero count as "<n> <what>"."""
+    problems.extend(f"{count} {what}" for count, what in counts if count)

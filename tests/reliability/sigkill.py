@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.sandbox import LEDGER_FILE
-from tests.reliability.feeds import RpcFailed, rpc, seed_feeds
+from tests.reliability.feeds import RpcFailed, name_counts, rpc, seed_feeds
 from tests.support.daemon import DaemonProcess
 from tests.support.waiting import until_sync
 
@@ -179,16 +179,14 @@ def _compare(
             first = date.fromisoformat(cfg["start_date"])
             span = (date.fromisoformat(done[-1]) - first).days + 1
             result.gaps += span - len(done)
-    if result.duplicates:
-        result.problems.append(f"{result.duplicates} duplicate entries")
-    if result.missing_at_provider:
-        result.problems.append(f"{result.missing_at_provider} entries missing at the provider")
-    if result.unknown_to_daemon:
-        result.problems.append(f"{result.unknown_to_daemon} entries the daemon does not know")
-    if result.gaps:
-        result.problems.append(f"{result.gaps} periods skipped")
-    if result.stuck_runs:
-        result.problems.append(f"{result.stuck_runs} runs left active")
+    name_counts(
+        result.problems,
+        (result.duplicates, "duplicate entries"),
+        (result.missing_at_provider, "entries missing at the provider"),
+        (result.unknown_to_daemon, "entries the daemon does not know"),
+        (result.gaps, "periods skipped"),
+        (result.stuck_runs, "runs left active"),
+    )
     if not result.answering:
         result.problems.append("daemon.status did not answer")
 
